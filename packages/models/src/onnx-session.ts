@@ -1,0 +1,64 @@
+import * as ort from 'onnxruntime-node';
+
+/**
+ * Session options po uses for every surrogate: tiny nets, one thread, full graph
+ * optimization. A fresh object per session: onnxruntime-node wraps the options in a
+ * proxy that fails on frozen objects.
+ */
+export function sessionOptions(): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionProviders: ['cpu'],
+  };
+}
+
+/** What po reads from a session: one float32 input [batch, n], one output [batch, 1]. */
+export interface OnnxSignature {
+  inputName: string;
+  outputName: string;
+  /** The input's shape as the model declares it (numbers static, strings symbolic). */
+  inputShape: readonly (number | string)[] | undefined;
+  outputShape: readonly (number | string)[] | undefined;
+  inputType: string | undefined;
+  outputType: string | undefined;
+}
+
+/** Opens an ONNX Runtime session from the bytes of a `.onnx` file. */
+export function createSession(bytes: Uint8Array): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(bytes, sessionOptions());
+}
+
+/**
+ * Reads the signature of a session. Returns a problem sentence instead when the model
+ * does not have exactly one input and one output.
+ */
+export function readSignature(session: ort.InferenceSession): OnnxSignature | string {
+  if (session.inputNames.length !== 1 || session.outputNames.length !== 1) {
+    return (
+      `the network has ${session.inputNames.length} input(s) [${session.inputNames.join(', ')}] and ` +
+      `${session.outputNames.length} output(s) [${session.outputNames.join(', ')}]; po expects exactly one ` +
+      'float32 input [batch, inputs] and one float32 output [batch, 1]'
+    );
+  }
+  const inputMeta = session.inputMetadata?.[0];
+  const outputMeta = session.outputMetadata?.[0];
+  return {
+    inputName: session.inputNames[0]!,
+    outputName: session.outputNames[0]!,
+    inputShape: inputMeta?.isTensor ? inputMeta.shape : undefined,
+    outputShape: outputMeta?.isTensor ? outputMeta.shape : undefined,
+    inputType: inputMeta?.isTensor ? inputMeta.type : undefined,
+    outputType: outputMeta?.isTensor ? outputMeta.type : undefined,
+  };
+}
+
+/** A static dimension, or undefined for symbolic/unknown ones. */
+export function staticDim(
+  shape: readonly (number | string)[] | undefined,
+  index: number,
+): number | undefined {
+  const dim = shape?.[index];
+  return typeof dim === 'number' && dim >= 0 ? dim : undefined;
+}
