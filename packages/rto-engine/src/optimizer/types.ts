@@ -1,0 +1,77 @@
+/**
+ * A bounded minimization problem whose cost is evaluated in batches.
+ *
+ * The optimizer asks for whole batches of candidate points (one finite-difference
+ * gradient = one batch of n+1 rows; one generation = one batch), because each batch
+ * costs one network run per model however many rows it has.
+ */
+export interface BoundedProblem {
+  /** Number of decision variables (n >= 1). */
+  readonly dimension: number;
+  /** Lower bounds, length n. lower[i] <= upper[i]; equal bounds fix a variable. */
+  readonly lower: Float64Array;
+  /** Upper bounds, length n. */
+  readonly upper: Float64Array;
+  /** Start point, length n, inside the bounds (it is clipped into them if not). */
+  readonly x0: Float64Array;
+  /**
+   * Evaluates the cost of `count` points stored row-major in `points`
+   * (`count * dimension` values) and writes them to `costs[0..count)`.
+   * A non-finite cost (NaN, ±Infinity) marks an infeasible point.
+   * The arrays belong to the caller of `evaluate` until the returned promise settles;
+   * `evaluate` must not keep them.
+   */
+  evaluate(points: Float64Array, count: number, costs: Float64Array): Promise<void>;
+}
+
+/** Options every optimizer understands; each documents its defaults. */
+export interface OptimizerOptions {
+  /** Largest number of iterations (generations for population methods). */
+  maxiter?: number;
+  /** Stop when the cost improves by less than this (relative to max(|f|, 1)) in an iteration. */
+  ftol?: number;
+  /** Stop when the step is smaller than this fraction of the box width in every variable. */
+  xtol?: number;
+  /** Wall-clock budget; when it runs out the best point so far is returned with `timedOut`. */
+  maxTimeMs?: number;
+  /** Largest number of cost evaluations (rows), across all batches. */
+  maxEvaluations?: number;
+  /** Seed for every random choice; the same seed gives the same result. */
+  seed?: number;
+  /** Population size for population methods (default depends on the method). */
+  populationSize?: number;
+  /** Aborts the solve; the best point so far is returned with `message` saying so. */
+  signal?: AbortSignal;
+}
+
+export interface OptimizerResult {
+  /** The best point found, inside the bounds. */
+  x: Float64Array;
+  /** Its cost. */
+  cost: number;
+  /** Iterations (or generations) performed. */
+  iterations: number;
+  /** Cost evaluations (rows) performed. */
+  evaluations: number;
+  /** Batches (calls to `evaluate`) performed. */
+  batches: number;
+  /** Whether a convergence test was met (not a budget or time limit). */
+  converged: boolean;
+  /** Whether `maxTimeMs` ran out. */
+  timedOut: boolean;
+  /** Why the solve stopped, in words. */
+  message: string;
+}
+
+/**
+ * A bounded optimizer. Implementations are stateless between calls: one instance may
+ * run many solves, one after another or concurrently. `minimize` never throws for a
+ * property of the cost (NaN, infinities, flat regions): it returns the best finite
+ * point it found, or rejects with `OptimizerError` when no finite cost was seen at all
+ * or the problem itself is malformed (inverted bounds, no variables).
+ */
+export interface Optimizer {
+  /** The name a strategy uses for it (`SLSQP`, `DE`, `auto`). */
+  readonly name: string;
+  minimize(problem: BoundedProblem, options?: OptimizerOptions): Promise<OptimizerResult>;
+}
