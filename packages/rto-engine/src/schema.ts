@@ -1,0 +1,222 @@
+import { z } from 'zod';
+
+/**
+ * The strategy format: the predecessor's YAML (variables, skills, tasks) plus po's
+ * extensions (absolute `min`/`max`, optimizer options, `engine.compat`). Every key has a
+ * description; `strategy.schema.json` is generated from this file (`pnpm --filter
+ * @po/rto-engine generate:schema`) and a test fails when it is stale.
+ */
+
+export const variableTypes = [
+  'Operative',
+  'Informative',
+  'Calculated',
+  'Delta',
+  'Predicted',
+  'Constraint',
+  'CalculatedKPI',
+] as const;
+export type VariableType = (typeof variableTypes)[number];
+
+const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+  message: 'must be an identifier (letters, digits and _, not starting with a digit)',
+});
+
+const finite = z.number().refine(Number.isFinite, { message: 'must be a finite number' });
+
+export const variableSchema = z
+  .object({
+    type: z
+      .enum(variableTypes)
+      .describe(
+        'Operative: a setpoint the operator can move. Informative: measured, read-only. Calculated: computed from others ' +
+          '(by the PreCalculateVariables task). Delta, Predicted, Constraint, CalculatedKPI: intermediate values of the ' +
+          'cost composition; they start at 0 unless the plant data gives them.',
+      ),
+    units: z.string().optional().describe('Engineering units, shown with results.'),
+    description: z.string().optional().describe('What the variable is, for people.'),
+    threshold: finite
+      .nullable()
+      .optional()
+      .describe(
+        'Largest move per cycle: a decision variable may go from current - threshold to current + threshold. ' +
+          'Missing or 0: the variable cannot move. null: 1.0 (the predecessor did this, with a warning). ' +
+          'In formulas, X_threshold is defined when this is set and not 0.',
+      ),
+    min: finite
+      .optional()
+      .describe('Absolute lower limit of the variable (po extension); bounds never go below it.'),
+    max: finite
+      .optional()
+      .describe('Absolute upper limit of the variable (po extension); bounds never go above it.'),
+  })
+  .loose()
+  .describe('A process variable.');
+export type VariableSpec = z.infer<typeof variableSchema>;
+
+const nameList = z.array(variableName);
+
+const mathFunctionConfig = z
+  .object({
+    formula: z
+      .string()
+      .min(1)
+      .describe(
+        "A Python expression over the inputs' symbols X, X_dof, X_current and X_threshold; written to the dof of outputs[0].",
+      ),
+  })
+  .loose();
+
+const constraintConfig = z
+  .object({
+    var_min: finite.describe('Physical lower limit: the score is 0 there (negative below it).'),
+    var_max: finite.describe('Physical upper limit: the score is 0 there (negative above it).'),
+    op_min: finite.describe('Operating lower limit: the score is 1 from here to op_max.'),
+    op_max: finite.describe('Operating upper limit.'),
+  })
+  .loose();
+
+const inferenceModelConfig = z
+  .object({
+    model_path: z
+      .string()
+      .min(1)
+      .describe(
+        'Model file (.onnx; .pth after import support), relative to the models folder or bucket prefix.',
+      ),
+    scaler_path: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Scalers: a JSON file (po format) keyed by variable name.'),
+    metadata_path: z.string().min(1).optional().describe('Model metadata JSON.'),
+    model_type: z.string().optional().describe('Informative only (the predecessor ignored it), e.g. ANN.'),
+    activation: z
+      .string()
+      .optional()
+      .describe(
+        'Activation of a network whose file does not say it (gelu, relu, tanh, sigmoid, leaky_relu, silu).',
+      ),
+  })
+  .loose();
+
+const compositionConfig = z
+  .object({
+    skill_sequence: z
+      .array(z.string().min(1))
+      .min(1)
+      .describe('Skills run in this order, once per evaluation.'),
+  })
+  .loose();
+
+export const optimizerOptionsSchema = z
+  .object({
+    maxiter: z.number().int().positive().optional().describe('Largest number of iterations (generations).'),
+    ftol: z
+      .number()
+      .positive()
+      .optional()
+      .describe('Stop when the cost improves by less than this (relative).'),
+    xtol: z
+      .number()
+      .positive()
+      .optional()
+      .describe('Stop when the step is below this fraction of each box width.'),
+    max_time_ms: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        'Wall-clock budget of one solve; the best point so far is returned, flagged, when it runs out.',
+      ),
+    max_evaluations: z.number().int().positive().optional().describe('Largest number of cost evaluations.'),
+    seed: z
+      .number()
+      .int()
+      .optional()
+      .describe('Seed of every random choice; the same seed gives the same result.'),
+    population_size: z
+      .number()
+      .int()
+      .min(4)
+      .optional()
+      .describe('Population of the population-based methods.'),
+  })
+  .strict();
+export type OptimizerOptionsSpec = z.infer<typeof optimizerOptionsSchema>;
+
+const optimizationConfig = z
+  .object({
+    cost_skill_name: z
+      .string()
+      .min(1)
+      .describe('The skill (usually a CompositionSkill) that computes the cost.'),
+    cost_feature_name: variableName.describe(
+      'The variable holding the cost after that skill ran; it is minimized.',
+    ),
+    algorithm: z
+      .string()
+      .default('SLSQP')
+      .describe(
+        'SLSQP (gradient, the default), DE (differential evolution) or auto (DE, then SLSQP polishes).',
+      ),
+    options: optimizerOptionsSchema.optional().describe('Optimizer options.'),
+  })
+  .loose();
+
+const skillBase = {
+  inputs: nameList.default([]).describe('Variables the skill reads.'),
+  outputs: nameList.default([]).describe('Variables the skill writes (only the first, for most classes).'),
+  description: z.string().optional().describe('What the skill does, for people.'),
+};
+
+export const skillSchema = z.discriminatedUnion('class', [
+  z.object({ class: z.literal('MathFunction'), ...skillBase, config: mathFunctionConfig }).loose(),
+  z.object({ class: z.literal('Constraint'), ...skillBase, config: constraintConfig }).loose(),
+  z.object({ class: z.literal('InferenceModel'), ...skillBase, config: inferenceModelConfig }).loose(),
+  z.object({ class: z.literal('CompositionSkill'), ...skillBase, config: compositionConfig }).loose(),
+  z.object({ class: z.literal('OptimizationSkill'), ...skillBase, config: optimizationConfig }).loose(),
+]);
+export type SkillSpec = z.infer<typeof skillSchema>;
+export type SkillClass = SkillSpec['class'];
+export const skillClasses: readonly SkillClass[] = [
+  'MathFunction',
+  'Constraint',
+  'InferenceModel',
+  'CompositionSkill',
+  'OptimizationSkill',
+];
+
+export const taskSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .describe('Task name; PreCalculateVariables has a special meaning (see the design).'),
+    skill_sequence: z.array(z.string().min(1)).describe('Skills run in order.'),
+  })
+  .loose();
+export type TaskSpec = z.infer<typeof taskSchema>;
+
+export const engineSchema = z
+  .object({
+    compat: z
+      .enum(['po', 'predecessor'])
+      .default('po')
+      .describe(
+        "predecessor: feed 0 to every model input that is not of type Delta, exactly as the predecessor did. po (the default): feed such inputs' dof values, so chained models see each other.",
+      ),
+  })
+  .loose();
+
+export const strategySchema = z
+  .object({
+    version: z.string().optional().describe('Version of this strategy, when the file carries one.'),
+    engine: engineSchema.optional().describe('Engine behaviour switches.'),
+    variables: z.record(variableName, variableSchema).describe('Process variables by name.'),
+    skills: z.record(z.string().min(1), skillSchema).describe('Skills by name.'),
+    tasks: z.array(taskSchema).min(1).describe('Tasks run in order every cycle.'),
+  })
+  .loose()
+  .describe('A po strategy (compatible with the predecessor’s config.yaml).');
+export type StrategySpec = z.infer<typeof strategySchema>;
