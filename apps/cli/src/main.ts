@@ -1,0 +1,95 @@
+import { PoError } from '@po/rto-engine';
+import { Command, CommanderError, Option } from 'commander';
+import { runOptimize, runSimulate } from './commands/optimize.ts';
+import { runValidate } from './commands/validate.ts';
+import { CliError, type Output, processOutput } from './io.ts';
+
+export const VERSION = '0.1.0';
+
+/**
+ * Runs `po` with the given arguments and returns the exit code: 0 success, 1 a problem
+ * with the user's files or data (printed without a stack), 2 wrong usage.
+ */
+export async function main(argv: readonly string[], output: Output = processOutput): Promise<number> {
+  const program = new Command('po')
+    .description('po: real-time optimization of industrial processes (cement kilns first)')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) })
+    .showHelpAfterError('(run po --help for usage)');
+
+  program
+    .command('validate')
+    .description('check a strategy: exit 0 with a summary, or exit 1 with every problem')
+    .argument('<strategy>', 'strategy YAML file')
+    .option('--json', 'print the check as JSON')
+    .action(async (strategy: string, opts: { json?: boolean }) => {
+      await runValidate(strategy, opts, output);
+    });
+
+  const cycleOptions = (cmd: Command) =>
+    cmd
+      .requiredOption('--config <strategy>', 'strategy YAML file')
+      .option('--models-dir <dir>', 'folder holding the model files (default: the strategy file’s folder)')
+      .requiredOption(
+        '--input <state>',
+        'plant state JSON: { "Var": value, ... } or { "input_data": { ... } }',
+      )
+      .option('--version-label <version>', 'version reported with the result')
+      .option('--json', 'print exactly the result object');
+
+  cycleOptions(
+    program
+      .command('optimize')
+      .description('run one optimization cycle on local files and print the recommendation'),
+  )
+    .addOption(new Option('--max-time-ms <ms>', 'time budget of the optimizer').argParser(positiveNumber))
+    .action(async (opts) => {
+      await runOptimize(opts, output);
+    });
+
+  cycleOptions(
+    program
+      .command('simulate')
+      .description('what-if: evaluate the strategy at given decision values without optimizing'),
+  )
+    .option(
+      '--set <VAR=VALUE...>',
+      'decision value(s) to evaluate at (others hold their current values)',
+      collect,
+      [],
+    )
+    .action(async (opts) => {
+      await runSimulate(opts, output);
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof CliError) {
+      if (e.message) output.err(e.message);
+      return e.exitCode;
+    }
+    if (e instanceof PoError) {
+      output.err(e.message);
+      return 1;
+    }
+    output.err(`[po] unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return 70;
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new CliError(`[po] --max-time-ms must be a positive number, got '${value}'`, 2);
+  return n;
+}
