@@ -310,6 +310,30 @@ describe('failures are loud', () => {
   });
 });
 
+describe('monitor mode and batch evaluation', () => {
+  it('monitor: predictions and scores at the current values, no recommendation', async () => {
+    const s = await compile(strategy());
+    const r = await s.monitor({ a: 10, b: 2 });
+    expect(r.mode).toBe('monitor');
+    expect(r.setpoints).toEqual({});
+    expect(r.optimized_variables).toEqual({});
+    // delta_a = 0 -> scaled 1, + b 2 = 3 -> 12.
+    expect(r.variables.delta_y!.optimizer_suggested_value).toBeCloseTo(12, 4);
+    expect(r.cost_function_value).toBe(r.cost_at_current);
+    await s.dispose();
+  });
+
+  it('evaluate: the cost of a batch of candidate points equals one simulation each', async () => {
+    const s = await compile(strategy());
+    const costs = await s.evaluate({ a: 10, b: 2 }, Float64Array.from([9.5, 10, 10.5]), 3);
+    for (const [i, a] of [9.5, 10, 10.5].entries()) {
+      expect(costs[i]).toBe((await s.simulate({ a: 10, b: 2 }, { a })).cost_function_value);
+    }
+    await expect(s.evaluate({ a: 10, b: 2 }, new Float64Array(1), 3)).rejects.toThrow(/3 rows of 1 decision values/);
+    await s.dispose();
+  });
+});
+
 describe('concurrency', () => {
   it('concurrent cycles on one compiled strategy give the results of sequential ones', async () => {
     const s = await compile(strategy());

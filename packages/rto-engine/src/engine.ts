@@ -64,6 +64,8 @@ export interface CompiledStrategy {
   optimize(state: PlantState, options?: CycleOptions): Promise<CycleResult>;
   /** Evaluates the strategy at given decision values (others hold), without optimizing. */
   simulate(state: PlantState, decisions?: Readonly<Record<string, number>>): Promise<CycleResult>;
+  /** Monitor mode: predictions and constraint scores at the current values, no recommendation. */
+  monitor(state: PlantState): Promise<CycleResult>;
   /**
    * The cost at `count` candidate points for one plant state, in one batch: `points` holds
    * `count` rows of decision values (row-major, `decisionVariables` order). A non-finite
@@ -318,6 +320,8 @@ export async function compileStrategy(
       withWorkspace((ws) => runCycle(engine, ws, state, { mode: 'optimize', cycleOptions, optimizer, now })),
     simulate: (state, decisions = {}) =>
       withWorkspace((ws) => runCycle(engine, ws, state, { mode: 'simulate', decisions, optimizer, now })),
+    monitor: (state) =>
+      withWorkspace((ws) => runCycle(engine, ws, state, { mode: 'monitor', optimizer, now })),
     evaluate: (state, points, count) =>
       withWorkspace((ws) => evaluateBatch(engine, ws, state, points, count)),
     async dispose() {
@@ -439,7 +443,7 @@ function planOutput(plan: Exclude<Plan, { kind: 'optimize' }>): number {
 }
 
 interface RunRequest {
-  mode: 'optimize' | 'simulate';
+  mode: 'optimize' | 'simulate' | 'monitor';
   cycleOptions?: CycleOptions;
   decisions?: Readonly<Record<string, number>>;
   optimizer: Optimizer | undefined;
@@ -603,18 +607,13 @@ async function solve(e: Engine, ws: Workspace, req: RunRequest, warnings: string
 
   const evaluate = costBatch(ws, plan);
 
-  // Holding the current values: must be computable, or the cycle fails naming the skill.
   const clampedX0 = x0.map((c, j) => Math.min(Math.max(c, lower[j]!), upper[j]!));
-  ws.reset(1);
-  for (let j = 0; j < n; j++) ws.dof[plan.decisions[j]!]![0] = x0[j]!;
-  await ws.run(plan.costSequence, 1, true);
-  const costAtCurrent = ws.dof[plan.costVariable]![0]!;
 
   let x: Float64Array;
   let result: OptimizerResult | undefined;
   let algorithm = req.optimizer?.name ?? plan.algorithm;
-  if (req.mode === 'simulate') {
-    algorithm = 'none (simulation)';
+  if (req.mode !== 'optimize') {
+    algorithm = req.mode === 'monitor' ? 'none (monitor mode)' : 'none (simulation)';
     x = Float64Array.from(x0);
     for (const [name, value] of Object.entries(req.decisions ?? {})) {
       const j = [...plan.decisions].findIndex((v) => e.names[v] === name);
@@ -657,7 +656,15 @@ async function solve(e: Engine, ws: Workspace, req: RunRequest, warnings: string
   }
   const costs = new Float64Array(rows);
   await evaluate(points, rows, costs);
-  let cost = costs[0]!;
+  const cost = costs[0]!;
+  const costAtCurrent = costs[1]!;
+  if (!Number.isFinite(costAtCurrent)) {
+    // Holding must be computable: find the skill that fails at the current values.
+    ws.reset(1);
+    for (let j = 0; j < n; j++) ws.dof[plan.decisions[j]!]![0] = x0[j]!;
+    await ws.run(plan.costSequence, 1, true);
+    throw new CycleError(`the cost is not finite (${costAtCurrent}) at the current plant values`);
+  }
   let held = false;
   let holdReason = '';
   if (req.mode === 'optimize' && n > 0) {
@@ -688,11 +695,13 @@ async function solve(e: Engine, ws: Workspace, req: RunRequest, warnings: string
     sensitivity.set(p.out, s);
   }
 
-  // Leave row 0 at the recommendation (clean forward values) for the result and later tasks.
-  ws.reset(1);
-  for (let j = 0; j < n; j++) ws.dof[plan.decisions[j]!]![0] = x[j]!;
-  await ws.run(plan.costSequence, 1);
-  cost = ws.dof[plan.costVariable]![0]!;
+  // Row 0 holds the clean forward values at the recommendation, unless po holds.
+  if (held) {
+    ws.reset(1);
+    for (let j = 0; j < n; j++) ws.dof[plan.decisions[j]!]![0] = x[j]!;
+    await ws.run(plan.costSequence, 1);
+  }
+  const recommendedCost = ws.dof[plan.costVariable]![0]!;
   return {
     decisions: plan.decisions,
     x0,
@@ -700,7 +709,7 @@ async function solve(e: Engine, ws: Workspace, req: RunRequest, warnings: string
     lower,
     upper,
     costAtCurrent,
-    cost,
+    cost: recommendedCost,
     algorithm,
     result,
     held,
@@ -752,7 +761,7 @@ function buildResult(
   });
 
   const decisionNames: string[] = [];
-  if (outcome) {
+  if (outcome && req.mode !== 'monitor') {
     outcome.decisions.forEach((v, j) => {
       const name = e.names[v]!;
       decisionNames.push(name);
@@ -835,7 +844,9 @@ function buildResult(
     ? `holding the current values: ${outcome.holdReason}`
     : req.mode === 'simulate'
       ? 'simulation at the given decision values'
-      : (r?.message ?? 'no optimization');
+      : req.mode === 'monitor'
+        ? 'monitor mode: predictions and constraint scores at the current values, no recommendation'
+        : (r?.message ?? 'no optimization');
   return {
     status: 'success',
     mode: req.mode,

@@ -65,7 +65,7 @@ export interface OptimizerSummary {
 /** The result of `POST /optimize`, `po optimize --json` and `po simulate --json`. */
 export interface CycleResult {
   status: 'success';
-  mode: 'optimize' | 'simulate';
+  mode: 'optimize' | 'simulate' | 'monitor';
   timestamp: string;
   config_version: string | null;
   duration_ms: number;

@@ -49,6 +49,36 @@ export const variableSchema = z
     max: finite
       .optional()
       .describe('Absolute upper limit of the variable (po extension); bounds never go above it.'),
+    valid_min: finite
+      .optional()
+      .describe(
+        'Input validation: a plant reading below this is bad (a failed sensor, not a process value).',
+      ),
+    valid_max: finite.optional().describe('Input validation: a plant reading above this is bad.'),
+    max_rate: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        'Input validation: the largest plausible change per minute; a faster change is a bad reading.',
+      ),
+    frozen_after: z
+      .number()
+      .int()
+      .min(2)
+      .optional()
+      .describe('Input validation: this many identical consecutive readings mean a frozen sensor.'),
+    stale_after_s: z
+      .number()
+      .positive()
+      .optional()
+      .describe('Input validation: a reading older than this many seconds is stale.'),
+    critical: z
+      .boolean()
+      .optional()
+      .describe(
+        'Input validation: a bad reading of a critical variable skips the cycle at once; others hold the last good value for a few cycles.',
+      ),
   })
   .loose()
   .describe('A process variable.');
@@ -213,6 +243,26 @@ export const strategySchema = z
   .object({
     version: z.string().optional().describe('Version of this strategy, when the file carries one.'),
     engine: engineSchema.optional().describe('Engine behaviour switches.'),
+    mode: z
+      .enum(['advisory', 'monitor'])
+      .optional()
+      .describe(
+        'advisory (the default): recommend setpoints every cycle. monitor: predictions and constraint scores only, no recommendation.',
+      ),
+    input_validation: z
+      .object({
+        hold_max_cycles: z
+          .number()
+          .int()
+          .min(0)
+          .default(3)
+          .describe(
+            'How many consecutive cycles a bad non-critical reading may be replaced by its last good value.',
+          ),
+      })
+      .loose()
+      .optional()
+      .describe('Input validation of plant readings before each cycle (see the variables’ valid_* keys).'),
     variables: z.record(variableName, variableSchema).describe('Process variables by name.'),
     skills: z.record(z.string().min(1), skillSchema).describe('Skills by name.'),
     tasks: z.array(taskSchema).min(1).describe('Tasks run in order every cycle.'),

@@ -63,8 +63,21 @@ function flattenZodIssues(issues: readonly z.core.$ZodIssue[]): StrategyIssue[] 
 }
 
 const knownKeys = {
-  root: ['version', 'engine', 'variables', 'skills', 'tasks'],
-  variable: ['type', 'units', 'description', 'threshold', 'min', 'max'],
+  root: ['version', 'engine', 'mode', 'input_validation', 'variables', 'skills', 'tasks'],
+  variable: [
+    'type',
+    'units',
+    'description',
+    'threshold',
+    'min',
+    'max',
+    'valid_min',
+    'valid_max',
+    'max_rate',
+    'frozen_after',
+    'stale_after_s',
+    'critical',
+  ],
   skill: ['class', 'inputs', 'outputs', 'config', 'description'],
   task: ['name', 'skill_sequence'],
   config: {
@@ -150,6 +163,12 @@ function checkSemantics(s: StrategySpec, errors: StrategyIssue[], warnings: Stra
   for (const [name, v] of Object.entries(variables)) {
     if (v.min !== undefined && v.max !== undefined && v.min > v.max) {
       errors.push({ path: `variables.${name}`, message: `min (${v.min}) is above max (${v.max})` });
+    }
+    if (v.valid_min !== undefined && v.valid_max !== undefined && v.valid_min > v.valid_max) {
+      errors.push({
+        path: `variables.${name}`,
+        message: `valid_min (${v.valid_min}) is above valid_max (${v.valid_max})`,
+      });
     }
     if (typeof v.threshold === 'number' && v.threshold < 0) {
       errors.push({

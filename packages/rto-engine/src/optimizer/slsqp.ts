@@ -21,9 +21,11 @@ import type { BoundedProblem, Optimizer, OptimizerOptions, OptimizerResult } fro
  * 1. Variables at a bound whose gradient points out of the box are frozen; the others
  *    move along d = -H g (H: BFGS inverse Hessian in normalised variables).
  * 2. One batch holds every trial step length along the projected path P(z + a d) and,
- *    speculatively, the finite-difference rows around the full step a = 1. When the full
- *    step is taken (the usual quasi-Newton case) its gradient is already known, so an
- *    iteration costs one batch; otherwise a second batch computes the gradient.
+ *    speculatively, the finite-difference rows around the full step a = 1, around the step
+ *    length accepted in the previous iteration, and around further trial steps while the
+ *    batch stays within SPEC_ROWS rows. When the step taken is one of those (the usual
+ *    case) its gradient is already known, so an iteration costs one batch; otherwise a
+ *    second batch computes the gradient.
  * 3. The step taken is the full step if it satisfies Armijo and gives at least 90 % of the
  *    best decrease; else the best trial that satisfies Armijo; else the best trial that
  *    lowers the cost at all (cost functions here have kinks and steps).
@@ -48,6 +50,12 @@ export interface SlsqpOptions {
    * variables, g in cost per box width) exceeds gtol * max(|f|, 1). Default 1e-5.
    */
   gtol?: number;
+  /**
+   * Converged when the cost fell by less than stallTol * max(|f_old|, |f_new|, 1) in each of
+   * the last 2 iterations: on kinked costs the projected gradient never vanishes and the
+   * last iterations creep along a kink. Default 1e-6 (1e-4 cost units at |f| = 100).
+   */
+  stallTol?: number;
 }
 
 /** Defaults when `OptimizerOptions` leave them out. */
@@ -60,10 +68,18 @@ export const SLSQP_DEFAULTS = {
   xtol: 1e-9,
   diffStep: 1e-3,
   gtol: 1e-5,
+  stallTol: 1e-6,
   /** Only used to probe the box when the start point's cost is not finite. */
   seed: 1,
 } as const;
 
+/** Consecutive iterations below `stallTol` that end the solve. */
+const STALL_ITERATIONS = 2;
+/**
+ * Rows a speculative line-search batch may grow to with extra gradient stencils (a batch
+ * costs about the same up to a few tens of rows, so a second stencil is nearly free).
+ */
+const SPEC_ROWS = 64;
 /** Armijo sufficient-decrease constant. */
 const ARMIJO = 1e-4;
 /** Trial step lengths along the projected path, with and without curvature (BFGS) information. */
@@ -81,7 +97,7 @@ type GradientMode = 'forward' | 'fourth-order';
 
 /** Rows the SLSQP batches need for `m` free variables. */
 export function slsqpRows(m: number): number {
-  return Math.max(4 * m + MAX_TRIALS, (m + 2) * (m + 1), SAMPLING_STEPS.length);
+  return Math.max(SPEC_ROWS, 4 * m + MAX_TRIALS, (m + 2) * (m + 1), SAMPLING_STEPS.length);
 }
 
 /**
@@ -101,6 +117,7 @@ export async function runSlsqp(
   const xtol = options.xtol ?? SLSQP_DEFAULTS.xtol;
   const h = slsqp.diffStep ?? SLSQP_DEFAULTS.diffStep;
   const gtol = slsqp.gtol ?? SLSQP_DEFAULTS.gtol;
+  const stallTol = slsqp.stallTol ?? SLSQP_DEFAULTS.stallTol;
   if (!(h > 0 && h <= 0.1)) {
     throw new OptimizerError(`optimizer '${SLSQP_NAME}': diffStep ${h} must be in (0, 0.1].`);
   }
@@ -123,6 +140,10 @@ export async function runSlsqp(
   const G = new Float64Array((m + 2) * m);
   const lambda = new Float64Array(4 * (m + 2));
   const rng = mulberry32(options.seed ?? SLSQP_DEFAULTS.seed);
+  const trialRow = new Int32Array(MAX_TRIALS);
+  const spec = new Uint8Array(MAX_TRIALS);
+  let lastSteps: readonly number[] | undefined;
+  let lastStep = 0;
   let hasCurvature = false;
   let gsRadius = 50 * h;
   let mode: GradientMode = 'forward';
@@ -316,6 +337,7 @@ export async function runSlsqp(
   }
 
   let stalls = 0;
+  let smallSteps = 0;
   for (;;) {
     // Projected-gradient test and the free set.
     let pgNorm = 0;
@@ -360,47 +382,72 @@ export async function runSlsqp(
       for (let k = 0; k < m; k++) d[k] = free[k] && gmax > 0 ? -g[k]! / gmax : 0;
     }
 
-    // One batch: the full step with its gradient rows, then the shorter steps.
+    // One batch: the full step with its gradient rows, the step length accepted last time
+    // (same table) with its gradient rows too, then the other trial steps.
     const steps = hasCurvature ? QUASI_NEWTON_STEPS : STEEPEST_STEPS;
-    for (let k = 0; k < m; k++) s[k] = clamp01(z[k]! + d[k]!);
-    const specRows = writeGradientRows(s, 0);
-    for (let t = 1; t < steps.length; t++) {
-      const row = (specRows + t - 1) * m;
-      for (let k = 0; k < m; k++) zb[row + k] = clamp01(z[k]! + steps[t]! * d[k]!);
+    // Speculative gradient stencils: the full step, the step length accepted last time (when
+    // the same step table was used), then the longer trial steps, while the batch stays
+    // within SPEC_ROWS rows. The gradient of the chosen step is then usually in the batch.
+    const stencil = mode === 'forward' ? m + 1 : 4 * m + 1;
+    spec.fill(0);
+    let nSpec = 0;
+    const order: number[] = [0];
+    if (lastSteps === steps && lastStep > 0) {
+      const i = steps.indexOf(lastStep);
+      if (i > 0) order.push(i);
     }
-    const count = specRows + steps.length - 1;
+    for (let t = 1; t < steps.length; t++) if (!order.includes(t)) order.push(t);
+    let count = 0;
+    for (const t of order) {
+      if (nSpec > 0 && (nSpec + 1) * stencil + steps.length - nSpec - 1 > SPEC_ROWS) break;
+      spec[t] = 1;
+      nSpec++;
+      for (let k = 0; k < m; k++) s[k] = clamp01(z[k]! + steps[t]! * d[k]!);
+      trialRow[t] = count;
+      count += writeGradientRows(s, count);
+    }
+    for (let t = 1; t < steps.length; t++) {
+      if (spec[t]) continue;
+      const row = count * m;
+      for (let k = 0; k < m; k++) zb[row + k] = clamp01(z[k]! + steps[t]! * d[k]!);
+      trialRow[t] = count;
+      count++;
+    }
     stop = ctx.stopReason(count);
     if (stop) return done(false, '');
     await ctx.evaluate(zb, count, cb);
 
     // Choose the step.
-    let chosen = -1;
+    let chosenT = -1;
     let chosenCost = f;
     let armijoFound = false;
     for (let t = 0; t < steps.length; t++) {
-      const row = t === 0 ? 0 : specRows + t - 1;
+      const row = trialRow[t]!;
       const ft = cb[row]!;
       let decrease = 0;
       for (let k = 0; k < m; k++) decrease += g[k]! * (zb[row * m + k]! - z[k]!);
       const armijo = ft <= f + ARMIJO * decrease && ft < f;
       if (armijo && (!armijoFound || ft < chosenCost)) {
-        chosen = row;
+        chosenT = t;
         chosenCost = ft;
         armijoFound = true;
       } else if (!armijoFound && ft < chosenCost) {
-        chosen = row;
+        chosenT = t;
         chosenCost = ft;
       }
     }
     const fullCost = cb[0]!;
-    if (chosen > 0 && fullCost < f && f - fullCost >= 0.9 * (f - chosenCost)) {
+    if (chosenT > 0 && fullCost < f && f - fullCost >= 0.9 * (f - chosenCost)) {
       let fullArmijo = 0;
       for (let k = 0; k < m; k++) fullArmijo += g[k]! * (zb[k]! - z[k]!);
       if (fullCost <= f + ARMIJO * fullArmijo) {
-        chosen = 0;
+        chosenT = 0;
         chosenCost = fullCost;
       }
     }
+    const chosen = chosenT < 0 ? -1 : trialRow[chosenT]!;
+    lastSteps = steps;
+    lastStep = chosenT < 0 ? 0 : steps[chosenT]!;
 
     if (chosen < 0) {
       // No trial lowered the cost.
@@ -445,10 +492,6 @@ export async function runSlsqp(
 
     // Take the step; its gradient is in the batch when it is the full step.
     const fOld = f;
-    if (process.env.SLSQP_DEBUG)
-      console.log(
-        `  it mode=${mode} curv=${hasCurvature} nFree=${nFree} chosen=${chosen < specRows ? 1 : steps[chosen - specRows + 1]} f=${chosenCost.toFixed(6)} pg=${pgNorm.toExponential(2)} z=${Array.from(z, (v) => v.toFixed(4)).join(',')}`,
-      );
     let stepMax = 0;
     for (let k = 0; k < m; k++) {
       const zn = zb[chosen * m + k]!;
@@ -459,8 +502,8 @@ export async function runSlsqp(
     ctx.iterations++;
     gOld.set(g);
     f = chosenCost;
-    if (chosen === 0) {
-      readGradient(0, g);
+    if (chosenT >= 0 && spec[chosenT]) {
+      readGradient(chosen, g);
     } else if (!(await gradientAt())) {
       return done(false, '');
     }
@@ -487,6 +530,13 @@ export async function runSlsqp(
     }
 
     const relDecrease = (fOld - f) / Math.max(Math.abs(fOld), Math.abs(f), 1);
+    smallSteps = relDecrease < stallTol ? smallSteps + 1 : 0;
+    if (smallSteps >= STALL_ITERATIONS) {
+      return done(
+        true,
+        `Converged: the cost fell by less than ${stallTol} (relative) in each of the last ${STALL_ITERATIONS} iterations.`,
+      );
+    }
     if (relDecrease <= ftol || stepMax <= xtol) {
       if (mode === 'fourth-order') {
         return done(
