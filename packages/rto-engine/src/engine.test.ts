@@ -329,7 +329,9 @@ describe('monitor mode and batch evaluation', () => {
     for (const [i, a] of [9.5, 10, 10.5].entries()) {
       expect(costs[i]).toBe((await s.simulate({ a: 10, b: 2 }, { a })).cost_function_value);
     }
-    await expect(s.evaluate({ a: 10, b: 2 }, new Float64Array(1), 3)).rejects.toThrow(/3 rows of 1 decision values/);
+    await expect(s.evaluate({ a: 10, b: 2 }, new Float64Array(1), 3)).rejects.toThrow(
+      /3 rows of 1 decision values/,
+    );
     await s.dispose();
   });
 });
