@@ -1,0 +1,128 @@
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positive = z.coerce.number().positive();
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be a SQL identifier (letters, digits, _)' });
+const optionalText = z
+  .string()
+  .transform((s) => (s.trim() === '' ? undefined : s))
+  .nullish()
+  .transform((s) => s ?? undefined);
+
+/** Every setting of the po service; defaults are the embedded demo's. */
+export const settingsSchema = z
+  .object({
+    mode: z.enum(['hybrid', 'api', 'continuous']).default('hybrid').describe('What `po start` runs.'),
+    api: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1').describe('Address the HTTP API listens on.'),
+        port: port.default(5000).describe('Port of the HTTP API (the predecessor used 5000).'),
+        token: optionalText.describe(
+          'When set, every route but /health and /metrics needs Authorization: Bearer <token>.',
+        ),
+        body_limit_bytes: z.coerce
+          .number()
+          .int()
+          .positive()
+          .default(1_048_576)
+          .describe('Largest request body.'),
+        request_timeout_ms: positive.default(10_000).describe('Time limit of one optimization request.'),
+        threads: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .max(64)
+          .default(2)
+          .describe('Worker threads that run cycles.'),
+      })
+      .prefault({}),
+    runner: z
+      .object({
+        cycle_interval_s: positive.default(60).describe('Seconds between cycles.'),
+        data_table: identifier.default('process_data').describe('Table with the plant data (wide format).'),
+        results_table: identifier
+          .default('optimization_results')
+          .describe('Table where every cycle is recorded.'),
+        mode: z
+          .enum(['advisory', 'monitor'])
+          .optional()
+          .describe("Overrides the strategy's mode: advisory (recommend) or monitor (predictions only)."),
+      })
+      .prefault({}),
+    database: z
+      .object({
+        url: optionalText.describe('PostgreSQL URL; unset: embedded PGlite under pglite_dir.'),
+        pglite_dir: z.string().min(1).default('data/pglite').describe('Folder of the embedded database.'),
+      })
+      .prefault({}),
+    store: z
+      .object({
+        kind: z.enum(['local', 's3']).default('local').describe('Where strategies and models are stored.'),
+        local_dir: z
+          .string()
+          .min(1)
+          .default('store')
+          .describe('Folder of the local store (laid out like the bucket).'),
+        bucket: z.string().min(3).default('process-optimization').describe('S3 bucket.'),
+        s3_endpoint: optionalText.describe('S3 endpoint, e.g. http://127.0.0.1:9000 (MinIO).'),
+        s3_access_key: optionalText.describe('S3 access key.'),
+        s3_secret_key: optionalText.describe('S3 secret key (never printed).'),
+        s3_region: z.string().min(1).default('us-east-1').describe('S3 region.'),
+      })
+      .prefault({}),
+    metadata_dir: z
+      .string()
+      .min(1)
+      .default('metadata')
+      .describe('Folder of deployed_config_version.yaml and last_run_timestamp.yaml.'),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        pretty: z
+          .enum(['auto', 'true', 'false'])
+          .default('auto')
+          .describe('Human-readable logs (auto: on a terminal).'),
+        dir: optionalText.describe(
+          'When set, also write daily log files here (as the predecessor did under logs/).',
+        ),
+      })
+      .prefault({}),
+  })
+  .strict();
+
+export type Settings = z.infer<typeof settingsSchema>;
+
+/** Environment variables and the setting each one overrides. */
+export const ENVIRONMENT: readonly (readonly [string, string])[] = [
+  ['PO_MODE', 'mode'],
+  ['PO_HOST', 'api.host'],
+  ['PO_PORT', 'api.port'],
+  ['PO_API_TOKEN', 'api.token'],
+  ['PO_BODY_LIMIT_BYTES', 'api.body_limit_bytes'],
+  ['PO_REQUEST_TIMEOUT_MS', 'api.request_timeout_ms'],
+  ['PO_THREADS', 'api.threads'],
+  ['PO_CYCLE_INTERVAL_S', 'runner.cycle_interval_s'],
+  ['PO_DATA_TABLE', 'runner.data_table'],
+  ['PO_RESULTS_TABLE', 'runner.results_table'],
+  ['PO_RUNNER_MODE', 'runner.mode'],
+  ['DATABASE_URL', 'database.url'],
+  ['PO_PGLITE_DIR', 'database.pglite_dir'],
+  ['PO_STORE', 'store.kind'],
+  ['PO_LOCAL_STORE_DIR', 'store.local_dir'],
+  ['PO_BUCKET', 'store.bucket'],
+  ['PO_S3_ENDPOINT', 'store.s3_endpoint'],
+  ['AWS_ACCESS_KEY_ID', 'store.s3_access_key'],
+  ['PO_S3_ACCESS_KEY', 'store.s3_access_key'],
+  ['AWS_SECRET_ACCESS_KEY', 'store.s3_secret_key'],
+  ['PO_S3_SECRET_KEY', 'store.s3_secret_key'],
+  ['PO_S3_REGION', 'store.s3_region'],
+  ['PO_METADATA_DIR', 'metadata_dir'],
+  ['PO_LOG_LEVEL', 'log.level'],
+  ['PO_LOG_PRETTY', 'log.pretty'],
+  ['PO_LOG_DIR', 'log.dir'],
+];
+
+/** Settings never printed. */
+export const SECRETS: readonly string[] = ['api.token', 'store.s3_secret_key', 'database.url'];
