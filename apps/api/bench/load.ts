@@ -1,0 +1,128 @@
+/**
+ * Load benchmark: autocannon on POST /optimize (demo strategy, loopback only, bounded) while a
+ * second client measures GET /health latency. The server runs in a child process (the built
+ * dist/bin.js, or src/bin.ts through tsx), so the clients do not share its event loop.
+ *
+ *   pnpm --filter @po/api bench [--duration 10 --connections 8 --threads 2]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+
+const { values } = parseArgs({
+  allowPositionals: true, // pnpm may pass a literal '--'
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '8' },
+    threads: { type: 'string', default: String(Math.max(1, availableParallelism() - 1)) },
+  },
+});
+const duration = Number(values.duration);
+const connections = Number(values.connections);
+const threads = Number(values.threads);
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const APP = fileURLToPath(new URL('../', import.meta.url));
+
+async function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => done(port));
+    });
+  });
+}
+
+async function waitReady(url: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      const health = (await (await fetch(`${url}/health`)).json()) as { strategy: { state: string } };
+      if (health.strategy.state === 'loaded') return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('server did not load the strategy within 30 s');
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+const port = await freePort();
+const url = `http://127.0.0.1:${port}`;
+const dist = `${APP}dist/bin.js`;
+const [cmd, args] = existsSync(dist) ? ['node', [dist]] : ['pnpm', ['exec', 'tsx', `${APP}src/bin.ts`]];
+const child = spawn(cmd, args, {
+  cwd: ROOT,
+  env: {
+    ...process.env,
+    PO_API_HOST: '127.0.0.1',
+    PO_API_PORT: String(port),
+    PO_API_THREADS: String(threads),
+    PO_API_TOKEN: '',
+  },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+try {
+  await waitReady(url, child);
+  const state = JSON.parse(await readFile(`${ROOT}config/demo/example-state.json`, 'utf8'));
+  const body = JSON.stringify({ input_data: state });
+
+  // Health idle, for comparison.
+  const idle: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t = performance.now();
+    await (await fetch(`${url}/health`)).arrayBuffer();
+    idle.push(performance.now() - t);
+  }
+
+  let running = true;
+  const healthUnderLoad: number[] = [];
+  const healthLoop = (async () => {
+    while (running) {
+      const t = performance.now();
+      await (await fetch(`${url}/health`)).arrayBuffer();
+      healthUnderLoad.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  const result = await autocannon({
+    url: `${url}/optimize`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    connections,
+    duration,
+    timeout: 30,
+  });
+  running = false;
+  await healthLoop;
+  idle.sort((a, b) => a - b);
+  healthUnderLoad.sort((a, b) => a - b);
+  const ms = (n: number) => n.toFixed(1);
+  const non2xx = result.non2xx + result.errors + result.timeouts;
+  console.log(
+    `\n### @po/api load (\`pnpm --filter @po/api bench --duration ${duration} --connections ${connections} --threads ${threads}\`, Node ${process.versions.node}, ${availableParallelism()} CPUs)\n`,
+  );
+  console.log('| measure | value |');
+  console.log('| --- | --- |');
+  console.log(`| POST /optimize requests/s (mean) | ${result.requests.average.toFixed(1)} |`);
+  console.log(`| POST /optimize requests (total, non-2xx/errors) | ${result.requests.total} (${non2xx}) |`);
+  console.log(
+    `| POST /optimize latency p50 / p99 / max (ms) | ${result.latency.p50} / ${result.latency.p99} / ${result.latency.max} |`,
+  );
+  console.log(
+    `| GET /health p50 / p99 / max during load (ms, n=${healthUnderLoad.length}) | ${ms(percentile(healthUnderLoad, 50))} / ${ms(percentile(healthUnderLoad, 99))} / ${ms(healthUnderLoad.at(-1)!)} |`,
+  );
+  console.log(
+    `| GET /health p50 / p99 idle (ms, n=${idle.length}) | ${ms(percentile(idle, 50))} / ${ms(percentile(idle, 99))} |`,
+  );
+  console.log('| predecessor (Flask, one request at a time) | ~1.3-3 requests/s, 0.3-0.8 s each |');
+} finally {
+  child.kill('SIGTERM');
+}

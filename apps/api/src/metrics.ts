@@ -1,0 +1,146 @@
+import type { CycleResult } from '@po/rto-engine';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { CycleExecutor } from './pool/index.ts';
+import type { CacheControl } from './types.ts';
+
+/** How a cycle ended, as a metric label. */
+export type CycleOutcome =
+  | 'success'
+  | 'timed_out'
+  | 'invalid'
+  | 'failed'
+  | 'timeout'
+  | 'unavailable'
+  | 'error';
+
+/** The API's Prometheus metrics, in a registry of their own (several apps can live in one process). */
+export interface ApiMetrics {
+  registry: Registry;
+  cycle(mode: string, outcome: CycleOutcome, seconds: number, result?: CycleResult): void;
+  request(method: string, route: string, status: number, seconds: number): void;
+}
+
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export function createMetrics(sources: {
+  executor: CycleExecutor;
+  cache?: CacheControl | undefined;
+}): ApiMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const cycles = new Counter({
+    name: 'po_cycles_total',
+    help: 'Cycles run by the API, by mode and outcome.',
+    labelNames: ['mode', 'status'],
+    registers: [registry],
+  });
+  const cycleDuration = new Histogram({
+    name: 'po_cycle_duration_seconds',
+    help: 'Wall-clock time of a cycle request, queue time included.',
+    labelNames: ['mode'],
+    buckets: SECONDS,
+    registers: [registry],
+  });
+  const solveDuration = new Histogram({
+    name: 'po_solve_duration_seconds',
+    help: 'Time the engine spent on a cycle (duration_ms of the result).',
+    labelNames: ['mode'],
+    buckets: SECONDS,
+    registers: [registry],
+  });
+  const evaluations = new Counter({
+    name: 'po_optimizer_evaluations_total',
+    help: 'Cost evaluations made by the optimizer.',
+    registers: [registry],
+  });
+  const requests = new Counter({
+    name: 'po_http_requests_total',
+    help: 'HTTP requests, by method, route and status.',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'po_http_request_duration_seconds',
+    help: 'HTTP request latency, by method and route.',
+    labelNames: ['method', 'route'],
+    buckets: SECONDS,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'po_pool_queue_size',
+    help: 'Tasks waiting for a worker.',
+    registers: [registry],
+    collect() {
+      this.set(sources.executor.stats().queued);
+    },
+  });
+  new Gauge({
+    name: 'po_pool_threads',
+    help: 'Worker threads of the cycle pool.',
+    registers: [registry],
+    collect() {
+      this.set(sources.executor.stats().threads);
+    },
+  });
+  new Gauge({
+    name: 'po_pool_utilization_ratio',
+    help: 'Share of time the pool workers were busy since start.',
+    registers: [registry],
+    collect() {
+      this.set(sources.executor.stats().utilization);
+    },
+  });
+  if (sources.cache) {
+    const cache = sources.cache;
+    const read = (field: 'hits' | 'misses') =>
+      function (this: Gauge) {
+        this.reset();
+        for (const [kind, stats] of Object.entries(cacheKinds(cache.stats()))) {
+          const value = stats[field];
+          if (typeof value === 'number') this.set({ kind }, value);
+        }
+      };
+    new Gauge({
+      name: 'po_cache_hits',
+      help: 'Artifact cache hits since start, by kind (from the cache counters).',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect: read('hits'),
+    });
+    new Gauge({
+      name: 'po_cache_misses',
+      help: 'Artifact cache misses since start, by kind (from the cache counters).',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect: read('misses'),
+    });
+  }
+
+  return {
+    registry,
+    cycle(mode, outcome, seconds, result) {
+      cycles.inc({ mode, status: outcome });
+      cycleDuration.observe({ mode }, seconds);
+      if (result) {
+        solveDuration.observe({ mode }, result.duration_ms / 1000);
+        evaluations.inc(result.optimizer.evaluations);
+      }
+    },
+    request(method, route, status, seconds) {
+      requests.inc({ method, route, status: String(status) });
+      latency.observe({ method, route }, seconds);
+    },
+  };
+}
+
+/** `kinds` of @po/cache's stats, read structurally (anything else exports nothing). */
+function cacheKinds(stats: unknown): Record<string, Record<string, unknown>> {
+  if (stats === null || typeof stats !== 'object' || !('kinds' in stats)) return {};
+  const kinds = (stats as { kinds: unknown }).kinds;
+  if (kinds === null || typeof kinds !== 'object') return {};
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [kind, value] of Object.entries(kinds)) {
+    if (value !== null && typeof value === 'object') out[kind] = value as Record<string, unknown>;
+  }
+  return out;
+}

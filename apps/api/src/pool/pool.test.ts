@@ -1,0 +1,49 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { localModelFiles } from '@po/models';
+import { afterAll, describe, expect, it } from 'vitest';
+import { bundleFromFiles, bundleKey, strategyFilePaths } from './bundle.ts';
+import { createCyclePool } from './pool.ts';
+import { CycleTaskError } from './protocol.ts';
+
+const DEMO = fileURLToPath(new URL('../../../../config/demo/', import.meta.url));
+const text = await readFile(`${DEMO}strategy.yaml`, 'utf8');
+const state = JSON.parse(await readFile(`${DEMO}example-state.json`, 'utf8')) as Record<string, number>;
+const pool = createCyclePool({ threads: 2 });
+afterAll(() => pool.close());
+
+describe('bundles', () => {
+  it('collect every file the strategy names, keyed by content', async () => {
+    expect(strategyFilePaths(text)).toHaveLength(9);
+    const bundle = await bundleFromFiles(text, localModelFiles(`${DEMO}models`));
+    expect(Object.keys(bundle.files).sort()).toEqual(strategyFilePaths(text));
+    expect(bundle.key).toBe(bundleKey(text, bundle.files));
+    expect(bundle.key).not.toBe(bundleKey(`${text}\n`, bundle.files));
+  });
+});
+
+describe('createCyclePool', () => {
+  it('runs cycles in workers and rebuilds engine errors with code and issues', async () => {
+    const bundle = await bundleFromFiles(text, localModelFiles(`${DEMO}models`), { version: '2.0.0' });
+    const result = await pool.run({ kind: 'optimize', bundle, state });
+    expect(result.config_version).toBe('2.0.0');
+    const missing = await pool.run({ kind: 'optimize', bundle, state: {} }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(CycleTaskError);
+    expect(missing).toMatchObject({ code: 'INPUT_INVALID', errorClass: 'InputDataError' });
+    const invalid = await bundleFromFiles('variables: {}\nskills: {}\n', undefined);
+    const error = await pool.run({ kind: 'describe', bundle: invalid }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'STRATEGY_INVALID', issues: expect.arrayContaining([]) });
+    expect((error as CycleTaskError).issues!.length).toBeGreaterThan(0);
+  });
+
+  it('aborts a task with a signal (TIMEOUT), and the pool keeps working', async () => {
+    // A bundle no worker has compiled yet: compiling takes longer than the signal allows.
+    const bundle = await bundleFromFiles(`${text}\n# fresh\n`, localModelFiles(`${DEMO}models`));
+    const error = await pool
+      .run({ kind: 'optimize', bundle, state }, { signal: AbortSignal.timeout(5) })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'TIMEOUT' });
+    const again = await pool.run({ kind: 'optimize', bundle, state });
+    expect(again.status).toBe('success');
+  });
+});

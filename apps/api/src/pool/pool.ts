@@ -1,0 +1,162 @@
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import type { StrategyBundle } from './bundle.ts';
+import { type CycleTask, CycleTaskError, type TaskOutcome, type TaskResults } from './protocol.ts';
+import type { CycleWorkerData } from './worker.ts';
+
+/** Options of one `run`. */
+export interface RunOptions {
+  /** Aborts the task: a queued task is dropped, a running one ends its worker (which is replaced). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs CPU-bound strategy work off the calling thread. Implementations must be safe to call
+ * concurrently; results and errors are plain data (`CycleTaskError` carries code and issues).
+ */
+export interface CycleExecutor {
+  run<K extends CycleTask['kind']>(
+    task: Extract<CycleTask, { kind: K }>,
+    options?: RunOptions,
+  ): Promise<TaskResults[K]>;
+  /** Load figures for health and metrics. */
+  stats(): PoolStats;
+}
+
+/** Load figures of a pool. */
+export interface PoolStats {
+  threads: number;
+  /** Tasks waiting for a worker. */
+  queued: number;
+  /** Tasks being run. */
+  running: number;
+  completed: number;
+  /** Share of the time workers were busy since the pool started (0..1). */
+  utilization: number;
+}
+
+/** Options of `createCyclePool`. */
+export interface CyclePoolOptions {
+  /** Worker threads. Default: available CPUs - 1 (at least 1). */
+  threads?: number;
+  /** Ms an idle worker above `minThreads` lives. Default 60 s. */
+  idleTimeout?: number;
+  /** Workers kept alive (and warm) even when idle. Default `threads`. */
+  minThreads?: number;
+  /** Tasks allowed to wait for a worker; past it `run` rejects with `POOL_BUSY`. Default: unbounded. */
+  maxQueue?: number;
+  /** Compiled strategies each worker keeps. Default 4. */
+  compiledCacheSize?: number;
+  /**
+   * The worker module. Default: `worker.js` next to the built bundle, or the TypeScript worker
+   * (through tsx) when running from sources. An app that bundles @po/api must ship the worker and
+   * point here.
+   */
+  workerFile?: string | URL;
+}
+
+/** A maintained worker-thread pool that compiles and runs strategies (shared by the API and the runner). */
+export interface CyclePool extends CycleExecutor {
+  /** Compiles the bundle in every worker, so the first requests do not pay for it. */
+  warm(bundle: StrategyBundle): Promise<void>;
+  /** Waits for running tasks and stops the workers. */
+  close(): Promise<void>;
+}
+
+/** The worker file for how this module is loaded: sources (tsx/vitest) or the built bundle. */
+function defaultWorkerFile(): URL {
+  return import.meta.url.endsWith('.ts')
+    ? new URL('./worker-loader.mjs', import.meta.url)
+    : new URL('./worker.js', import.meta.url);
+}
+
+/** Creates the pool. Workers compile lazily; call `warm` to compile a deployed strategy ahead. */
+export function createCyclePool(options: CyclePoolOptions = {}): CyclePool {
+  const threads = Math.max(1, options.threads ?? Math.max(1, availableParallelism() - 1));
+  const workerData: CycleWorkerData = { compiledCacheSize: options.compiledCacheSize ?? 4 };
+  const piscina = new Piscina({
+    filename: String(options.workerFile ?? defaultWorkerFile()),
+    minThreads: Math.min(threads, options.minThreads ?? threads),
+    maxThreads: threads,
+    idleTimeout: options.idleTimeout ?? 60_000,
+    // One cycle at a time per worker: a cycle is CPU-bound from start to end.
+    concurrentTasksPerWorker: 1,
+    ...(options.maxQueue !== undefined ? { maxQueue: options.maxQueue } : {}),
+    workerData,
+  });
+  let closed = false;
+  let inFlight = 0;
+
+  const run = async <K extends CycleTask['kind']>(
+    task: Extract<CycleTask, { kind: K }>,
+    runOptions: RunOptions = {},
+  ): Promise<TaskResults[K]> => {
+    if (closed)
+      throw new CycleTaskError({ name: 'PoolError', code: 'POOL_CLOSED', message: 'the pool is closed' });
+    let outcome: TaskOutcome;
+    inFlight++;
+    try {
+      outcome = (await piscina.run(
+        task,
+        runOptions.signal ? { signal: runOptions.signal } : {},
+      )) as TaskOutcome;
+    } catch (e) {
+      throw poolError(e, runOptions.signal);
+    } finally {
+      inFlight--;
+    }
+    if (!outcome.ok) throw new CycleTaskError(outcome.error);
+    return outcome.result as TaskResults[K];
+  };
+
+  return {
+    run,
+    stats(): PoolStats {
+      return {
+        threads,
+        queued: piscina.queueSize,
+        running: Math.max(0, inFlight - piscina.queueSize),
+        completed: piscina.completed,
+        utilization: piscina.utilization,
+      };
+    },
+    async warm(bundle) {
+      // One describe per worker: with one task per worker at a time, `threads` concurrent
+      // tasks land on distinct workers.
+      await Promise.all(Array.from({ length: threads }, () => run({ kind: 'describe', bundle })));
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await piscina.close();
+    },
+  };
+}
+
+function poolError(e: unknown, signal: AbortSignal | undefined): CycleTaskError {
+  if (signal?.aborted) {
+    const reason = signal.reason;
+    const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
+    return new CycleTaskError(
+      timedOut
+        ? { name: 'TimeoutError', code: 'TIMEOUT', message: reason.message }
+        : { name: 'AbortError', code: 'ABORTED', message: 'the task was aborted' },
+      { cause: e },
+    );
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  if (/queue is at limit/i.test(message)) {
+    return new CycleTaskError(
+      {
+        name: 'PoolError',
+        code: 'POOL_BUSY',
+        message: 'every worker is busy and the queue is full; retry later',
+      },
+      { cause: e },
+    );
+  }
+  return new CycleTaskError(
+    { name: 'PoolError', code: 'INTERNAL', message: `worker failed: ${message}` },
+    { cause: e },
+  );
+}

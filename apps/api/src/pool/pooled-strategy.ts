@@ -1,0 +1,49 @@
+import type { CycleOptions, PlantState, StrategySpec } from '@po/rto-engine';
+import type { RunnableStrategy } from '../types.ts';
+import type { StrategyBundle } from './bundle.ts';
+import type { CycleExecutor } from './pool.ts';
+
+/** A `RunnableStrategy` whose cycles run in the pool; `bundle` is what it was compiled from. */
+export interface PooledStrategy extends RunnableStrategy {
+  readonly version: string | null;
+  readonly bundle: StrategyBundle;
+}
+
+/**
+ * Compiles the bundle in a worker (which keeps it) and returns a strategy that runs every
+ * cycle in the pool. Rejects with a `CycleTaskError` (`STRATEGY_INVALID` with every issue)
+ * when the bundle does not compile.
+ */
+export async function pooledStrategy(
+  executor: CycleExecutor,
+  bundle: StrategyBundle,
+): Promise<PooledStrategy> {
+  const described = await executor.run({ kind: 'describe', bundle });
+  const deadline = (ms: number | undefined) => (ms === undefined ? {} : { deadline: Date.now() + ms });
+  return {
+    version: described.version,
+    bundle,
+    spec: described.spec as StrategySpec,
+    warnings: described.warnings,
+    decisionVariables: described.decisionVariables,
+    modelFiles: described.modelFiles as RunnableStrategy['modelFiles'],
+    optimize(state: PlantState, options: CycleOptions = {}) {
+      return executor.run(
+        {
+          kind: 'optimize',
+          bundle,
+          state,
+          ...(options.maxTimeMs !== undefined ? { maxTimeMs: options.maxTimeMs } : {}),
+          ...deadline(options.maxTimeMs),
+        },
+        options.signal ? { signal: options.signal } : {},
+      );
+    },
+    simulate(state: PlantState, decisions?: Readonly<Record<string, number>>) {
+      return executor.run({ kind: 'simulate', bundle, state, ...(decisions ? { decisions } : {}) });
+    },
+    monitor(state: PlantState) {
+      return executor.run({ kind: 'monitor', bundle, state });
+    },
+  };
+}

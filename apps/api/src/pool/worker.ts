@@ -1,0 +1,135 @@
+/**
+ * The pool's worker: compiles strategies from bundles (cached per bundle, LRU) and runs
+ * cycles. It answers with plain data and never throws, so error codes and issues survive
+ * the thread boundary.
+ */
+import { workerData } from 'node:worker_threads';
+import { createModelProvider } from '@po/models';
+import { type CompiledStrategy, checkStrategy, compileStrategy } from '@po/rto-engine';
+import type { StrategyBundle } from './bundle.ts';
+import {
+  type CycleTask,
+  type StrategyDescription,
+  serializeError,
+  type TaskOutcome,
+  type ValidationReport,
+} from './protocol.ts';
+
+/** What the pool passes to each worker. */
+export interface CycleWorkerData {
+  /** Compiled strategies kept per worker (least recently used goes first). */
+  compiledCacheSize: number;
+}
+
+const settings: CycleWorkerData = {
+  compiledCacheSize: 4,
+  ...((workerData as Partial<CycleWorkerData> | undefined) ?? {}),
+};
+
+/** Compiled strategies by bundle key and version; a Map iterates in insertion order, so it is the LRU. */
+const compiled = new Map<string, Promise<CompiledStrategy>>();
+
+function bundleReader(bundle: StrategyBundle) {
+  return async (path: string): Promise<Uint8Array> => {
+    const bytes = bundle.files[path];
+    if (!bytes) {
+      throw new Error(
+        `file '${path}' is not in the models folder the API reads; put it there or correct the path in the strategy`,
+      );
+    }
+    // A plain copy: the bundle may be shared memory, which native code should not hold on to.
+    return new Uint8Array(bytes);
+  };
+}
+
+async function strategyFor(bundle: StrategyBundle): Promise<{ strategy: CompiledStrategy; cached: boolean }> {
+  const key = `${bundle.key}\0${bundle.version ?? ''}`;
+  const hit = compiled.get(key);
+  if (hit) {
+    compiled.delete(key);
+    compiled.set(key, hit);
+    return { strategy: await hit, cached: true };
+  }
+  const pending = compileStrategy(bundle.text, {
+    modelProvider: createModelProvider({ readFile: bundleReader(bundle) }),
+    ...(bundle.version ? { version: bundle.version } : {}),
+  });
+  compiled.set(key, pending);
+  // A strategy that does not compile is not kept.
+  pending.catch(() => {
+    if (compiled.get(key) === pending) compiled.delete(key);
+  });
+  while (compiled.size > settings.compiledCacheSize) {
+    const [oldest, evicted] = compiled.entries().next().value as [string, Promise<CompiledStrategy>];
+    compiled.delete(oldest);
+    evicted.then((s) => s.dispose()).catch(() => {});
+  }
+  return { strategy: await pending, cached: false };
+}
+
+/** The optimizer's budget: the request's, less the time spent waiting for a worker (at least 1 ms). */
+function budget(maxTimeMs: number | undefined, deadline: number | undefined): number | undefined {
+  const limits = [maxTimeMs, deadline === undefined ? undefined : deadline - Date.now()].filter(
+    (t): t is number => t !== undefined,
+  );
+  return limits.length === 0 ? undefined : Math.max(1, Math.min(...limits));
+}
+
+async function validate(bundle: StrategyBundle, models: boolean): Promise<ValidationReport> {
+  const check = checkStrategy(bundle.text);
+  if (!check.strategy || !models) return { valid: false, errors: check.errors, warnings: check.warnings };
+  try {
+    const { strategy } = await strategyFor(bundle);
+    return { valid: true, errors: [], warnings: [...strategy.warnings] };
+  } catch (e) {
+    const error = serializeError(e);
+    if (!error.issues) throw e;
+    return { valid: false, errors: error.issues, warnings: check.warnings };
+  }
+}
+
+function describe(strategy: CompiledStrategy): StrategyDescription {
+  return {
+    version: strategy.version,
+    spec: strategy.spec,
+    warnings: [...strategy.warnings],
+    decisionVariables: [...strategy.decisionVariables],
+    modelFiles: strategy.modelFiles.map((f) => ({
+      skill: f.skill,
+      role: f.role,
+      path: f.path,
+      sha256: f.sha256,
+    })),
+  };
+}
+
+/** Runs one task. Piscina calls this with the task posted by the pool. */
+export default async function runTask(task: CycleTask): Promise<TaskOutcome> {
+  try {
+    if (task.kind === 'validate')
+      return { ok: true, result: await validate(task.bundle, task.models !== false), compiled: 'compiled' };
+    const { strategy, cached } = await strategyFor(task.bundle);
+    const compiledHow = cached ? 'cached' : 'compiled';
+    switch (task.kind) {
+      case 'describe':
+        return { ok: true, result: describe(strategy), compiled: compiledHow };
+      case 'optimize': {
+        // Past the deadline the optimizer still answers (its first point, flagged timed_out);
+        // the caller aborts tasks that overrun by a margin.
+        const maxTimeMs = budget(task.maxTimeMs, task.deadline);
+        const result = await strategy.optimize(task.state, maxTimeMs === undefined ? {} : { maxTimeMs });
+        return { ok: true, result, compiled: compiledHow };
+      }
+      case 'simulate':
+        return {
+          ok: true,
+          result: await strategy.simulate(task.state, task.decisions),
+          compiled: compiledHow,
+        };
+      case 'monitor':
+        return { ok: true, result: await strategy.monitor(task.state), compiled: compiledHow };
+    }
+  } catch (e) {
+    return { ok: false, error: serializeError(e) };
+  }
+}

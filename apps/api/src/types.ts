@@ -1,0 +1,123 @@
+import type { CompiledStrategy } from '@po/rto-engine';
+import type { CycleExecutor, ModelFileReader } from './pool/index.ts';
+
+/**
+ * What the API needs of a strategy: the `CompiledStrategy` subset it calls. A strategy
+ * compiled on this thread fits, and so does `pooledStrategy(pool, bundle)`, which runs every
+ * cycle in the worker pool (what production should use: cycles then never block HTTP).
+ */
+export type RunnableStrategy = Pick<
+  CompiledStrategy,
+  'optimize' | 'simulate' | 'monitor' | 'spec' | 'warnings' | 'decisionVariables' | 'modelFiles'
+>;
+
+/** How the deployed strategy is, as reported by `/health`. */
+export interface SourceStatus {
+  /** `loaded`: a strategy is ready; `loading`: the first one is being fetched or compiled; `none`: nothing deployed; `error`: the last load failed. */
+  state: 'loaded' | 'loading' | 'none' | 'error';
+  /** The deployed version, when known. */
+  version: string | null;
+  /** Where strategies come from (`local:/srv/po/store`, `s3://bucket`); no secrets. */
+  source?: string;
+  /** ISO time the current strategy was loaded. */
+  loadedAt?: string;
+  /** The last load error (message only). With `state: 'loaded'` the previous strategy is still served. */
+  error?: string;
+}
+
+/**
+ * The deployed strategy. `current()` is called once per request that needs it, so it must be
+ * cheap once loaded (cache the compiled strategy; re-check the deploy pointer in the background).
+ * It resolves to undefined when nothing is deployed (the API answers 503) and should reject
+ * only when loading failed and there is no strategy to fall back on (also 503).
+ * `status()` must answer synchronously and fast: `/health` calls it.
+ */
+export interface StrategySource {
+  current(): Promise<{ version: string | null; strategy: RunnableStrategy } | undefined>;
+  status(): SourceStatus;
+}
+
+/** An operator's verdict on a recommendation. */
+export interface Feedback {
+  decision: 'accepted' | 'rejected' | 'modified';
+  operator: string;
+  reason?: string | undefined;
+  /** The setpoints actually applied, for `modified`. */
+  values?: Record<string, number> | undefined;
+}
+
+/** A stored cycle result as the results store returns it (its fields are the store's). */
+export type StoredResult = { id: string } & Record<string, unknown>;
+
+/**
+ * Stored cycle results (implemented by @po/db). Every method may reject when the database is
+ * unreachable; the API then answers 503.
+ */
+export interface ResultsStore {
+  /** Newest first, at most `limit`, only those at or after `since` when given. */
+  recent(query: { since?: Date | undefined; limit: number }): Promise<readonly StoredResult[]>;
+  /** One result, or undefined when there is none with this id. */
+  get(id: string): Promise<StoredResult | undefined>;
+  /** Records feedback; resolves to what was stored, or undefined when the result does not exist (404). */
+  addFeedback(id: string, feedback: Feedback): Promise<unknown>;
+}
+
+/**
+ * The artifact cache (implemented by @po/cache). `stats()` is returned as is by `GET /cache/stats`
+ * (the predecessor's passthrough); when it has `kinds.<kind>.hits/misses` they are also exported
+ * as metrics. `clear(kind)` clears one kind, or all without one.
+ */
+export interface CacheControl {
+  stats(): unknown;
+  clear(kind?: string): unknown;
+  /** Drops expired entries (`POST /cache/cleanup`); optional. */
+  cleanup?(): unknown;
+}
+
+/** A pino-compatible logger (only these methods are used). */
+export interface ApiLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+/** Settings of the HTTP layer. */
+export interface ApiSettings {
+  /** When set, every route but `/health` and `/metrics` needs `Authorization: Bearer <token>`. */
+  apiToken?: string | undefined;
+  /** Largest request body, in bytes. Default 1 MiB. */
+  bodyLimitBytes?: number;
+  /**
+   * Time limit of one optimization request, in ms, queue time included. The optimizer gets
+   * this budget (and returns its best point so far, flagged `timed_out`); a task that overruns
+   * it by `max(1 s, 50 %)` is aborted (504). Default 10 s.
+   */
+  requestTimeoutMs?: number;
+}
+
+/** Options of `createApp`. */
+export interface AppOptions {
+  /** The deployed strategy (used by `POST /optimize` and `/simulate` without `config`). */
+  strategies: StrategySource;
+  /** Runs ad-hoc strategies (`config` in a request) and validation off the event loop. */
+  executor: CycleExecutor;
+  /**
+   * Reads model, scaler and metadata files by the path a strategy names, for strategies sent
+   * in requests (`config`). Without it such strategies may not use InferenceModel skills, and
+   * `/strategies/validate` checks schema and semantics only.
+   */
+  readModelFile?: ModelFileReader;
+  /** Stored results and feedback; without it `/results` answers 501. */
+  results?: ResultsStore;
+  /** The artifact cache behind `/cache/stats` and `/cache/clear`. */
+  cache?: CacheControl;
+  /**
+   * Extra `/health` sections (runner status, database reachability), called on every health
+   * check and bounded to 250 ms. A section `{ ok: false, reason? }` makes the status `degraded`.
+   */
+  health?: () => Promise<Record<string, unknown>>;
+  settings?: ApiSettings;
+  /** Default: silent. */
+  logger?: ApiLogger;
+}
