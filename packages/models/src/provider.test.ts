@@ -111,21 +111,14 @@ describe('createModelProvider: files', () => {
     }
   });
 
-  it('refuses .pth and .pkl with a pointer to the ONNX export and the .params.json', async () => {
-    const pth = await loadError(
-      local.load({
-        ...driveRequest,
-        modelPath: 'saved_models/MA_MinMax_lag0_Kiln_Drive_Current_ann_model_fold_5.pth',
-      }),
-    );
-    expect(pth.code).toBe('UNSUPPORTED_FORMAT');
-    expect(pth.message).toContain('import feature');
-    expect(pth.message).toContain(DRIVE_ONNX);
-    const pkl = await loadError(
-      local.load({ ...driveRequest, scalerPath: 'saved_scalers/Kiln_Drive_Current_minmax_scalers.pkl' }),
-    );
-    expect([pkl.code, pkl.role]).toEqual(['UNSUPPORTED_FORMAT', 'scaler']);
-    expect(pkl.message).toContain(DRIVE_SCALERS);
+  it('reads .pth and .pkl through the restricted importer (src/import/provider-import.test.ts covers them)', async () => {
+    const model = await local.load({
+      ...driveRequest,
+      modelPath: 'saved_models/MA_MinMax_lag0_Kiln_Drive_Current_ann_model_fold_5.pth',
+      scalerPath: 'saved_scalers/Kiln_Drive_Current_minmax_scalers.pkl',
+    });
+    expect(model.files.map((f) => f.role)).toEqual(['model', 'scaler', 'metadata']);
+    await model.dispose();
   });
 
   it('wraps a custom reader failure', async () => {

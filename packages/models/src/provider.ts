@@ -9,6 +9,9 @@ import {
   type PoModelsErrorCode,
   ScalerFormatError,
 } from './errors.ts';
+import { ModelImportError } from './import/errors.ts';
+import { importPthModel } from './import/network.ts';
+import { importScalerPickle } from './import/scalers-pickle.ts';
 import { describeMetadataMismatch, type ModelMetadata, parseModelMetadata } from './metadata.ts';
 import { createSession, type OnnxSignature, readSignature, staticDim } from './onnx-session.ts';
 import { type AffineStep, parseScalerFile, type ScalerSet, scalerKey, scalerSteps } from './scalers.ts';
@@ -159,8 +162,11 @@ export function createModelProvider(options: ModelProviderOptions): OnnxModelPro
       if (request.scalerPath !== undefined) {
         const path = request.scalerPath;
         try {
-          scalers = parseScalerFile(bytesByRole.get('scaler')!, path);
+          const bytes = bytesByRole.get('scaler')!;
+          // A .pkl is read by the restricted reader into po's JSON format: one scaling code path.
+          scalers = parseScalerFile(PICKLE.test(path) ? importScalerPickle(bytes, path) : bytes, path);
         } catch (cause) {
+          if (cause instanceof ModelImportError) throw importFailure(skill, 'scaler', path, cause);
           const key = cause instanceof ScalerFormatError ? cause.key : undefined;
           throw new ModelLoadError({
             code: 'INVALID_SCALER',
@@ -175,7 +181,26 @@ export function createModelProvider(options: ModelProviderOptions): OnnxModelPro
       }
 
       const modelFile = files[0]!;
-      const shared = acquire(modelFile.sha256, bytesByRole.get('model')!);
+      let onnxBytes = bytesByRole.get('model')!;
+      let sessionKey = modelFile.sha256;
+      if (PYTORCH.test(request.modelPath)) {
+        // A state_dict is converted in memory to ONNX; the session is keyed by the ONNX bytes
+        // (the same .pth with another activation is another network).
+        try {
+          onnxBytes = importPthModel(onnxBytes, {
+            file: request.modelPath,
+            activation: request.activation,
+            metadata: metadata?.raw,
+            inputs: request.inputs,
+          }).onnx;
+        } catch (cause) {
+          if (cause instanceof ModelImportError)
+            throw importFailure(skill, 'model', request.modelPath, cause);
+          throw cause;
+        }
+        sessionKey = `pth:${createHash('sha256').update(onnxBytes).digest('hex')}`;
+      }
+      const shared = acquire(sessionKey, onnxBytes);
       let model: OnnxSurrogateModel;
       try {
         let session: ort.InferenceSession;
@@ -216,11 +241,11 @@ export function createModelProvider(options: ModelProviderOptions): OnnxModelPro
           metadata,
           onDispose: async () => {
             live.delete(model);
-            await release(modelFile.sha256, shared);
+            await release(sessionKey, shared);
           },
         });
       } catch (error) {
-        await release(modelFile.sha256, shared);
+        await release(sessionKey, shared);
         throw error;
       }
       live.add(model);
@@ -265,30 +290,7 @@ const PYTORCH = /\.(pth|pt)$/i;
 const PICKLE = /\.pkl$/i;
 
 function refuseUnsupportedFormats(request: ModelRequest): void {
-  const { skill, modelPath, scalerPath, metadataPath } = request;
-  if (PYTORCH.test(modelPath)) {
-    throw new ModelLoadError({
-      code: 'UNSUPPORTED_FORMAT',
-      skill,
-      role: 'model',
-      path: modelPath,
-      problem:
-        'PyTorch state_dict files are not supported yet; support arrives with the model import feature',
-      fix: `Point model_path at the ONNX export next to it ('${modelPath.replace(PYTORCH, '.onnx')}'), or export one.`,
-    });
-  }
-  if (scalerPath !== undefined && PICKLE.test(scalerPath)) {
-    throw new ModelLoadError({
-      code: 'UNSUPPORTED_FORMAT',
-      skill,
-      role: 'scaler',
-      path: scalerPath,
-      problem: 'pickled scaler files are not supported yet; support arrives with the model import feature',
-      fix:
-        `Point scaler_path at the JSON parameters next to it ('${scalerPath.replace(PICKLE, '.params.json')}') ` +
-        'or write a po JSON scaler file.',
-    });
-  }
+  const { skill, metadataPath } = request;
   if (metadataPath !== undefined && PICKLE.test(metadataPath)) {
     throw new ModelLoadError({
       code: 'UNSUPPORTED_FORMAT',
@@ -299,6 +301,24 @@ function refuseUnsupportedFormats(request: ModelRequest): void {
       fix: 'Point metadata_path at a JSON file.',
     });
   }
+}
+
+/** A `.pth`/`.pkl` import failure as a load error naming the skill, the role and the file. */
+function importFailure(
+  skill: string,
+  role: ModelFileRole,
+  path: string,
+  cause: ModelImportError,
+): ModelLoadError {
+  return new ModelLoadError({
+    code: cause.code,
+    skill,
+    role,
+    path,
+    problem: cause.problem.replace(/\.\s*$/, ''),
+    fix: cause.fix,
+    cause,
+  });
 }
 
 function readFailure(skill: string, role: ModelFileRole, path: string, cause: unknown): ModelLoadError {

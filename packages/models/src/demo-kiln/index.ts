@@ -1,0 +1,31 @@
+export {
+  createDemoKiln,
+  type DemoKiln,
+  DemoKilnError,
+  type DemoKilnHistoryOptions,
+  type DemoKilnOptions,
+  type DemoKilnState,
+} from './kiln.ts';
+export {
+  clinkerTarget,
+  coolingAir,
+  coTarget,
+  DEMO_KILN_OUTPUTS,
+  DEMO_KILN_SETPOINTS,
+  type DemoKilnDisturbances,
+  type DemoKilnOutput,
+  type DemoKilnOutputs,
+  type DemoKilnRow,
+  type DemoKilnSetpoint,
+  type DemoKilnSetpoints,
+  DISTURBANCE_SPECS,
+  demoKilnSteadyState,
+  driveCurrentTarget,
+  nominalSetpoints,
+  noxTarget,
+  OUTPUT_SPECS,
+  type OutputSpec,
+  SETPOINT_SPECS,
+  type SetpointSpec,
+} from './plant.ts';
+export { gaussian, mulberry32 } from './random.ts';

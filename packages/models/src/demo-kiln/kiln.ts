@@ -1,0 +1,248 @@
+import { PoModelsError } from '../errors.ts';
+import {
+  clinkerTarget,
+  coTarget,
+  DEMO_KILN_OUTPUTS,
+  DEMO_KILN_SETPOINTS,
+  type DemoKilnDisturbances,
+  type DemoKilnOutputs,
+  type DemoKilnRow,
+  type DemoKilnSetpoint,
+  type DemoKilnSetpoints,
+  DISTURBANCE_SPECS,
+  demoKilnSteadyState,
+  driveCurrentTarget,
+  nominalSetpoints,
+  noxTarget,
+  OUTPUT_SPECS,
+  SETPOINT_SPECS,
+} from './plant.ts';
+import { gaussian, mulberry32 } from './random.ts';
+
+/** Options of `createDemoKiln`. */
+export interface DemoKilnOptions {
+  /** Seeds every random draw (disturbances, noise, operators): the same seed and calls give the same rows. Default 1. */
+  seed?: number;
+  /** Setpoints at the start; the rest are nominal. The plant starts settled at them. */
+  setpoints?: Partial<DemoKilnSetpoints>;
+  /** Disturbances at the start. Default 0 (an average raw meal, no NOx drift). */
+  disturbances?: Partial<DemoKilnDisturbances>;
+  /** Largest integration step, seconds. Default 60. */
+  maxStepSeconds?: number;
+}
+
+/** Options of `DemoKiln.history`. */
+export interface DemoKilnHistoryOptions {
+  /** How many rows. */
+  rows: number;
+  /** Seconds between rows. Default 60. */
+  intervalSeconds?: number;
+  /** Time of the first row. Required on a kiln whose clock has not started; must not be before it. */
+  start?: Date | number | string;
+  /**
+   * Simulated operators: every `minGapMinutes`..`maxGapMinutes` (default 35..75) they move one
+   * to four setpoints by about a typical move, staying within nominal ± 3 moves and the
+   * limits. `false` holds the setpoints. Default on.
+   */
+  operators?: false | { minGapMinutes?: number; maxGapMinutes?: number };
+  /** Called when the operators move setpoints: the first row showing the move and the new setpoints. */
+  onMove?: (rowIndex: number, setpoints: Readonly<DemoKilnSetpoints>) => void;
+}
+
+/** The noise-free internal state of the kiln, for tests and diagnostics. */
+export interface DemoKilnState {
+  /** Simulated time, epoch milliseconds; undefined until the first `history` or `tick`. */
+  time: number | undefined;
+  setpoints: DemoKilnSetpoints;
+  disturbances: DemoKilnDisturbances;
+  /** The outputs as they are (lagged), before measurement noise. */
+  outputs: DemoKilnOutputs;
+}
+
+/**
+ * A synthetic cement kiln. Call order: `history` (optional, backfill) then `tick` (live),
+ * both moving the simulated clock forward only; `setSetpoints` at any time applies from
+ * then on. Not thread-safe (nothing in Node is shared between workers anyway).
+ */
+export interface DemoKiln {
+  /** `rows` rows starting at `start` (or the kiln's clock), with simulated operators moving setpoints. */
+  history(options: DemoKilnHistoryOptions): DemoKilnRow[];
+  /** Advances the plant to `now` (no operator moves) and returns the row measured then. */
+  tick(now: Date | number | string): DemoKilnRow;
+  /** Moves setpoints (clamped into their limits); returns all setpoints as applied. */
+  setSetpoints(setpoints: Partial<DemoKilnSetpoints>): DemoKilnSetpoints;
+  /** The setpoints in force. */
+  setpoints(): DemoKilnSetpoints;
+  state(): DemoKilnState;
+}
+
+/** A demo-kiln call that cannot be honoured (unknown tag, non-finite value, time going back). */
+export class DemoKilnError extends PoModelsError {
+  override readonly name: string = 'DemoKilnError';
+
+  constructor(problem: string) {
+    super('INVALID_REQUEST', `Demo kiln: ${problem}`);
+  }
+}
+
+function toMillis(time: Date | number | string, what: string): number {
+  const ms = time instanceof Date ? time.getTime() : typeof time === 'number' ? time : Date.parse(time);
+  if (!Number.isFinite(ms)) {
+    throw new DemoKilnError(
+      `${what} '${String(time)}' is not a valid time. Pass a Date, epoch ms or ISO string.`,
+    );
+  }
+  return ms;
+}
+
+function round(value: number, decimals: number): number {
+  const f = 10 ** decimals;
+  return Math.round(value * f) / f;
+}
+
+const SETPOINT_SET: ReadonlySet<string> = new Set(DEMO_KILN_SETPOINTS);
+
+/** Creates a seeded synthetic kiln; see the package README for its responses. */
+export function createDemoKiln(options: DemoKilnOptions = {}): DemoKiln {
+  const seed = options.seed ?? 1;
+  const maxStepMs = (options.maxStepSeconds ?? 60) * 1000;
+  if (!(maxStepMs > 0)) throw new DemoKilnError('maxStepSeconds must be positive.');
+  // Separate streams, so that operators moving or not does not change the noise sequence.
+  const drawDisturbance = gaussian(mulberry32(seed * 4 + 1));
+  const drawNoise = gaussian(mulberry32(seed * 4 + 2));
+  const operatorRandom = mulberry32(seed * 4 + 3);
+
+  const sp = nominalSetpoints();
+  /** Validates every entry before applying any, so a bad call changes nothing. */
+  const applySetpoints = (partial: Partial<DemoKilnSetpoints>): void => {
+    const entries = Object.entries(partial);
+    for (const [name, value] of entries) {
+      if (!SETPOINT_SET.has(name)) {
+        throw new DemoKilnError(
+          `'${name}' is not a setpoint of the demo kiln. Setpoints: ${DEMO_KILN_SETPOINTS.join(', ')}.`,
+        );
+      }
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        throw new DemoKilnError(`setpoint '${name}' must be a finite number, got ${String(value)}.`);
+      }
+    }
+    for (const [name, value] of entries as [DemoKilnSetpoint, number][]) {
+      const spec = SETPOINT_SPECS[name];
+      sp[name] = Math.min(spec.max, Math.max(spec.min, value));
+    }
+  };
+  applySetpoints(options.setpoints ?? {});
+  const dist: DemoKilnDisturbances = { rawMeal: 0, noxDrift: 0, ...options.disturbances };
+  const out: DemoKilnOutputs = demoKilnSteadyState(sp, dist);
+  let time: number | undefined;
+
+  /** Exact discretization of the OU disturbances and the first-order lags over dt. */
+  const step = (dtMs: number): void => {
+    const dt = dtMs / 1000;
+    for (const key of ['rawMeal', 'noxDrift'] as const) {
+      const { tau, sd } = DISTURBANCE_SPECS[key];
+      const a = Math.exp(-dt / tau);
+      dist[key] = dist[key] * a + sd * Math.sqrt(1 - a * a) * drawDisturbance();
+    }
+    const follow = (name: keyof DemoKilnOutputs, target: number) => {
+      const k = 1 - Math.exp(-dt / OUTPUT_SPECS[name].lagSeconds);
+      out[name] += (target - out[name]) * k;
+    };
+    follow('Kiln_Inlet_NOX', noxTarget(sp, dist));
+    follow('Kiln_Drive_Current', driveCurrentTarget(sp, dist));
+    follow('Calciner_outlet_CO', coTarget(sp, dist));
+    // Cascade: the cooler sees the clinker the kiln (its drive current) is making now.
+    follow('Clinker_temperature', clinkerTarget(sp, out.Kiln_Drive_Current));
+  };
+
+  const advanceTo = (target: number, what: string): void => {
+    if (time === undefined) {
+      time = target;
+      return;
+    }
+    if (target < time) {
+      throw new DemoKilnError(
+        `${what} ${new Date(target).toISOString()} is before the kiln's clock ${new Date(time).toISOString()}; time only moves forward.`,
+      );
+    }
+    while (time < target) {
+      const dt = Math.min(maxStepMs, target - time);
+      step(dt);
+      time += dt;
+    }
+  };
+
+  const measure = (): DemoKilnRow => {
+    const row: Record<string, number | string> = { timestamp: new Date(time!).toISOString() };
+    for (const name of DEMO_KILN_SETPOINTS) {
+      const spec = SETPOINT_SPECS[name];
+      row[name] = round(sp[name] + spec.noise * drawNoise(), spec.decimals);
+    }
+    for (const name of DEMO_KILN_OUTPUTS) {
+      const spec = OUTPUT_SPECS[name];
+      row[name] = round(Math.max(0, out[name] + spec.noise * drawNoise()), spec.decimals);
+    }
+    return row as DemoKilnRow;
+  };
+
+  const operatorMove = (): void => {
+    const count = 1 + Math.floor(operatorRandom() * 4);
+    const names: DemoKilnSetpoint[] = [...DEMO_KILN_SETPOINTS];
+    for (let i = 0; i < count; i++) {
+      const j = i + Math.floor(operatorRandom() * (names.length - i));
+      [names[i], names[j]] = [names[j]!, names[i]!];
+      const name = names[i]!;
+      const spec = SETPOINT_SPECS[name];
+      const lo = Math.max(spec.min, spec.nominal - 3 * spec.move);
+      const hi = Math.min(spec.max, spec.nominal + 3 * spec.move);
+      // Operators lean back towards the nominal point the further they are from it.
+      const offset = Math.max(-1, Math.min(1, (sp[name] - spec.nominal) / (3 * spec.move)));
+      const up = operatorRandom() < 0.5 - 0.45 * offset;
+      const size = spec.move * (0.3 + 1.2 * operatorRandom());
+      sp[name] = Math.min(hi, Math.max(lo, sp[name] + (up ? size : -size)));
+    }
+  };
+
+  return {
+    history(historyOptions) {
+      const { rows, onMove } = historyOptions;
+      const intervalMs = (historyOptions.intervalSeconds ?? 60) * 1000;
+      if (!Number.isInteger(rows) || rows < 0) {
+        throw new DemoKilnError(`history rows must be a non-negative integer, got ${rows}.`);
+      }
+      if (!(intervalMs > 0)) throw new DemoKilnError('history intervalSeconds must be positive.');
+      if (historyOptions.start === undefined && time === undefined) {
+        throw new DemoKilnError('history needs a start time on a kiln whose clock has not started.');
+      }
+      const start =
+        historyOptions.start === undefined ? time! : toMillis(historyOptions.start, 'history start');
+      const ops = historyOptions.operators === false ? undefined : (historyOptions.operators ?? {});
+      const minGapMs = (ops?.minGapMinutes ?? 35) * 60_000;
+      const maxGapMs = (ops?.maxGapMinutes ?? 75) * 60_000;
+      const nextGap = () => minGapMs + (maxGapMs - minGapMs) * operatorRandom();
+      let nextMove = ops === undefined ? Number.POSITIVE_INFINITY : start + nextGap();
+      const result: DemoKilnRow[] = [];
+      for (let i = 0; i < rows; i++) {
+        const at = start + i * intervalMs;
+        advanceTo(at, 'history row');
+        if (at >= nextMove) {
+          operatorMove();
+          nextMove = at + nextGap();
+          onMove?.(i, { ...sp });
+        }
+        result.push(measure());
+      }
+      return result;
+    },
+    tick(now) {
+      advanceTo(toMillis(now, 'tick time'), 'tick time');
+      return measure();
+    },
+    setSetpoints(partial) {
+      applySetpoints(partial);
+      return { ...sp };
+    },
+    setpoints: () => ({ ...sp }),
+    state: () => ({ time, setpoints: { ...sp }, disturbances: { ...dist }, outputs: { ...out } }),
+  };
+}
