@@ -2,38 +2,20 @@
  * End to end through the built `po` binary, run as a child process, on the predecessor's
  * strategy with the compat models (ONNX exports) and on the demo strategy.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { po as runPo } from '../test/po.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = join(root, 'apps/cli/dist/bin.js');
 const compat = join(root, 'packages/rto-engine/test/fixtures/compat');
 const demo = join(root, 'config/demo');
 const tmp = mkdtempSync(join(tmpdir(), 'po-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function po(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      { cwd: root, env: { ...process.env, NO_COLOR: '1' } },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+const po = (...args: string[]) => runPo(args);
 
 function file(name: string, content: unknown): string {
   const path = join(tmp, name);
@@ -122,6 +104,49 @@ describe('po simulate: forward values of the predecessor', () => {
       }
     });
   }
+});
+
+describe("the predecessor's files unchanged: strategy YAML, .pth models, .pkl scalers", () => {
+  const original = join(compat, 'predecessor-strategy.yaml');
+  const models = join(root, 'packages/models/test/fixtures/compat');
+
+  it('forward values match with the chained model input fed (po semantics)', async () => {
+    const probe = probes.states[2];
+    const point = probe.points[2];
+    const sets = probes.decision_variables.flatMap((n: string, j: number) => ['--set', `${n}=${point.x[j]}`]);
+    const input = file('pth-probe.json', probe.input_data);
+    const r = await po(
+      'simulate',
+      '--config',
+      original,
+      '--models-dir',
+      models,
+      '--input',
+      input,
+      '--json',
+      ...sets,
+    );
+    expect(r.stderr).toBe('');
+    const result = JSON.parse(r.stdout);
+    for (const [name, expected] of Object.entries({ ...point.dof, ...point.dof_chained } as Record<
+      string,
+      number
+    >)) {
+      const v = result.variables[name];
+      const actual = v.category === 'setpoint' ? v.user_input_value : v.optimizer_suggested_value;
+      expect(close(actual, expected), `${name}: ${actual} vs ${expected}`).toBe(true);
+    }
+  });
+
+  it('optimizes opt-19, where the predecessor failed', async () => {
+    const c = cases.cases.find((k: { case_id: string }) => k.case_id === 'opt-19');
+    const input = file('pth-opt-19.json', c.input_data);
+    const r = await po('optimize', '--config', original, '--models-dir', models, '--input', input, '--json');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.cost_function_value).toBeLessThan(c.scipy.fun);
+    expect(result.cost_function_value).toBeLessThanOrEqual(result.cost_at_current);
+  });
 });
 
 describe('po optimize', () => {

@@ -1,6 +1,9 @@
 import { PoError } from '@po/rto-engine';
 import { Command, CommanderError, Option } from 'commander';
+import { registerCacheCommands } from './commands/cache.ts';
+import { registerModelsCommands } from './commands/models.ts';
 import { runOptimize, runSimulate } from './commands/optimize.ts';
+import { registerStoreCommands, withStoreFlags } from './commands/store.ts';
 import { runValidate } from './commands/validate.ts';
 import { CliError, type Output, processOutput } from './io.ts';
 
@@ -14,6 +17,8 @@ export async function main(argv: readonly string[], output: Output = processOutp
   const program = new Command('po')
     .description('po: real-time optimization of industrial processes (cement kilns first)')
     .version(VERSION)
+    // Program options only before the command, so that `po upload-config --version 1.0.0` works.
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) })
     .showHelpAfterError('(run po --help for usage)');
@@ -28,8 +33,11 @@ export async function main(argv: readonly string[], output: Output = processOutp
     });
 
   const cycleOptions = (cmd: Command) =>
-    cmd
-      .requiredOption('--config <strategy>', 'strategy YAML file')
+    withStoreFlags(cmd)
+      .option(
+        '--config <strategy>',
+        'strategy YAML file (default: the deployed strategy of the configured store)',
+      )
       .option('--models-dir <dir>', 'folder holding the model files (default: the strategy file’s folder)')
       .requiredOption(
         '--input <state>',
@@ -62,6 +70,12 @@ export async function main(argv: readonly string[], output: Output = processOutp
     .action(async (opts) => {
       await runSimulate(opts, output);
     });
+
+  // Command groups, one module each: `register<Group>Commands(program, output)`.
+  // (command groups: registered below)
+  registerModelsCommands(program, output);
+  registerStoreCommands(program, output);
+  registerCacheCommands(program, output);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

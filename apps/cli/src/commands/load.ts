@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createModelProvider, localModelFiles } from '@po/models';
 import { type CompiledStrategy, compileStrategy } from '@po/rto-engine';
+import { readStrategy, StoreError } from '@po/storage';
 import { CliError } from '../io.ts';
+import { deployedVersion, openStore, readSettings, type StoreFlags, storeModelReader } from './context.ts';
 
 /** Reads a file a user named, with an error that says which file and why. */
 export async function readUserFile(path: string, what: string): Promise<string> {
@@ -16,12 +18,18 @@ export async function readUserFile(path: string, what: string): Promise<string> 
   }
 }
 
-/** Loads a strategy file with its models from a local folder. */
-export async function loadLocalStrategy(options: {
-  config: string;
-  modelsDir?: string;
-  versionLabel?: string;
-}): Promise<CompiledStrategy> {
+/**
+ * Loads the strategy to run: a strategy file with its models from a local folder, or,
+ * without `config`, the deployed version from the configured store.
+ */
+export async function loadStrategy(
+  options: StoreFlags & {
+    config?: string;
+    modelsDir?: string;
+    versionLabel?: string;
+  },
+): Promise<CompiledStrategy> {
+  if (!options.config) return loadDeployedStrategy(options);
   const text = await readUserFile(options.config, 'strategy');
   const modelsDir = resolve(options.modelsDir ?? dirname(options.config));
   return compileStrategy(text, {
@@ -47,4 +55,26 @@ export async function readPlantState(path: string): Promise<Record<string, unkno
     throw new CliError(`[po] input '${path}' must be a JSON object mapping variable names to values`);
   }
   return parsed as Record<string, unknown>;
+}
+
+async function loadDeployedStrategy(flags: StoreFlags): Promise<CompiledStrategy> {
+  const settings = readSettings(flags);
+  const store = await openStore(settings);
+  try {
+    const version = await deployedVersion(store, settings);
+    if (!version) {
+      throw new CliError(
+        `[po] no strategy is deployed (no ${settings.metadata_dir}/deployed_config_version.yaml and no pointer in ${store.location}); give --config, or upload and deploy one (po upload-config, po deploy)`,
+      );
+    }
+    const document = await readStrategy(store, version);
+    // compileStrategy reads every file it needs, so the store can be closed before the cycle runs.
+    const provider = createModelProvider({ readFile: storeModelReader(store) });
+    return await compileStrategy(document.text, { modelProvider: provider, version, source: document.key });
+  } catch (e) {
+    if (e instanceof StoreError) throw new CliError(e.message);
+    throw e;
+  } finally {
+    await store.close?.();
+  }
 }

@@ -1,10 +1,11 @@
 import type { CycleResult } from '@po/rto-engine';
 import { CliError, type Output } from '../io.ts';
+import type { StoreFlags } from './context.ts';
 import { formatResult } from './format.ts';
-import { loadLocalStrategy, readPlantState } from './load.ts';
+import { loadStrategy, readPlantState } from './load.ts';
 
-interface CycleCommandOptions {
-  config: string;
+interface CycleCommandOptions extends StoreFlags {
+  config?: string;
   modelsDir?: string;
   input: string;
   versionLabel?: string;
@@ -16,7 +17,7 @@ export async function runOptimize(
   output: Output,
 ): Promise<void> {
   const state = await readPlantState(opts.input);
-  const strategy = await loadLocalStrategy(opts);
+  const strategy = await loadStrategy(opts);
   try {
     const result = await strategy.optimize(state, opts.maxTimeMs ? { maxTimeMs: opts.maxTimeMs } : {});
     print(result, opts, output);
@@ -39,7 +40,7 @@ export async function runSimulate(
     decisions[m[1]!] = value;
   }
   const state = await readPlantState(opts.input);
-  const strategy = await loadLocalStrategy(opts);
+  const strategy = await loadStrategy(opts);
   try {
     print(await strategy.simulate(state, decisions), opts, output);
   } finally {
