@@ -1,0 +1,121 @@
+import type { CompiledStrategy } from '@po/rto-engine';
+
+/**
+ * The part of a compiled strategy the runner calls: a `CompiledStrategy` from
+ * `@po/rto-engine`, a cache-backed deployment or a worker-pool proxy all fit.
+ * `optimize` and `monitor` may run concurrently with other callers (the runner runs one
+ * cycle at a time itself). `options.signal` asks the optimizer to stop early (on shutdown).
+ */
+export type RunnableStrategy = Pick<CompiledStrategy, 'spec' | 'optimize' | 'monitor' | 'modelFiles'>;
+
+/**
+ * Where the strategy comes from. Called once per cycle, before the cycle; return the same
+ * object while the version is unchanged (the runner keeps per-strategy work keyed on it).
+ * A rejection marks the runner degraded; it keeps running the last strategy it had.
+ */
+export interface StrategySource {
+  current(): Promise<{ version: string | null; strategy: RunnableStrategy }>;
+}
+
+/** One plant row. */
+export interface PlantRow {
+  /** The time the readings were taken (the row's identity, to the millisecond). */
+  timestamp: Date;
+  /** Variable -> reading (numbers, or numeric strings; null or absent when missing). */
+  values: Record<string, unknown>;
+  /** Newer rows than the last processed one that this row supersedes (only the newest is run). */
+  skippedRows?: number;
+}
+
+/**
+ * Plant data. `next(after, columns)` returns the newest row strictly after `after`
+ * (`undefined` = from the beginning), or undefined when there is none (idle).
+ * `columns` are the variables the strategy reads; a source that knows its columns rejects
+ * with an error naming the missing ones (code MISSING_COLUMNS). Rejections for a lost
+ * connection are retried by the runner on its next attempt. `@po/db`'s
+ * `createProcessDataSource` implements it.
+ */
+export interface DataSource {
+  next(after: Date | undefined, columns: readonly string[]): Promise<PlantRow | undefined>;
+}
+
+/** One cycle, as recorded (the shape of `@po/db`'s `CycleRecord`). */
+export interface CycleRecord {
+  dataTimestamp: Date;
+  status: 'ok' | 'skipped' | 'failed';
+  reason?: string | null;
+  strategyVersion?: string | null;
+  modelChecksums?: Record<string, string> | null;
+  mode?: 'advisory' | 'monitor' | null;
+  costAtCurrent?: number | null;
+  costRecommended?: number | null;
+  setpoints?: unknown;
+  predictions?: unknown;
+  constraintScores?: unknown;
+  optimizer?: unknown;
+  substitutions?: unknown;
+  skippedRows?: number;
+  durationMs?: number | null;
+}
+
+/**
+ * Where results go, and where the runner resumes from. `recordCycle` must store the result
+ * and the new last-processed timestamp atomically and be a no-op (resolving false) for a
+ * data timestamp already recorded: that is what makes a retried or restarted cycle count
+ * once. `lastProcessed` is read before every cycle. `@po/db`'s `createResultStore` implements it.
+ */
+export interface ResultSink {
+  recordCycle(record: CycleRecord): Promise<boolean>;
+  lastProcessed(): Promise<Date | undefined>;
+}
+
+/** A pino-compatible logger (the app passes pino; tests a silent or recording one). */
+export interface RunnerLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Time source (tests may pin it); used for staleness and the status, not for sleeping. */
+export interface Clock {
+  now(): Date;
+}
+
+/** One input-validation finding. */
+export interface InputIssue {
+  variable: string;
+  /** The reading as it came (null when missing). */
+  value: unknown;
+  /** The rule it broke: missing, not_a_number, valid_min, valid_max, max_rate, frozen, stale. */
+  rule: string;
+  /** What the rule says, e.g. `above valid_max 12`. */
+  detail: string;
+  /** substituted: the last good value was used; skipped: the cycle did not run because of it. */
+  action: 'substituted' | 'skipped';
+  /** The value used instead (substituted). */
+  substitutedWith?: number;
+  /** Consecutive cycles this variable has been held so far (substituted). */
+  heldCycles?: number;
+}
+
+export interface RunnerStatus {
+  state: 'idle' | 'running' | 'stopping' | 'stopped';
+  /** Nothing degraded. */
+  healthy: boolean;
+  /** Why the runner is degraded (`data: ...`, `results: ...`, `strategy: ...`), empty when healthy. */
+  degraded: string[];
+  /** Failed attempts in a row (unreachable services or failed cycles); 0 after a good one. */
+  consecutiveFailures: number;
+  lastCycle?: {
+    at: Date;
+    dataTimestamp: Date;
+    status: CycleRecord['status'];
+    strategyVersion: string | null;
+    reason: string | null;
+    durationMs: number;
+  };
+  /** When the runner last looked for data. */
+  lastCheckAt?: Date;
+  cycles: { ok: number; skipped: number; failed: number };
+}

@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDatabases } from '../test/databases.ts';
+import {
+  createProcessDataSource,
+  createResultStore,
+  type Database,
+  DbError,
+  MissingColumnsError,
+  migrate,
+} from './index.ts';
+
+// Needs the PostgreSQL server at 127.0.0.1:5432 (PO_TEST_DATABASE_URL); PGlite runs in-process.
+describe.each(testDatabases)('@po/db on $name', (backend) => {
+  let db: Database;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    ({ db, cleanup } = await backend.open());
+  });
+  afterAll(async () => {
+    await cleanup?.();
+  });
+
+  it('runs the same SQL, with transactions that roll back on error', async () => {
+    await db.query('CREATE TABLE tx_probe (n integer)');
+    await db.transaction(async (tx) => {
+      await tx.query('INSERT INTO tx_probe VALUES ($1)', [1]);
+    });
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.query('INSERT INTO tx_probe VALUES ($1)', [2]);
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    const r = await db.query<{ n: number }>('SELECT n FROM tx_probe ORDER BY n');
+    expect(r.rows.map((x) => x.n)).toEqual([1]);
+  });
+
+  it('wraps query errors as DbError QUERY_FAILED naming the target', async () => {
+    const e = await db.query('SELECT * FROM no_such_table').catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(DbError);
+    expect((e as DbError).code).toBe('QUERY_FAILED');
+    expect((e as Error).message).toMatch(/^\[po\/db\] query failed on .*no_such_table/);
+  });
+
+  it('migrates idempotently (versioned in po_migrations)', async () => {
+    expect(await migrate(db)).toEqual(['optimization_results/001_results_feedback_state']);
+    expect(await migrate(db)).toEqual([]);
+    const again = await Promise.all([migrate(db), migrate(db)]);
+    expect(again).toEqual([[], []]);
+  });
+
+  it('refuses table names that are not plain identifiers', async () => {
+    await expect(createResultStore(db, { tables: { results: 'x; DROP TABLE y' } })).rejects.toMatchObject({
+      code: 'INVALID_IDENTIFIER',
+    });
+    expect(() => createProcessDataSource(db, { table: 'a"b' })).toThrow(/not a valid SQL name/);
+  });
+
+  it('records a cycle and advances the runner state in one transaction; a retry is a no-op', async () => {
+    const store = await createResultStore(db, { tables: { results: 'res_a' }, dataTable: 'plant_a' });
+    expect(await store.lastProcessed()).toBeUndefined();
+    const at = new Date('2026-01-01T00:01:00.123Z');
+    const record = {
+      dataTimestamp: at,
+      status: 'ok' as const,
+      strategyVersion: '1.2.0',
+      modelChecksums: { 'a.onnx': 'abc' },
+      mode: 'advisory' as const,
+      costAtCurrent: 1.5,
+      costRecommended: -2,
+      setpoints: { Kiln_Coal_PV: { current: 9, recommended: 8.95 } },
+      predictions: { p: 1 },
+      constraintScores: { c: 0.5 },
+      optimizer: { algorithm: 'SLSQP', iterations: 3 },
+      substitutions: [],
+      durationMs: 12.5,
+    };
+    expect(await store.recordCycle(record)).toBe(true);
+    expect(await store.recordCycle({ ...record, status: 'failed', reason: 'retry' })).toBe(false);
+    expect((await store.lastProcessed())?.toISOString()).toBe(at.toISOString());
+    // An older record never moves the state back.
+    expect(await store.recordCycle({ ...record, dataTimestamp: new Date('2025-12-31T23:00:00Z') })).toBe(
+      true,
+    );
+    expect((await store.lastProcessed())?.toISOString()).toBe(at.toISOString());
+    const recent = await store.recent({ limit: 10 });
+    expect(recent.map((r) => r.dataTimestamp.toISOString())).toEqual([
+      at.toISOString(),
+      '2025-12-31T23:00:00.000Z',
+    ]);
+    const first = recent[0]!;
+    expect(first).toMatchObject({
+      status: 'ok',
+      reason: null,
+      dataTable: 'plant_a',
+      strategyVersion: '1.2.0',
+      modelChecksums: { 'a.onnx': 'abc' },
+      costAtCurrent: 1.5,
+      costRecommended: -2,
+      substitutions: [],
+      durationMs: 12.5,
+    });
+    expect(typeof first.id).toBe('number');
+    expect(await store.recent({ since: new Date('2026-01-01T00:00:00Z') })).toHaveLength(1);
+    expect(await store.lastProcessed('other_table')).toBeUndefined();
+  });
+
+  it('stores feedback on a result; an unknown id is a clear error', async () => {
+    const store = await createResultStore(db, { tables: { results: 'res_b', feedback: 'fb_b' } });
+    await store.recordCycle({ dataTimestamp: new Date('2026-01-02T00:00:00Z'), status: 'ok' });
+    const [result] = await store.recent({ limit: 1 });
+    const fb = await store.addFeedback(String(result!.id), {
+      decision: 'modified',
+      operator: 'alice',
+      reason: 'coal mill limit',
+      values: { Kiln_Coal_PV: 9.1 },
+    });
+    expect(fb).toMatchObject({ resultId: result!.id, decision: 'modified', values: { Kiln_Coal_PV: 9.1 } });
+    expect((await store.get(result!.id))?.feedback).toHaveLength(1);
+    expect(await store.get(987654)).toBeUndefined();
+    await expect(store.addFeedback(987654, { decision: 'accepted' })).rejects.toThrow(
+      /\[po\/db\] No result with id 987654/,
+    );
+    await expect(store.addFeedback(result!.id, { decision: 'maybe' as 'accepted' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+  });
+
+  it('reads the newest row after a timestamp and counts the skipped ones', async () => {
+    const source = createProcessDataSource(db, { table: 'plant_rows' });
+    await expect(source.next(undefined)).rejects.toMatchObject({ code: 'MISSING_TABLE' });
+    await source.createProcessDataTable(['a', 'b']);
+    expect(await source.next(undefined)).toBeUndefined();
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const rows = [0, 1, 2, 3].map((i) => ({ timestamp: new Date(t0 + i * 60_000), a: i, b: 10 * i }));
+    expect(await source.insertRows(rows)).toBe(4);
+    expect(await source.insertRows(rows.slice(0, 1))).toBe(0);
+    const newest = await source.next(undefined, ['a', 'b']);
+    expect(newest).toEqual({ timestamp: new Date(t0 + 180_000), values: { a: 3, b: 30 }, skippedRows: 3 });
+    const afterSecond = await source.next(new Date(t0 + 60_000));
+    expect(afterSecond?.skippedRows).toBe(1);
+    expect(await source.next(new Date(t0 + 180_000))).toBeUndefined();
+    await expect(source.next(undefined, ['a', 'Kiln_Coal_PV', 'c'])).rejects.toThrow(MissingColumnsError);
+    await expect(source.next(undefined, ['a', 'Kiln_Coal_PV'])).rejects.toThrow(
+      /Table "plant_rows" lacks column the strategy reads: Kiln_Coal_PV/,
+    );
+    await source.createProcessDataTable(['a', 'b', 'Kiln_Coal_PV']);
+    expect((await source.next(undefined, ['Kiln_Coal_PV']))?.values).toEqual({ Kiln_Coal_PV: null });
+  });
+
+  it('treats a sub-millisecond timestamp as processed once its millisecond is', async () => {
+    await db.query('CREATE TABLE micro ("timestamp" timestamptz PRIMARY KEY, a double precision)');
+    await db.query(`INSERT INTO micro VALUES ('2026-01-01T00:00:00.123456Z', 1)`);
+    const source = createProcessDataSource(db, { table: 'micro' });
+    const row = await source.next(undefined);
+    expect(row?.timestamp.toISOString()).toBe('2026-01-01T00:00:00.123Z');
+    expect(await source.next(row!.timestamp)).toBeUndefined();
+  });
+});

@@ -1,0 +1,101 @@
+import { quoteIdent } from './identifiers.ts';
+import type { Database } from './types.ts';
+
+/** Names of po's tables; each is validated and quoted. */
+export interface TableNames {
+  /** Cycle results. Default `optimization_results` (`PO_RESULTS_TABLE`). */
+  results: string;
+  /** Operator feedback on results. Default `result_feedback`. */
+  feedback: string;
+  /** Last processed data timestamp per data table. Default `runner_state`. */
+  runnerState: string;
+}
+
+export const defaultTableNames: Readonly<TableNames> = {
+  results: 'optimization_results',
+  feedback: 'result_feedback',
+  runnerState: 'runner_state',
+};
+
+/** The table recording which migrations ran (per results table, so that several table sets can share a schema). */
+export const MIGRATIONS_TABLE = 'po_migrations';
+
+interface Migration {
+  id: string;
+  statements: (t: Record<keyof TableNames, string>, raw: TableNames) => string[];
+}
+
+const migrations: Migration[] = [
+  {
+    id: '001_results_feedback_state',
+    statements: (t, raw) => [
+      `CREATE TABLE IF NOT EXISTS ${t.results} (
+        id bigserial PRIMARY KEY,
+        data_table text NOT NULL,
+        data_timestamp timestamptz NOT NULL,
+        strategy_version text,
+        model_checksums jsonb,
+        status text NOT NULL CHECK (status IN ('ok', 'skipped', 'failed')),
+        reason text,
+        mode text,
+        cost_at_current double precision,
+        cost_recommended double precision,
+        setpoints jsonb,
+        predictions jsonb,
+        constraint_scores jsonb,
+        optimizer jsonb,
+        substitutions jsonb,
+        skipped_rows integer NOT NULL DEFAULT 0,
+        duration_ms double precision,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (data_table, data_timestamp)
+      )`,
+      `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${raw.results}_created_at_idx`.slice(0, 63))} ON ${t.results} (created_at)`,
+      `CREATE TABLE IF NOT EXISTS ${t.feedback} (
+        id bigserial PRIMARY KEY,
+        result_id bigint NOT NULL REFERENCES ${t.results} (id) ON DELETE CASCADE,
+        decision text NOT NULL CHECK (decision IN ('accepted', 'rejected', 'modified')),
+        operator text,
+        reason text,
+        "values" jsonb,
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${raw.feedback}_result_id_idx`.slice(0, 63))} ON ${t.feedback} (result_id)`,
+      `CREATE TABLE IF NOT EXISTS ${t.runnerState} (
+        data_table text PRIMARY KEY,
+        last_timestamp timestamptz,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      )`,
+    ],
+  },
+];
+
+/**
+ * Creates or upgrades po's tables. Idempotent; each migration runs once per results table
+ * and is recorded in `po_migrations`; concurrent callers are serialized by an advisory lock.
+ * Returns the ids of the migrations that ran now.
+ */
+export async function migrate(db: Database, names: Partial<TableNames> = {}): Promise<string[]> {
+  const raw: TableNames = { ...defaultTableNames, ...names };
+  const t = {
+    results: quoteIdent(raw.results, 'results table'),
+    feedback: quoteIdent(raw.feedback, 'feedback table'),
+    runnerState: quoteIdent(raw.runnerState, 'runner state table'),
+  };
+  return db.transaction(async (tx) => {
+    await tx.query("SELECT pg_advisory_xact_lock(hashtext('po/db migrations'))");
+    await tx.query(
+      `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const ran: string[] = [];
+    for (const m of migrations) {
+      const id = `${raw.results}/${m.id}`;
+      const done = await tx.query(`SELECT 1 FROM ${MIGRATIONS_TABLE} WHERE id = $1`, [id]);
+      if (done.rows.length > 0) continue;
+      for (const sql of m.statements(t, raw)) await tx.query(sql);
+      await tx.query(`INSERT INTO ${MIGRATIONS_TABLE} (id) VALUES ($1)`, [id]);
+      ran.push(id);
+    }
+    return ran;
+  });
+}

@@ -1,0 +1,238 @@
+import { resolve } from 'node:path';
+import pRetry from 'p-retry';
+import type pg from 'pg';
+import { DatabaseError, DbError } from './errors.ts';
+import { quoteIdent } from './identifiers.ts';
+import { lockDataDir } from './lock.ts';
+import { type Database, type DbLogger, type Queryable, type QueryResult, silentLogger } from './types.ts';
+
+/** Bounded retry of connection failures (exponential backoff). */
+export interface RetryOptions {
+  /** Retries after the first attempt. Default 4. */
+  retries?: number;
+  /** First delay, ms. Default 100. */
+  minTimeoutMs?: number;
+  /** Largest delay, ms. Default 2000. */
+  maxTimeoutMs?: number;
+}
+
+export interface OpenDatabaseOptions {
+  /** A PostgreSQL URL (`DATABASE_URL`, `postgresql://user:pass@host:5432/db`). Without it, embedded PGlite is used. */
+  url?: string | undefined;
+  /** Folder of the embedded PGlite database (only without `url`). Default `data/pglite`. */
+  dataDir?: string | undefined;
+  /** Schema holding the tables (created when missing; set as `search_path`). Default `public`. */
+  schema?: string | undefined;
+  /** Retry of connection failures. */
+  retry?: RetryOptions | undefined;
+  /** Largest pool size (PostgreSQL). Default 5. */
+  maxConnections?: number | undefined;
+  /** Time to wait for a new connection before it counts as failed, ms. Default 5000. */
+  connectTimeoutMs?: number | undefined;
+  /** pino-compatible logger. Default silent. */
+  logger?: DbLogger | undefined;
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+]);
+
+/** Whether an error means "the server cannot be reached" (retry) rather than "the query is wrong" (do not). */
+export function isConnectionError(error: unknown): boolean {
+  if (error instanceof DatabaseError) return error.code === 'UNREACHABLE';
+  const e = error as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (CONNECTION_CODES.has(code) || code.startsWith('08')) return true;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return /Connection terminated|connection error|timeout exceeded when trying to connect|Connection ended|not queryable/i.test(
+    message,
+  );
+}
+
+/** `host:port/database` of a URL, never its password. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const host = u.hostname || u.searchParams.get('host') || 'localhost';
+    return `${host}:${u.port || '5432'}/${decodeURIComponent(u.pathname.replace(/^\//, '')) || u.username || 'postgres'}`;
+  } catch {
+    return 'postgresql (unparsable DATABASE_URL)';
+  }
+}
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Opens the database: PostgreSQL when `url` is given (a `pg` pool), otherwise embedded
+ * PGlite under `dataDir`, locked against a second process. Both answer the same SQL.
+ */
+export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
+  const logger = options.logger ?? silentLogger;
+  const schema = options.schema ?? 'public';
+  const quotedSchema = quoteIdent(schema, 'schema');
+  const retry = {
+    retries: options.retry?.retries ?? 4,
+    minTimeout: options.retry?.minTimeoutMs ?? 100,
+    maxTimeout: options.retry?.maxTimeoutMs ?? 2000,
+    factor: 2,
+  };
+  const db = options.url
+    ? await openPostgres(options.url, options, logger, schema)
+    : await openPglite(resolve(options.dataDir ?? 'data/pglite'), logger, schema);
+
+  const withRetry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
+    pRetry(fn, {
+      ...retry,
+      shouldRetry: ({ error }) => isConnectionError(error),
+      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+        if (isConnectionError(error) && retriesLeft > 0)
+          logger.warn(
+            { target: db.target, attempt: attemptNumber, retriesLeft, err: messageOf(error) },
+            `[po/db] ${what}: database unreachable, retrying`,
+          );
+      },
+    }).catch((error: unknown) => {
+      if (error instanceof DbError) throw error;
+      if (isConnectionError(error)) {
+        throw new DatabaseError(
+          'UNREACHABLE',
+          db.target,
+          `Cannot reach the database at ${db.target} (${messageOf(error)}) after ${retry.retries + 1} attempts. ` +
+            'Check that it runs and DATABASE_URL is right; po keeps retrying.',
+          error,
+        );
+      }
+      throw new DatabaseError(
+        'QUERY_FAILED',
+        db.target,
+        `${what} failed on ${db.target}: ${messageOf(error)}`,
+        error,
+      );
+    });
+
+  const database: Database = {
+    kind: db.kind,
+    target: db.target,
+    schema,
+    query: (sql, params) => withRetry('query', () => db.query(sql, params)),
+    transaction: (fn) => withRetry('transaction', () => db.transaction(fn)),
+    close: db.close,
+  };
+  if (schema !== 'public') {
+    try {
+      await database.query(`CREATE SCHEMA IF NOT EXISTS ${quotedSchema}`);
+    } catch (e) {
+      // Another opener may create it at the same instant.
+      if (!/already exists|duplicate key/.test(messageOf(e))) {
+        await db.close();
+        throw e;
+      }
+    }
+  }
+  return database;
+}
+
+type Driver = Omit<Database, 'schema'>;
+
+async function openPostgres(
+  url: string,
+  options: OpenDatabaseOptions,
+  logger: DbLogger,
+  schema: string,
+): Promise<Driver> {
+  const { default: pgModule } = await import('pg');
+  const target = describeUrl(url);
+  const pool: pg.Pool = new pgModule.Pool({
+    connectionString: url,
+    max: options.maxConnections ?? 5,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    idleTimeoutMillis: 30_000,
+    // Set at connection start, so every pooled connection sees po's schema first.
+    ...(schema !== 'public' ? { options: `-c search_path=${quoteIdent(schema, 'schema')}` } : {}),
+  });
+  // An idle client whose server went away emits 'error'; unhandled, it would end the process.
+  pool.on('error', (e) => logger.warn({ target, err: e.message }, '[po/db] idle connection lost'));
+  const run = async <Row>(
+    client: pg.Pool | pg.PoolClient,
+    sql: string,
+    params?: readonly unknown[],
+  ): Promise<QueryResult<Row>> => {
+    const r = await client.query(sql, params as unknown[] | undefined);
+    return { rows: r.rows as Row[], rowCount: r.rowCount ?? r.rows.length };
+  };
+  return {
+    kind: 'postgres',
+    target,
+    query: (sql, params) => run(pool, sql, params),
+    async transaction(fn) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const tx: Queryable = { query: (sql, params) => run(client, sql, params) };
+        const value = await fn(tx);
+        await client.query('COMMIT');
+        return value;
+      } catch (e) {
+        if (isConnectionError(e)) broken = e as Error;
+        else await client.query('ROLLBACK').catch((r: Error) => (broken = r));
+        throw e;
+      } finally {
+        // A broken connection is destroyed rather than returned to the pool.
+        client.release(broken);
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+async function openPglite(dataDir: string, logger: DbLogger, schema: string): Promise<Driver> {
+  const release = await lockDataDir(dataDir, logger);
+  try {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const pglite = await PGlite.create(dataDir);
+    if (schema !== 'public') {
+      await pglite.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema, 'schema')}`);
+      await pglite.exec(`SET search_path TO ${quoteIdent(schema, 'schema')}`);
+    }
+    const toResult = <Row>(r: { rows: unknown[]; affectedRows?: number }): QueryResult<Row> => ({
+      rows: r.rows as Row[],
+      rowCount: r.affectedRows || r.rows.length,
+    });
+    let closed = false;
+    return {
+      kind: 'pglite',
+      target: dataDir,
+      query: async (sql, params) => toResult(await pglite.query(sql, params as unknown[] | undefined)),
+      transaction: (fn) =>
+        pglite.transaction((tx) =>
+          fn({
+            query: async (sql, params) => toResult(await tx.query(sql, params as unknown[] | undefined)),
+          }),
+        ),
+      async close() {
+        if (closed) return;
+        closed = true;
+        try {
+          await pglite.close();
+        } finally {
+          await release();
+        }
+      },
+    };
+  } catch (e) {
+    await release();
+    throw e;
+  }
+}
