@@ -1,13 +1,15 @@
 import { defineConfig } from 'tsup';
 import { baseBuild } from '../../tsup.config.base.ts';
 
-// The CLI ships as one bundle (workspace packages point at their TypeScript sources);
-// onnxruntime-node stays external because it loads native binaries next to itself.
+// The CLI ships as one bundle (workspace packages point at their TypeScript sources), plus the
+// cycle worker the pool loads from next to it. Packages that load files next to themselves
+// stay external: native binaries (onnxruntime-node), worker scripts (piscina), WASM (PGlite).
 export default defineConfig({
   ...baseBuild,
-  entry: ['src/bin.ts'],
+  entry: { bin: 'src/bin.ts', worker: '../api/src/pool/worker.ts' },
   dts: false,
-  noExternal: [/^(?!onnxruntime-node)/],
+  external: ['onnxruntime-node', 'piscina', '@electric-sql/pglite', 'pg-native'],
+  noExternal: [/^(?!(onnxruntime-node|piscina|@electric-sql\/pglite|pg-native)(\/|$))/],
   banner: {
     js: "import { createRequire as __poCreateRequire } from 'node:module'; const require = __poCreateRequire(import.meta.url);",
   },

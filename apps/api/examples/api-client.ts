@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
-const base = (process.argv[2] ?? process.env.PO_API_URL ?? 'http://localhost:8000').replace(/\/$/, '');
+const base = (process.argv[2] ?? process.env.PO_API_URL ?? 'http://127.0.0.1:5000').replace(/\/$/, '');
 const headers: Record<string, string> = { 'content-type': 'application/json' };
 if (process.env.PO_API_TOKEN) headers.authorization = `Bearer ${process.env.PO_API_TOKEN}`;
 

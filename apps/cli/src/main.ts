@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { registerCacheCommands } from './commands/cache.ts';
 import { registerModelsCommands } from './commands/models.ts';
 import { runOptimize, runSimulate } from './commands/optimize.ts';
+import { registerStartCommand } from './commands/start.ts';
 import { registerStoreCommands, withStoreFlags } from './commands/store.ts';
 import { runValidate } from './commands/validate.ts';
 import { CliError, type Output, processOutput } from './io.ts';
@@ -76,6 +77,7 @@ export async function main(argv: readonly string[], output: Output = processOutp
   registerModelsCommands(program, output);
   registerStoreCommands(program, output);
   registerCacheCommands(program, output);
+  registerStartCommand(program, output);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -1,0 +1,60 @@
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { Settings } from '@po/settings';
+import pino from 'pino';
+import pretty from 'pino-pretty';
+
+/**
+ * The service logger: JSON lines (pretty on a terminal, or when `log.pretty` says so), and,
+ * with `log.dir`, a copy in one file per day (`po-YYYY-MM-DD.log`), as the predecessor kept under logs/.
+ */
+export function createLogger(
+  settings: Settings,
+  isTTY: boolean,
+): pino.Logger & {
+  /** Adapter for the packages whose loggers take (message, fields). */
+  readonly messageFirst: MessageFirstLogger;
+} {
+  const usePretty = settings.log.pretty === 'true' || (settings.log.pretty === 'auto' && isTTY);
+  const streams: pino.StreamEntry[] = [
+    { stream: usePretty ? pretty({ colorize: isTTY, destination: 1, sync: true }) : pino.destination(1) },
+  ];
+  if (settings.log.dir) streams.push({ stream: dailyFiles(settings.log.dir) });
+  const logger = pino({ level: settings.log.level, base: { service: 'po' } }, pino.multistream(streams));
+  const adapt =
+    (level: 'debug' | 'info' | 'warn' | 'error') => (message: string, fields?: Record<string, unknown>) =>
+      logger[level](fields ?? {}, message);
+  return Object.assign(logger, {
+    messageFirst: { debug: adapt('debug'), info: adapt('info'), warn: adapt('warn'), error: adapt('error') },
+  });
+}
+
+export interface MessageFirstLogger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** A stream that appends to `dir/po-<UTC date>.log`, opening the next file when the day changes. */
+function dailyFiles(dir: string): Writable {
+  mkdirSync(dir, { recursive: true });
+  let day = '';
+  let file: WriteStream | undefined;
+  return new Writable({
+    write(chunk, _encoding, done) {
+      const today = new Date().toISOString().slice(0, 10);
+      if (today !== day) {
+        file?.end();
+        day = today;
+        file = createWriteStream(join(dir, `po-${today}.log`), { flags: 'a' });
+      }
+      file!.write(chunk, done);
+    },
+    final(done) {
+      if (file) file.end(done);
+      else done();
+    },
+  });
+}
