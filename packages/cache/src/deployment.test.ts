@@ -122,7 +122,10 @@ describe('createDeployment', () => {
 
     deployed = '1.1.0';
     const refreshing = deployment.refresh();
-    await new Promise((r) => setTimeout(r, 20));
+    // Wait (bounded) until the load has read every model of 1.1.0; it then waits at the gate.
+    for (let i = 0; i < 500 && !cache.has('model', 'models/saved_models/b.onnx'); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     // Every model of 1.1.0 is read, but 1.0.0 serves until the load resolves.
     expect(cache.has('model', 'models/saved_models/b.onnx')).toBe(true);
     expect(deployment.current()?.version).toBe('1.0.0');
