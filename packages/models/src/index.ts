@@ -120,4 +120,5 @@ export type {
   ModelRequest,
   ModelsLogger,
   SurrogateModel,
+  SurrogateModelGroup,
 } from './types.ts';

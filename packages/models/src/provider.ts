@@ -9,6 +9,7 @@ import {
   type PoModelsErrorCode,
   ScalerFormatError,
 } from './errors.ts';
+import { fuseOnnxModels } from './fuse.ts';
 import { ModelImportError } from './import/errors.ts';
 import { importPthModel } from './import/network.ts';
 import { importScalerPickle } from './import/scalers-pickle.ts';
@@ -23,6 +24,7 @@ import type {
   ModelRequest,
   ModelsLogger,
   SurrogateModel,
+  SurrogateModelGroup,
 } from './types.ts';
 
 /** Options of `createModelProvider`. */
@@ -39,6 +41,7 @@ export interface ModelProviderOptions {
 /** A model provider that also releases every session it still holds. */
 export interface OnnxModelProvider extends ModelProvider {
   load(request: ModelRequest): Promise<LoadedModel>;
+  fuse(models: readonly SurrogateModel[]): Promise<SurrogateModelGroup | undefined>;
   /** Disposes every model this provider loaded and has not disposed yet. */
   dispose(): Promise<void>;
 }
@@ -233,6 +236,7 @@ export function createModelProvider(options: ModelProviderOptions): OnnxModelPro
         model = new OnnxSurrogateModel({
           request,
           session,
+          onnxBytes,
           signature,
           inputSteps,
           outputStep: scalerSteps(outputScaler).inverse,
@@ -252,11 +256,109 @@ export function createModelProvider(options: ModelProviderOptions): OnnxModelPro
       return model;
     },
 
+    async fuse(models: readonly SurrogateModel[]): Promise<SurrogateModelGroup | undefined> {
+      const members = models.filter(
+        (m): m is OnnxSurrogateModel => m instanceof OnnxSurrogateModel && live.has(m),
+      );
+      if (members.length !== models.length || members.length < 2) return undefined;
+      const fused = fuseOnnxModels(members.map((m) => m.onnxBytes));
+      if (typeof fused === 'string') {
+        logger.debug?.(`[po/models] models not fused: ${fused}`, { skills: members.map((m) => m.skill) });
+        return undefined;
+      }
+      const group = new OnnxModelGroup(
+        members,
+        await createSession(fused.bytes),
+        fused.inputs,
+        fused.outputs,
+      );
+      // The fused graph must give exactly what the members give; otherwise they run one by one.
+      if (!(await group.agreesWithMembers())) {
+        logger.warn?.('[po/models] fused models disagree with the separate ones; not fused', {
+          skills: members.map((m) => m.skill),
+        });
+        await group.dispose();
+        return undefined;
+      }
+      return group;
+    },
+
     async dispose(): Promise<void> {
       await Promise.all([...live].map((m) => m.dispose()));
     },
   };
   return provider;
+}
+
+/**
+ * Independent models placed side by side in one ONNX graph: one session run per batch for
+ * all of them, with each member's own scaling around it.
+ */
+class OnnxModelGroup implements SurrogateModelGroup {
+  readonly #buffers: Float32Array[];
+  #tail: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly members: readonly OnnxSurrogateModel[],
+    private readonly session: ort.InferenceSession,
+    private readonly inputNames: readonly string[],
+    private readonly outputNames: readonly string[],
+  ) {
+    this.#buffers = members.map((m) => new Float32Array(MIN_CAPACITY_ROWS * m.width));
+  }
+
+  predict(inputs: readonly Float64Array[], count: number, outs: readonly Float64Array[]): Promise<void> {
+    if (count === 0) return Promise.resolve();
+    const run = this.#tail.then(() => this.#run(inputs, count, outs));
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async #run(inputs: readonly Float64Array[], count: number, outs: readonly Float64Array[]): Promise<void> {
+    const feeds: Record<string, ort.Tensor> = {};
+    this.members.forEach((m, i) => {
+      const size = count * m.width;
+      if (this.#buffers[i]!.length < size)
+        this.#buffers[i] = new Float32Array(Math.max(size, this.#buffers[i]!.length * 2));
+      m.scaleInputs(inputs[i]!, count, this.#buffers[i]!);
+      feeds[this.inputNames[i]!] = new ort.Tensor('float32', this.#buffers[i]!.subarray(0, size), [
+        count,
+        m.width,
+      ]);
+    });
+    let results: ort.InferenceSession.ReturnType;
+    try {
+      results = await this.session.run(feeds);
+    } catch (cause) {
+      throw new ModelPredictError(
+        'PREDICT_FAILED',
+        this.members.map((m) => m.skill).join(', '),
+        `ONNX Runtime failed on a batch of ${count} row(s) (${describeCause(cause)}).`,
+        { cause },
+      );
+    }
+    this.members.forEach((m, i) => {
+      m.unscaleOutputs(results[this.outputNames[i]!]!.data as Float32Array, count, outs[i]!);
+    });
+  }
+
+  /** Runs a fixed batch through the group and through each member; true when every value is identical. */
+  async agreesWithMembers(): Promise<boolean> {
+    const rows = 7;
+    const inputs = this.members.map((m) =>
+      Float64Array.from({ length: rows * m.width }, (_, k) => Math.sin(k * 1.7 + 0.3)),
+    );
+    const fused = this.members.map(() => new Float64Array(rows));
+    const alone = this.members.map(() => new Float64Array(rows));
+    await this.predict(inputs, rows, fused);
+    await Promise.all(this.members.map((m, i) => m.predict(inputs[i]!, rows, alone[i]!)));
+    return fused.every((f, i) => f.every((v, r) => Object.is(v, alone[i]![r])));
+  }
+
+  async dispose(): Promise<void> {
+    await this.#tail;
+    await this.session.release();
+  }
 }
 
 function stripPrefix(message: string): string {
@@ -398,6 +500,8 @@ const OP_SUB_DIV = 1;
 interface SurrogateParts {
   request: ModelRequest;
   session: ort.InferenceSession;
+  /** The ONNX graph the session runs (for fusing side-by-side models). */
+  onnxBytes: Uint8Array;
   signature: OnnxSignature;
   inputSteps: readonly AffineStep[];
   outputStep: AffineStep;
@@ -422,6 +526,8 @@ class OnnxSurrogateModel implements LoadedModel {
   readonly activation: string | undefined;
 
   readonly #session: ort.InferenceSession;
+  /** The ONNX graph of this model, for `fuse`. */
+  readonly onnxBytes: Uint8Array;
   readonly #width: number;
   readonly #ops: Uint8Array;
   readonly #a: Float64Array;
@@ -447,6 +553,7 @@ class OnnxSurrogateModel implements LoadedModel {
     this.metadata = parts.metadata;
     this.activation = parts.request.activation ?? parts.metadata?.activation;
     this.#session = parts.session;
+    this.onnxBytes = parts.onnxBytes;
     this.#width = parts.request.inputs.length;
     this.#ops = Uint8Array.from(parts.inputSteps, (s) => (s.op === 'mulAdd' ? OP_MUL_ADD : OP_SUB_DIV));
     this.#a = Float64Array.from(parts.inputSteps, (s) => s.a);
@@ -502,17 +609,7 @@ class OnnxSurrogateModel implements LoadedModel {
       this.#tensorRows = -1;
     }
     const buffer = this.#buffer;
-    const ops = this.#ops;
-    const a = this.#a;
-    const b = this.#b;
-    // Scale in float64 in scikit-learn's order; the Float32Array store rounds to float32.
-    for (let row = 0; row < count; row++) {
-      const base = row * width;
-      for (let j = 0; j < width; j++) {
-        const x = inputs[base + j]!;
-        buffer[base + j] = ops[j] === OP_MUL_ADD ? x * a[j]! + b[j]! : (x - a[j]!) / b[j]!;
-      }
-    }
+    this.scaleInputs(inputs, count, buffer);
     if (this.#tensorRows !== count || this.#tensor === undefined) {
       this.#tensor = new ort.Tensor('float32', buffer.subarray(0, size), [count, width]);
       this.#tensorRows = count;
@@ -539,13 +636,37 @@ class OnnxSurrogateModel implements LoadedModel {
           'Export the network with output [batch, 1].',
       );
     }
+    this.unscaleOutputs(data as Float32Array, count, out);
+  }
+
+  /** Scales `count` rows into `buffer` in float64, in scikit-learn's order; the Float32Array store rounds. */
+  scaleInputs(inputs: Float64Array, count: number, buffer: Float32Array): void {
+    const width = this.#width;
+    const ops = this.#ops;
+    const a = this.#a;
+    const b = this.#b;
+    for (let row = 0; row < count; row++) {
+      const base = row * width;
+      for (let j = 0; j < width; j++) {
+        const x = inputs[base + j]!;
+        buffer[base + j] = ops[j] === OP_MUL_ADD ? x * a[j]! + b[j]! : (x - a[j]!) / b[j]!;
+      }
+    }
+  }
+
+  /** Inverse-scales `count` float32 network outputs into `out` in float64. */
+  unscaleOutputs(data: Float32Array, count: number, out: Float64Array): void {
     const outOp = this.#outOp;
     const outA = this.#outA;
     const outB = this.#outB;
     for (let row = 0; row < count; row++) {
-      const y = (data as Float32Array)[row]!;
+      const y = data[row]!;
       out[row] = outOp === OP_MUL_ADD ? y * outA + outB : (y - outA) / outB;
     }
+  }
+
+  get width(): number {
+    return this.#width;
   }
 
   dispose(): Promise<void> {

@@ -12,6 +12,18 @@ export interface ModelProvider {
    * `ModelLoadError` naming the skill, the file's role and its path.
    */
   load(request: ModelRequest): Promise<SurrogateModel>;
+  /**
+   * Optional: evaluates several loaded, mutually independent models with one runtime call
+   * per batch. Resolves undefined when they cannot be fused (the caller runs them one by one).
+   */
+  fuse?(models: readonly SurrogateModel[]): Promise<SurrogateModelGroup | undefined>;
+}
+
+/** Models evaluated together: member i reads `inputs[i]` and writes `outs[i]`, as `SurrogateModel.predict`. */
+export interface SurrogateModelGroup {
+  predict(inputs: readonly Float64Array[], count: number, outs: readonly Float64Array[]): Promise<void>;
+  /** Releases the group's runtime session (the members stay loaded). */
+  dispose(): Promise<void>;
 }
 
 /** Everything a strategy says about one InferenceModel skill. */

@@ -126,6 +126,53 @@ describe('InferenceModel inputs, scalers and outputs', () => {
   });
 });
 
+describe('fused models', () => {
+  /** The real provider, counting what the engine asks of it. */
+  function countingProvider() {
+    const inner = createModelProvider({ readFile: localModelFiles(dir) });
+    const counts = { fused: 0, groupRuns: 0 };
+    const provider = {
+      load: inner.load,
+      async fuse(models: Parameters<typeof inner.fuse>[0]) {
+        const group = await inner.fuse(models);
+        if (!group) return undefined;
+        counts.fused += models.length;
+        return {
+          predict: (i: readonly Float64Array[], n: number, o: readonly Float64Array[]) => {
+            counts.groupRuns++;
+            return group.predict(i, n, o);
+          },
+          dispose: () => group.dispose(),
+        };
+      },
+    };
+    return { provider, counts };
+  }
+
+  it('independent consecutive models run as one group, with the same results', async () => {
+    const { provider, counts } = countingProvider();
+    const fused = await compileStrategy(strategy('predecessor'), { modelProvider: provider });
+    const plain = await compileStrategy(strategy('predecessor'), { modelProvider: { load: provider.load } });
+    expect(counts.fused).toBe(2);
+    const a = await fused.optimize({ a: 10, b: 2 });
+    const b = await plain.optimize({ a: 10, b: 2 });
+    expect(counts.groupRuns).toBeGreaterThan(0);
+    expect(a.cost_function_value).toBe(b.cost_function_value);
+    expect(a.variables.delta_y!.optimizer_suggested_value).toBe(
+      b.variables.delta_y!.optimizer_suggested_value,
+    );
+    await fused.dispose();
+    await plain.dispose();
+  });
+
+  it('a model fed by the previous one is not fused with it', async () => {
+    const { provider, counts } = countingProvider();
+    const s = await compileStrategy(strategy(), { modelProvider: provider });
+    expect(counts.fused).toBe(0);
+    await s.dispose();
+  });
+});
+
 describe('decision variables, bounds and precalculation', () => {
   const precalc = () => ({
     variables: {

@@ -7,7 +7,7 @@ import {
   StrategyValidationError,
 } from './errors.ts';
 import { type CompiledFormula, compileFormula } from './formula/index.ts';
-import type { ModelFile, ModelProvider, SurrogateModel } from './model-provider.ts';
+import type { ModelFile, ModelProvider, SurrogateModel, SurrogateModelGroup } from './model-provider.ts';
 import { createOptimizer } from './optimizer/index.ts';
 import type { Optimizer, OptimizerOptions, OptimizerResult } from './optimizer/types.ts';
 import type {
@@ -96,6 +96,13 @@ type Plan =
       feeds: Uint8Array;
       out: number;
       model: SurrogateModel;
+    }
+  | {
+      kind: 'modelGroup';
+      name: string;
+      /** Plan indices of the member model skills, in sequence order. */
+      members: Int32Array;
+      group: SurrogateModelGroup;
     }
   | { kind: 'optimize'; name: string };
 
@@ -248,6 +255,15 @@ export async function compileStrategy(
     }
   }
   const optimizer = optimization ? (options.optimizer ?? createOptimizer(optimization.algorithm)) : undefined;
+  const groups: SurrogateModelGroup[] = [];
+  if (optimization && options.modelProvider?.fuse) {
+    optimization.costSequence = await fuseModelRuns(
+      optimization.costSequence,
+      plans,
+      options.modelProvider,
+      groups,
+    );
+  }
 
   // Setpoint mapping: Calculated decision variables that are plain sums of Operative tags.
   const sums = new Map<number, SumMapping>();
@@ -325,6 +341,7 @@ export async function compileStrategy(
     evaluate: (state, points, count) =>
       withWorkspace((ws) => evaluateBatch(engine, ws, state, points, count)),
     async dispose() {
+      await Promise.all(groups.map((g) => g.dispose()));
       await Promise.all([...models.values()].map((m) => m.dispose()));
     },
   };
@@ -356,6 +373,9 @@ class Workspace {
   private fns: (((row: number) => number) | undefined)[] = [];
   private modelIn: (Float64Array | undefined)[] = [];
   private modelOut: (Float64Array | undefined)[] = [];
+  /** Per model group: its members' input and output buffers, in member order. */
+  private groupIn: (Float64Array[] | undefined)[] = [];
+  private groupOut: (Float64Array[] | undefined)[] = [];
 
   constructor(
     private readonly size: number,
@@ -377,12 +397,57 @@ class Workspace {
       p.kind === 'model' ? new Float64Array(capacity * p.inputs.length) : undefined,
     );
     this.modelOut = this.plans.map((p) => (p.kind === 'model' ? new Float64Array(capacity) : undefined));
+    const members = (p: Plan, of: (Float64Array | undefined)[]) =>
+      p.kind === 'modelGroup' ? [...p.members].map((m) => of[m]!) : undefined;
+    this.groupIn = this.plans.map((p) => members(p, this.modelIn));
+    this.groupOut = this.plans.map((p) => members(p, this.modelOut));
     this.capacity = capacity;
   }
 
   /** Sets `count` rows to the base state. */
   reset(count: number): void {
     for (let v = 0; v < this.size; v++) this.dof[v]!.fill(this.base[v]!, 0, count);
+  }
+
+  /** A non-finite value in row 0 after skill `k` ran at the current values is an error naming the skill. */
+  private checkRow0(k: number): void {
+    const plan = this.plans[k]!;
+    if (plan.kind === 'optimize') return;
+    if (plan.kind === 'modelGroup') {
+      for (const m of plan.members) this.checkRow0(m);
+      return;
+    }
+    const value = this.dof[plan.out]![0]!;
+    if (!Number.isFinite(value)) {
+      throw new CycleError(
+        `skill '${plan.name}' computed a non-finite value (${value}) at the current plant values; check its inputs and formula (e.g. a division by zero)`,
+      );
+    }
+  }
+
+  /** Writes a model skill's inputs for `count` rows into its buffer: Delta dof - current, dof, or 0. */
+  private gather(k: number, count: number): void {
+    const plan = this.plans[k] as Extract<Plan, { kind: 'model' }>;
+    const buf = this.modelIn[k]!;
+    const width = plan.inputs.length;
+    for (let j = 0; j < width; j++) {
+      const v = plan.inputs[j]!;
+      const col = this.dof[v]!;
+      const feed = plan.feeds[j];
+      const cur = this.current[v]!;
+      for (let r = 0; r < count; r++) {
+        buf[r * width + j] = feed === 0 ? col[r]! - cur : feed === 1 ? col[r]! : 0;
+      }
+    }
+  }
+
+  /** Writes a model skill's predictions: the output's current value plus the prediction. */
+  private scatter(k: number, count: number): void {
+    const plan = this.plans[k] as Extract<Plan, { kind: 'model' }>;
+    const res = this.modelOut[k]!;
+    const out = this.dof[plan.out]!;
+    const base = this.current[plan.out]!;
+    for (let r = 0; r < count; r++) out[r] = base + res[r]!;
   }
 
   /**
@@ -408,38 +473,24 @@ class Workspace {
           break;
         }
         case 'model': {
-          const buf = this.modelIn[k]!;
-          const res = this.modelOut[k]!;
-          const width = plan.inputs.length;
-          for (let j = 0; j < width; j++) {
-            const v = plan.inputs[j]!;
-            const col = dof[v]!;
-            const feed = plan.feeds[j];
-            const cur = this.current[v]!;
-            for (let r = 0; r < count; r++) {
-              buf[r * width + j] = feed === 0 ? col[r]! - cur : feed === 1 ? col[r]! : 0;
-            }
-          }
-          await plan.model.predict(buf, count, res);
-          const out = dof[plan.out]!;
-          const base = this.current[plan.out]!;
-          for (let r = 0; r < count; r++) out[r] = base + res[r]!;
+          this.gather(k, count);
+          await plan.model.predict(this.modelIn[k]!, count, this.modelOut[k]!);
+          this.scatter(k, count);
+          break;
+        }
+        case 'modelGroup': {
+          const members = plan.members;
+          for (let m = 0; m < members.length; m++) this.gather(members[m]!, count);
+          await plan.group.predict(this.groupIn[k]!, count, this.groupOut[k]!);
+          for (let m = 0; m < members.length; m++) this.scatter(members[m]!, count);
           break;
         }
         case 'optimize':
           break;
       }
-      if (check && plan.kind !== 'optimize' && !Number.isFinite(dof[planOutput(plan)]![0]!)) {
-        throw new CycleError(
-          `skill '${plan.name}' computed a non-finite value (${dof[planOutput(plan)]![0]}) at the current plant values; check its inputs and formula (e.g. a division by zero)`,
-        );
-      }
+      if (check) this.checkRow0(k);
     }
   }
-}
-
-function planOutput(plan: Exclude<Plan, { kind: 'optimize' }>): number {
-  return plan.out;
 }
 
 interface RunRequest {
@@ -941,4 +992,49 @@ export function sumTerms(formula: string, inputs: readonly string[]): string[] |
   if (terms.length < 2 || terms.some((t) => !inputs.includes(t))) return undefined;
   if (new Set(terms).size !== terms.length) return undefined;
   return terms;
+}
+
+/**
+ * Replaces each run of two or more consecutive model skills in `sequence` that do not feed
+ * each other with one fused group (one runtime call per batch), where the provider can fuse them.
+ */
+async function fuseModelRuns(
+  sequence: Int32Array,
+  plans: Plan[],
+  provider: ModelProvider,
+  groups: SurrogateModelGroup[],
+): Promise<Int32Array> {
+  const out: number[] = [];
+  let s = 0;
+  while (s < sequence.length) {
+    const run: number[] = [];
+    const written = new Set<number>();
+    for (let t = s; t < sequence.length; t++) {
+      const plan = plans[sequence[t]!]!;
+      if (plan.kind !== 'model') break;
+      const reads = [...plan.inputs].filter((_, j) => plan.feeds[j] !== 2);
+      if (reads.some((v) => written.has(v))) break;
+      run.push(sequence[t]!);
+      written.add(plan.out);
+    }
+    const group =
+      run.length >= 2
+        ? await provider.fuse!(run.map((k) => (plans[k] as Extract<Plan, { kind: 'model' }>).model))
+        : undefined;
+    if (group) {
+      groups.push(group);
+      plans.push({
+        kind: 'modelGroup',
+        name: run.map((k) => plans[k]!.name).join(' + '),
+        members: Int32Array.from(run),
+        group,
+      });
+      out.push(plans.length - 1);
+      s += run.length;
+    } else {
+      out.push(sequence[s]!);
+      s += 1;
+    }
+  }
+  return Int32Array.from(out);
 }

@@ -14,6 +14,20 @@ export interface ModelProvider {
    * or when the model does not fit the skill's inputs and output.
    */
   load(request: ModelRequest): Promise<SurrogateModel>;
+  /**
+   * Optional. Evaluates several loaded models that do not depend on each other with one
+   * runtime call per batch (the engine asks for each run of consecutive, independent model
+   * skills in the cost sequence). Resolves undefined when they cannot be fused; the engine
+   * then runs them one by one. Results must be identical to the members' own.
+   */
+  fuse?(models: readonly SurrogateModel[]): Promise<SurrogateModelGroup | undefined>;
+}
+
+/** Models evaluated together: member i reads `inputs[i]` and writes `outs[i]`, as `SurrogateModel.predict`. */
+export interface SurrogateModelGroup {
+  predict(inputs: readonly Float64Array[], count: number, outs: readonly Float64Array[]): Promise<void>;
+  /** Releases what the group holds (the members stay loaded). */
+  dispose(): Promise<void>;
 }
 
 /** Everything a strategy says about one InferenceModel skill. */
