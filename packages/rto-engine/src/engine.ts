@@ -1,4 +1,3 @@
-import { type ConstraintLimits, constraintScore } from './constraint-score.ts';
 import {
   CycleError,
   InputDataError,
@@ -6,17 +5,13 @@ import {
   type StrategyIssue,
   StrategyValidationError,
 } from './errors.ts';
-import { type CompiledFormula, compileFormula } from './formula/index.ts';
+import { compileFormula } from './formula/index.ts';
 import type { ModelFile, ModelProvider, SurrogateModel, SurrogateModelGroup } from './model-provider.ts';
 import { createOptimizer } from './optimizer/index.ts';
-import type { Optimizer, OptimizerOptions, OptimizerResult } from './optimizer/types.ts';
-import type {
-  ConstraintExplanation,
-  CycleResult,
-  SetpointResult,
-  VariableCategory,
-  VariableResult,
-} from './result.ts';
+import type { Optimizer, OptimizerResult } from './optimizer/types.ts';
+import type { Engine, OptimizationPlan, Outcome, Plan, RunRequest, SumMapping } from './plan.ts';
+import type { CycleResult } from './result.ts';
+import { buildResult, sumTerms } from './result-builder.ts';
 import type { SkillSpec, StrategySpec, VariableType } from './schema.ts';
 import {
   checkStrategy,
@@ -26,6 +21,7 @@ import {
   PRECALCULATION_TASK,
   stripPrefix,
 } from './validate.ts';
+import { Workspace } from './workspace.ts';
 
 /** A plant state: variable name -> value (numbers, or numeric strings as the predecessor accepted). */
 export type PlantState = Readonly<Record<string, unknown>>;
@@ -84,41 +80,6 @@ const ZERO_START: ReadonlySet<VariableType> = new Set([
   'CalculatedKPI',
   'Calculated',
 ]);
-
-type Plan =
-  | { kind: 'math'; name: string; out: number; formula: CompiledFormula }
-  | { kind: 'constraint'; name: string; input: number; out: number; limits: ConstraintLimits }
-  | {
-      kind: 'model';
-      name: string;
-      inputs: Int32Array;
-      /** Per input: 0 = dof - current (Delta), 1 = dof, 2 = zero (predecessor compat). */
-      feeds: Uint8Array;
-      out: number;
-      model: SurrogateModel;
-    }
-  | {
-      kind: 'modelGroup';
-      name: string;
-      /** Plan indices of the member model skills, in sequence order. */
-      members: Int32Array;
-      group: SurrogateModelGroup;
-    }
-  | { kind: 'optimize'; name: string };
-
-interface OptimizationPlan {
-  skill: string;
-  costSequence: Int32Array;
-  costVariable: number;
-  decisions: Int32Array;
-  algorithm: string;
-  options: OptimizerOptions;
-}
-
-interface SumMapping {
-  /** Operative parts of a Calculated sum, as variable indices. */
-  parts: number[];
-}
 
 /**
  * Loads and compiles a strategy. Throws StrategyValidationError with every problem
@@ -347,160 +308,6 @@ export async function compileStrategy(
   };
 }
 
-type Engine = {
-  spec: StrategySpec;
-  names: string[];
-  types: VariableType[];
-  plans: Plan[];
-  required: Set<number>;
-  taskSequences: { name: string; sequence: Int32Array }[];
-  optimization: OptimizationPlan | undefined;
-  sums: Map<number, SumMapping>;
-  version: string | null;
-};
-
-/**
- * The columnar state of one cycle: a dof column per variable (one row per candidate
- * point), the current values, and each formula bound to those columns. Reused across
- * cycles; grows rarely.
- */
-class Workspace {
-  capacity = 0;
-  dof: Float64Array[] = [];
-  readonly current: Float64Array;
-  /** dof values of the cycle's state before the optimizer moves anything (row template). */
-  readonly base: Float64Array;
-  private fns: (((row: number) => number) | undefined)[] = [];
-  private modelIn: (Float64Array | undefined)[] = [];
-  private modelOut: (Float64Array | undefined)[] = [];
-  /** Per model group: its members' input and output buffers, in member order. */
-  private groupIn: (Float64Array[] | undefined)[] = [];
-  private groupOut: (Float64Array[] | undefined)[] = [];
-
-  constructor(
-    private readonly size: number,
-    private readonly plans: readonly Plan[],
-  ) {
-    this.current = new Float64Array(size);
-    this.base = new Float64Array(size);
-    this.ensure(16);
-  }
-
-  ensure(rows: number): void {
-    if (rows <= this.capacity) return;
-    const capacity = Math.max(rows, this.capacity * 2);
-    this.dof = Array.from({ length: this.size }, () => new Float64Array(capacity));
-    this.fns = this.plans.map((p) =>
-      p.kind === 'math' ? p.formula.bind(this.dof, this.current) : undefined,
-    );
-    this.modelIn = this.plans.map((p) =>
-      p.kind === 'model' ? new Float64Array(capacity * p.inputs.length) : undefined,
-    );
-    this.modelOut = this.plans.map((p) => (p.kind === 'model' ? new Float64Array(capacity) : undefined));
-    const members = (p: Plan, of: (Float64Array | undefined)[]) =>
-      p.kind === 'modelGroup' ? [...p.members].map((m) => of[m]!) : undefined;
-    this.groupIn = this.plans.map((p) => members(p, this.modelIn));
-    this.groupOut = this.plans.map((p) => members(p, this.modelOut));
-    this.capacity = capacity;
-  }
-
-  /** Sets `count` rows to the base state. */
-  reset(count: number): void {
-    for (let v = 0; v < this.size; v++) this.dof[v]!.fill(this.base[v]!, 0, count);
-  }
-
-  /** A non-finite value in row 0 after skill `k` ran at the current values is an error naming the skill. */
-  private checkRow0(k: number): void {
-    const plan = this.plans[k]!;
-    if (plan.kind === 'optimize') return;
-    if (plan.kind === 'modelGroup') {
-      for (const m of plan.members) this.checkRow0(m);
-      return;
-    }
-    const value = this.dof[plan.out]![0]!;
-    if (!Number.isFinite(value)) {
-      throw new CycleError(
-        `skill '${plan.name}' computed a non-finite value (${value}) at the current plant values; check its inputs and formula (e.g. a division by zero)`,
-      );
-    }
-  }
-
-  /** Writes a model skill's inputs for `count` rows into its buffer: Delta dof - current, dof, or 0. */
-  private gather(k: number, count: number): void {
-    const plan = this.plans[k] as Extract<Plan, { kind: 'model' }>;
-    const buf = this.modelIn[k]!;
-    const width = plan.inputs.length;
-    for (let j = 0; j < width; j++) {
-      const v = plan.inputs[j]!;
-      const col = this.dof[v]!;
-      const feed = plan.feeds[j];
-      const cur = this.current[v]!;
-      for (let r = 0; r < count; r++) {
-        buf[r * width + j] = feed === 0 ? col[r]! - cur : feed === 1 ? col[r]! : 0;
-      }
-    }
-  }
-
-  /** Writes a model skill's predictions: the output's current value plus the prediction. */
-  private scatter(k: number, count: number): void {
-    const plan = this.plans[k] as Extract<Plan, { kind: 'model' }>;
-    const res = this.modelOut[k]!;
-    const out = this.dof[plan.out]!;
-    const base = this.current[plan.out]!;
-    for (let r = 0; r < count; r++) out[r] = base + res[r]!;
-  }
-
-  /**
-   * Runs leaf skills over `count` rows. With `check`, a non-finite output in row 0 is an
-   * error naming the skill (used at the current values, where it cannot be infeasibility).
-   */
-  async run(sequence: Int32Array, count: number, check = false): Promise<void> {
-    const dof = this.dof;
-    for (let s = 0; s < sequence.length; s++) {
-      const k = sequence[s]!;
-      const plan = this.plans[k]!;
-      switch (plan.kind) {
-        case 'math': {
-          const f = this.fns[k]!;
-          const out = dof[plan.out]!;
-          for (let r = 0; r < count; r++) out[r] = f(r);
-          break;
-        }
-        case 'constraint': {
-          const input = dof[plan.input]!;
-          const out = dof[plan.out]!;
-          for (let r = 0; r < count; r++) out[r] = constraintScore(input[r]!, plan.limits);
-          break;
-        }
-        case 'model': {
-          this.gather(k, count);
-          await plan.model.predict(this.modelIn[k]!, count, this.modelOut[k]!);
-          this.scatter(k, count);
-          break;
-        }
-        case 'modelGroup': {
-          const members = plan.members;
-          for (let m = 0; m < members.length; m++) this.gather(members[m]!, count);
-          await plan.group.predict(this.groupIn[k]!, count, this.groupOut[k]!);
-          for (let m = 0; m < members.length; m++) this.scatter(members[m]!, count);
-          break;
-        }
-        case 'optimize':
-          break;
-      }
-      if (check) this.checkRow0(k);
-    }
-  }
-}
-
-interface RunRequest {
-  mode: 'optimize' | 'simulate' | 'monitor';
-  cycleOptions?: CycleOptions;
-  decisions?: Readonly<Record<string, number>>;
-  optimizer: Optimizer | undefined;
-  now: () => Date;
-}
-
 async function runCycle(e: Engine, ws: Workspace, state: PlantState, req: RunRequest): Promise<CycleResult> {
   const started = performance.now();
   const warnings: string[] = [];
@@ -605,24 +412,6 @@ function readPlantState(e: Engine, ws: Workspace, state: PlantState): boolean[] 
   return provided;
 }
 
-interface Outcome {
-  decisions: Int32Array;
-  x0: Float64Array;
-  x: Float64Array;
-  lower: Float64Array;
-  upper: Float64Array;
-  costAtCurrent: number;
-  cost: number;
-  algorithm: string;
-  result: OptimizerResult | undefined;
-  held: boolean;
-  holdReason: string;
-  /** Constraint-score sensitivities per decision variable (score change per unit), by constraint variable. */
-  sensitivity: Map<number, Float64Array>;
-  /** Every variable's dof when holding the current values. */
-  atCurrent: Float64Array;
-}
-
 async function solve(e: Engine, ws: Workspace, req: RunRequest, warnings: string[]): Promise<Outcome> {
   const plan = e.optimization!;
   const n = plan.decisions.length;
@@ -695,18 +484,22 @@ async function solve(e: Engine, ws: Workspace, req: RunRequest, warnings: string
   }
 
   // One batch: the answer, the hold point, and one step per decision variable for sensitivities.
-  const rows = n + 2;
-  const points = new Float64Array(rows * n);
   const steps = new Float64Array(n);
-  for (let r = 0; r < rows; r++) points.set(r === 1 ? x0 : x, r * n);
-  for (let j = 0; j < n; j++) {
-    const width = upper[j]! - lower[j]!;
-    const h = width > 0 ? 1e-3 * width : 1e-6 * Math.max(1, Math.abs(x[j]!));
-    steps[j] = x[j]! + h > upper[j]! && width > 0 ? -h : h;
-    points[(j + 2) * n + j] = x[j]! + steps[j]!;
-  }
-  const costs = new Float64Array(rows);
-  await evaluate(points, rows, costs);
+  const batch = (at: Float64Array) => {
+    const rows = n + 2;
+    const points = new Float64Array(rows * n);
+    for (let r = 0; r < rows; r++) points.set(r === 1 ? x0 : at, r * n);
+    for (let j = 0; j < n; j++) {
+      const width = upper[j]! - lower[j]!;
+      const h = width > 0 ? 1e-3 * width : 1e-6 * Math.max(1, Math.abs(at[j]!));
+      steps[j] = at[j]! + h > upper[j]! && width > 0 ? -h : h;
+      points[(j + 2) * n + j] = at[j]! + steps[j]!;
+    }
+    return { points, rows };
+  };
+  let final = batch(x);
+  const costs = new Float64Array(final.rows);
+  await evaluate(final.points, final.rows, costs);
   const cost = costs[0]!;
   const costAtCurrent = costs[1]!;
   if (!Number.isFinite(costAtCurrent)) {
@@ -732,9 +525,13 @@ async function solve(e: Engine, ws: Workspace, req: RunRequest, warnings: string
       held = true;
       x = Float64Array.from(x0);
       warnings.push(`holding the current values: ${holdReason}`);
+      // Row 0 and the sensitivities must describe what is recommended: the current values.
+      final = batch(x);
+      await evaluate(final.points, final.rows, costs);
     }
   }
 
+  // Row 0 now holds the clean forward values at the recommendation, row 1 at holding.
   const atCurrent = new Float64Array(e.names.length);
   for (let v = 0; v < e.names.length; v++) atCurrent[v] = ws.dof[v]![1]!;
   const sensitivity = new Map<number, Float64Array>();
@@ -744,13 +541,6 @@ async function solve(e: Engine, ws: Workspace, req: RunRequest, warnings: string
     const s = new Float64Array(n);
     for (let j = 0; j < n; j++) s[j] = (col[j + 2]! - col[0]!) / steps[j]!;
     sensitivity.set(p.out, s);
-  }
-
-  // Row 0 holds the clean forward values at the recommendation, unless po holds.
-  if (held) {
-    ws.reset(1);
-    for (let j = 0; j < n; j++) ws.dof[plan.decisions[j]!]![0] = x[j]!;
-    await ws.run(plan.costSequence, 1);
   }
   const recommendedCost = ws.dof[plan.costVariable]![0]!;
   return {
@@ -768,230 +558,6 @@ async function solve(e: Engine, ws: Workspace, req: RunRequest, warnings: string
     sensitivity,
     atCurrent,
   };
-}
-
-const CATEGORY: Record<VariableType, VariableCategory> = {
-  Operative: 'input',
-  Informative: 'input',
-  Calculated: 'calculated',
-  Delta: 'delta',
-  Predicted: 'predicted',
-  Constraint: 'constraint',
-  CalculatedKPI: 'kpi',
-};
-
-function buildResult(
-  e: Engine,
-  ws: Workspace,
-  provided: boolean[],
-  outcome: Outcome | undefined,
-  req: RunRequest,
-  warnings: string[],
-  elapsed: number,
-): CycleResult {
-  const variables: Record<string, VariableResult> = {};
-  const setpoints: Record<string, SetpointResult> = {};
-  const units = (v: number) => e.spec.variables[e.names[v]!]!.units ?? null;
-  const round = (x: number) => x;
-
-  e.names.forEach((name, v) => {
-    const type = e.types[v]!;
-    const current = ws.current[v]!;
-    const derived = type !== 'Operative' && type !== 'Informative' && type !== 'Calculated';
-    const known = provided[v] || (type !== 'Operative' && type !== 'Informative');
-    const suggested = derived ? ws.dof[v]![0]! : current;
-    variables[name] = {
-      category: CATEGORY[type],
-      type,
-      units: units(v),
-      user_input_value: known ? round(current) : null,
-      optimizer_suggested_value: known ? round(suggested) : null,
-      delta: known ? suggested - current : null,
-      ...(derived && outcome ? { value_at_current: outcome.atCurrent[v]! } : {}),
-    };
-  });
-
-  const decisionNames: string[] = [];
-  if (outcome && req.mode !== 'monitor') {
-    outcome.decisions.forEach((v, j) => {
-      const name = e.names[v]!;
-      decisionNames.push(name);
-      const x = outcome.x[j]!;
-      const lo = outcome.lower[j]!;
-      const hi = outcome.upper[j]!;
-      const tol = 1e-6 * Math.max(hi - lo, 1e-12);
-      const entry = variables[name]!;
-      Object.assign(entry, {
-        category: 'optimized',
-        user_input_value: outcome.x0[j]!,
-        optimizer_suggested_value: x,
-        delta: x - outcome.x0[j]!,
-        lower_bound: lo,
-        upper_bound: hi,
-        at_bound: hi - lo <= 0 ? null : x <= lo + tol ? 'lower' : x >= hi - tol ? 'upper' : null,
-      } satisfies Partial<VariableResult>);
-      if (e.types[v] === 'Operative') {
-        setpoints[name] = {
-          current: outcome.x0[j]!,
-          recommended: x,
-          delta: x - outcome.x0[j]!,
-          units: units(v),
-          from: name,
-        };
-        return;
-      }
-      const sum = e.sums.get(v);
-      if (!sum) {
-        warnings.push(`${name} is Calculated but not a plain sum of Operative tags, so it has no setpoints`);
-        return;
-      }
-      const split = splitSum(e, ws, sum, outcome.x0[j]!, x);
-      if (split.unplaced !== 0) {
-        warnings.push(
-          `${name}: ${split.unplaced} of the recommended change does not fit within the thresholds and limits of ${sum.parts.map((p) => e.names[p]).join(', ')}`,
-        );
-      }
-      sum.parts.forEach((p, i) => {
-        const part = e.names[p]!;
-        const cur = ws.current[p]!;
-        const rec = split.values[i]!;
-        setpoints[part] = { current: cur, recommended: rec, delta: rec - cur, units: units(p), from: name };
-        Object.assign(variables[part]!, {
-          category: 'setpoint',
-          optimizer_suggested_value: rec,
-          delta: rec - cur,
-        });
-      });
-    });
-  }
-
-  const constraints: Record<string, ConstraintExplanation> = {};
-  if (outcome) {
-    for (const p of e.plans) {
-      if (p.kind !== 'constraint') continue;
-      const score = ws.dof[p.out]![0]!;
-      if (!(score < 1)) continue;
-      const s = outcome.sensitivity.get(p.out)!;
-      const pushedBy = decisionNames
-        .map((variable, j) => {
-          const threshold = outcome.upper[j]! - outcome.lower[j]!;
-          return { variable, score_per_unit: s[j]!, effect_over_threshold: (s[j]! * threshold) / 2 };
-        })
-        .filter((x) => Number.isFinite(x.score_per_unit) && x.score_per_unit !== 0)
-        .sort((a, b) => Math.abs(b.effect_over_threshold) - Math.abs(a.effect_over_threshold));
-      constraints[e.names[p.out]!] = { score, value: ws.dof[p.input]![0]!, pushed_by: pushedBy };
-    }
-  }
-
-  const pick = (cat: (r: VariableResult) => boolean) =>
-    Object.fromEntries(Object.entries(variables).filter(([, r]) => cat(r)));
-  const optimized = pick((r) => r.category === 'optimized');
-  const predicted = pick((r) => r.category === 'predicted');
-  const constraintVars = pick((r) => r.category === 'constraint');
-  const cost = outcome?.cost ?? Number.NaN;
-  const costAtCurrent = outcome?.costAtCurrent ?? Number.NaN;
-  const r = outcome?.result;
-  const message = outcome?.held
-    ? `holding the current values: ${outcome.holdReason}`
-    : req.mode === 'simulate'
-      ? 'simulation at the given decision values'
-      : req.mode === 'monitor'
-        ? 'monitor mode: predictions and constraint scores at the current values, no recommendation'
-        : (r?.message ?? 'no optimization');
-  return {
-    status: 'success',
-    mode: req.mode,
-    timestamp: req.now().toISOString(),
-    config_version: e.version,
-    duration_ms: elapsed,
-    variables,
-    optimized_variables: optimized,
-    predicted_variables: predicted,
-    constraint_variables: constraintVars,
-    cost_function_value: cost,
-    cost_at_current: costAtCurrent,
-    setpoints,
-    optimizer: {
-      algorithm: outcome?.algorithm ?? 'none',
-      iterations: r?.iterations ?? 0,
-      evaluations: r?.evaluations ?? 0,
-      batches: r?.batches ?? 0,
-      converged: r?.converged ?? false,
-      timed_out: r?.timedOut ?? false,
-      held: outcome?.held ?? false,
-      message,
-    },
-    explanation: { constraints },
-    summary: {
-      total_variables: e.names.length,
-      optimized_count: Object.keys(optimized).length,
-      setpoint_count: Object.keys(setpoints).length,
-      predicted_count: Object.keys(predicted).length,
-      constraint_count: Object.keys(constraintVars).length,
-      constraints_below_one: Object.keys(constraints).length,
-      cost_improvement: costAtCurrent - cost,
-      message,
-    },
-    warnings,
-  };
-}
-
-/**
- * Splits a recommended total over its parts in proportion to their current values,
- * keeping each part within its own threshold and limits; what cannot be placed is reported.
- */
-function splitSum(e: Engine, ws: Workspace, sum: SumMapping, total0: number, total: number) {
-  const parts = sum.parts;
-  const cur = parts.map((p) => ws.current[p]!);
-  const lo = parts.map((p, i) => {
-    const s = e.spec.variables[e.names[p]!]!;
-    const t = s.threshold === null ? 1 : (s.threshold ?? 0);
-    return Math.max(cur[i]! - t, s.min ?? Number.NEGATIVE_INFINITY);
-  });
-  const hi = parts.map((p, i) => {
-    const s = e.spec.variables[e.names[p]!]!;
-    const t = s.threshold === null ? 1 : (s.threshold ?? 0);
-    return Math.min(cur[i]! + t, s.max ?? Number.POSITIVE_INFINITY);
-  });
-  const values = [...cur];
-  let remaining = total - total0;
-  for (
-    let round = 0;
-    round < parts.length + 1 && Math.abs(remaining) > 1e-12 * Math.max(1, Math.abs(total));
-    round++
-  ) {
-    const free = parts.map((_, i) => (remaining > 0 ? values[i]! < hi[i]! : values[i]! > lo[i]!));
-    const weights = cur.map((c, i) => (free[i] ? Math.abs(c) : 0));
-    let wsum = weights.reduce((a, b) => a + b, 0);
-    if (wsum === 0) {
-      for (let i = 0; i < parts.length; i++) weights[i] = free[i] ? 1 : 0;
-      wsum = weights.reduce((a, b) => a + b, 0);
-    }
-    if (wsum === 0) break;
-    let placed = 0;
-    for (let i = 0; i < parts.length; i++) {
-      if (!free[i]) continue;
-      const want = values[i]! + (remaining * weights[i]!) / wsum;
-      const next = Math.min(Math.max(want, lo[i]!), hi[i]!);
-      placed += next - values[i]!;
-      values[i] = next;
-    }
-    remaining -= placed;
-  }
-  return { values, unplaced: Math.abs(remaining) > 1e-9 * Math.max(1, Math.abs(total)) ? remaining : 0 };
-}
-
-/**
- * The input variables of a formula that is a plain sum of them (`A + B + C`, optionally
- * `A_dof`, optionally in parentheses), or undefined.
- */
-export function sumTerms(formula: string, inputs: readonly string[]): string[] | undefined {
-  let f = formula.trim();
-  while (f.startsWith('(') && f.endsWith(')')) f = f.slice(1, -1).trim();
-  const terms = f.split('+').map((t) => t.trim().replace(/_dof$/, ''));
-  if (terms.length < 2 || terms.some((t) => !inputs.includes(t))) return undefined;
-  if (new Set(terms).size !== terms.length) return undefined;
-  return terms;
 }
 
 /**

@@ -1,0 +1,137 @@
+import { constraintScore } from './constraint-score.ts';
+import { CycleError } from './errors.ts';
+import type { Plan } from './plan.ts';
+
+/**
+ * The columnar state of one cycle: a dof column per variable (one row per candidate
+ * point), the current values, and each formula bound to those columns. Reused across
+ * cycles; grows rarely.
+ */
+export class Workspace {
+  capacity = 0;
+  dof: Float64Array[] = [];
+  readonly current: Float64Array;
+  /** dof values of the cycle's state before the optimizer moves anything (row template). */
+  readonly base: Float64Array;
+  private fns: (((row: number) => number) | undefined)[] = [];
+  private modelIn: (Float64Array | undefined)[] = [];
+  private modelOut: (Float64Array | undefined)[] = [];
+  /** Per model group: its members' input and output buffers, in member order. */
+  private groupIn: (Float64Array[] | undefined)[] = [];
+  private groupOut: (Float64Array[] | undefined)[] = [];
+
+  constructor(
+    private readonly size: number,
+    private readonly plans: readonly Plan[],
+  ) {
+    this.current = new Float64Array(size);
+    this.base = new Float64Array(size);
+    this.ensure(16);
+  }
+
+  ensure(rows: number): void {
+    if (rows <= this.capacity) return;
+    const capacity = Math.max(rows, this.capacity * 2);
+    this.dof = Array.from({ length: this.size }, () => new Float64Array(capacity));
+    this.fns = this.plans.map((p) =>
+      p.kind === 'math' ? p.formula.bind(this.dof, this.current) : undefined,
+    );
+    this.modelIn = this.plans.map((p) =>
+      p.kind === 'model' ? new Float64Array(capacity * p.inputs.length) : undefined,
+    );
+    this.modelOut = this.plans.map((p) => (p.kind === 'model' ? new Float64Array(capacity) : undefined));
+    const members = (p: Plan, of: (Float64Array | undefined)[]) =>
+      p.kind === 'modelGroup' ? [...p.members].map((m) => of[m]!) : undefined;
+    this.groupIn = this.plans.map((p) => members(p, this.modelIn));
+    this.groupOut = this.plans.map((p) => members(p, this.modelOut));
+    this.capacity = capacity;
+  }
+
+  /** Sets `count` rows to the base state. */
+  reset(count: number): void {
+    for (let v = 0; v < this.size; v++) this.dof[v]!.fill(this.base[v]!, 0, count);
+  }
+
+  /** A non-finite value in row 0 after skill `k` ran at the current values is an error naming the skill. */
+  private checkRow0(k: number): void {
+    const plan = this.plans[k]!;
+    if (plan.kind === 'optimize') return;
+    if (plan.kind === 'modelGroup') {
+      for (const m of plan.members) this.checkRow0(m);
+      return;
+    }
+    const value = this.dof[plan.out]![0]!;
+    if (!Number.isFinite(value)) {
+      throw new CycleError(
+        `skill '${plan.name}' computed a non-finite value (${value}) at the current plant values; check its inputs and formula (e.g. a division by zero)`,
+      );
+    }
+  }
+
+  /** Writes a model skill's inputs for `count` rows into its buffer: Delta dof - current, dof, or 0. */
+  private gather(k: number, count: number): void {
+    const plan = this.plans[k] as Extract<Plan, { kind: 'model' }>;
+    const buf = this.modelIn[k]!;
+    const width = plan.inputs.length;
+    for (let j = 0; j < width; j++) {
+      const v = plan.inputs[j]!;
+      const col = this.dof[v]!;
+      const feed = plan.feeds[j];
+      const cur = this.current[v]!;
+      for (let r = 0; r < count; r++) {
+        buf[r * width + j] = feed === 0 ? col[r]! - cur : feed === 1 ? col[r]! : 0;
+      }
+    }
+  }
+
+  /** Writes a model skill's predictions: the output's current value plus the prediction. */
+  private scatter(k: number, count: number): void {
+    const plan = this.plans[k] as Extract<Plan, { kind: 'model' }>;
+    const res = this.modelOut[k]!;
+    const out = this.dof[plan.out]!;
+    const base = this.current[plan.out]!;
+    for (let r = 0; r < count; r++) out[r] = base + res[r]!;
+  }
+
+  /**
+   * Runs leaf skills over `count` rows. With `check`, a non-finite output in row 0 is an
+   * error naming the skill (used at the current values, where it cannot be infeasibility).
+   */
+  async run(sequence: Int32Array, count: number, check = false): Promise<void> {
+    const dof = this.dof;
+    for (let s = 0; s < sequence.length; s++) {
+      const k = sequence[s]!;
+      const plan = this.plans[k]!;
+      switch (plan.kind) {
+        case 'math': {
+          const f = this.fns[k]!;
+          const out = dof[plan.out]!;
+          for (let r = 0; r < count; r++) out[r] = f(r);
+          break;
+        }
+        case 'constraint': {
+          const input = dof[plan.input]!;
+          const out = dof[plan.out]!;
+          for (let r = 0; r < count; r++) out[r] = constraintScore(input[r]!, plan.limits);
+          break;
+        }
+        case 'model': {
+          this.gather(k, count);
+          await plan.model.predict(this.modelIn[k]!, count, this.modelOut[k]!);
+          this.scatter(k, count);
+          break;
+        }
+        case 'modelGroup': {
+          const members = plan.members;
+          for (let m = 0; m < members.length; m++) this.gather(members[m]!, count);
+          await plan.group.predict(this.groupIn[k]!, count, this.groupOut[k]!);
+          for (let m = 0; m < members.length; m++) this.scatter(members[m]!, count);
+          break;
+        }
+        case 'optimize':
+          break;
+      }
+      if (check) this.checkRow0(k);
+    }
+  }
+}
