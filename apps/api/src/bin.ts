@@ -1,6 +1,7 @@
 #!/usr/bin/env node
+import { SettingsError } from '@po/settings';
 import { pino } from 'pino';
-import { readServerSettings, SettingsError, startServer } from './server.ts';
+import { readServerSettings, startServer } from './server.ts';
 
 const logger = pino({ name: 'po-api' });
 try {

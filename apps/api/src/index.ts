@@ -28,7 +28,6 @@ export {
   fileStrategySource,
   readServerSettings,
   type ServerSettings,
-  SettingsError,
   startServer,
 } from './server.ts';
 export type {

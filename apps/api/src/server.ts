@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import { localModelFiles } from '@po/models';
+import { loadSettings } from '@po/settings';
 import { createApp } from './app.ts';
 import {
   bundleFromFiles,
@@ -27,39 +28,24 @@ export interface ServerSettings extends Required<Pick<ApiSettings, 'bodyLimitByt
   strategyVersion: string | null;
 }
 
-/** A setting that does not parse; the message names the variable and says what is expected. */
-export class SettingsError extends Error {
-  override readonly name = 'SettingsError';
-}
-
-function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    throw new SettingsError(`[po/api] ${name} must be an integer >= ${min} (got '${raw}')`);
-  }
-  return value;
-}
-
 /**
- * Reads the server's settings from environment variables: `PO_API_HOST` (0.0.0.0),
- * `PO_API_PORT` or `PORT` (8000), `PO_API_TOKEN`, `PO_API_BODY_LIMIT_BYTES` (1 MiB),
- * `PO_API_REQUEST_TIMEOUT_MS` (10000), `PO_API_THREADS` (CPUs - 1), `PO_STRATEGY_FILE`
- * (config/demo/strategy.yaml), `PO_MODELS_DIR` (the strategy file's folder + /models),
- * `PO_STRATEGY_VERSION`.
+ * The standalone server's settings: @po/settings (config/app.yaml, then PO_HOST, PO_PORT,
+ * PO_API_TOKEN, PO_THREADS, ... as documented there; a wrong one throws `SettingsError` naming
+ * it), plus the strategy it serves: `PO_STRATEGY_FILE` (config/demo/strategy.yaml),
+ * `PO_MODELS_DIR` (the strategy file's folder) and `PO_STRATEGY_VERSION`.
  */
 export function readServerSettings(env: NodeJS.ProcessEnv = process.env): ServerSettings {
+  const settings = loadSettings({ env });
   const strategyFile = resolve(env.PO_STRATEGY_FILE ?? 'config/demo/strategy.yaml');
   return {
-    apiToken: env.PO_API_TOKEN || undefined,
-    host: env.PO_API_HOST ?? '0.0.0.0',
-    port: integer(env, env.PO_API_PORT !== undefined ? 'PO_API_PORT' : 'PORT', 8000, 0),
-    bodyLimitBytes: integer(env, 'PO_API_BODY_LIMIT_BYTES', 1024 * 1024, 1),
-    requestTimeoutMs: integer(env, 'PO_API_REQUEST_TIMEOUT_MS', 10_000, 1),
-    threads: env.PO_API_THREADS ? integer(env, 'PO_API_THREADS', 1, 1) : undefined,
+    apiToken: settings.api.token,
+    host: settings.api.host,
+    port: settings.api.port,
+    bodyLimitBytes: settings.api.body_limit_bytes,
+    requestTimeoutMs: settings.api.request_timeout_ms,
+    threads: settings.api.threads,
     strategyFile,
-    modelsDir: resolve(env.PO_MODELS_DIR ?? resolve(strategyFile, '..', 'models')),
+    modelsDir: resolve(env.PO_MODELS_DIR ?? resolve(strategyFile, '..')),
     strategyVersion: env.PO_STRATEGY_VERSION || null,
   };
 }

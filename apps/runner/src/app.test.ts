@@ -34,4 +34,22 @@ describe('the runner app (src/index.ts)', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('refuses to start with a wrong setting, naming it', async () => {
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', join(import.meta.dirname, 'index.ts')],
+        {
+          cwd: join(import.meta.dirname, '../../..'),
+          env: { ...process.env, PO_CYCLE_INTERVAL_S: 'every minute', PO_DATA_TABLE: 'process data' },
+        },
+        (error, _stdout, stderr) =>
+          resolve({ code: error ? ((error.code as number | undefined) ?? 1) : 0, stderr }),
+      );
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/PO_CYCLE_INTERVAL_S: .*\(got 'every minute'\)/);
+    expect(result.stderr).toMatch(/PO_DATA_TABLE: must be a SQL identifier/);
+  });
 });

@@ -2,38 +2,38 @@
 // storage and cache around createRunner instead.
 import { existsSync } from 'node:fs';
 import { createProcessDataSource, createResultStore, openDatabase } from '@po/db';
+import { loadSettings } from '@po/settings';
 import pino from 'pino';
 import { seedDemo, startDemoFeeder } from './demo.ts';
 import { createRunner } from './runner.ts';
 import { localStrategySource } from './strategy.ts';
 
 const env = process.env;
-const logger = pino({ level: env.PO_LOG_LEVEL ?? 'info', base: { service: 'po-runner' } });
-
-function seconds(name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new Error(`[po/runner] ${name}='${raw}' must be a positive number of seconds`);
-  return n;
+// Validated settings (config/app.yaml + environment, see @po/settings); a wrong one stops start-up naming it.
+let settings: ReturnType<typeof loadSettings>;
+try {
+  settings = loadSettings({ env });
+} catch (e) {
+  process.stderr.write(`${(e as Error).message}\n`);
+  process.exit(1);
 }
+const logger = pino({ level: settings.log.level, base: { service: 'po-runner' } });
 
 async function main(): Promise<void> {
-  const intervalMs = seconds('PO_CYCLE_INTERVAL_S', 60) * 1000;
+  const intervalMs = settings.runner.cycle_interval_s * 1000;
   const strategyFile = env.PO_STRATEGY ?? 'config/demo/strategy.yaml';
   if (!existsSync(strategyFile))
     throw new Error(
       `[po/runner] strategy file '${strategyFile}' does not exist: set PO_STRATEGY (and PO_MODELS_DIR)`,
     );
-  const dataTable = env.PO_DATA_TABLE ?? 'process_data';
+  const dataTable = settings.runner.data_table;
   const db = await openDatabase({
-    url: env.DATABASE_URL || undefined,
-    dataDir: env.PO_DATA_DIR || undefined,
+    url: settings.database.url,
+    dataDir: env.PO_DATA_DIR || settings.database.pglite_dir,
     logger,
   });
   const results = await createResultStore(db, {
-    tables: env.PO_RESULTS_TABLE ? { results: env.PO_RESULTS_TABLE } : {},
+    tables: { results: settings.runner.results_table },
     dataTable,
   });
   let feeder: { stop(): void } | undefined;
@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     results,
     logger,
     intervalMs,
+    ...(settings.runner.mode ? { mode: settings.runner.mode } : {}),
   });
   runner.start();
   logger.info({ database: db.target, dataTable, strategy: strategyFile }, '[po/runner] running');
