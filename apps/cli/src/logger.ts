@@ -9,32 +9,16 @@ import pretty from 'pino-pretty';
  * The service logger: JSON lines (pretty on a terminal, or when `log.pretty` says so), and,
  * with `log.dir`, a copy in one file per day (`po-YYYY-MM-DD.log`), as the predecessor kept under logs/.
  */
-export function createLogger(
-  settings: Settings,
-  isTTY: boolean,
-): pino.Logger & {
-  /** Adapter for the packages whose loggers take (message, fields). */
-  readonly messageFirst: MessageFirstLogger;
-} {
+export function createLogger(settings: Settings, isTTY: boolean): pino.Logger {
   const usePretty = settings.log.pretty === 'true' || (settings.log.pretty === 'auto' && isTTY);
   const streams: pino.StreamEntry[] = [
     { stream: usePretty ? pretty({ colorize: isTTY, destination: 1, sync: true }) : pino.destination(1) },
   ];
   if (settings.log.dir) streams.push({ stream: dailyFiles(settings.log.dir) });
-  const logger = pino({ level: settings.log.level, base: { service: 'po' } }, pino.multistream(streams));
-  const adapt =
-    (level: 'debug' | 'info' | 'warn' | 'error') => (message: string, fields?: Record<string, unknown>) =>
-      logger[level](fields ?? {}, message);
-  return Object.assign(logger, {
-    messageFirst: { debug: adapt('debug'), info: adapt('info'), warn: adapt('warn'), error: adapt('error') },
-  });
-}
-
-export interface MessageFirstLogger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
+  return pino(
+    { level: settings.log.level, base: { service: 'po' } },
+    pino.multistream(streams),
+  ) as pino.Logger;
 }
 
 /** A stream that appends to `dir/po-<UTC date>.log`, opening the next file when the day changes. */

@@ -228,7 +228,7 @@ describe('bounds', () => {
     const warnings: string[] = [];
     const cache = cacheOver({
       limits: { model: { maxBytes: 10 } },
-      logger: { warn: (m) => warnings.push(m) },
+      logger: { warn: (_fields, m) => warnings.push(m) },
     });
     await cache.read('model', 'models/a');
     await cache.read('model', 'models/b');

@@ -184,7 +184,7 @@ export function createArtifactCache(options: ArtifactCacheOptions): ArtifactCach
         dispose: (_entry, key, reason) => {
           if (reason !== 'evict') return;
           cache.evictions += 1;
-          logger.debug?.(`[po/cache] ${kind} '${key}' evicted (least recently used)`, { kind, key });
+          logger.debug?.({ kind, key }, `[po/cache] ${kind} '${key}' evicted (least recently used)`);
         },
       }),
     };
@@ -248,9 +248,9 @@ export function createArtifactCache(options: ArtifactCacheOptions): ArtifactCach
     cache.lru.set(key, entry, ttl === undefined ? { status } : { ttl, status });
     if (status.maxEntrySizeExceeded) {
       logger.warn?.(
+        { kind: cache.kind, key, bytes: entry.body.byteLength },
         `[po/cache] ${cache.kind} '${key}' (${entry.body.byteLength} bytes) is larger than the ${cache.kind} ` +
           `cache (maxBytes ${cache.limits.maxBytes}); it is served but not cached. Raise limits.${cache.kind}.maxBytes.`,
-        { kind: cache.kind, key, bytes: entry.body.byteLength },
       );
     }
   };
@@ -267,11 +267,14 @@ export function createArtifactCache(options: ArtifactCacheOptions): ArtifactCach
     cache.downloads += 1;
     const entry: Entry = { body: object.body, etag: object.etag, validatedAt: now(), staleSince: undefined };
     keep(cache, key, entry, flight);
-    logger.debug?.(`[po/cache] ${cache.kind} '${key}' downloaded`, {
-      kind: cache.kind,
-      key,
-      bytes: entry.body.byteLength,
-    });
+    logger.debug?.(
+      {
+        kind: cache.kind,
+        key,
+        bytes: entry.body.byteLength,
+      },
+      `[po/cache] ${cache.kind} '${key}' downloaded`,
+    );
     return { entry, outcome: 'downloaded' };
   };
 
@@ -295,9 +298,9 @@ export function createArtifactCache(options: ArtifactCacheOptions): ArtifactCach
       const stale: Entry = { ...entry, staleSince: entry.staleSince ?? now() };
       keep(cache, key, stale, flight, staleRetryMs);
       logger.warn?.(
+        { kind: cache.kind, key },
         `[po/cache] ${cache.kind} '${key}' could not be revalidated (${describeError(error)}); ` +
           `serving the cached copy validated at ${new Date(entry.validatedAt).toISOString()}.`,
-        { kind: cache.kind, key },
       );
       return { entry: stale, outcome: 'stale' };
     }
@@ -317,11 +320,14 @@ export function createArtifactCache(options: ArtifactCacheOptions): ArtifactCach
       staleSince: undefined,
     };
     keep(cache, key, changed, flight);
-    logger.info?.(`[po/cache] ${cache.kind} '${key}' changed in the store; cached the new bytes`, {
-      kind: cache.kind,
-      key,
-      etag: answer.etag,
-    });
+    logger.info?.(
+      {
+        kind: cache.kind,
+        key,
+        etag: answer.etag,
+      },
+      `[po/cache] ${cache.kind} '${key}' changed in the store; cached the new bytes`,
+    );
     return { entry: changed, outcome: 'changed' };
   };
 
@@ -447,7 +453,7 @@ export function createArtifactCache(options: ArtifactCacheOptions): ArtifactCach
           }
         }
       }
-      if (dropped > 0) logger.debug?.(`[po/cache] cleanup dropped ${dropped} expired entries`, { dropped });
+      if (dropped > 0) logger.debug?.({ dropped }, `[po/cache] cleanup dropped ${dropped} expired entries`);
       return dropped;
     },
     stats() {

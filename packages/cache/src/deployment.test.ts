@@ -150,7 +150,7 @@ describe('createDeployment', () => {
       cache,
       pointer: async () => deployed,
       load: loadToy,
-      logger: { error: (m) => logged.push(m) },
+      logger: { error: (_fields, m) => logged.push(m) },
     });
     await deployment.refresh();
 

@@ -131,7 +131,7 @@ export function createDeployment<T>(options: DeploymentOptions<T>): Deployment<T
 
   const fail = (code: 'POINTER_FAILED' | 'LOAD_FAILED', version: string | undefined, error: CacheError) => {
     lastError = { version: version ?? null, code, message: error.message, at: iso(now()) };
-    logger.error?.(error.message, { version, code });
+    logger.error?.({ version, code }, error.message);
     return error;
   };
 
@@ -139,11 +139,14 @@ export function createDeployment<T>(options: DeploymentOptions<T>): Deployment<T
     const task = (async () => {
       try {
         await options.dispose?.(slot.value, slot.version);
-        logger.debug?.(`[po/cache] version '${slot.version}' disposed`, { version: slot.version });
+        logger.debug?.({ version: slot.version }, `[po/cache] version '${slot.version}' disposed`);
       } catch (error) {
-        logger.warn?.(`[po/cache] version '${slot.version}' could not be disposed: ${describeError(error)}`, {
-          version: slot.version,
-        });
+        logger.warn?.(
+          {
+            version: slot.version,
+          },
+          `[po/cache] version '${slot.version}' could not be disposed: ${describeError(error)}`,
+        );
       }
     })();
     disposals.add(task);
@@ -204,7 +207,7 @@ export function createDeployment<T>(options: DeploymentOptions<T>): Deployment<T
 
     const keys: Slot<T>['keys'] = new Map();
     loading = { version, keys };
-    logger.info?.(`[po/cache] loading version '${version}'`, { version, previous: current?.version });
+    logger.info?.({ version, previous: current?.version }, `[po/cache] loading version '${version}'`);
     let value: T;
     try {
       value = await load(version, makeReader(version, keys));
@@ -243,13 +246,16 @@ export function createDeployment<T>(options: DeploymentOptions<T>): Deployment<T
         if (!keys.has(id) && cache.delete(ref.kind, ref.key)) dropped += 1;
       }
       retire(previous);
-      logger.info?.(`[po/cache] version '${version}' serving (was '${previous.version}')`, {
-        version,
-        previous: previous.version,
-        droppedEntries: dropped,
-      });
+      logger.info?.(
+        {
+          version,
+          previous: previous.version,
+          droppedEntries: dropped,
+        },
+        `[po/cache] version '${version}' serving (was '${previous.version}')`,
+      );
     } else {
-      logger.info?.(`[po/cache] version '${version}' serving`, { version });
+      logger.info?.({ version }, `[po/cache] version '${version}' serving`);
     }
     return { version, changed: true, previousVersion: previous?.version };
   };

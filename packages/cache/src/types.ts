@@ -6,10 +6,10 @@ export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
 
 /** Diagnostics sink. Every method is optional; the package never prints. */
 export interface CacheLogger {
-  debug?(message: string, fields?: Record<string, unknown>): void;
-  info?(message: string, fields?: Record<string, unknown>): void;
-  warn?(message: string, fields?: Record<string, unknown>): void;
-  error?(message: string, fields?: Record<string, unknown>): void;
+  debug?(fields: Record<string, unknown>, message: string): void;
+  info?(fields: Record<string, unknown>, message: string): void;
+  warn?(fields: Record<string, unknown>, message: string): void;
+  error?(fields: Record<string, unknown>, message: string): void;
 }
 
 /** Reads a file by the path a strategy names; the shape `createModelProvider({ readFile })` takes. */

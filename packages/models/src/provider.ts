@@ -88,9 +88,9 @@ export function createModelProvider(options: ModelProviderOptions): OnnxModelPro
       shared = { session: createSession(bytes), refs: 0 };
       sessions.set(sha256, shared);
       shared.session.catch(() => sessions.delete(sha256));
-      logger.debug?.('[po/models] ONNX session created', { sha256 });
+      logger.debug?.({ sha256 }, '[po/models] ONNX session created');
     } else {
-      logger.debug?.('[po/models] ONNX session reused', { sha256 });
+      logger.debug?.({ sha256 }, '[po/models] ONNX session reused');
     }
     shared.refs += 1;
     return shared;
@@ -263,7 +263,7 @@ export function createModelProvider(options: ModelProviderOptions): OnnxModelPro
       if (members.length !== models.length || members.length < 2) return undefined;
       const fused = fuseOnnxModels(members.map((m) => m.onnxBytes));
       if (typeof fused === 'string') {
-        logger.debug?.(`[po/models] models not fused: ${fused}`, { skills: members.map((m) => m.skill) });
+        logger.debug?.({ skills: members.map((m) => m.skill) }, `[po/models] models not fused: ${fused}`);
         return undefined;
       }
       const group = new OnnxModelGroup(
@@ -274,9 +274,12 @@ export function createModelProvider(options: ModelProviderOptions): OnnxModelPro
       );
       // The fused graph must give exactly what the members give; otherwise they run one by one.
       if (!(await group.agreesWithMembers())) {
-        logger.warn?.('[po/models] fused models disagree with the separate ones; not fused', {
-          skills: members.map((m) => m.skill),
-        });
+        logger.warn?.(
+          {
+            skills: members.map((m) => m.skill),
+          },
+          '[po/models] fused models disagree with the separate ones; not fused',
+        );
         await group.dispose();
         return undefined;
       }

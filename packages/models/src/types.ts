@@ -84,6 +84,6 @@ export type ModelFileReader = (path: string) => Promise<Uint8Array>;
 
 /** Optional sink for diagnostics. The default is silent. */
 export interface ModelsLogger {
-  debug?(message: string, fields?: Record<string, unknown>): void;
-  warn?(message: string, fields?: Record<string, unknown>): void;
+  debug?(fields: Record<string, unknown>, message: string): void;
+  warn?(fields: Record<string, unknown>, message: string): void;
 }

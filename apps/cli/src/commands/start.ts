@@ -120,7 +120,7 @@ async function startService(settings: Settings, logger: Logger): Promise<{ stop(
   const runsApi = settings.mode !== 'continuous';
   const runsLoop = settings.mode !== 'api';
   const store = await openStore(settings);
-  const cache = createArtifactCache({ store, logger: logger.messageFirst });
+  const cache = createArtifactCache({ store, logger });
   const pool = createCyclePool({ threads: settings.api.threads });
   const lastRun = createLastRunState({ metadataDir: settings.metadata_dir });
   await lastRun.load().catch((e: unknown) => logger.warn({ err: e }, '[po] last-run timestamp not readable'));
@@ -128,7 +128,7 @@ async function startService(settings: Settings, logger: Logger): Promise<{ stop(
   // The deployed strategy: loaded completely (every model, compiled in every worker) before it serves.
   const deployment = createDeployment<PooledStrategy>({
     cache,
-    logger: logger.messageFirst,
+    logger,
     pointer: () => deployedVersion(store, settings),
     load: async (version, reader) => {
       const text = new TextDecoder().decode(await reader.strategy());
