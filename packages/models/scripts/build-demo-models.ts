@@ -23,18 +23,17 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  buildMlpOnnx,
   clinkerTarget,
   createDemoKiln,
   type DemoKilnDisturbances,
   type DemoKilnRow,
   type DemoKilnSetpoints,
   demoKilnSteadyState,
-  erf,
-  type MlpLayer,
   mulberry32,
   nominalSetpoints,
-} from '../src/index.ts';
+} from '../src/demo-kiln/index.ts';
+import { erf } from '../src/math.ts';
+import { buildMlpOnnx, type MlpLayer } from '../src/mlp-onnx.ts';
 
 /** The simulated history every model is fitted on. */
 export const DEMO_HISTORY = {

@@ -1,39 +1,21 @@
+// The public surface of @po/models: the model provider the engine uses, model import and
+// inspection (for the CLI), the MLP -> ONNX builder, scaler files, and the demo kiln.
 export {
-  clinkerTarget,
-  coolingAir,
-  coTarget,
   createDemoKiln,
   DEMO_KILN_OUTPUTS,
   DEMO_KILN_SETPOINTS,
   type DemoKiln,
-  type DemoKilnDisturbances,
   DemoKilnError,
   type DemoKilnHistoryOptions,
   type DemoKilnOptions,
-  type DemoKilnOutput,
-  type DemoKilnOutputs,
   type DemoKilnRow,
-  type DemoKilnSetpoint,
   type DemoKilnSetpoints,
   type DemoKilnState,
-  DISTURBANCE_SPECS,
-  demoKilnSteadyState,
-  driveCurrentTarget,
-  gaussian,
-  mulberry32,
-  nominalSetpoints,
-  noxTarget,
-  OUTPUT_SPECS,
-  type OutputSpec,
-  SETPOINT_SPECS,
-  type SetpointSpec,
 } from './demo-kiln/index.ts';
 export {
-  describeCause,
   MlpSpecError,
   ModelFileError,
   ModelLoadError,
-  type ModelLoadErrorDetails,
   ModelPredictError,
   PoModelsError,
   type PoModelsErrorCode,
@@ -41,77 +23,31 @@ export {
 } from './errors.ts';
 export {
   type Activation,
-  type ActivationSource,
   describeModelFile,
-  detectForeignPickle,
   type ImportedLayer,
-  type ImportedNetwork,
-  type ImportProblem,
   importPthModel,
   importScalerPickle,
-  isTuple,
   ModelImportError,
   modelFileFormat,
   type NetworkDescription,
-  NUMPY_GLOBALS,
-  NumpyArray,
-  NumpyDType,
-  networkFromStateDict,
-  type PickleBuildable,
-  type PickleGlobal,
-  PickleGlobalRef,
-  type PickleGlobals,
-  type PickleLimits,
-  type PickleTuple,
-  type PoScalerEntry,
-  type PoScalerFile,
-  PTH_PICKLE_GLOBALS,
   type PthImportOptions,
-  type PthLimits,
-  parseActivation,
-  type ReadPickleOptions,
-  readPickle,
-  readStateDict,
-  SCALER_PICKLE_GLOBALS,
   type ScalerDescription,
-  SET_STATE,
-  SklearnObject,
-  type SklearnScalerClass,
-  type StateDict,
-  type StateDictTensor,
-  type TensorDType,
 } from './import/index.ts';
-export { erf, gelu } from './math.ts';
-export { describeMetadataMismatch, type ModelMetadata, parseModelMetadata } from './metadata.ts';
+export { type ModelMetadata, parseModelMetadata } from './metadata.ts';
 export {
   type ActivationFunction,
-  type ActivationLayer,
-  type BatchNormLayer,
   buildMlpOnnx,
-  type LinearLayer,
-  MLP_ONNX_IR_VERSION,
-  MLP_ONNX_OPSET,
   type MlpLayer,
   type MlpSpec,
-  type ParameterVector,
 } from './mlp-onnx.ts';
-export { sessionOptions } from './onnx-session.ts';
-export { localModelFiles, normalizeModelPath } from './paths.ts';
+export { localModelFiles } from './paths.ts';
 export {
   createModelProvider,
   type LoadedModel,
   type ModelProviderOptions,
   type OnnxModelProvider,
 } from './provider.ts';
-export {
-  type AffineStep,
-  applyStep,
-  parseScalerFile,
-  type Scaler,
-  type ScalerKind,
-  type ScalerSet,
-  scalerKey,
-} from './scalers.ts';
+export { parseScalerFile, type Scaler, type ScalerKind, type ScalerSet } from './scalers.ts';
 export type {
   ModelFile,
   ModelFileReader,
