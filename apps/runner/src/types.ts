@@ -39,24 +39,10 @@ export interface DataSource {
   next(after: Date | undefined, columns: readonly string[]): Promise<PlantRow | undefined>;
 }
 
-/** One cycle, as recorded (the shape of `@po/db`'s `CycleRecord`). */
-export interface CycleRecord {
-  dataTimestamp: Date;
-  status: 'ok' | 'skipped' | 'failed';
-  reason?: string | null;
-  strategyVersion?: string | null;
-  modelChecksums?: Record<string, string> | null;
-  mode?: 'advisory' | 'monitor' | null;
-  costAtCurrent?: number | null;
-  costRecommended?: number | null;
-  setpoints?: unknown;
-  predictions?: unknown;
-  constraintScores?: unknown;
-  optimizer?: unknown;
-  substitutions?: unknown;
-  skippedRows?: number;
-  durationMs?: number | null;
-}
+/** One cycle, as recorded: the results store's record (the runner writes it, @po/db stores it). */
+export type { CycleRecord } from '@po/db';
+
+import type { CycleRecord } from '@po/db';
 
 /**
  * Where results go, and where the runner resumes from. `recordCycle` must store the result

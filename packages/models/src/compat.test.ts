@@ -1,45 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { compatRequest, expected, FIXTURES } from '../test/compat.ts';
 import { localModelFiles } from './paths.ts';
 import { createModelProvider } from './provider.ts';
 import { parseScalerFile, scalerKey } from './scalers.ts';
-import type { ModelRequest } from './types.ts';
-
-const FIXTURES = fileURLToPath(new URL('../test/fixtures/compat/', import.meta.url));
-
-interface ExpectedRow {
-  x: number[];
-  scaled: number[];
-  input_f32: number[];
-  raw_output: number;
-  output: number;
-}
-interface ExpectedModel {
-  skill: string;
-  onnx_file: string;
-  scaler_params_file: string;
-  metadata_file: string | null;
-  inputs: string[];
-  output: string;
-  rows: ExpectedRow[];
-}
-
-const expected = JSON.parse(readFileSync(`${FIXTURES}expected/model-outputs.json`, 'utf8')) as {
-  models: ExpectedModel[];
-};
-
-/** The request the engine builds from the compat strategy, with the ONNX and JSON files next to the .pth/.pkl. */
-export function compatRequest(model: ExpectedModel): ModelRequest {
-  return {
-    skill: model.skill,
-    modelPath: model.onnx_file,
-    scalerPath: model.scaler_params_file,
-    metadataPath: model.metadata_file ?? undefined,
-    inputs: model.inputs,
-    output: model.output,
-  };
-}
 
 const provider = createModelProvider({ readFile: localModelFiles(FIXTURES) });
 afterAll(() => provider.dispose());

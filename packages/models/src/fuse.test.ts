@@ -1,19 +1,14 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { compatRequest } from './compat.test.ts';
+import { compatRequest, expected, FIXTURES } from '../test/compat.ts';
 import { fuseOnnxModels } from './fuse.ts';
 import { buildMlpOnnx } from './mlp-onnx.ts';
 import { localModelFiles } from './paths.ts';
 import { createModelProvider } from './provider.ts';
 
-const FIXTURES = fileURLToPath(new URL('../test/fixtures/compat/', import.meta.url));
-const expected = JSON.parse(readFileSync(`${FIXTURES}expected/model-outputs.json`, 'utf8'));
-
 describe('fusing independent models into one graph', () => {
   it("gives exactly each member's predictions, and the predecessor's numbers, with one run per batch", async () => {
     const provider = createModelProvider({ readFile: localModelFiles(FIXTURES) });
-    const members = await Promise.all(expected.models.map((m: never) => provider.load(compatRequest(m))));
+    const members = await Promise.all(expected.models.map((m) => provider.load(compatRequest(m))));
     const group = await provider.fuse(members);
     expect(group).toBeDefined();
     const rows = 30;
@@ -22,7 +17,7 @@ describe('fusing independent models into one graph', () => {
     );
     const outs = members.map(() => new Float64Array(rows));
     await group!.predict(inputs, rows, outs);
-    expected.models.forEach((m: { rows: { output: number }[] }, i: number) => {
+    expected.models.forEach((m, i) => {
       m.rows.forEach((row, r) => {
         expect(Math.abs(outs[i]![r]! - row.output)).toBeLessThanOrEqual(1e-5 * Math.abs(row.output));
       });
@@ -37,8 +32,8 @@ describe('fusing independent models into one graph', () => {
   it('does not fuse one model, or models another provider loaded', async () => {
     const a = createModelProvider({ readFile: localModelFiles(FIXTURES) });
     const b = createModelProvider({ readFile: localModelFiles(FIXTURES) });
-    const m0 = await a.load(compatRequest(expected.models[0]));
-    const m1 = await b.load(compatRequest(expected.models[1]));
+    const m0 = await a.load(compatRequest(expected.models[0]!));
+    const m1 = await b.load(compatRequest(expected.models[1]!));
     expect(await a.fuse([m0])).toBeUndefined();
     expect(await a.fuse([m0, m1])).toBeUndefined();
     await Promise.all([a.dispose(), b.dispose()]);

@@ -3,41 +3,12 @@
  * reproduce the predecessor's numbers in expected/model-outputs.json.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { expected, FIXTURES, pthRequest } from '../../test/compat.ts';
 import { dict, pickle, global as pyGlobal, reduce, sklearnScaler, tuple } from '../../test/pickle-writer.ts';
 import { ModelLoadError } from '../errors.ts';
 import { localModelFiles } from '../paths.ts';
 import { createModelProvider } from '../provider.ts';
-import type { ModelRequest } from '../types.ts';
-
-const FIXTURES = fileURLToPath(new URL('../../test/fixtures/compat/', import.meta.url));
-
-interface ExpectedModel {
-  skill: string;
-  model_file: string;
-  scaler_file: string;
-  metadata_file: string | null;
-  inputs: string[];
-  output: string;
-  rows: { x: number[]; input_f32: number[]; raw_output: number; output: number }[];
-}
-
-const expected = JSON.parse(readFileSync(`${FIXTURES}expected/model-outputs.json`, 'utf8')) as {
-  models: ExpectedModel[];
-};
-
-/** The request the engine builds from the predecessor's strategy, unchanged (.pth / .pkl). */
-function pthRequest(model: ExpectedModel): ModelRequest {
-  return {
-    skill: model.skill,
-    modelPath: model.model_file,
-    scalerPath: model.scaler_file,
-    metadataPath: model.metadata_file ?? undefined,
-    inputs: model.inputs,
-    output: model.output,
-  };
-}
 
 const provider = createModelProvider({ readFile: localModelFiles(FIXTURES) });
 afterAll(() => provider.dispose());
