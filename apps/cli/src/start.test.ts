@@ -88,6 +88,16 @@ describe('po start (hybrid, embedded defaults)', () => {
     expect(stats.cache_stats).toHaveProperty('model');
   });
 
+  it('a second po on the same port says the port is in use, and exits 1', async () => {
+    const port = new URL(url).port;
+    const r = await po(['start', '--mode', 'api', '--port', port], {
+      cwd: dir,
+      env: { ...env, PO_PORT: port },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot listen on 127.0.0.1:${port}: the port is in use`);
+  });
+
   it('stops on SIGTERM: the cycle in progress finishes, exit code 0', async () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');

@@ -19,7 +19,7 @@ import {
 import { createRunner, type ResultSink, type Runner, seedDemo, startDemoFeeder } from '@po/runner';
 import { describeSettings } from '@po/settings';
 import type { Command } from 'commander';
-import type { Output } from '../io.ts';
+import { CliError, type Output } from '../io.ts';
 import { createLogger } from '../logger.ts';
 import { deployedVersion, openStore, readSettings, type StoreFlags, storeModelReader } from './context.ts';
 
@@ -222,6 +222,16 @@ async function startService(settings: Settings, logger: Logger): Promise<{ stop(
   }
 
   let closeServer: (() => Promise<void>) | undefined;
+  const stopAll = async () => {
+    clearInterval(poll);
+    feeder?.stop();
+    await Promise.all([closeServer?.(), runner?.stop({ timeoutMs: STOP_TIMEOUT_MS })]);
+    await deployment.close();
+    await pool.close();
+    await db?.close();
+    await cache.close();
+    await store.close?.();
+  };
   if (runsApi) {
     const app = createApp({
       strategies: {
@@ -251,11 +261,23 @@ async function startService(settings: Settings, logger: Logger): Promise<{ stop(
       },
       logger,
     });
-    const server = await new Promise<ReturnType<typeof serve>>((ready) => {
-      const s = serve({ fetch: app.fetch, port: settings.api.port, hostname: settings.api.host }, () =>
-        ready(s),
-      );
-    });
+    let server: ReturnType<typeof serve>;
+    try {
+      server = await new Promise<ReturnType<typeof serve>>((ready, fail) => {
+        const s = serve({ fetch: app.fetch, port: settings.api.port, hostname: settings.api.host }, () =>
+          ready(s),
+        );
+        s.once('error', fail);
+      });
+    } catch (e) {
+      await stopAll();
+      const code = (e as NodeJS.ErrnoException).code;
+      const why =
+        code === 'EADDRINUSE'
+          ? 'the port is in use (another po?); choose one with --port or PO_PORT'
+          : (e as Error).message;
+      throw new CliError(`[po] cannot listen on ${settings.api.host}:${settings.api.port}: ${why}`);
+    }
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : settings.api.port;
     logger.info({ url: `http://${settings.api.host}:${port}`, mode: settings.mode }, '[po] listening');
@@ -264,16 +286,5 @@ async function startService(settings: Settings, logger: Logger): Promise<{ stop(
     logger.info({ mode: settings.mode }, '[po] running (no HTTP API in continuous mode)');
   }
 
-  return {
-    async stop() {
-      clearInterval(poll);
-      feeder?.stop();
-      await Promise.all([closeServer?.(), runner?.stop({ timeoutMs: STOP_TIMEOUT_MS })]);
-      await deployment.close();
-      await pool.close();
-      await db?.close();
-      await cache.close();
-      await store.close?.();
-    },
-  };
+  return { stop: stopAll };
 }
