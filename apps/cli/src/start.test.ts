@@ -62,6 +62,7 @@ describe('po start (hybrid, embedded defaults)', () => {
   it('serves the deployed strategy: health, optimize in the predecessor shape', async () => {
     const health = await json(await fetch(`${url}/health`));
     expect(health.strategy).toMatchObject({ state: 'loaded', version: '1.0.0' });
+    expect(health.database).toMatchObject({ ok: true, kind: 'pglite' });
     const state = JSON.parse(readFileSync(join(demo, 'example-state.json'), 'utf8'));
     const res = await fetch(`${url}/optimize`, {
       method: 'POST',

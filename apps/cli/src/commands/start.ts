@@ -91,6 +91,16 @@ export function registerStartCommand(program: Command, output: Output): void {
 
 type Settings = ReturnType<typeof readSettings>;
 
+/** Whether the database answers now (a trivial query), for /health. */
+async function databaseHealth(db: Database): Promise<Record<string, unknown>> {
+  try {
+    await db.query('SELECT 1');
+    return { ok: true, kind: db.kind, target: db.target };
+  } catch (e) {
+    return { ok: false, kind: db.kind, target: db.target, reason: (e as Error).message.split('\n')[0] };
+  }
+}
+
 /** The results store as the API reads it (string ids; an unknown id is a 404, not an error). */
 function httpResults(results: ResultStore): ResultsStore {
   const withStringId = <T extends { id: number }>(r: T): { id: string } & Record<string, unknown> => ({
@@ -252,7 +262,7 @@ async function startService(settings: Settings, logger: Logger): Promise<{ stop(
       health: async () => ({
         store: { ok: cache.health().reachable, ...cache.health() },
         ...(runner ? { runner: { ok: runner.status().healthy, ...runner.status() } } : {}),
-        ...(db ? { database: { ok: true, kind: db.kind, target: db.target } } : {}),
+        ...(db ? { database: await databaseHealth(db) } : {}),
       }),
       settings: {
         ...(settings.api.token ? { apiToken: settings.api.token } : {}),
