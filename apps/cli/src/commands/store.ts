@@ -1,5 +1,5 @@
 import { createModelProvider } from '@po/models';
-import { checkStrategy, compileStrategy, PoError } from '@po/rto-engine';
+import { checkStrategy, compileStrategy, PoError, type StrategySpec } from '@po/rto-engine';
 import {
   deployVersion,
   listVersions,
@@ -26,11 +26,9 @@ export function withStoreFlags(cmd: Command): Command {
 }
 
 /** Files a strategy names (model, scaler, metadata) that the store does not hold. */
-async function missingFiles(store: ObjectStore, text: string): Promise<string[]> {
-  const check = checkStrategy(text);
-  if (!check.strategy) return [];
+async function missingFiles(store: ObjectStore, strategy: StrategySpec): Promise<string[]> {
   const problems: string[] = [];
-  for (const [name, skill] of Object.entries(check.strategy.skills)) {
+  for (const [name, skill] of Object.entries(strategy.skills)) {
     if (skill.class !== 'InferenceModel') continue;
     const paths = [skill.config.model_path, skill.config.scaler_path, skill.config.metadata_path];
     for (const path of paths) {
