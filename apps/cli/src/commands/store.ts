@@ -82,10 +82,8 @@ export function registerStoreCommands(program: Command, output: Output): void {
           force: Boolean(opts.force),
           validate: async () => {
             const check = checkStrategy(text);
-            return [
-              ...check.errors.map((i) => `${i.path}: ${i.message}`),
-              ...(await missingFiles(store, text)),
-            ];
+            if (!check.strategy) return check.errors.map((i) => `${i.path}: ${i.message}`);
+            return missingFiles(store, check.strategy);
           },
         }).catch((e) => {
           if (e instanceof StoreError || e instanceof PoError) throw new CliError(e.message);
