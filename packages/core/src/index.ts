@@ -1,0 +1,20 @@
+export {
+  type DescribeOptions,
+  describeError,
+  errorCode,
+  isPoError,
+  isUnreachable,
+  PoError,
+  type PoErrorOptions,
+} from './errors.ts';
+export { type Logger, silentLogger } from './logger.ts';
+export type {
+  ModelFile,
+  ModelFileReader,
+  ModelFileRole,
+  ModelProvider,
+  ModelRequest,
+  SurrogateModel,
+  SurrogateModelGroup,
+} from './model-provider.ts';
+export { gaussian, mulberry32 } from './random.ts';

@@ -1,0 +1,88 @@
+/**
+ * The contract between the engine and whatever runs surrogate models. @po/rto-engine consumes it;
+ * @po/models implements it with ONNX Runtime; `@po/rto-engine/testing` has an in-memory one and
+ * the conformance suite every implementation must pass.
+ *
+ * Call order: `load` once per InferenceModel skill when a strategy is compiled (every file is
+ * read before the first cycle); `fuse` optionally, once per run of independent models; `predict`
+ * any number of times, one call at a time per model; `dispose` once when the strategy is replaced.
+ */
+export interface ModelProvider {
+  /**
+   * Loads the model, its scalers and its metadata for one InferenceModel skill. Every file is
+   * read and parsed here (nothing is loaded lazily). Rejects with a `PoError` naming the skill,
+   * the file's role and its path when a file is missing or unreadable, or when the model does not
+   * fit the skill's inputs and output.
+   */
+  load(request: ModelRequest): Promise<SurrogateModel>;
+  /**
+   * Optional. Evaluates several loaded models that do not depend on each other with one runtime
+   * call per batch (the engine asks for each run of consecutive, independent model skills in the
+   * cost sequence). Resolves undefined when they cannot be fused; the caller then runs them one
+   * by one. Results must be identical to the members' own.
+   */
+  fuse?(models: readonly SurrogateModel[]): Promise<SurrogateModelGroup | undefined>;
+}
+
+/** Everything a strategy says about one InferenceModel skill. */
+export interface ModelRequest {
+  /** The skill's name, for error messages. */
+  skill: string;
+  /** `config.model_path` as written in the strategy. */
+  modelPath: string;
+  /** `config.scaler_path`, when the strategy gives one. */
+  scalerPath?: string | undefined;
+  /** `config.metadata_path`, when the strategy gives one. */
+  metadataPath?: string | undefined;
+  /** `config.model_type` (informative; the predecessor ignored it). */
+  modelType?: string | undefined;
+  /** `config.activation`, for networks whose files do not say it. */
+  activation?: string | undefined;
+  /** The skill's input variable names, in the order the network expects them. */
+  inputs: readonly string[];
+  /** The skill's output variable name. */
+  output: string;
+}
+
+/** A loaded surrogate model: scaling and network, ready for batches. */
+export interface SurrogateModel {
+  /**
+   * Predicts a batch. `inputs` holds `count` rows of `inputs.length` values, row-major, in engine
+   * units; the model scales them, runs the network once for the whole batch and writes `count`
+   * inverse-scaled predictions into `out`. Never allocates per row.
+   */
+  predict(inputs: Float64Array, count: number, out: Float64Array): Promise<void>;
+  /** Files this model was built from (path and SHA-256), for result provenance. */
+  readonly files: readonly ModelFile[];
+  /** Human-readable notes from loading (e.g. a missing output scaler). */
+  readonly warnings: readonly string[];
+  /** Releases the runtime session. */
+  dispose(): Promise<void>;
+}
+
+/** Models evaluated together: member i reads `inputs[i]` and writes `outs[i]`, as `SurrogateModel.predict`. */
+export interface SurrogateModelGroup {
+  predict(inputs: readonly Float64Array[], count: number, outs: readonly Float64Array[]): Promise<void>;
+  /** Releases what the group holds (the members stay loaded). */
+  dispose(): Promise<void>;
+}
+
+/** The role a file plays for an InferenceModel skill. */
+export type ModelFileRole = 'model' | 'scaler' | 'metadata';
+
+/** One file a model was built from. */
+export interface ModelFile {
+  /** The role of the file for the skill. */
+  role: ModelFileRole;
+  /** The path as the strategy names it. */
+  path: string;
+  /** Hex SHA-256 of the bytes that were loaded. */
+  sha256: string;
+}
+
+/**
+ * Reads a model, scaler or metadata file by the path the strategy names (a local folder, the
+ * store, a cache in front of it). Rejects when the file does not exist or cannot be read; a
+ * `PoError` with code `FILE_NOT_FOUND` or `UNSAFE_PATH` gives the clearest message.
+ */
+export type ModelFileReader = (path: string) => Promise<Uint8Array>;
