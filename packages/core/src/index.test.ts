@@ -109,3 +109,24 @@ describe('random', () => {
     expect(Math.max(...zs.map(Math.abs))).toBeLessThanOrEqual(3);
   });
 });
+
+describe('ModelLoadError', () => {
+  it('names the skill, the file and the fix', () => {
+    const e = new ModelLoadError({
+      skill: 'kiln_current_model',
+      role: 'scaler',
+      path: 'saved_scalers/x.pkl',
+      problem: 'the file does not exist',
+      fix: 'Upload it with po upload-models.',
+      code: 'FILE_NOT_FOUND',
+    });
+    expect(e.message).toBe(
+      "[po/models] Skill 'kiln_current_model': scaler file 'saved_scalers/x.pkl': the file does not exist. Upload it with po upload-models.",
+    );
+    expect(e.code).toBe('FILE_NOT_FOUND');
+    expect(e).toBeInstanceOf(PoError);
+    const wrapped = new ModelLoadError({ skill: 's', problem: 'no runtime', scope: 'rto-engine' });
+    expect(wrapped.message).toBe("[po/rto-engine] Skill 's': no runtime.");
+    expect(wrapped.code).toBe('MODEL_LOAD_FAILED');
+  });
+});

@@ -8,13 +8,15 @@ export {
   type PoErrorOptions,
 } from './errors.ts';
 export { type Logger, silentLogger } from './logger.ts';
-export type {
-  ModelFile,
-  ModelFileReader,
-  ModelFileRole,
-  ModelProvider,
-  ModelRequest,
-  SurrogateModel,
-  SurrogateModelGroup,
+export {
+  type ModelFile,
+  type ModelFileReader,
+  type ModelFileRole,
+  ModelLoadError,
+  type ModelLoadErrorDetails,
+  type ModelProvider,
+  type ModelRequest,
+  type SurrogateModel,
+  type SurrogateModelGroup,
 } from './model-provider.ts';
 export { gaussian, mulberry32 } from './random.ts';

@@ -1,3 +1,5 @@
+import { PoError } from './errors.ts';
+
 /**
  * The contract between the engine and whatever runs surrogate models. @po/rto-engine consumes it;
  * @po/models implements it with ONNX Runtime; `@po/rto-engine/testing` has an in-memory one and
@@ -86,3 +88,45 @@ export interface ModelFile {
  * `PoError` with code `FILE_NOT_FOUND` or `UNSAFE_PATH` gives the clearest message.
  */
 export type ModelFileReader = (path: string) => Promise<Uint8Array>;
+
+/** What a `ModelLoadError` is built from. */
+export interface ModelLoadErrorDetails {
+  /** The InferenceModel skill being loaded. */
+  skill: string;
+  /** Which of the skill's files failed, when one did. */
+  role?: ModelFileRole | undefined;
+  /** That file's path as the strategy names it. */
+  path?: string | undefined;
+  /** What is wrong, without a trailing period. */
+  problem: string;
+  /** What to do about it. */
+  fix?: string | undefined;
+  /** Stable code (default `MODEL_LOAD_FAILED`; a provider may be more precise: `FILE_NOT_FOUND`). */
+  code?: string | undefined;
+  /** The package that raised it (default `models`). */
+  scope?: string | undefined;
+  cause?: unknown;
+}
+
+/**
+ * The model, scaler or metadata file of an InferenceModel skill could not be loaded, or does not
+ * fit the skill: `ModelProvider.load` rejects with it, naming the skill, the file's role and path.
+ */
+export class ModelLoadError extends PoError {
+  readonly skill: string;
+  readonly role: ModelFileRole | undefined;
+  readonly path: string | undefined;
+
+  constructor(details: ModelLoadErrorDetails) {
+    const file = details.role === undefined ? '' : ` ${details.role} file '${details.path ?? '?'}':`;
+    super(
+      details.scope ?? 'models',
+      details.code ?? 'MODEL_LOAD_FAILED',
+      `Skill '${details.skill}':${file} ${details.problem}.${details.fix ? ` ${details.fix}` : ''}`,
+      { cause: details.cause },
+    );
+    this.skill = details.skill;
+    this.role = details.role;
+    this.path = details.path;
+  }
+}
