@@ -5,6 +5,7 @@ import {
   gaussian,
   isPoError,
   isUnreachable,
+  ModelLoadError,
   mulberry32,
   PoError,
 } from './index.ts';
