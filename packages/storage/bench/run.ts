@@ -12,9 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { S3RVER_BUCKET, S3RVER_CREDENTIALS, startS3rver } from '@po/test-kit';
 import { createS3Store } from '../src/drivers/s3.ts';
 import { createLocalStore, type ObjectStore } from '../src/index.ts';
-import { S3RVER_CREDENTIALS, startS3rver, TEST_BUCKET } from '../test/s3rver.ts';
 
 const WARMUP = 20;
 const CALLS = 200;
@@ -57,7 +57,7 @@ try {
   await bench('local', createLocalStore({ root: folder }));
   await bench(
     's3 (s3rver)',
-    createS3Store({ endpoint: server.endpoint, bucket: TEST_BUCKET, ...S3RVER_CREDENTIALS }),
+    createS3Store({ endpoint: server.endpoint, bucket: S3RVER_BUCKET, ...S3RVER_CREDENTIALS }),
   );
 } finally {
   await server.dispose();

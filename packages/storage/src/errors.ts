@@ -1,3 +1,5 @@
+import { PoError } from '@po/core';
+
 /** Machine-readable reasons a @po/storage operation failed. */
 export type StoreErrorCode =
   /** The object (or the strategy version) does not exist. */
@@ -23,16 +25,13 @@ export type StoreErrorCode =
   /** Any other I/O failure; `cause` holds the original error. */
   | 'IO_ERROR';
 
-const PREFIX = '[po/storage]';
-
 /**
- * Base of every error @po/storage throws. Messages start with `[po/storage] [<store>]`
- * (`local`, `s3`, `versions`, `metadata`, `keys`), name the key or file and the location,
- * and say what to do. Secrets are never part of a message.
+ * Base of every error @po/storage throws (a `PoError` of scope `storage`). Messages start with
+ * `[po/storage] [<store>]` (`local`, `s3`, `versions`, `metadata`, `keys`), name the key or file
+ * and the location, and say what to do. Secrets are never part of a message.
  */
-export class StoreError extends Error {
-  override readonly name: string = 'StoreError';
-  readonly code: StoreErrorCode;
+export class StoreError extends PoError {
+  declare readonly code: StoreErrorCode;
   /** The store kind or area the error comes from (`local`, `s3`, ...). */
   readonly store: string;
   /** The key or file concerned, when there is one. */
@@ -44,11 +43,7 @@ export class StoreError extends Error {
     message: string,
     options?: { key?: string; cause?: unknown },
   ) {
-    super(
-      `${PREFIX} [${store}] ${message}`,
-      options?.cause === undefined ? undefined : { cause: options.cause },
-    );
-    this.code = code;
+    super('storage', code, `[${store}] ${message}`, { cause: options?.cause });
     this.store = store;
     this.key = options?.key;
   }
@@ -56,7 +51,6 @@ export class StoreError extends Error {
 
 /** `uploadStrategy` refused a strategy because its `validate` hook reported problems. */
 export class StrategyRejectedError extends StoreError {
-  override readonly name: string = 'StrategyRejectedError';
   /** Every problem the hook reported, in its order. */
   readonly problems: readonly string[];
 
@@ -74,11 +68,4 @@ export class StrategyRejectedError extends StoreError {
 /** True when `error` is a `StoreError`, optionally with the given code. */
 export function isStoreError(error: unknown, code?: StoreErrorCode): error is StoreError {
   return error instanceof StoreError && (code === undefined || error.code === code);
-}
-
-/** The `code` of a Node.js system error (`ENOENT`, `ECONNRESET`...), if any. */
-export function errnoCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
-    ? error.code
-    : undefined;
 }

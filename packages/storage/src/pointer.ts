@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorCode } from '@po/core';
 import YAML from 'yaml';
 import { writeFileAtomic } from './atomic-file.ts';
-import { errnoCode, StoreError } from './errors.ts';
+import { StoreError } from './errors.ts';
 import type { ObjectStore } from './types.ts';
 import { checkVersion, readStrategy } from './versions.ts';
 
@@ -70,11 +71,11 @@ async function readOptional(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return undefined;
+    if (errorCode(error) === 'ENOENT') return undefined;
     throw new StoreError(
       'IO_ERROR',
       SCOPE,
-      `Cannot read ${path}: ${errnoCode(error) ?? error}. Check its permissions.`,
+      `Cannot read ${path}: ${errorCode(error) ?? error}. Check its permissions.`,
       {
         key: path,
         cause: error,
@@ -90,7 +91,7 @@ async function writeAtomic(path: string, text: string): Promise<void> {
     throw new StoreError(
       'IO_ERROR',
       SCOPE,
-      `Cannot write ${path}: ${errnoCode(error) ?? error}. Check the folder's permissions and free space.`,
+      `Cannot write ${path}: ${errorCode(error) ?? error}. Check the folder's permissions and free space.`,
       { key: path, cause: error },
     );
   }

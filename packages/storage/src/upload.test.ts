@@ -1,8 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { S3RVER_CREDENTIALS, startS3rver, type TestS3Server } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3RVER_CREDENTIALS, startS3rver, type TestS3Server } from '../test/s3rver.ts';
 import { createLocalStore } from './drivers/local.ts';
 import { createS3Store } from './drivers/s3.ts';
 import type { ObjectStore } from './types.ts';

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, realpath, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
+import { errorCode } from '@po/core';
 import { isReservedName, TEMP_PREFIX, writeFileAtomic } from '../atomic-file.ts';
-import { errnoCode, StoreError } from '../errors.ts';
+import { StoreError } from '../errors.ts';
 import { validateKey } from '../keys.ts';
 import { compareKeys, defineObjectStore } from '../store.ts';
 import type { NotModified, ObjectInfo, ObjectStore, PutOptions, StoredObject } from '../types.ts';
@@ -96,7 +97,7 @@ export function createLocalStore(options: LocalStoreOptions): ObjectStore {
     );
   const ioError = (action: string, key: string, error: unknown) => {
     if (error instanceof StoreError) return error;
-    const code = errnoCode(error);
+    const code = errorCode(error);
     if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') {
       return new StoreError(
         'CONFLICT',
@@ -183,7 +184,7 @@ export function createLocalStore(options: LocalStoreOptions): ObjectStore {
     try {
       real = await realpath(fileOf(key));
     } catch (error) {
-      if (MISSING.has(errnoCode(error) ?? '')) return undefined;
+      if (MISSING.has(errorCode(error) ?? '')) return undefined;
       throw ioError('read', key, error);
     }
     if (!isInside(realRoot, real)) throw outside(key, real);
@@ -216,7 +217,7 @@ export function createLocalStore(options: LocalStoreOptions): ObjectStore {
     try {
       handle = await open(real, 'r');
     } catch (error) {
-      if (MISSING.has(errnoCode(error) ?? '')) throw notFound(key);
+      if (MISSING.has(errorCode(error) ?? '')) throw notFound(key);
       throw ioError('read', key, error);
     }
     try {
@@ -248,7 +249,7 @@ export function createLocalStore(options: LocalStoreOptions): ObjectStore {
       // No trustworthy sidecar (file copied in by hand, or changed since): hash the content.
       return (await read(key)) as ObjectInfo;
     } catch (error) {
-      if (MISSING.has(errnoCode(error) ?? '')) return undefined;
+      if (MISSING.has(errorCode(error) ?? '')) return undefined;
       if (error instanceof StoreError && error.code === 'NOT_FOUND') return undefined;
       throw ioError('stat', key, error);
     }
@@ -265,7 +266,7 @@ export function createLocalStore(options: LocalStoreOptions): ObjectStore {
         break;
       } catch (error) {
         if (error instanceof StoreError) throw error;
-        if (!MISSING.has(errnoCode(error) ?? '') || existing.length <= root.length) throw error;
+        if (!MISSING.has(errorCode(error) ?? '') || existing.length <= root.length) throw error;
         existing = dirname(existing);
       }
     }
@@ -295,7 +296,7 @@ export function createLocalStore(options: LocalStoreOptions): ObjectStore {
         if (putOptions?.contentType !== undefined) info.contentType = putOptions.contentType;
         return info;
       } catch (error) {
-        if (errnoCode(error) === 'ENOENT' && attempt < 3) continue;
+        if (errorCode(error) === 'ENOENT' && attempt < 3) continue;
         throw ioError('write', key, error);
       }
     }
@@ -312,7 +313,7 @@ export function createLocalStore(options: LocalStoreOptions): ObjectStore {
       try {
         entries = await readdir(folder, { withFileTypes: true });
       } catch (error) {
-        if (MISSING.has(errnoCode(error) ?? '')) return;
+        if (MISSING.has(errorCode(error) ?? '')) return;
         throw ioError('list', prefix, error);
       }
       await Promise.all(
@@ -376,7 +377,7 @@ export function createLocalStore(options: LocalStoreOptions): ObjectStore {
       if (stats.isDirectory()) return; // A prefix, not an object.
       await unlink(file); // Removes a link itself, never its target.
     } catch (error) {
-      if (MISSING.has(errnoCode(error) ?? '')) return;
+      if (MISSING.has(errorCode(error) ?? '')) return;
       throw ioError('delete', key, error);
     }
     await unlink(sidecarPath(file)).catch(() => {});

@@ -1,8 +1,13 @@
 import { request } from 'node:http';
+import {
+  S3RVER_BUCKET,
+  S3RVER_CREDENTIALS,
+  startS3rver,
+  startTcpProxy,
+  type TestS3Server,
+} from '@po/test-kit';
 import { Client } from 'minio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCuttingProxy } from '../../test/cutting-proxy.ts';
-import { S3RVER_CREDENTIALS, startS3rver, TEST_BUCKET, type TestS3Server } from '../../test/s3rver.ts';
 import { testObjectStore } from '../conformance.ts';
 import { StoreError } from '../errors.ts';
 import type { ObjectStore } from '../types.ts';
@@ -17,7 +22,12 @@ afterAll(async () => {
 });
 
 function s3rverStore(options: Partial<S3StoreOptions> = {}): ObjectStore {
-  return createS3Store({ endpoint: server.endpoint, bucket: TEST_BUCKET, ...S3RVER_CREDENTIALS, ...options });
+  return createS3Store({
+    endpoint: server.endpoint,
+    bucket: S3RVER_BUCKET,
+    ...S3RVER_CREDENTIALS,
+    ...options,
+  });
 }
 
 testObjectStore({ name: 's3 (s3rver on 127.0.0.1)', create: () => s3rverStore() });
@@ -40,7 +50,7 @@ const realStore = (options: Partial<S3StoreOptions> = {}) =>
     endpoint: real.endpoint ?? '',
     accessKey: real.accessKey ?? '',
     secretKey: real.secretKey ?? '',
-    bucket: real.bucket ?? TEST_BUCKET,
+    bucket: real.bucket ?? S3RVER_BUCKET,
     createBucket: true,
     ...options,
   });
@@ -103,7 +113,7 @@ describe('s3 store (s3rver)', () => {
   it('names the endpoint and bucket in its location, never the keys', () => {
     const store = s3rverStore();
     expect(store.kind).toBe(DRIVER_NAME);
-    expect(store.location).toBe(`${server.endpoint}/${TEST_BUCKET}`);
+    expect(store.location).toBe(`${server.endpoint}/${S3RVER_BUCKET}`);
     expect(store.location).not.toContain(S3RVER_CREDENTIALS.secretKey);
   });
 
@@ -178,13 +188,13 @@ describe('s3 store (s3rver)', () => {
   });
 
   it('a PUT cut mid-body is retried whole; the object is never left partial', async () => {
-    const proxy = await startCuttingProxy(server.port);
+    const proxy = await startTcpProxy({ port: server.port });
     try {
-      const store = createS3Store({ endpoint: proxy.endpoint, bucket: TEST_BUCKET, ...S3RVER_CREDENTIALS });
+      const store = createS3Store({ endpoint: proxy.endpoint, bucket: S3RVER_BUCKET, ...S3RVER_CREDENTIALS });
       const body = new Uint8Array(200_000).map((_, i) => i % 251);
-      proxy.cut(1, 50_000);
+      proxy.cutAfter(50_000, 1);
       await store.put('faults/cut.onnx', body);
-      expect(proxy.cutCount).toBe(1);
+      expect(proxy.cuts).toBe(1);
       const read = await s3rverStore().get('faults/cut.onnx');
       expect(read.size).toBe(body.byteLength);
       expect(Buffer.compare(read.body, body)).toBe(0);
@@ -195,14 +205,14 @@ describe('s3 store (s3rver)', () => {
   });
 
   it('a PUT cut mid-body on every attempt rejects with UNREACHABLE (s3rver then keeps a partial object: see README)', async () => {
-    const proxy = await startCuttingProxy(server.port);
+    const proxy = await startTcpProxy({ port: server.port });
     try {
-      const store = createS3Store({ endpoint: proxy.endpoint, bucket: TEST_BUCKET, ...S3RVER_CREDENTIALS });
-      proxy.cut(10, 50_000);
+      const store = createS3Store({ endpoint: proxy.endpoint, bucket: S3RVER_BUCKET, ...S3RVER_CREDENTIALS });
+      proxy.cutAfter(50_000, 10);
       await expect(store.put('faults/always-cut.onnx', new Uint8Array(200_000))).rejects.toMatchObject({
         code: 'UNREACHABLE',
       });
-      expect(proxy.cutCount).toBe(3);
+      expect(proxy.cuts).toBe(3);
       await store.close?.();
     } finally {
       await proxy.close();

@@ -6,10 +6,11 @@ import {
   type IncomingMessage,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { errorCode } from '@po/core';
 import { XMLParser } from 'fast-xml-parser';
 import { Client, type ClientOptions } from 'minio';
 import pRetry from 'p-retry';
-import { errnoCode, StoreError } from '../errors.ts';
+import { StoreError } from '../errors.ts';
 import { validateKey } from '../keys.ts';
 import { compareKeys, defineObjectStore } from '../store.ts';
 import type { NotModified, ObjectInfo, ObjectStore, PutOptions, StoredObject } from '../types.ts';
@@ -116,7 +117,7 @@ function rfc3986(value: string): string {
 }
 
 function isTransient(error: unknown): boolean {
-  const code = errnoCode(error) ?? '';
+  const code = errorCode(error) ?? '';
   if (TRANSIENT_NETWORK.has(code) || TRANSIENT_S3.has(code)) return true;
   // The SDK's own message for statuses it retries (408, 429, 5xx) when its retry is on.
   return error instanceof Error && /^Retryable HTTP status|^Request failed after/.test(error.message);
@@ -241,7 +242,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
 
   function toStoreError(error: unknown, action: string, key: string, attempts: number): StoreError {
     if (error instanceof StoreError) return error;
-    const code = errnoCode(error) ?? '';
+    const code = errorCode(error) ?? '';
     const detail = error instanceof Error && error.message !== '' ? error.message : code || String(error);
     const named = key === '' ? '' : ` ${JSON.stringify(key)}`;
     if (isTransient(error)) {
@@ -327,7 +328,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       try {
         await client.makeBucket(bucket, options.region ?? 'us-east-1');
       } catch (error) {
-        const code = errnoCode(error);
+        const code = errorCode(error);
         if (code !== 'BucketAlreadyOwnedByYou' && code !== 'BucketAlreadyExists') throw error;
       }
     }).catch((error: unknown) => {
