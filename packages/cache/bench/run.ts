@@ -13,9 +13,9 @@ import { arch, cpus, platform } from 'node:os';
 import { createModelProvider } from '@po/models';
 import { compileStrategy } from '@po/rto-engine';
 import { createS3Store } from '@po/storage/s3';
+import { S3RVER_BUCKET, startS3rver } from '@po/test-kit';
 import { type ArtifactCache, createArtifactCache } from '../src/index.ts';
 import { fakeClock, text, uploadDemo, watch } from '../test/helpers.ts';
-import { BUCKET, startS3rver } from '../test/s3.ts';
 
 const VERSION = '1.0.0';
 const RUNS = 30;
@@ -23,7 +23,12 @@ const WARM_READS = 2000;
 
 const s3 = await startS3rver();
 const store = watch(
-  createS3Store({ endpoint: s3.endpoint, bucket: BUCKET, accessKey: s3.accessKey, secretKey: s3.secretKey }),
+  createS3Store({
+    endpoint: s3.endpoint,
+    bucket: S3RVER_BUCKET,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+  }),
 );
 const keys = await uploadDemo(store, VERSION);
 const [strategyKey, ...modelKeys] = keys as [string, ...string[]];
@@ -100,7 +105,7 @@ for (let i = 0; i < 10; i++) {
 }
 
 await store.close();
-await s3.stop();
+await s3.dispose();
 
 const ms = (v: number) => (v >= 1 ? v.toFixed(2) : v.toFixed(4));
 const coldMs = median(cold);

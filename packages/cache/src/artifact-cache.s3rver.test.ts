@@ -1,12 +1,12 @@
 /** Revalidation and outage against a real S3 API (s3rver on 127.0.0.1, started here). */
 import { createS3Store } from '@po/storage/s3';
+import { S3RVER_BUCKET, startS3rver, type TestS3Server } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bytes, fakeClock, text, type WatchedStore, watch } from '../test/helpers.ts';
-import { BUCKET, type RunningS3rver, startS3rver } from '../test/s3.ts';
 import { createArtifactCache } from './artifact-cache.ts';
 
 const MODEL = 'models/saved_models/kiln.onnx';
-let s3: RunningS3rver;
+let s3: TestS3Server;
 let store: WatchedStore;
 
 beforeAll(async () => {
@@ -14,7 +14,7 @@ beforeAll(async () => {
   store = watch(
     createS3Store({
       endpoint: s3.endpoint,
-      bucket: BUCKET,
+      bucket: S3RVER_BUCKET,
       accessKey: s3.accessKey,
       secretKey: s3.secretKey,
       retry: { retries: 0 },
@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await store.close();
-  await s3.stop();
+  await s3.dispose();
 });
 
 describe('artifact cache over S3 (s3rver)', () => {

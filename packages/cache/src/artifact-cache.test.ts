@@ -1,14 +1,8 @@
+import { silentLogger } from '@po/core';
 import { createLocalStore } from '@po/storage';
+import { tempDir } from '@po/test-kit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  bytes,
-  type FakeClock,
-  fakeClock,
-  tempDir,
-  text,
-  type WatchedStore,
-  watch,
-} from '../test/helpers.ts';
+import { bytes, type FakeClock, fakeClock, text, type WatchedStore, watch } from '../test/helpers.ts';
 import { type ArtifactCache, createArtifactCache } from './artifact-cache.ts';
 import { CacheError } from './errors.ts';
 
@@ -228,7 +222,7 @@ describe('bounds', () => {
     const warnings: string[] = [];
     const cache = cacheOver({
       limits: { model: { maxBytes: 10 } },
-      logger: { warn: (_fields, m) => warnings.push(m) },
+      logger: { ...silentLogger, warn: (_fields, m) => warnings.push(m ?? '') },
     });
     await cache.read('model', 'models/a');
     await cache.read('model', 'models/b');

@@ -1,8 +1,10 @@
+import { silentLogger } from '@po/core';
 import { createModelProvider } from '@po/models';
 import { type CompiledStrategy, compileStrategy } from '@po/rto-engine';
 import { createLocalStore } from '@po/storage';
+import { tempDir } from '@po/test-kit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { bytes, tempDir, text, uploadDemo, type WatchedStore, watch } from '../test/helpers.ts';
+import { bytes, text, uploadDemo, type WatchedStore, watch } from '../test/helpers.ts';
 import { type ArtifactCache, createArtifactCache } from './artifact-cache.ts';
 import { createDeployment, type VersionReader } from './deployment.ts';
 
@@ -150,7 +152,7 @@ describe('createDeployment', () => {
       cache,
       pointer: async () => deployed,
       load: loadToy,
-      logger: { error: (_fields, m) => logged.push(m) },
+      logger: { ...silentLogger, error: (_fields, m) => logged.push(m ?? '') },
     });
     await deployment.refresh();
 

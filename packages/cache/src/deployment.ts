@@ -1,7 +1,8 @@
+import { describeError, isUnreachable, type Logger, type ModelFileReader, silentLogger } from '@po/core';
 import type { ArtifactCache } from './artifact-cache.ts';
-import { CacheError, describeError, isUnreachable } from './errors.ts';
+import { CacheError } from './errors.ts';
 import { artifactKindOf, modelFileKey, strategyFileKey } from './model-key.ts';
-import type { ArtifactKind, CacheLogger, ModelFileReader } from './types.ts';
+import type { ArtifactKind } from './types.ts';
 
 /**
  * What `load` reads a version through. Every key it reads is recorded against the version,
@@ -42,7 +43,7 @@ export interface DeploymentOptions<T> {
   /** Clock in epoch ms. Default `Date.now`. */
   now?: (() => number) | undefined;
   /** Diagnostics (`info` on a swap, `error` on a failed refresh); silent by default. */
-  logger?: CacheLogger | undefined;
+  logger?: Logger | undefined;
 }
 
 /** A loaded version. */
@@ -113,168 +114,54 @@ interface Slot<T> extends Deployed<T> {
   retired: boolean;
 }
 
+/** What a deployment holds between calls. */
+interface State<T> {
+  readonly options: DeploymentOptions<T>;
+  readonly now: () => number;
+  readonly logger: Logger;
+  current: Slot<T> | undefined;
+  loading: { version: string; keys: Slot<T>['keys'] } | undefined;
+  inflight: Promise<RefreshResult> | undefined;
+  lastRefreshAt: number | undefined;
+  lastError: DeploymentStatus['lastError'];
+  pointerReachable: boolean;
+  closed: boolean;
+  readonly disposals: Set<Promise<void>>;
+}
+
+const oneLine = { oneLine: true } as const;
+const iso = (ms: number) => new Date(ms).toISOString();
+
 /** Creates a deployment holder; call `refresh()` to load the deployed version. */
 export function createDeployment<T>(options: DeploymentOptions<T>): Deployment<T> {
-  const { cache, pointer, load } = options;
-  const now = options.now ?? Date.now;
-  const logger = options.logger ?? {};
-  let current: Slot<T> | undefined;
-  let loading: { version: string; keys: Slot<T>['keys'] } | undefined;
-  let inflight: Promise<RefreshResult> | undefined;
-  let lastRefreshAt: number | undefined;
-  let lastError: DeploymentStatus['lastError'] = null;
-  let pointerReachable = true;
-  let closed = false;
-  const disposals = new Set<Promise<void>>();
-
-  const iso = (ms: number) => new Date(ms).toISOString();
-
-  const fail = (code: 'POINTER_FAILED' | 'LOAD_FAILED', version: string | undefined, error: CacheError) => {
-    lastError = { version: version ?? null, code, message: error.message, at: iso(now()) };
-    logger.error?.({ version, code }, error.message);
-    return error;
+  const state: State<T> = {
+    options,
+    now: options.now ?? Date.now,
+    logger: options.logger ?? silentLogger,
+    current: undefined,
+    loading: undefined,
+    inflight: undefined,
+    lastRefreshAt: undefined,
+    lastError: null,
+    pointerReachable: true,
+    closed: false,
+    disposals: new Set(),
   };
-
-  const disposeSlot = (slot: Slot<T>) => {
-    const task = (async () => {
-      try {
-        await options.dispose?.(slot.value, slot.version);
-        logger.debug?.({ version: slot.version }, `[po/cache] version '${slot.version}' disposed`);
-      } catch (error) {
-        logger.warn?.(
-          {
-            version: slot.version,
-          },
-          `[po/cache] version '${slot.version}' could not be disposed: ${describeError(error)}`,
-        );
-      }
-    })();
-    disposals.add(task);
-    void task.then(() => disposals.delete(task));
-  };
-
-  const retire = (slot: Slot<T>) => {
-    slot.retired = true;
-    if (slot.users === 0) disposeSlot(slot);
-  };
-
-  const makeReader = (version: string, keys: Slot<T>['keys']): VersionReader => {
-    const read = async (kind: ArtifactKind, key: string) => {
-      const id = `${kind}:${key}`;
-      const first = !keys.has(id);
-      keys.set(id, { kind, key });
-      // First read of a key in this load: confirm a cached copy with the store (ETag).
-      return cache.read(kind, key, { revalidate: first });
-    };
-    return {
-      version,
-      strategy: async () => read('strategy', strategyFileKey(version)),
-      modelFile: async (path: string) => read(artifactKindOf(path), modelFileKey(path)),
-      read,
-    };
-  };
-
-  const run = async (): Promise<RefreshResult> => {
-    if (closed) throw new CacheError('CLOSED', 'The deployment is closed; create a new one to refresh.');
-    const pointerFailed = (problem: string, cause?: unknown) => {
-      lastRefreshAt = now();
-      return fail(
-        'POINTER_FAILED',
-        undefined,
-        new CacheError(
-          'POINTER_FAILED',
-          `The deployed version could not be read: ${problem}. ` +
-            `${current ? `Version '${current.version}' keeps serving. ` : ''}Check the deploy pointer and the store.`,
-          { cause },
-        ),
-      );
-    };
-    let named: string | undefined;
-    try {
-      named = await pointer();
-      pointerReachable = true;
-    } catch (error) {
-      pointerReachable = !isUnreachable(error);
-      throw pointerFailed(describeError(error), error);
-    }
-    const version = named?.trim() ?? '';
-    if (version === '') throw pointerFailed('no version is deployed (deploy one, e.g. `po deploy 1.0.0`)');
-    if (current?.version === version) {
-      lastRefreshAt = now();
-      lastError = null;
-      return { version, changed: false, previousVersion: undefined };
-    }
-
-    const keys: Slot<T>['keys'] = new Map();
-    loading = { version, keys };
-    logger.info?.({ version, previous: current?.version }, `[po/cache] loading version '${version}'`);
-    let value: T;
-    try {
-      value = await load(version, makeReader(version, keys));
-    } catch (error) {
-      lastRefreshAt = now();
-      throw fail(
-        'LOAD_FAILED',
-        version,
-        new CacheError(
-          'LOAD_FAILED',
-          `Version '${version}' could not be loaded: ${describeError(error)}. ` +
-            (current ? `Version '${current.version}' keeps serving. ` : 'No version is serving. ') +
-            'Fix the version in the store or deploy another one.',
-          { cause: error, version },
-        ),
-      );
-    } finally {
-      loading = undefined;
-    }
-
-    const loadedAt = now();
-    const next: Slot<T> = { version, value, loadedAt: new Date(loadedAt), keys, users: 0, retired: false };
-    if (closed) {
-      retire(next);
-      throw new CacheError('CLOSED', `The deployment was closed while version '${version}' loaded.`, {
-        version,
-      });
-    }
-    const previous = current;
-    current = next;
-    lastRefreshAt = loadedAt;
-    lastError = null;
-    if (previous !== undefined) {
-      let dropped = 0;
-      for (const [id, ref] of previous.keys) {
-        if (!keys.has(id) && cache.delete(ref.kind, ref.key)) dropped += 1;
-      }
-      retire(previous);
-      logger.info?.(
-        {
-          version,
-          previous: previous.version,
-          droppedEntries: dropped,
-        },
-        `[po/cache] version '${version}' serving (was '${previous.version}')`,
-      );
-    } else {
-      logger.info?.({ version }, `[po/cache] version '${version}' serving`);
-    }
-    return { version, changed: true, previousVersion: previous?.version };
-  };
-
   return {
-    current: () => current,
+    current: () => state.current,
     refresh() {
-      if (inflight === undefined) {
-        const started = run();
-        inflight = started;
+      if (state.inflight === undefined) {
+        const started = refreshOnce(state);
+        state.inflight = started;
         const land = () => {
-          if (inflight === started) inflight = undefined;
+          if (state.inflight === started) state.inflight = undefined;
         };
         started.then(land, land);
       }
-      return inflight;
+      return state.inflight;
     },
     async use(fn) {
-      const slot = current;
+      const slot = state.current;
       if (slot === undefined) {
         throw new CacheError(
           'NOT_FOUND',
@@ -286,35 +173,191 @@ export function createDeployment<T>(options: DeploymentOptions<T>): Deployment<T
         return await fn(slot.value, slot.version);
       } finally {
         slot.users -= 1;
-        if (slot.retired && slot.users === 0) disposeSlot(slot);
+        if (slot.retired && slot.users === 0) disposeSlot(state, slot);
       }
     },
-    status() {
-      const health = cache.health();
-      return {
-        version: current?.version ?? null,
-        loadedAt: current ? current.loadedAt.toISOString() : null,
-        loading: loading?.version ?? null,
-        lastRefreshAt: lastRefreshAt === undefined ? null : iso(lastRefreshAt),
-        lastError,
-        storeReachable: pointerReachable && health.reachable,
-        servingStale: health.servingStale,
-      };
-    },
+    status: () => status(state),
     keysOf(version) {
+      const { current, loading } = state;
       const keys =
         current?.version === version ? current.keys : loading?.version === version ? loading.keys : undefined;
       return keys ? [...keys.keys()] : [];
     },
     async close() {
-      closed = true;
-      await inflight?.catch(() => undefined);
-      if (current !== undefined) {
-        const slot = current;
-        current = undefined;
-        retire(slot);
+      state.closed = true;
+      await state.inflight?.catch(() => undefined);
+      if (state.current !== undefined) {
+        const slot = state.current;
+        state.current = undefined;
+        retire(state, slot);
       }
-      while (disposals.size > 0) await Promise.all([...disposals]);
+      while (state.disposals.size > 0) await Promise.all([...state.disposals]);
     },
   };
+}
+
+function status<T>(state: State<T>): DeploymentStatus {
+  const health = state.options.cache.health();
+  return {
+    version: state.current?.version ?? null,
+    loadedAt: state.current ? state.current.loadedAt.toISOString() : null,
+    loading: state.loading?.version ?? null,
+    lastRefreshAt: state.lastRefreshAt === undefined ? null : iso(state.lastRefreshAt),
+    lastError: state.lastError,
+    storeReachable: state.pointerReachable && health.reachable,
+    servingStale: health.servingStale,
+  };
+}
+
+/** One refresh: read the pointer; when it names another version, load it completely and swap it in. */
+async function refreshOnce<T>(state: State<T>): Promise<RefreshResult> {
+  if (state.closed) throw new CacheError('CLOSED', 'The deployment is closed; create a new one to refresh.');
+  const version = await deployedVersion(state);
+  if (state.current?.version === version) {
+    state.lastRefreshAt = state.now();
+    state.lastError = null;
+    return { version, changed: false, previousVersion: undefined };
+  }
+  const next = await loadVersion(state, version);
+  if (state.closed) {
+    retire(state, next);
+    throw new CacheError('CLOSED', `The deployment was closed while version '${version}' loaded.`, {
+      version,
+    });
+  }
+  return swapIn(state, next);
+}
+
+/** The version the pointer names; a failure or no version at all is POINTER_FAILED. */
+async function deployedVersion<T>(state: State<T>): Promise<string> {
+  const failed = (problem: string, cause?: unknown) => {
+    state.lastRefreshAt = state.now();
+    return fail(
+      state,
+      'POINTER_FAILED',
+      undefined,
+      new CacheError(
+        'POINTER_FAILED',
+        `The deployed version could not be read: ${problem}. ` +
+          `${state.current ? `Version '${state.current.version}' keeps serving. ` : ''}Check the deploy pointer and the store.`,
+        { cause },
+      ),
+    );
+  };
+  let named: string | undefined;
+  try {
+    named = await state.options.pointer();
+    state.pointerReachable = true;
+  } catch (error) {
+    state.pointerReachable = !isUnreachable(error);
+    throw failed(describeError(error, oneLine), error);
+  }
+  const version = named?.trim() ?? '';
+  if (version === '') throw failed('no version is deployed (deploy one, e.g. `po deploy 1.0.0`)');
+  return version;
+}
+
+/** Loads a version through a reader that records every key it reads; LOAD_FAILED when `load` rejects. */
+async function loadVersion<T>(state: State<T>, version: string): Promise<Slot<T>> {
+  const { current, logger } = state;
+  const keys: Slot<T>['keys'] = new Map();
+  state.loading = { version, keys };
+  logger.info({ version, previous: current?.version }, `[po/cache] loading version '${version}'`);
+  let value: T;
+  try {
+    value = await state.options.load(version, versionReader(state.options.cache, version, keys));
+  } catch (error) {
+    state.lastRefreshAt = state.now();
+    throw fail(
+      state,
+      'LOAD_FAILED',
+      version,
+      new CacheError(
+        'LOAD_FAILED',
+        `Version '${version}' could not be loaded: ${describeError(error, oneLine)}. ` +
+          (current ? `Version '${current.version}' keeps serving. ` : 'No version is serving. ') +
+          'Fix the version in the store or deploy another one.',
+        { cause: error, version },
+      ),
+    );
+  } finally {
+    state.loading = undefined;
+  }
+  return { version, value, loadedAt: new Date(state.now()), keys, users: 0, retired: false };
+}
+
+/** Makes `next` the current version, drops the cache entries only the old one used, retires the old one. */
+function swapIn<T>(state: State<T>, next: Slot<T>): RefreshResult {
+  const { version, keys } = next;
+  const previous = state.current;
+  state.current = next;
+  state.lastRefreshAt = next.loadedAt.getTime();
+  state.lastError = null;
+  if (previous === undefined) {
+    state.logger.info({ version }, `[po/cache] version '${version}' serving`);
+    return { version, changed: true, previousVersion: undefined };
+  }
+  let dropped = 0;
+  for (const [id, ref] of previous.keys) {
+    if (!keys.has(id) && state.options.cache.delete(ref.kind, ref.key)) dropped += 1;
+  }
+  retire(state, previous);
+  state.logger.info(
+    { version, previous: previous.version, droppedEntries: dropped },
+    `[po/cache] version '${version}' serving (was '${previous.version}')`,
+  );
+  return { version, changed: true, previousVersion: previous.version };
+}
+
+function fail<T>(
+  state: State<T>,
+  code: 'POINTER_FAILED' | 'LOAD_FAILED',
+  version: string | undefined,
+  error: CacheError,
+): CacheError {
+  state.lastError = { version: version ?? null, code, message: error.message, at: iso(state.now()) };
+  state.logger.error({ version, code }, error.message);
+  return error;
+}
+
+function versionReader(
+  cache: ArtifactCache,
+  version: string,
+  keys: Map<string, { kind: ArtifactKind; key: string }>,
+): VersionReader {
+  const read = async (kind: ArtifactKind, key: string) => {
+    const id = `${kind}:${key}`;
+    const first = !keys.has(id);
+    keys.set(id, { kind, key });
+    // First read of a key in this load: confirm a cached copy with the store (ETag).
+    return cache.read(kind, key, { revalidate: first });
+  };
+  return {
+    version,
+    strategy: async () => read('strategy', strategyFileKey(version)),
+    modelFile: async (path: string) => read(artifactKindOf(path), modelFileKey(path)),
+    read,
+  };
+}
+
+/** Retires a replaced version; it is disposed once no `use()` holds it. */
+function retire<T>(state: State<T>, slot: Slot<T>): void {
+  slot.retired = true;
+  if (slot.users === 0) disposeSlot(state, slot);
+}
+
+function disposeSlot<T>(state: State<T>, slot: Slot<T>): void {
+  const task = (async () => {
+    try {
+      await state.options.dispose?.(slot.value, slot.version);
+      state.logger.debug({ version: slot.version }, `[po/cache] version '${slot.version}' disposed`);
+    } catch (error) {
+      state.logger.warn(
+        { version: slot.version },
+        `[po/cache] version '${slot.version}' could not be disposed: ${describeError(error, oneLine)}`,
+      );
+    }
+  })();
+  state.disposals.add(task);
+  void task.then(() => state.disposals.delete(task));
 }

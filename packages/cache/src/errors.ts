@@ -1,3 +1,5 @@
+import { PoError } from '@po/core';
+
 /** Machine-readable reasons a @po/cache operation failed. */
 export type CacheErrorCode =
   /** The object does not exist in the store. */
@@ -19,12 +21,12 @@ export type CacheErrorCode =
   /** The cache or deployment was closed. */
   | 'CLOSED';
 
-const PREFIX = '[po/cache]';
-
-/** Base of every error @po/cache throws. Messages start with `[po/cache]`, name the key or version and say what to do. */
-export class CacheError extends Error {
-  override readonly name: string = 'CacheError';
-  readonly code: CacheErrorCode;
+/**
+ * Base of every error @po/cache throws (a `PoError` of scope `cache`). Messages start with
+ * `[po/cache]`, name the key or version and say what to do.
+ */
+export class CacheError extends PoError {
+  declare readonly code: CacheErrorCode;
   /** The store key involved, when there is one. */
   readonly key: string | undefined;
   /** The strategy version involved, when there is one. */
@@ -35,43 +37,8 @@ export class CacheError extends Error {
     message: string,
     options: { cause?: unknown; key?: string | undefined; version?: string | undefined } = {},
   ) {
-    super(
-      message.startsWith(PREFIX) ? message : `${PREFIX} ${message}`,
-      options.cause === undefined ? undefined : { cause: options.cause },
-    );
-    this.code = code;
+    super('cache', code, message, { cause: options.cause });
     this.key = options.key;
     this.version = options.version;
   }
-}
-
-/** The `code` of a thrown value (a `StoreError` has one), read structurally. */
-export function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
-    ? error.code
-    : undefined;
-}
-
-/** A one-line description of any thrown value, for messages and status. */
-export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message.replace(/\s+/g, ' ').trim();
-  return String(error);
-}
-
-/** Codes that say a service did not answer (a `StoreError` UNREACHABLE, or a socket error). */
-const UNREACHABLE_CODES = new Set([
-  'UNREACHABLE',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-]);
-
-/** Whether a thrown value says the store (or another service) could not be reached. */
-export function isUnreachable(error: unknown): boolean {
-  const code = errorCode(error);
-  return code !== undefined && UNREACHABLE_CODES.has(code);
 }

@@ -22,11 +22,9 @@ export { type CacheReport, cacheReport } from './report.ts';
 export {
   ARTIFACT_KINDS,
   type ArtifactKind,
-  type CacheLogger,
   type CacheStats,
   type KindLimits,
   type KindStats,
-  type ModelFileReader,
   type StoreHealth,
   type TotalStats,
 } from './types.ts';

@@ -1,8 +1,9 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLocalStore, LAST_RUN_KEY } from '@po/storage';
+import { tempDir } from '@po/test-kit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { bytes, tempDir, type WatchedStore, watch } from '../test/helpers.ts';
+import { bytes, type WatchedStore, watch } from '../test/helpers.ts';
 import { createLastRunState, type LastRunStateOptions } from './last-run.ts';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;

@@ -1,3 +1,4 @@
+import { describeError, errorCode } from '@po/core';
 import {
   formatNaiveTimestamp,
   LAST_RUN_KEY,
@@ -6,7 +7,7 @@ import {
   readLastRunTimestamp,
   writeLastRunTimestamp,
 } from '@po/storage';
-import { CacheError, describeError, errorCode } from './errors.ts';
+import { CacheError } from './errors.ts';
 
 /** Options of `createLastRunState`: where `last_run_timestamp.yaml` lives. */
 export type LastRunStateOptions =
@@ -79,7 +80,7 @@ export function createLastRunState(options: LastRunStateOptions): LastRunState {
       } catch (error) {
         throw new CacheError(
           'STATE_FAILED',
-          `The last-run timestamp could not be read from ${where}: ${describeError(error)}`,
+          `The last-run timestamp could not be read from ${where}: ${describeError(error, { oneLine: true })}`,
           { cause: error, key: LAST_RUN_KEY },
         );
       }
@@ -91,9 +92,13 @@ export function createLastRunState(options: LastRunStateOptions): LastRunState {
       try {
         timestamp = formatNaiveTimestamp(time);
       } catch (error) {
-        throw new CacheError('INVALID_OPTIONS', `Last-run timestamp refused: ${describeError(error)}`, {
-          cause: error,
-        });
+        throw new CacheError(
+          'INVALID_OPTIONS',
+          `Last-run timestamp refused: ${describeError(error, { oneLine: true })}`,
+          {
+            cause: error,
+          },
+        );
       }
       cached = timestamp;
       const written = queue.then(async () => {
@@ -102,7 +107,7 @@ export function createLastRunState(options: LastRunStateOptions): LastRunState {
         } catch (error) {
           throw new CacheError(
             'STATE_FAILED',
-            `The last-run timestamp ${timestamp} could not be written to ${where}: ${describeError(error)} ` +
+            `The last-run timestamp ${timestamp} could not be written to ${where}: ${describeError(error, { oneLine: true })} ` +
               'It is kept in memory; check the folder or store.',
             { cause: error, key: LAST_RUN_KEY },
           );

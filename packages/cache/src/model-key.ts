@@ -1,5 +1,6 @@
+import { describeError } from '@po/core';
 import { modelKey, strategyKey } from '@po/storage';
-import { CacheError, describeError } from './errors.ts';
+import { CacheError } from './errors.ts';
 import type { ArtifactKind } from './types.ts';
 
 /**
@@ -13,7 +14,7 @@ export function modelFileKey(path: string): string {
   } catch (error) {
     throw new CacheError(
       'INVALID_KEY',
-      `Model file path '${path}' cannot be read: ${describeError(error)} ` +
+      `Model file path '${path}' cannot be read: ${describeError(error, { oneLine: true })} ` +
         "Write paths relative to the models folder, e.g. 'saved_models/x.onnx'.",
       { cause: error, key: path },
     );
@@ -25,10 +26,14 @@ export function strategyFileKey(version: string): string {
   try {
     return strategyKey(version);
   } catch (error) {
-    throw new CacheError('INVALID_KEY', `Version '${version}' cannot be read: ${describeError(error)}`, {
-      cause: error,
-      version,
-    });
+    throw new CacheError(
+      'INVALID_KEY',
+      `Version '${version}' cannot be read: ${describeError(error, { oneLine: true })}`,
+      {
+        cause: error,
+        version,
+      },
+    );
   }
 }
 

@@ -1,6 +1,7 @@
 import { createLocalStore } from '@po/storage';
+import { tempDir } from '@po/test-kit';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { bytes, tempDir, type WatchedStore, watch } from '../test/helpers.ts';
+import { bytes, type WatchedStore, watch } from '../test/helpers.ts';
 import { createArtifactCache } from './artifact-cache.ts';
 import { createDeployment } from './deployment.ts';
 import { createLastRunState } from './last-run.ts';

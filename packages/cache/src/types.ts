@@ -4,17 +4,6 @@ export const ARTIFACT_KINDS = ['strategy', 'model', 'scaler', 'metadata'] as con
 /** `strategy` (configs/config-<version>.yaml), `model`, `scaler` or `metadata` (models/...). */
 export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
 
-/** Diagnostics sink. Every method is optional; the package never prints. */
-export interface CacheLogger {
-  debug?(fields: Record<string, unknown>, message: string): void;
-  info?(fields: Record<string, unknown>, message: string): void;
-  warn?(fields: Record<string, unknown>, message: string): void;
-  error?(fields: Record<string, unknown>, message: string): void;
-}
-
-/** Reads a file by the path a strategy names; the shape `createModelProvider({ readFile })` takes. */
-export type ModelFileReader = (path: string) => Promise<Uint8Array>;
-
 /** Bounds and freshness of one kind's cache. */
 export interface KindLimits {
   /**

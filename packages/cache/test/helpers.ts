@@ -2,8 +2,7 @@
  * Test helpers: a store wrapper that counts calls and bytes and can be taken offline, and a
  * fake clock. Stores under test are real ones (local folder, s3rver); the wrapper only watches.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NotModified, ObjectStore, StoredObject } from '@po/storage';
@@ -79,11 +78,6 @@ export function fakeClock(start = Date.UTC(2024, 5, 4, 21, 33, 53)): FakeClock {
     t += ms;
   };
   return clock;
-}
-
-export async function tempDir(): Promise<{ path: string; remove: () => Promise<void> }> {
-  const path = await mkdtemp(join(tmpdir(), 'po-cache-'));
-  return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
 
 export const bytes = (text: string) => new TextEncoder().encode(text);
