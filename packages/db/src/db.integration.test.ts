@@ -1,5 +1,5 @@
+import { testDatabases } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testDatabases } from '../test/databases.ts';
 import {
   createProcessDataSource,
   createResultStore,
@@ -7,10 +7,11 @@ import {
   DbError,
   MissingColumnsError,
   migrate,
+  openDatabase,
 } from './index.ts';
 
 // Needs the PostgreSQL server at 127.0.0.1:5432 (PO_TEST_DATABASE_URL); PGlite runs in-process.
-describe.each(testDatabases)('@po/db on $name', (backend) => {
+describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on $name', (backend) => {
   let db: Database;
   let cleanup: () => Promise<void>;
   beforeAll(async () => {

@@ -1,3 +1,5 @@
+import { PoError } from '@po/core';
+
 /** Stable codes of every error @po/db raises. */
 export type DbErrorCode =
   | 'UNREACHABLE'
@@ -9,13 +11,11 @@ export type DbErrorCode =
   | 'UNKNOWN_RESULT'
   | 'INVALID_ARGUMENT';
 
-/** Every error @po/db raises; `code` is stable, messages start with `[po/db]`. */
-export class DbError extends Error {
-  readonly code: DbErrorCode;
+/** Every error @po/db raises (a `PoError` of scope `db`); `code` is stable, messages start with `[po/db]`. */
+export class DbError extends PoError {
+  declare readonly code: DbErrorCode;
   constructor(code: DbErrorCode, message: string, options?: { cause?: unknown }) {
-    super(`[po/db] ${message}`, options);
-    this.name = new.target.name;
-    this.code = code;
+    super('db', code, message, options);
   }
 }
 

@@ -32,4 +32,4 @@ export {
   type StoredFeedback,
   type StoredResult,
 } from './results.ts';
-export { type Database, type DbLogger, type Queryable, type QueryResult, silentLogger } from './types.ts';
+export type { Database, Queryable, QueryResult } from './types.ts';

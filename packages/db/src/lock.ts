@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { Logger } from '@po/core';
 import { DatabaseLockedError } from './errors.ts';
-import type { DbLogger } from './types.ts';
 
 function isAlive(pid: number): boolean {
   if (pid === process.pid) return true;
@@ -31,7 +31,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * taken over: the safe side); two processes taking over the same stale lock at the same
  * instant are separated by re-reading the pid just before removing it.
  */
-export async function lockDataDir(dataDir: string, logger: DbLogger): Promise<() => Promise<void>> {
+export async function lockDataDir(dataDir: string, logger: Logger): Promise<() => Promise<void>> {
   const file = `${dataDir}.lock`;
   await mkdir(dirname(file), { recursive: true });
   for (let attempt = 0; attempt < 20; attempt++) {

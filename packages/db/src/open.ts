@@ -1,10 +1,11 @@
 import { resolve } from 'node:path';
+import { describeError, errorCode, isUnreachable, type Logger, silentLogger } from '@po/core';
 import pRetry from 'p-retry';
 import type pg from 'pg';
 import { DatabaseError, DbError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import { lockDataDir } from './lock.ts';
-import { type Database, type DbLogger, type Queryable, type QueryResult, silentLogger } from './types.ts';
+import type { Database, Queryable, QueryResult } from './types.ts';
 
 /** Bounded retry of connection failures (exponential backoff). */
 export interface RetryOptions {
@@ -30,18 +31,11 @@ export interface OpenDatabaseOptions {
   /** Time to wait for a new connection before it counts as failed, ms. Default 5000. */
   connectTimeoutMs?: number | undefined;
   /** pino-compatible logger. Default silent. */
-  logger?: DbLogger | undefined;
+  logger?: Logger | undefined;
 }
 
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
+/** PostgreSQL's own "not now" codes; socket codes are `isUnreachable`'s, SQLSTATE class 08 is tested apart. */
+const SERVER_GONE_CODES = new Set([
   '57P01', // admin_shutdown
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now
@@ -51,10 +45,10 @@ const CONNECTION_CODES = new Set([
 /** Whether an error means "the server cannot be reached" (retry) rather than "the query is wrong" (do not). */
 export function isConnectionError(error: unknown): boolean {
   if (error instanceof DatabaseError) return error.code === 'UNREACHABLE';
-  const e = error as { code?: unknown; message?: unknown } | null;
-  const code = typeof e?.code === 'string' ? e.code : '';
-  if (CONNECTION_CODES.has(code) || code.startsWith('08')) return true;
-  const message = typeof e?.message === 'string' ? e.message : '';
+  if (isUnreachable(error)) return true;
+  const code = errorCode(error) ?? '';
+  if (SERVER_GONE_CODES.has(code) || code.startsWith('08')) return true;
+  const message = error instanceof Error ? error.message : '';
   return /Connection terminated|connection error|timeout exceeded when trying to connect|Connection ended|not queryable/i.test(
     message,
   );
@@ -70,8 +64,6 @@ export function describeUrl(url: string): string {
     return 'postgresql (unparsable DATABASE_URL)';
   }
 }
-
-const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /**
  * Opens the database: PostgreSQL when `url` is given (a `pg` pool), otherwise embedded
@@ -98,7 +90,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
       onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
         if (isConnectionError(error) && retriesLeft > 0)
           logger.warn(
-            { target: db.target, attempt: attemptNumber, retriesLeft, err: messageOf(error) },
+            { target: db.target, attempt: attemptNumber, retriesLeft, err: describeError(error) },
             `[po/db] ${what}: database unreachable, retrying`,
           );
       },
@@ -108,7 +100,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
         throw new DatabaseError(
           'UNREACHABLE',
           db.target,
-          `Cannot reach the database at ${db.target} (${messageOf(error)}) after ${retry.retries + 1} attempts. ` +
+          `Cannot reach the database at ${db.target} (${describeError(error)}) after ${retry.retries + 1} attempts. ` +
             'Check that it runs and DATABASE_URL is right; po keeps retrying.',
           error,
         );
@@ -116,7 +108,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
       throw new DatabaseError(
         'QUERY_FAILED',
         db.target,
-        `${what} failed on ${db.target}: ${messageOf(error)}`,
+        `${what} failed on ${db.target}: ${describeError(error)}`,
         error,
       );
     });
@@ -134,7 +126,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
       await database.query(`CREATE SCHEMA IF NOT EXISTS ${quotedSchema}`);
     } catch (e) {
       // Another opener may create it at the same instant.
-      if (!/already exists|duplicate key/.test(messageOf(e))) {
+      if (!/already exists|duplicate key/.test(describeError(e))) {
         await db.close();
         throw e;
       }
@@ -148,7 +140,7 @@ type Driver = Omit<Database, 'schema'>;
 async function openPostgres(
   url: string,
   options: OpenDatabaseOptions,
-  logger: DbLogger,
+  logger: Logger,
   schema: string,
 ): Promise<Driver> {
   const { default: pgModule } = await import('pg');
@@ -197,7 +189,7 @@ async function openPostgres(
   };
 }
 
-async function openPglite(dataDir: string, logger: DbLogger, schema: string): Promise<Driver> {
+async function openPglite(dataDir: string, logger: Logger, schema: string): Promise<Driver> {
   const release = await lockDataDir(dataDir, logger);
   try {
     const { PGlite } = await import('@electric-sql/pglite');

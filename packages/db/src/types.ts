@@ -1,18 +1,3 @@
-/** A pino-compatible logger; @po/db never prints on its own (silent by default). */
-export interface DbLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-export const silentLogger: DbLogger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
-
 /** Rows and count of one statement. Values are as the driver parses them (timestamptz -> Date, jsonb -> object). */
 export interface QueryResult<Row> {
   rows: Row[];
