@@ -111,29 +111,37 @@ export function createProcessDataSource(
       for (const c of cols) await db.query(`ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS ${c} double precision`);
       known = undefined;
     },
-    async insertRows(rows) {
-      if (rows.length === 0) return 0;
-      const names = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((c) => c !== 'timestamp');
-      const cols = [ts, ...names.map((c) => quoteIdent(c, 'column'))];
-      const width = cols.length;
-      const chunk = Math.max(1, Math.floor(30_000 / width));
-      let inserted = 0;
-      for (let start = 0; start < rows.length; start += chunk) {
-        const part = rows.slice(start, start + chunk);
-        const params: unknown[] = [];
-        const tuples = part.map((row) => {
-          params.push(new Date(row.timestamp));
-          for (const c of names) params.push(row[c] ?? null);
-          const base = params.length - width;
-          return `(${cols.map((_, i) => `$${base + i + 1}`).join(', ')})`;
-        });
-        const r = await db.query(
-          `INSERT INTO ${t} (${cols.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT DO NOTHING`,
-          params,
-        );
-        inserted += r.rowCount;
-      }
-      return inserted;
-    },
+    insertRows: (rows) => insertRows(db, t, ts, rows),
   };
+}
+
+/** Inserts plant rows in chunks of at most ~30,000 parameters; an existing timestamp is left as it is. */
+async function insertRows(
+  db: Database,
+  quotedTable: string,
+  quotedTimeColumn: string,
+  rows: readonly ProcessDataInput[],
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  const names = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((c) => c !== 'timestamp');
+  const cols = [quotedTimeColumn, ...names.map((c) => quoteIdent(c, 'column'))];
+  const width = cols.length;
+  const chunk = Math.max(1, Math.floor(30_000 / width));
+  let inserted = 0;
+  for (let start = 0; start < rows.length; start += chunk) {
+    const part = rows.slice(start, start + chunk);
+    const params: unknown[] = [];
+    const tuples = part.map((row) => {
+      params.push(new Date(row.timestamp));
+      for (const c of names) params.push(row[c] ?? null);
+      const base = params.length - width;
+      return `(${cols.map((_, i) => `$${base + i + 1}`).join(', ')})`;
+    });
+    const r = await db.query(
+      `INSERT INTO ${quotedTable} (${cols.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT DO NOTHING`,
+      params,
+    );
+    inserted += r.rowCount;
+  }
+  return inserted;
 }

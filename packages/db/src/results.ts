@@ -145,126 +145,149 @@ function resultId(id: number | string): number {
   return n;
 }
 
+/** po's tables, validated and quoted once. */
+interface Tables {
+  readonly names: TableNames;
+  readonly results: string;
+  readonly feedback: string;
+  readonly state: string;
+}
+
 /** Opens the result store (running the migrations unless told not to). */
 export async function createResultStore(
   db: Database,
   options: ResultStoreOptions = {},
 ): Promise<ResultStore> {
   const names: TableNames = { ...defaultTableNames, ...options.tables };
-  const results = quoteIdent(names.results, 'results table');
-  const feedback = quoteIdent(names.feedback, 'feedback table');
-  const state = quoteIdent(names.runnerState, 'runner state table');
+  const tables: Tables = {
+    names,
+    results: quoteIdent(names.results, 'results table'),
+    feedback: quoteIdent(names.feedback, 'feedback table'),
+    state: quoteIdent(names.runnerState, 'runner state table'),
+  };
   const defaultDataTable = options.dataTable ?? 'process_data';
   if (options.migrate !== false) await migrate(db, names);
 
   return {
-    recordCycle(record) {
-      const dataTable = record.dataTable ?? defaultDataTable;
-      const at = record.dataTimestamp;
-      if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
-        throw new DbError('INVALID_ARGUMENT', 'recordCycle needs a valid dataTimestamp (a Date).');
-      }
-      return db.transaction(async (tx) => {
-        const inserted = await tx.query(
-          `INSERT INTO ${results} (data_table, data_timestamp, strategy_version, model_checksums, status, reason,
-             mode, cost_at_current, cost_recommended, setpoints, predictions, constraint_scores, optimizer,
-             substitutions, skipped_rows, duration_ms)
-           VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb,
-             $14::jsonb, $15, $16)
-           ON CONFLICT (data_table, data_timestamp) DO NOTHING
-           RETURNING id`,
-          [
-            dataTable,
-            at,
-            record.strategyVersion ?? null,
-            json(record.modelChecksums),
-            record.status,
-            record.reason ?? null,
-            record.mode ?? null,
-            finiteOrNull(record.costAtCurrent),
-            finiteOrNull(record.costRecommended),
-            json(record.setpoints),
-            json(record.predictions),
-            json(record.constraintScores),
-            json(record.optimizer),
-            json(record.substitutions),
-            record.skippedRows ?? 0,
-            finiteOrNull(record.durationMs),
-          ],
-        );
-        // Advanced even when the row existed (a retry after a lost COMMIT acknowledgement); never moves back.
-        await tx.query(
-          `INSERT INTO ${state} (data_table, last_timestamp, updated_at) VALUES ($1, $2, now())
-           ON CONFLICT (data_table) DO UPDATE
-             SET last_timestamp = GREATEST(${state}.last_timestamp, EXCLUDED.last_timestamp), updated_at = now()`,
-          [dataTable, at],
-        );
-        return inserted.rows.length > 0;
-      });
-    },
-
+    recordCycle: (record) => recordCycle(db, tables, record, record.dataTable ?? defaultDataTable),
     async lastProcessed(dataTable = defaultDataTable) {
       const r = await db.query<{ last_timestamp: Date | null }>(
-        `SELECT last_timestamp FROM ${state} WHERE data_table = $1`,
+        `SELECT last_timestamp FROM ${tables.state} WHERE data_table = $1`,
         [dataTable],
       );
       return r.rows[0]?.last_timestamp ?? undefined;
     },
-
-    async recent(options = {}) {
-      const limit = Math.min(Math.max(Math.trunc(options.limit ?? 50), 1), 1000);
-      const where: string[] = [];
-      const params: unknown[] = [];
-      if (options.since) {
-        params.push(options.since);
-        where.push(`data_timestamp >= $${params.length}`);
-      }
-      if (options.status) {
-        params.push(options.status);
-        where.push(`status = $${params.length}`);
-      }
-      params.push(limit);
-      const r = await db.query(
-        `SELECT * FROM ${results} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-         ORDER BY data_timestamp DESC, id DESC LIMIT $${params.length}`,
-        params,
-      );
-      return r.rows.map(toResult);
-    },
-
+    recent: (filter = {}) => recentResults(db, tables, filter),
     async get(id) {
       const n = resultId(id);
-      const r = await db.query(`SELECT * FROM ${results} WHERE id = $1`, [n]);
+      const r = await db.query(`SELECT * FROM ${tables.results} WHERE id = $1`, [n]);
       const row = r.rows[0];
       if (!row) return undefined;
-      const f = await db.query(`SELECT * FROM ${feedback} WHERE result_id = $1 ORDER BY id`, [n]);
+      const f = await db.query(`SELECT * FROM ${tables.feedback} WHERE result_id = $1 ORDER BY id`, [n]);
       return { ...toResult(row), feedback: f.rows.map(toFeedback) };
     },
-
-    async addFeedback(id, input) {
-      const n = resultId(id);
-      if (!DECISIONS.includes(input.decision)) {
-        throw new DbError(
-          'INVALID_ARGUMENT',
-          `Feedback decision '${String(input.decision)}' is not one of ${DECISIONS.join(', ')}.`,
-        );
-      }
-      const r = await db.query(
-        `INSERT INTO ${feedback} (result_id, decision, operator, reason, "values")
-         SELECT $1, $2, $3, $4, $5::jsonb WHERE EXISTS (SELECT 1 FROM ${results} WHERE id = $1)
-         RETURNING *`,
-        [n, input.decision, input.operator ?? null, input.reason ?? null, json(input.values)],
-      );
-      const row = r.rows[0];
-      if (!row) {
-        throw new DbError(
-          'UNKNOWN_RESULT',
-          `No result with id ${n} in "${names.results}": feedback needs an existing result id.`,
-        );
-      }
-      return toFeedback(row);
-    },
+    addFeedback: (id, input) => addFeedback(db, tables, id, input),
   };
+}
+
+/** The result row and the runner's progress, in one transaction; false when the cycle was recorded before. */
+function recordCycle(db: Database, tables: Tables, record: CycleRecord, dataTable: string): Promise<boolean> {
+  const at = record.dataTimestamp;
+  if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
+    throw new DbError('INVALID_ARGUMENT', 'recordCycle needs a valid dataTimestamp (a Date).');
+  }
+  const { results, state } = tables;
+  return db.transaction(async (tx) => {
+    const inserted = await tx.query(
+      `INSERT INTO ${results} (data_table, data_timestamp, strategy_version, model_checksums, status, reason,
+         mode, cost_at_current, cost_recommended, setpoints, predictions, constraint_scores, optimizer,
+         substitutions, skipped_rows, duration_ms)
+       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb,
+         $14::jsonb, $15, $16)
+       ON CONFLICT (data_table, data_timestamp) DO NOTHING
+       RETURNING id`,
+      [
+        dataTable,
+        at,
+        record.strategyVersion ?? null,
+        json(record.modelChecksums),
+        record.status,
+        record.reason ?? null,
+        record.mode ?? null,
+        finiteOrNull(record.costAtCurrent),
+        finiteOrNull(record.costRecommended),
+        json(record.setpoints),
+        json(record.predictions),
+        json(record.constraintScores),
+        json(record.optimizer),
+        json(record.substitutions),
+        record.skippedRows ?? 0,
+        finiteOrNull(record.durationMs),
+      ],
+    );
+    // Advanced even when the row existed (a retry after a lost COMMIT acknowledgement); never moves back.
+    await tx.query(
+      `INSERT INTO ${state} (data_table, last_timestamp, updated_at) VALUES ($1, $2, now())
+       ON CONFLICT (data_table) DO UPDATE
+         SET last_timestamp = GREATEST(${state}.last_timestamp, EXCLUDED.last_timestamp), updated_at = now()`,
+      [dataTable, at],
+    );
+    return inserted.rows.length > 0;
+  });
+}
+
+async function recentResults(
+  db: Database,
+  tables: Tables,
+  filter: { since?: Date; limit?: number; status?: CycleStatus },
+): Promise<StoredResult[]> {
+  const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 50), 1), 1000);
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.since) {
+    params.push(filter.since);
+    where.push(`data_timestamp >= $${params.length}`);
+  }
+  if (filter.status) {
+    params.push(filter.status);
+    where.push(`status = $${params.length}`);
+  }
+  params.push(limit);
+  const r = await db.query(
+    `SELECT * FROM ${tables.results} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+     ORDER BY data_timestamp DESC, id DESC LIMIT $${params.length}`,
+    params,
+  );
+  return r.rows.map(toResult);
+}
+
+async function addFeedback(
+  db: Database,
+  tables: Tables,
+  id: number | string,
+  input: FeedbackInput,
+): Promise<StoredFeedback> {
+  const n = resultId(id);
+  if (!DECISIONS.includes(input.decision)) {
+    throw new DbError(
+      'INVALID_ARGUMENT',
+      `Feedback decision '${String(input.decision)}' is not one of ${DECISIONS.join(', ')}.`,
+    );
+  }
+  const r = await db.query(
+    `INSERT INTO ${tables.feedback} (result_id, decision, operator, reason, "values")
+     SELECT $1, $2, $3, $4, $5::jsonb WHERE EXISTS (SELECT 1 FROM ${tables.results} WHERE id = $1)
+     RETURNING *`,
+    [n, input.decision, input.operator ?? null, input.reason ?? null, json(input.values)],
+  );
+  const row = r.rows[0];
+  if (!row) {
+    throw new DbError(
+      'UNKNOWN_RESULT',
+      `No result with id ${n} in "${tables.names.results}": feedback needs an existing result id.`,
+    );
+  }
+  return toFeedback(row);
 }
 
 function finiteOrNull(v: number | null | undefined): number | null {
