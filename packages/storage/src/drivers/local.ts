@@ -1,6 +1,17 @@
 import { createHash } from 'node:crypto';
-import type { Stats } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, realpath, rmdir, stat, unlink } from 'node:fs/promises';
+import type { Dirent, Stats } from 'node:fs';
+import {
+  type FileHandle,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  realpath,
+  rmdir,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { errorCode } from '@po/core';
 import { isReservedName, TEMP_PREFIX, writeFileAtomic } from '../atomic-file.ts';
@@ -57,6 +68,16 @@ function view(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
+/** The store's folder and what every operation on it shares. */
+interface Folder {
+  /** The folder as given (resolved), for messages. */
+  readonly root: string;
+  readonly fsync: boolean;
+  readonly staleTempMs: number;
+  /** Creates and checks the folder once (and sweeps it); resolves its real path. */
+  ready(): Promise<string>;
+}
+
 /**
  * A store over a local folder laid out like the bucket: the embedded default, and the
  * fallback when MinIO cannot be reached.
@@ -72,333 +93,363 @@ function view(buffer: Buffer): Uint8Array {
  *   rejects with CONFLICT (S3 allows both).
  */
 export function createLocalStore(options: LocalStoreOptions): ObjectStore {
-  const root = resolve(options.root);
-  const fsync = options.fsync ?? true;
-  const staleTempMs = options.staleTempMs ?? 10 * 60_000;
   let ready: Promise<string> | undefined;
-
-  const fileOf = (key: string) => join(root, ...key.split('/'));
-  const isInside = (realRoot: string, path: string) =>
-    path === realRoot || path.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep);
-
-  const notFound = (key: string) =>
-    new StoreError(
-      'NOT_FOUND',
-      DRIVER_NAME,
-      `Object ${JSON.stringify(key)} not found in ${root}. Upload it, or correct the key.`,
-      { key },
-    );
-  const outside = (key: string, real: string) =>
-    new StoreError(
-      'INVALID_KEY',
-      DRIVER_NAME,
-      `Key ${JSON.stringify(key)} leads outside the store folder ${root} (through a symbolic link to ${real}). Copy the file into the folder instead of linking to it.`,
-      { key },
-    );
-  const ioError = (action: string, key: string, error: unknown) => {
-    if (error instanceof StoreError) return error;
-    const code = errorCode(error);
-    if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') {
-      return new StoreError(
-        'CONFLICT',
-        DRIVER_NAME,
-        `Cannot ${action} ${JSON.stringify(key)} in ${root}: a file and a folder of the same name are in the way (${code}); the local store cannot hold both 'a' and 'a/b'. Rename one of them.`,
-        { key, cause: error },
-      );
-    }
-    return new StoreError(
-      'IO_ERROR',
-      DRIVER_NAME,
-      `Cannot ${action} ${JSON.stringify(key)} in ${root}: ${code ?? (error instanceof Error ? error.message : String(error))}. Check the folder's permissions and free space.`,
-      { key, cause: error },
-    );
+  const folder: Folder = {
+    root: resolve(options.root),
+    fsync: options.fsync ?? true,
+    staleTempMs: options.staleTempMs ?? 10 * 60_000,
+    ready() {
+      ready ??= openFolder(folder, options.create ?? true).catch((error: unknown) => {
+        ready = undefined; // Try again at the next call.
+        throw error;
+      });
+      return ready;
+    },
   };
-
-  async function removeIfStale(path: string): Promise<void> {
-    try {
-      const stats = await lstat(path);
-      if (Date.now() - stats.mtimeMs > staleTempMs) await unlink(path);
-    } catch {
-      // Gone already, or not ours to remove: either way it is not listed.
-    }
-  }
-
-  /** Removes stale temp files and sidecars whose object is gone, in the whole tree. */
-  async function sweep(folder: string): Promise<void> {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = await readdir(folder, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    const names = new Set(entries.map((entry) => entry.name));
-    await Promise.all(
-      entries.map(async (entry) => {
-        const path = join(folder, entry.name);
-        if (entry.name.startsWith(TEMP_PREFIX)) return removeIfStale(path);
-        if (entry.name.startsWith(SIDECAR_PREFIX)) {
-          if (!names.has(entry.name.slice(SIDECAR_PREFIX.length))) await removeIfStale(path);
-          return;
-        }
-        if (entry.isDirectory()) await sweep(path);
-      }),
-    );
-  }
-
-  function init(): Promise<string> {
-    ready ??= (async () => {
-      if (options.create ?? true) await mkdir(root, { recursive: true });
-      let realRoot: string;
-      let stats: Stats;
-      try {
-        realRoot = await realpath(root);
-        stats = await stat(realRoot);
-      } catch (error) {
-        throw new StoreError(
-          'NOT_FOUND',
-          DRIVER_NAME,
-          `The store folder ${root} does not exist. Create it, or let the store create it (create: true).`,
-          { cause: error },
-        );
-      }
-      if (!stats.isDirectory()) {
-        throw new StoreError(
-          'INVALID_ARGUMENT',
-          DRIVER_NAME,
-          `The store folder ${root} is not a folder. Point root at a folder.`,
-        );
-      }
-      await sweep(realRoot);
-      return realRoot;
-    })().catch((error: unknown) => {
-      ready = undefined;
-      throw error instanceof StoreError ? error : ioError('open', root, error);
-    });
-    return ready;
-  }
-
-  /** The real path of an existing object, undefined when missing; refuses links leading outside. */
-  async function realFile(key: string): Promise<string | undefined> {
-    const realRoot = await init();
-    let real: string;
-    try {
-      real = await realpath(fileOf(key));
-    } catch (error) {
-      if (MISSING.has(errorCode(error) ?? '')) return undefined;
-      throw ioError('read', key, error);
-    }
-    if (!isInside(realRoot, real)) throw outside(key, real);
-    return real;
-  }
-
-  async function readSidecar(file: string, stats: Stats): Promise<Sidecar | undefined> {
-    try {
-      const sidecar = JSON.parse(await readFile(sidecarPath(file), 'utf8')) as Sidecar;
-      const matches =
-        sidecar.ino === stats.ino && sidecar.size === stats.size && sidecar.mtimeMs === stats.mtimeMs;
-      return matches && typeof sidecar.etag === 'string' ? sidecar : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  function infoOf(key: string, stats: Stats, etag: string, sidecar: Sidecar | undefined): ObjectInfo {
-    const info: ObjectInfo = { key, size: stats.size, etag, lastModified: stats.mtime };
-    if (sidecar?.contentType !== undefined) info.contentType = sidecar.contentType;
-    info.metadata = { ...sidecar?.metadata };
-    return info;
-  }
-
-  /** Opens an object and reads its metadata; the body only when `unlessEtag` does not match. */
-  async function read(key: string, unlessEtag?: string): Promise<StoredObject | NotModified> {
-    const real = await realFile(key);
-    if (real === undefined) throw notFound(key);
-    let handle: Awaited<ReturnType<typeof open>>;
-    try {
-      handle = await open(real, 'r');
-    } catch (error) {
-      if (MISSING.has(errorCode(error) ?? '')) throw notFound(key);
-      throw ioError('read', key, error);
-    }
-    try {
-      const stats = await handle.stat();
-      if (!stats.isFile()) throw notFound(key);
-      const sidecar = await readSidecar(real, stats);
-      if (unlessEtag !== undefined && sidecar?.etag === unlessEtag) {
-        return { notModified: true, key, etag: unlessEtag };
-      }
-      const body = view(await handle.readFile());
-      const etag = sidecar?.etag ?? sha256(body);
-      if (unlessEtag !== undefined && etag === unlessEtag) return { notModified: true, key, etag };
-      return { ...infoOf(key, stats, etag, sidecar), size: body.byteLength, body };
-    } catch (error) {
-      throw ioError('read', key, error);
-    } finally {
-      await handle.close().catch(() => {});
-    }
-  }
-
-  async function statObject(key: string): Promise<ObjectInfo | undefined> {
-    const real = await realFile(key);
-    if (real === undefined) return undefined;
-    try {
-      const stats = await stat(real);
-      if (!stats.isFile()) return undefined;
-      const sidecar = await readSidecar(real, stats);
-      if (sidecar) return infoOf(key, stats, sidecar.etag, sidecar);
-      // No trustworthy sidecar (file copied in by hand, or changed since): hash the content.
-      return (await read(key)) as ObjectInfo;
-    } catch (error) {
-      if (MISSING.has(errorCode(error) ?? '')) return undefined;
-      if (error instanceof StoreError && error.code === 'NOT_FOUND') return undefined;
-      throw ioError('stat', key, error);
-    }
-  }
-
-  /** Creates the object's folder, refusing to create anything through a link that leads outside. */
-  async function ensureFolder(key: string, folder: string): Promise<void> {
-    const realRoot = await init();
-    let existing = folder;
-    for (;;) {
-      try {
-        const real = await realpath(existing);
-        if (!isInside(realRoot, real)) throw outside(key, real);
-        break;
-      } catch (error) {
-        if (error instanceof StoreError) throw error;
-        if (!MISSING.has(errorCode(error) ?? '') || existing.length <= root.length) throw error;
-        existing = dirname(existing);
-      }
-    }
-    await mkdir(folder, { recursive: true });
-  }
-
-  async function put(key: string, body: Uint8Array, putOptions?: PutOptions): Promise<ObjectInfo> {
-    const file = fileOf(key);
-    const etag = sha256(body);
-    // A concurrent delete may remove the (then empty) folder between mkdir and write: try again.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await ensureFolder(key, dirname(file));
-        const written = await writeFileAtomic(file, body, { fsync, mkdir: false });
-        const sidecar: Sidecar = { etag, ...written };
-        if (putOptions?.contentType !== undefined) sidecar.contentType = putOptions.contentType;
-        if (putOptions?.metadata !== undefined) sidecar.metadata = { ...putOptions.metadata };
-        // Written after the object: a crash in between leaves an object without metadata, never wrong metadata.
-        await writeFileAtomic(sidecarPath(file), JSON.stringify(sidecar), { fsync: false, mkdir: false });
-        const info: ObjectInfo = {
-          key,
-          size: body.byteLength,
-          etag,
-          lastModified: new Date(written.mtimeMs),
-          metadata: { ...putOptions?.metadata },
-        };
-        if (putOptions?.contentType !== undefined) info.contentType = putOptions.contentType;
-        return info;
-      } catch (error) {
-        if (errorCode(error) === 'ENOENT' && attempt < 3) continue;
-        throw ioError('write', key, error);
-      }
-    }
-  }
-
-  async function list(prefix: string): Promise<ObjectInfo[]> {
-    const realRoot = await init();
-    const slash = prefix.lastIndexOf('/');
-    const folderKey = slash < 0 ? '' : prefix.slice(0, slash);
-    const keys: string[] = [];
-
-    const walk = async (folder: string, folderPrefix: string): Promise<void> => {
-      let entries: import('node:fs').Dirent[];
-      try {
-        entries = await readdir(folder, { withFileTypes: true });
-      } catch (error) {
-        if (MISSING.has(errorCode(error) ?? '')) return;
-        throw ioError('list', prefix, error);
-      }
-      await Promise.all(
-        entries.map(async (entry) => {
-          const path = join(folder, entry.name);
-          if (isReservedName(entry.name)) {
-            if (entry.name.startsWith(TEMP_PREFIX)) await removeIfStale(path);
-            return;
-          }
-          const key = folderPrefix + entry.name;
-          try {
-            validateKey(key, DRIVER_NAME);
-          } catch {
-            return; // A name po refuses (e.g. with a backslash), put there by hand.
-          }
-          let isFile = entry.isFile();
-          let isFolder = entry.isDirectory();
-          if (entry.isSymbolicLink()) {
-            // Links are followed only to files inside the store; linked folders are not walked.
-            try {
-              const real = await realpath(path);
-              isFile = isInside(realRoot, real) && (await stat(real)).isFile();
-            } catch {
-              isFile = false;
-            }
-            isFolder = false;
-          }
-          if (isFile && key.startsWith(prefix)) keys.push(key);
-          const childPrefix = `${key}/`;
-          if (isFolder && (childPrefix.startsWith(prefix) || prefix.startsWith(childPrefix))) {
-            await walk(path, childPrefix);
-          }
-        }),
-      );
-    };
-
-    const start = folderKey === '' ? root : fileOf(folderKey);
-    if (folderKey !== '') {
-      let real: string | undefined;
-      try {
-        real = await realpath(start);
-      } catch {
-        real = undefined; // Nothing under this prefix.
-      }
-      if (real === undefined) return [];
-      if (!isInside(realRoot, real)) throw outside(prefix, real);
-    }
-    await walk(start, folderKey === '' ? '' : `${folderKey}/`);
-    const infos = await Promise.all(keys.map((key) => statObject(key)));
-    return infos
-      .filter((info): info is ObjectInfo => info !== undefined)
-      .map(({ key, size, etag, lastModified }) => ({ key, size, etag, lastModified }))
-      .sort(compareKeys);
-  }
-
-  async function remove(key: string): Promise<void> {
-    await init();
-    const file = fileOf(key);
-    try {
-      const stats = await lstat(file);
-      if (stats.isDirectory()) return; // A prefix, not an object.
-      await unlink(file); // Removes a link itself, never its target.
-    } catch (error) {
-      if (MISSING.has(errorCode(error) ?? '')) return;
-      throw ioError('delete', key, error);
-    }
-    await unlink(sidecarPath(file)).catch(() => {});
-    // S3 has no folders: remove the ones this delete left empty, so that the key can become a file.
-    for (let folder = dirname(file); folder.length > root.length; folder = dirname(folder)) {
-      try {
-        await rmdir(folder);
-      } catch {
-        break;
-      }
-    }
-  }
-
   return defineObjectStore({
     kind: DRIVER_NAME,
-    location: root,
-    get: (key) => read(key) as Promise<StoredObject>,
-    getIfChanged: (key, etag) => read(key, etag),
-    stat: statObject,
-    put,
-    list,
-    delete: remove,
+    location: folder.root,
+    get: (key) => readObject(folder, key) as Promise<StoredObject>,
+    getIfChanged: (key, etag) => readObject(folder, key, etag),
+    stat: (key) => statObject(folder, key),
+    put: (key, body, putOptions) => putObject(folder, key, body, putOptions),
+    list: (prefix) => listObjects(folder, prefix),
+    delete: (key) => removeObject(folder, key),
   });
+}
+
+const fileOf = (folder: Folder, key: string) => join(folder.root, ...key.split('/'));
+const isInside = (realRoot: string, path: string) =>
+  path === realRoot || path.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep);
+
+function notFound(folder: Folder, key: string): StoreError {
+  return new StoreError(
+    'NOT_FOUND',
+    DRIVER_NAME,
+    `Object ${JSON.stringify(key)} not found in ${folder.root}. Upload it, or correct the key.`,
+    { key },
+  );
+}
+
+function outside(folder: Folder, key: string, real: string): StoreError {
+  return new StoreError(
+    'INVALID_KEY',
+    DRIVER_NAME,
+    `Key ${JSON.stringify(key)} leads outside the store folder ${folder.root} (through a symbolic link to ${real}). Copy the file into the folder instead of linking to it.`,
+    { key },
+  );
+}
+
+function ioError(folder: Folder, action: string, key: string, error: unknown): StoreError {
+  if (error instanceof StoreError) return error;
+  const code = errorCode(error);
+  if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') {
+    return new StoreError(
+      'CONFLICT',
+      DRIVER_NAME,
+      `Cannot ${action} ${JSON.stringify(key)} in ${folder.root}: a file and a folder of the same name are in the way (${code}); the local store cannot hold both 'a' and 'a/b'. Rename one of them.`,
+      { key, cause: error },
+    );
+  }
+  return new StoreError(
+    'IO_ERROR',
+    DRIVER_NAME,
+    `Cannot ${action} ${JSON.stringify(key)} in ${folder.root}: ${code ?? (error instanceof Error ? error.message : String(error))}. Check the folder's permissions and free space.`,
+    { key, cause: error },
+  );
+}
+
+/** Creates (when asked) and checks the folder, sweeps leftovers; resolves its real path. */
+async function openFolder(folder: Folder, create: boolean): Promise<string> {
+  const { root } = folder;
+  try {
+    if (create) await mkdir(root, { recursive: true });
+    let realRoot: string;
+    let stats: Stats;
+    try {
+      realRoot = await realpath(root);
+      stats = await stat(realRoot);
+    } catch (error) {
+      throw new StoreError(
+        'NOT_FOUND',
+        DRIVER_NAME,
+        `The store folder ${root} does not exist. Create it, or let the store create it (create: true).`,
+        { cause: error },
+      );
+    }
+    if (!stats.isDirectory()) {
+      throw new StoreError(
+        'INVALID_ARGUMENT',
+        DRIVER_NAME,
+        `The store folder ${root} is not a folder. Point root at a folder.`,
+      );
+    }
+    await sweep(folder, realRoot);
+    return realRoot;
+  } catch (error) {
+    throw ioError(folder, 'open', root, error);
+  }
+}
+
+async function removeIfStale(folder: Folder, path: string): Promise<void> {
+  try {
+    const stats = await lstat(path);
+    if (Date.now() - stats.mtimeMs > folder.staleTempMs) await unlink(path);
+  } catch {
+    // Gone already, or not ours to remove: either way it is not listed.
+  }
+}
+
+/** Removes stale temp files and sidecars whose object is gone, in the whole tree. */
+async function sweep(folder: Folder, path: string): Promise<void> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(path, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  const names = new Set(entries.map((entry) => entry.name));
+  await Promise.all(
+    entries.map(async (entry) => {
+      const child = join(path, entry.name);
+      if (entry.name.startsWith(TEMP_PREFIX)) return removeIfStale(folder, child);
+      if (entry.name.startsWith(SIDECAR_PREFIX)) {
+        if (!names.has(entry.name.slice(SIDECAR_PREFIX.length))) await removeIfStale(folder, child);
+        return;
+      }
+      if (entry.isDirectory()) await sweep(folder, child);
+    }),
+  );
+}
+
+/** The real path of an existing object, undefined when missing; refuses links leading outside. */
+async function realFile(folder: Folder, key: string): Promise<string | undefined> {
+  const realRoot = await folder.ready();
+  let real: string;
+  try {
+    real = await realpath(fileOf(folder, key));
+  } catch (error) {
+    if (MISSING.has(errorCode(error) ?? '')) return undefined;
+    throw ioError(folder, 'read', key, error);
+  }
+  if (!isInside(realRoot, real)) throw outside(folder, key, real);
+  return real;
+}
+
+async function readSidecar(file: string, stats: Stats): Promise<Sidecar | undefined> {
+  try {
+    const sidecar = JSON.parse(await readFile(sidecarPath(file), 'utf8')) as Sidecar;
+    const matches =
+      sidecar.ino === stats.ino && sidecar.size === stats.size && sidecar.mtimeMs === stats.mtimeMs;
+    return matches && typeof sidecar.etag === 'string' ? sidecar : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function infoOf(key: string, stats: Stats, etag: string, sidecar: Sidecar | undefined): ObjectInfo {
+  const info: ObjectInfo = { key, size: stats.size, etag, lastModified: stats.mtime };
+  if (sidecar?.contentType !== undefined) info.contentType = sidecar.contentType;
+  info.metadata = { ...sidecar?.metadata };
+  return info;
+}
+
+/** Opens an object and reads its metadata; the body only when `unlessEtag` does not match. */
+async function readObject(
+  folder: Folder,
+  key: string,
+  unlessEtag?: string,
+): Promise<StoredObject | NotModified> {
+  const real = await realFile(folder, key);
+  if (real === undefined) throw notFound(folder, key);
+  let handle: FileHandle;
+  try {
+    handle = await open(real, 'r');
+  } catch (error) {
+    if (MISSING.has(errorCode(error) ?? '')) throw notFound(folder, key);
+    throw ioError(folder, 'read', key, error);
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw notFound(folder, key);
+    const sidecar = await readSidecar(real, stats);
+    if (unlessEtag !== undefined && sidecar?.etag === unlessEtag) {
+      return { notModified: true, key, etag: unlessEtag };
+    }
+    const body = view(await handle.readFile());
+    const etag = sidecar?.etag ?? sha256(body);
+    if (unlessEtag !== undefined && etag === unlessEtag) return { notModified: true, key, etag };
+    return { ...infoOf(key, stats, etag, sidecar), size: body.byteLength, body };
+  } catch (error) {
+    throw ioError(folder, 'read', key, error);
+  } finally {
+    await handle.close().catch(() => {});
+  }
+}
+
+async function statObject(folder: Folder, key: string): Promise<ObjectInfo | undefined> {
+  const real = await realFile(folder, key);
+  if (real === undefined) return undefined;
+  try {
+    const stats = await stat(real);
+    if (!stats.isFile()) return undefined;
+    const sidecar = await readSidecar(real, stats);
+    if (sidecar) return infoOf(key, stats, sidecar.etag, sidecar);
+    // No trustworthy sidecar (file copied in by hand, or changed since): hash the content.
+    return (await readObject(folder, key)) as ObjectInfo;
+  } catch (error) {
+    if (MISSING.has(errorCode(error) ?? '')) return undefined;
+    if (error instanceof StoreError && error.code === 'NOT_FOUND') return undefined;
+    throw ioError(folder, 'stat', key, error);
+  }
+}
+
+/** Creates the object's folder, refusing to create anything through a link that leads outside. */
+async function ensureFolder(folder: Folder, key: string, path: string): Promise<void> {
+  const realRoot = await folder.ready();
+  let existing = path;
+  for (;;) {
+    try {
+      const real = await realpath(existing);
+      if (!isInside(realRoot, real)) throw outside(folder, key, real);
+      break;
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      if (!MISSING.has(errorCode(error) ?? '') || existing.length <= folder.root.length) throw error;
+      existing = dirname(existing);
+    }
+  }
+  await mkdir(path, { recursive: true });
+}
+
+async function putObject(
+  folder: Folder,
+  key: string,
+  body: Uint8Array,
+  options: PutOptions | undefined,
+): Promise<ObjectInfo> {
+  const file = fileOf(folder, key);
+  const etag = sha256(body);
+  // A concurrent delete may remove the (then empty) folder between mkdir and write: try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ensureFolder(folder, key, dirname(file));
+      const written = await writeFileAtomic(file, body, { fsync: folder.fsync, mkdir: false });
+      const sidecar: Sidecar = { etag, ...written };
+      if (options?.contentType !== undefined) sidecar.contentType = options.contentType;
+      if (options?.metadata !== undefined) sidecar.metadata = { ...options.metadata };
+      // Written after the object: a crash in between leaves an object without metadata, never wrong metadata.
+      await writeFileAtomic(sidecarPath(file), JSON.stringify(sidecar), { fsync: false, mkdir: false });
+      const info: ObjectInfo = {
+        key,
+        size: body.byteLength,
+        etag,
+        lastModified: new Date(written.mtimeMs),
+        metadata: { ...options?.metadata },
+      };
+      if (options?.contentType !== undefined) info.contentType = options.contentType;
+      return info;
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT' && attempt < 3) continue;
+      throw ioError(folder, 'write', key, error);
+    }
+  }
+}
+
+async function listObjects(folder: Folder, prefix: string): Promise<ObjectInfo[]> {
+  const realRoot = await folder.ready();
+  const slash = prefix.lastIndexOf('/');
+  const folderKey = slash < 0 ? '' : prefix.slice(0, slash);
+  const start = folderKey === '' ? folder.root : fileOf(folder, folderKey);
+  if (folderKey !== '') {
+    let real: string | undefined;
+    try {
+      real = await realpath(start);
+    } catch {
+      real = undefined; // Nothing under this prefix.
+    }
+    if (real === undefined) return [];
+    if (!isInside(realRoot, real)) throw outside(folder, prefix, real);
+  }
+  const keys: string[] = [];
+  await collectKeys({ folder, realRoot, prefix, keys }, start, folderKey === '' ? '' : `${folderKey}/`);
+  const infos = await Promise.all(keys.map((key) => statObject(folder, key)));
+  return infos
+    .filter((info): info is ObjectInfo => info !== undefined)
+    .map(({ key, size, etag, lastModified }) => ({ key, size, etag, lastModified }))
+    .sort(compareKeys);
+}
+
+/** One `list` walk: the keys under `prefix` are pushed to `keys`. */
+interface Walk {
+  readonly folder: Folder;
+  readonly realRoot: string;
+  readonly prefix: string;
+  readonly keys: string[];
+}
+
+/** Walks `path` (whose keys start with `pathPrefix`), descending only into folders that can hold `prefix`. */
+async function collectKeys(walk: Walk, path: string, pathPrefix: string): Promise<void> {
+  const { folder, realRoot, prefix, keys } = walk;
+  let entries: Dirent[];
+  try {
+    entries = await readdir(path, { withFileTypes: true });
+  } catch (error) {
+    if (MISSING.has(errorCode(error) ?? '')) return;
+    throw ioError(folder, 'list', prefix, error);
+  }
+  await Promise.all(
+    entries.map(async (entry) => {
+      const child = join(path, entry.name);
+      if (isReservedName(entry.name)) {
+        if (entry.name.startsWith(TEMP_PREFIX)) await removeIfStale(folder, child);
+        return;
+      }
+      const key = pathPrefix + entry.name;
+      try {
+        validateKey(key, DRIVER_NAME);
+      } catch {
+        return; // A name po refuses (e.g. with a backslash), put there by hand.
+      }
+      let isFile = entry.isFile();
+      let isFolder = entry.isDirectory();
+      if (entry.isSymbolicLink()) {
+        // Links are followed only to files inside the store; linked folders are not walked.
+        try {
+          const real = await realpath(child);
+          isFile = isInside(realRoot, real) && (await stat(real)).isFile();
+        } catch {
+          isFile = false;
+        }
+        isFolder = false;
+      }
+      if (isFile && key.startsWith(prefix)) keys.push(key);
+      const childPrefix = `${key}/`;
+      if (isFolder && (childPrefix.startsWith(prefix) || prefix.startsWith(childPrefix))) {
+        await collectKeys(walk, child, childPrefix);
+      }
+    }),
+  );
+}
+
+async function removeObject(folder: Folder, key: string): Promise<void> {
+  await folder.ready();
+  const file = fileOf(folder, key);
+  try {
+    const stats = await lstat(file);
+    if (stats.isDirectory()) return; // A prefix, not an object.
+    await unlink(file); // Removes a link itself, never its target.
+  } catch (error) {
+    if (MISSING.has(errorCode(error) ?? '')) return;
+    throw ioError(folder, 'delete', key, error);
+  }
+  await unlink(sidecarPath(file)).catch(() => {});
+  // S3 has no folders: remove the ones this delete left empty, so that the key can become a file.
+  for (let path = dirname(file); path.length > folder.root.length; path = dirname(path)) {
+    try {
+      await rmdir(path);
+    } catch {
+      break;
+    }
+  }
 }
