@@ -69,137 +69,157 @@ interface Link {
   cutting: boolean;
 }
 
+/** What the proxy's controls change and its connections read. */
+interface ProxyState {
+  readonly target: Required<TcpProxyTarget>;
+  readonly links: Set<Link>;
+  server: Server | undefined;
+  blackholed: boolean;
+  /** Connections still to cut by `cutAfter`, and after how many client bytes. */
+  armed: number;
+  cutAt: number;
+  cuts: number;
+  dropped: number;
+}
+
 /** Starts a `TcpProxy` to `target`. */
 export async function startTcpProxy(
   target: TcpProxyTarget,
   options: TcpProxyOptions = {},
 ): Promise<TcpProxy> {
-  const host = target.host ?? '127.0.0.1';
-  const links = new Set<Link>();
-  let server: Server | undefined;
-  let blackholed = false;
-  let armed = 0;
-  let cutAt = Number.POSITIVE_INFINITY;
-  let cuts = 0;
-  let dropped = 0;
-
-  const forward = (link: Link, from: Socket, to: Socket, chunk: Buffer) => {
-    if (link.cutting) return;
-    if (blackholed) {
-      dropped += chunk.byteLength;
-      return;
-    }
-    if (from === link.client) {
-      link.sent += chunk.byteLength;
-      if (armed > 0 && link.sent > cutAt) return cutMidway(link, chunk);
-    }
-    // Back-pressure: a slow reader slows the writer, as on a real link.
-    if (!to.write(chunk)) {
-      from.pause();
-      to.once('drain', () => from.resume());
-    }
+  const state: ProxyState = {
+    target: { host: target.host ?? '127.0.0.1', port: target.port },
+    links: new Set(),
+    server: undefined,
+    blackholed: false,
+    armed: 0,
+    cutAt: Number.POSITIVE_INFINITY,
+    cuts: 0,
+    dropped: 0,
   };
-
-  const cutMidway = (link: Link, chunk: Buffer) => {
-    armed -= 1;
-    cuts += 1;
-    link.cutting = true;
-    const through = chunk.subarray(0, Math.max(0, chunk.byteLength - (link.sent - cutAt)));
-    link.upstream.write(through, () => {
-      link.upstream.destroy();
-      link.client.destroy();
-    });
-  };
-
-  const reset = (link: Link) => {
-    link.cutting = true;
-    for (const socket of [link.client, link.upstream]) {
-      if (!socket.destroyed) socket.resetAndDestroy();
-    }
-    links.delete(link);
-    cuts += 1;
-  };
-
-  const accept = (client: Socket) => {
-    const upstream = connect({ port: target.port, host, allowHalfOpen: true });
-    const link: Link = { client, upstream, sent: 0, cutting: false };
-    links.add(link);
-    client.on('data', (chunk: Buffer) => forward(link, client, upstream, chunk));
-    upstream.on('data', (chunk: Buffer) => forward(link, upstream, client, chunk));
-    // An end or a close is passed on, unless the link is blackholed (the FIN is a dropped packet too).
-    const pass = (to: Socket) => () => {
-      if (!blackholed) to.end();
-    };
-    client.on('end', pass(upstream));
-    upstream.on('end', pass(client));
-    // A close after an error resets the other side; a clean one lets it finish writing first.
-    const gone = (other: Socket) => (hadError: boolean) => {
-      if (!blackholed || link.cutting) {
-        if (hadError) other.destroy();
-        else other.end();
-      }
-      if (client.destroyed && upstream.destroyed) links.delete(link);
-    };
-    client.on('close', gone(upstream)).on('error', () => {});
-    upstream.on('close', gone(client)).on('error', () => {});
-  };
-
-  const listen = (port: number) =>
-    new Promise<number>((resolve, reject) => {
-      const s = createServer({ allowHalfOpen: true }, accept);
-      s.once('error', reject);
-      s.listen(port, '127.0.0.1', () => {
-        server = s;
-        resolve((s.address() as AddressInfo).port);
-      });
-    });
-
-  const port = await listen(options.port ?? 0);
-
+  const port = await listen(state, options.port ?? 0);
   const stop = async () => {
-    for (const link of [...links]) reset(link);
-    const s = server;
-    server = undefined;
-    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+    for (const link of [...state.links]) reset(state, link);
+    const server = state.server;
+    state.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   };
-
   return {
     host: '127.0.0.1',
     port,
     endpoint: `http://127.0.0.1:${port}`,
     get connections() {
-      return links.size;
+      return state.links.size;
     },
     get cuts() {
-      return cuts;
+      return state.cuts;
     },
     get dropped() {
-      return dropped;
+      return state.dropped;
     },
     stop,
     async start() {
-      if (server === undefined) await listen(port);
+      if (state.server === undefined) await listen(state, port);
     },
     cut() {
-      for (const link of [...links]) reset(link);
+      for (const link of [...state.links]) reset(state, link);
     },
     cutAfter(bytes, connections = 1) {
-      armed = connections;
-      cutAt = bytes;
+      state.armed = connections;
+      state.cutAt = bytes;
     },
     blackhole() {
-      blackholed = true;
+      state.blackholed = true;
     },
     restore() {
-      blackholed = false;
-      // A close dropped during the blackhole is passed on now (TCP would send its FIN again).
-      for (const link of [...links]) {
-        if (link.client.destroyed) link.upstream.destroy();
-        else if (link.upstream.destroyed) link.client.destroy();
-        if (link.client.readableEnded) link.upstream.end();
-        if (link.upstream.readableEnded) link.client.end();
-      }
+      state.blackholed = false;
+      for (const link of [...state.links]) passHeldClose(link);
     },
     close: stop,
   };
+}
+
+function listen(state: ProxyState, port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const server = createServer({ allowHalfOpen: true }, (client) => accept(state, client));
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      state.server = server;
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function accept(state: ProxyState, client: Socket): void {
+  const upstream = connect({ ...state.target, allowHalfOpen: true });
+  const link: Link = { client, upstream, sent: 0, cutting: false };
+  state.links.add(link);
+  client.on('data', (chunk: Buffer) => forward(state, link, client, upstream, chunk));
+  upstream.on('data', (chunk: Buffer) => forward(state, link, upstream, client, chunk));
+  // An end or a close is passed on, unless the link is blackholed (the FIN is a dropped packet too).
+  const pass = (to: Socket) => () => {
+    if (!state.blackholed) to.end();
+  };
+  client.on('end', pass(upstream));
+  upstream.on('end', pass(client));
+  // A close after an error resets the other side; a clean one lets it finish writing first.
+  const gone = (other: Socket) => (hadError: boolean) => {
+    if (!state.blackholed || link.cutting) {
+      if (hadError) other.destroy();
+      else other.end();
+    }
+    if (client.destroyed && upstream.destroyed) state.links.delete(link);
+  };
+  client.on('close', gone(upstream)).on('error', () => {});
+  upstream.on('close', gone(client)).on('error', () => {});
+}
+
+function forward(state: ProxyState, link: Link, from: Socket, to: Socket, chunk: Buffer): void {
+  if (link.cutting) return;
+  if (state.blackholed) {
+    state.dropped += chunk.byteLength;
+    return;
+  }
+  if (from === link.client) {
+    link.sent += chunk.byteLength;
+    if (state.armed > 0 && link.sent > state.cutAt) {
+      cutMidway(state, link, chunk);
+      return;
+    }
+  }
+  // Back-pressure: a slow reader slows the writer, as on a real link.
+  if (!to.write(chunk)) {
+    from.pause();
+    to.once('drain', () => from.resume());
+  }
+}
+
+/** Lets the chunk through up to the armed byte count, then closes both sides. */
+function cutMidway(state: ProxyState, link: Link, chunk: Buffer): void {
+  state.armed -= 1;
+  state.cuts += 1;
+  link.cutting = true;
+  const through = chunk.subarray(0, Math.max(0, chunk.byteLength - (link.sent - state.cutAt)));
+  link.upstream.write(through, () => {
+    link.upstream.destroy();
+    link.client.destroy();
+  });
+}
+
+/** Resets both sides of a link (RST). */
+function reset(state: ProxyState, link: Link): void {
+  link.cutting = true;
+  for (const socket of [link.client, link.upstream]) {
+    if (!socket.destroyed) socket.resetAndDestroy();
+  }
+  state.links.delete(link);
+  state.cuts += 1;
+}
+
+/** After a blackhole: a close dropped meanwhile is passed on now (TCP would send its FIN again). */
+function passHeldClose(link: Link): void {
+  if (link.client.destroyed) link.upstream.destroy();
+  else if (link.upstream.destroyed) link.client.destroy();
+  if (link.client.readableEnded) link.upstream.end();
+  if (link.upstream.readableEnded) link.client.end();
 }
