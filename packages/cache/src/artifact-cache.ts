@@ -270,12 +270,7 @@ async function download(
   }
   context.reachable = true;
   cache.downloads += 1;
-  const entry: Entry = {
-    body: object.body,
-    etag: object.etag,
-    validatedAt: context.now(),
-    staleSince: undefined,
-  };
+  const entry = freshEntry(context, object);
   keep(context, cache, key, entry, flight);
   context.logger.debug(
     { kind: cache.kind, key, bytes: entry.body.byteLength },
@@ -320,18 +315,18 @@ async function revalidate(
   }
   cache.downloads += 1;
   cache.updates += 1;
-  const changed: Entry = {
-    body: answer.body,
-    etag: answer.etag,
-    validatedAt: context.now(),
-    staleSince: undefined,
-  };
+  const changed = freshEntry(context, answer);
   keep(context, cache, key, changed, flight);
   context.logger.info(
     { kind: cache.kind, key, etag: answer.etag },
     `[po/cache] ${cache.kind} '${key}' changed in the store; cached the new bytes`,
   );
   return { entry: changed, outcome: 'changed' };
+}
+
+/** An entry for bytes the store just delivered. */
+function freshEntry(context: ReadContext, object: { body: Uint8Array; etag: string }): Entry {
+  return { body: object.body, etag: object.etag, validatedAt: context.now(), staleSince: undefined };
 }
 
 /** Stores what a flight brought, unless the key was dropped (or the cache closed) meanwhile. */

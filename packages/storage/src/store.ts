@@ -93,3 +93,18 @@ export function defineObjectStore(driver: ObjectStore): ObjectStore {
 export function compareKeys(a: { key: string }, b: { key: string }): number {
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
+
+/**
+ * `start` run once and its promise shared by every caller; a rejection is forgotten, so the next
+ * call tries again (a folder created meanwhile, a server back up).
+ */
+export function onceUntilFailure<T>(start: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= start().catch((error: unknown) => {
+      pending = undefined;
+      throw error;
+    });
+    return pending;
+  };
+}

@@ -17,7 +17,7 @@ import { errorCode } from '@po/core';
 import { isReservedName, TEMP_PREFIX, writeFileAtomic } from '../atomic-file.ts';
 import { StoreError } from '../errors.ts';
 import { validateKey } from '../keys.ts';
-import { compareKeys, defineObjectStore } from '../store.ts';
+import { compareKeys, defineObjectStore, onceUntilFailure } from '../store.ts';
 import type { NotModified, ObjectInfo, ObjectStore, PutOptions, StoredObject } from '../types.ts';
 
 export const DRIVER_NAME = 'local';
@@ -93,18 +93,11 @@ interface Folder {
  *   rejects with CONFLICT (S3 allows both).
  */
 export function createLocalStore(options: LocalStoreOptions): ObjectStore {
-  let ready: Promise<string> | undefined;
   const folder: Folder = {
     root: resolve(options.root),
     fsync: options.fsync ?? true,
     staleTempMs: options.staleTempMs ?? 10 * 60_000,
-    ready() {
-      ready ??= openFolder(folder, options.create ?? true).catch((error: unknown) => {
-        ready = undefined; // Try again at the next call.
-        throw error;
-      });
-      return ready;
-    },
+    ready: onceUntilFailure(() => openFolder(folder, options.create ?? true)),
   };
   return defineObjectStore({
     kind: DRIVER_NAME,

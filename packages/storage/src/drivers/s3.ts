@@ -12,7 +12,7 @@ import { Client, type ClientOptions } from 'minio';
 import pRetry from 'p-retry';
 import { StoreError, type StoreErrorCode } from '../errors.ts';
 import { validateKey } from '../keys.ts';
-import { compareKeys, defineObjectStore } from '../store.ts';
+import { compareKeys, defineObjectStore, onceUntilFailure } from '../store.ts';
 import type { NotModified, ObjectInfo, ObjectStore, PutOptions, StoredObject } from '../types.ts';
 
 export const DRIVER_NAME = 's3';
@@ -220,7 +220,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     transportAgent: agent,
     retryOptions: { disableRetry: true },
   });
-  let bucketReady: Promise<void> | undefined;
+  const created = onceUntilFailure(() => createBucket(bucket, region));
   const bucket: Bucket = {
     client,
     name,
@@ -232,14 +232,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       maxTimeout: options.retry?.maxTimeoutMs ?? 1000,
       maxRetryTime: options.retry?.maxRetryTimeMs ?? 3000,
     },
-    ready() {
-      if (!options.createBucket) return Promise.resolve();
-      bucketReady ??= createBucket(bucket, region).catch((error: unknown) => {
-        bucketReady = undefined; // Try again at the next call (the server may be back).
-        throw error;
-      });
-      return bucketReady;
-    },
+    ready: () => (options.createBucket ? created() : Promise.resolve()),
   };
   return defineObjectStore({
     kind: DRIVER_NAME,
