@@ -5,7 +5,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import S3rver from 's3rver';
+import { startS3rver, type TestS3Server } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { po, root } from '../test/po.ts';
 
@@ -146,25 +146,25 @@ suite(
 );
 
 const s3Dir = mkdtempSync(join(tmpdir(), 'po-s3-cli-'));
-let server: S3rver | undefined;
+let server: TestS3Server | undefined;
 suite(
   'S3 store (s3rver on loopback)',
   async () => {
-    server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(s3Dir, 'data') });
-    const { port } = (await server.run()) as { port: number };
+    // No bucket: the CLI creates it.
+    server = await startS3rver({ buckets: [] });
     return {
       cwd: s3Dir,
       env: {
         PO_STORE: 's3',
-        PO_S3_ENDPOINT: `http://127.0.0.1:${port}`,
-        PO_S3_ACCESS_KEY: 'S3RVER',
-        PO_S3_SECRET_KEY: 'S3RVER',
+        PO_S3_ENDPOINT: server.endpoint,
+        PO_S3_ACCESS_KEY: server.accessKey,
+        PO_S3_SECRET_KEY: server.secretKey,
         PO_BUCKET: 'process-optimization',
       },
     };
   },
   async () => {
-    await server?.close();
+    await server?.dispose();
     rmSync(s3Dir, { recursive: true, force: true });
   },
 );

@@ -2,15 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createProcessDataSource, createResultStore, type Database, openDatabase } from '@po/db';
 import type { CompiledStrategy } from '@po/rto-engine';
+import { randomName, startTcpProxy, TEST_DATABASE_URL, waitFor } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  compileDemoStrategy,
-  exampleState,
-  POSTGRES_URL,
-  randomName,
-  startTcpProxy,
-  waitFor,
-} from '../test/helpers.ts';
+import { compileDemoStrategy, exampleState } from '../test/helpers.ts';
 import { createRunner, staticStrategySource } from './lib.ts';
 import { plantColumns } from './validation.ts';
 
@@ -23,7 +17,7 @@ let compiled: CompiledStrategy;
 let example: Record<string, number>;
 const schema = randomName('po_resilience');
 beforeAll(async () => {
-  db = await openDatabase({ url: POSTGRES_URL, schema });
+  db = await openDatabase({ url: TEST_DATABASE_URL, schema });
   [compiled, example] = await Promise.all([compileDemoStrategy(), exampleState()]);
 });
 afterAll(async () => {
@@ -54,9 +48,9 @@ describe('runner against PostgreSQL through a cut link', () => {
       tables: { results, feedback: `${results}_fb`, runnerState: `${results}_st` },
     });
 
-    const u = new URL(POSTGRES_URL);
+    const u = new URL(TEST_DATABASE_URL);
     const proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
-    const viaProxy = new URL(POSTGRES_URL);
+    const viaProxy = new URL(TEST_DATABASE_URL);
     viaProxy.port = String(proxy.port);
     const linked = await openDatabase({
       url: viaProxy.toString(),
@@ -125,7 +119,7 @@ describe('runner killed with SIGKILL mid-cycle', () => {
           '--import',
           'tsx',
           join(import.meta.dirname, '../test/child-runner.ts'),
-          POSTGRES_URL,
+          TEST_DATABASE_URL,
           schema,
           table,
           results,

@@ -6,8 +6,9 @@ import {
   type ResultStore,
 } from '@po/db';
 import type { CompiledStrategy, StrategySpec } from '@po/rto-engine';
+import { randomName, waitFor } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, compileDemoStrategy, exampleState, randomName, waitFor } from '../test/helpers.ts';
+import { backends, compileDemoStrategy, exampleState } from '../test/helpers.ts';
 import {
   createRunner,
   type RunnableStrategy,
