@@ -8,8 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { arch, cpus, platform } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import type { ModelRequest } from '@po/core';
 import { createModelProvider, importPthModel, importScalerPickle, localModelFiles } from '../src/index.ts';
-import type { ModelRequest } from '../src/types.ts';
 
 const FIXTURES = fileURLToPath(new URL('../test/fixtures/compat/', import.meta.url));
 const LOADS = 30;

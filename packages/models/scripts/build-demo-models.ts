@@ -22,6 +22,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { mulberry32 } from '@po/core';
 import {
   clinkerTarget,
   createDemoKiln,
@@ -29,7 +30,6 @@ import {
   type DemoKilnRow,
   type DemoKilnSetpoints,
   demoKilnSteadyState,
-  mulberry32,
   nominalSetpoints,
 } from '../src/demo-kiln/index.ts';
 import { erf } from '../src/math.ts';

@@ -15,10 +15,9 @@ export {
 export {
   MlpSpecError,
   ModelFileError,
-  ModelLoadError,
   ModelPredictError,
-  PoModelsError,
-  type PoModelsErrorCode,
+  ModelsError,
+  type ModelsErrorCode,
   ScalerFormatError,
 } from './errors.ts';
 export {
@@ -48,13 +47,3 @@ export {
   type OnnxModelProvider,
 } from './provider.ts';
 export { parseScalerFile, type Scaler, type ScalerKind, type ScalerSet } from './scalers.ts';
-export type {
-  ModelFile,
-  ModelFileReader,
-  ModelFileRole,
-  ModelProvider,
-  ModelRequest,
-  ModelsLogger,
-  SurrogateModel,
-  SurrogateModelGroup,
-} from './types.ts';

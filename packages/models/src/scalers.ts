@@ -1,5 +1,6 @@
+import { describeError } from '@po/core';
 import { z } from 'zod';
-import { describeCause, ScalerFormatError } from './errors.ts';
+import { ScalerFormatError } from './errors.ts';
 import { parseJsonBytes } from './json.ts';
 
 /** The scaler kinds po understands (scikit-learn's, single column). */
@@ -201,9 +202,14 @@ export function parseScalerFile(source: Uint8Array | string | object, file: stri
     try {
       json = parseJsonBytes(source);
     } catch (cause) {
-      throw new ScalerFormatError(file, undefined, `not valid UTF-8 JSON (${describeCause(cause)})`, {
-        cause,
-      });
+      throw new ScalerFormatError(
+        file,
+        undefined,
+        `not valid UTF-8 JSON (${describeError(cause, { oneLine: true })})`,
+        {
+          cause,
+        },
+      );
     }
   }
   const top = fileSchema.safeParse(json);

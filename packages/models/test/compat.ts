@@ -1,7 +1,7 @@
 /** The predecessor's compat files (test/fixtures/compat) and the model requests its strategy makes. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ModelRequest } from '../src/types.ts';
+import type { ModelRequest } from '@po/core';
 
 export const FIXTURES = fileURLToPath(new URL('./fixtures/compat/', import.meta.url));
 

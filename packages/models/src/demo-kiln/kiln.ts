@@ -1,4 +1,5 @@
-import { PoModelsError } from '../errors.ts';
+import { gaussian, mulberry32 } from '@po/core';
+import { ModelsError } from '../errors.ts';
 import {
   clinkerTarget,
   coTarget,
@@ -17,7 +18,6 @@ import {
   OUTPUT_SPECS,
   SETPOINT_SPECS,
 } from './plant.ts';
-import { gaussian, mulberry32 } from './random.ts';
 
 /** Options of `createDemoKiln`. */
 export interface DemoKilnOptions {
@@ -77,9 +77,7 @@ export interface DemoKiln {
 }
 
 /** A demo-kiln call that cannot be honoured (unknown tag, non-finite value, time going back). */
-export class DemoKilnError extends PoModelsError {
-  override readonly name: string = 'DemoKilnError';
-
+export class DemoKilnError extends ModelsError {
   constructor(problem: string) {
     super('INVALID_REQUEST', `Demo kiln: ${problem}`);
   }

@@ -3,10 +3,10 @@
  * reproduce the predecessor's numbers in expected/model-outputs.json.
  */
 import { readFileSync } from 'node:fs';
+import { ModelLoadError } from '@po/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expected, FIXTURES, pthRequest } from '../../test/compat.ts';
 import { dict, pickle, global as pyGlobal, reduce, sklearnScaler, tuple } from '../../test/pickle-writer.ts';
-import { ModelLoadError } from '../errors.ts';
 import { localModelFiles } from '../paths.ts';
 import { createModelProvider } from '../provider.ts';
 
