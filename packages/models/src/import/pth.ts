@@ -5,16 +5,16 @@
  */
 import { unzipSync } from 'fflate';
 import { ModelImportError } from './errors.ts';
+import { readPickle } from './pickle.ts';
+import type { PickleLimits } from './pickle-machine.ts';
 import {
   describePickleValue,
   isTuple,
   type PickleGlobal,
   PickleGlobalRef,
   type PickleGlobals,
-  type PickleLimits,
-  readPickle,
   SET_STATE,
-} from './pickle.ts';
+} from './pickle-values.ts';
 
 /** Tensor element types po reads; others are refused by name. */
 export type TensorDType = 'float32' | 'float64' | 'int64';
