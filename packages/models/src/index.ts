@@ -42,8 +42,8 @@ export {
 export { localModelFiles } from './paths.ts';
 export {
   createModelProvider,
-  type LoadedModel,
   type ModelProviderOptions,
   type OnnxModelProvider,
 } from './provider.ts';
 export { parseScalerFile, type Scaler, type ScalerKind, type ScalerSet } from './scalers.ts';
+export type { LoadedModel } from './surrogate.ts';

@@ -21,8 +21,6 @@ import {
 import { createSession, readSignature, SessionPool } from './onnx-session.ts';
 import { type LoadedModel, OnnxModelGroup, OnnxSurrogateModel } from './surrogate.ts';
 
-export type { LoadedModel } from './surrogate.ts';
-
 /** Options of `createModelProvider`. */
 export interface ModelProviderOptions {
   /**
