@@ -1,6 +1,5 @@
-import { describeError } from '@po/core';
 import { ModelsError } from './errors.ts';
-import { isJsonObject, parseJsonBytes } from './json.ts';
+import { isJsonObject, jsonSource } from './json.ts';
 
 /** A model's metadata file, validated loosely: only the fields po uses are checked. */
 export interface ModelMetadata {
@@ -25,14 +24,7 @@ function invalid(file: string, problem: string, cause?: unknown): ModelsError {
 
 /** Parses a metadata JSON file. Throws `ModelsError` (`INVALID_METADATA`) naming the file. */
 export function parseModelMetadata(source: Uint8Array | string | object, file: string): ModelMetadata {
-  let json: unknown = source;
-  if (typeof source === 'string' || source instanceof Uint8Array) {
-    try {
-      json = parseJsonBytes(source);
-    } catch (cause) {
-      throw invalid(file, `not valid UTF-8 JSON (${describeError(cause, { oneLine: true })})`, cause);
-    }
-  }
+  const json = jsonSource(source, (problem, cause) => invalid(file, problem, cause));
   if (!isJsonObject(json)) throw invalid(file, 'the top level is not a JSON object');
   const { inputs, output, activation } = json;
   if (inputs !== undefined && !(Array.isArray(inputs) && inputs.every((i) => typeof i === 'string'))) {
