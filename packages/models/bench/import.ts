@@ -7,43 +7,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { arch, cpus, platform } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { createModelProvider, importPthModel, importScalerPickle, localModelFiles } from '../src/index.ts';
-import type { ModelRequest } from '../src/types.ts';
+import { compatRequest, expected, FIXTURES, pthRequest, stackRows } from '../test/compat.ts';
+import { median, percentile, timePredict } from './timing.ts';
 
-const FIXTURES = fileURLToPath(new URL('../test/fixtures/compat/', import.meta.url));
 const LOADS = 30;
 const BATCH_SIZES = [1, 11, 64, 1024];
 const WARMUP = 50;
 const CALLS = 500;
 
-interface CompatModel {
-  skill: string;
-  model_file: string;
-  onnx_file: string;
-  scaler_file: string;
-  scaler_params_file: string;
-  metadata_file: string | null;
-  inputs: string[];
-  output: string;
-  rows: { x: number[] }[];
-}
-
-const { models } = JSON.parse(readFileSync(`${FIXTURES}expected/model-outputs.json`, 'utf8')) as {
-  models: CompatModel[];
-};
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
+const { models } = expected;
 const provider = createModelProvider({ readFile: localModelFiles(FIXTURES) });
-const request = (m: CompatModel, pth: boolean): ModelRequest => ({
-  skill: m.skill,
-  modelPath: pth ? m.model_file : m.onnx_file,
-  scalerPath: pth ? m.scaler_file : m.scaler_params_file,
-  metadataPath: m.metadata_file ?? undefined,
-  inputs: m.inputs,
-  output: m.output,
-});
+const request = (m: (typeof models)[number], pth: boolean) => (pth ? pthRequest(m) : compatRequest(m));
 
 const load = [
   `Node ${process.version}, ${platform()} ${arch()}, ${cpus()[0]?.model ?? 'unknown CPU'}; onnxruntime-node, 1 thread.`,
@@ -84,21 +59,15 @@ const latency = [
 ];
 for (const m of models) {
   const loaded = [await provider.load(request(m, true)), await provider.load(request(m, false))];
-  const n = m.inputs.length;
   for (const batch of BATCH_SIZES) {
-    const inputs = new Float64Array(batch * n);
-    for (let r = 0; r < batch; r++) inputs.set(m.rows[r % m.rows.length]!.x, r * n);
-    const out = new Float64Array(batch);
+    const inputs = stackRows(
+      m.rows.map((row) => row.x),
+      batch,
+    );
     const cells: string[] = [];
     for (const model of loaded) {
-      for (let i = 0; i < WARMUP; i++) await model.predict(inputs, batch, out);
-      const times: number[] = [];
-      for (let i = 0; i < CALLS; i++) {
-        const start = performance.now();
-        await model.predict(inputs, batch, out);
-        times.push((performance.now() - start) * 1000);
-      }
-      cells.push(median(times).toFixed(1));
+      const times = await timePredict(model, inputs, batch, { warmup: WARMUP, calls: CALLS });
+      cells.push(percentile(times, 0.5).toFixed(1));
     }
     latency.push(`| ${m.skill} | ${batch} | ${cells[0]} | ${cells[1]} |`);
   }

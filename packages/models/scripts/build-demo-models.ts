@@ -22,6 +22,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { mulberry32 } from '@po/core';
 import {
   clinkerTarget,
   createDemoKiln,
@@ -29,7 +30,6 @@ import {
   type DemoKilnRow,
   type DemoKilnSetpoints,
   demoKilnSteadyState,
-  mulberry32,
   nominalSetpoints,
 } from '../src/demo-kiln/index.ts';
 import { erf } from '../src/math.ts';
@@ -227,11 +227,17 @@ interface TrainedModel {
   forward: (x: Float64Array) => number;
 }
 
-function train(spec: DemoModelSpec, xs: Float64Array[], ys: Float64Array): TrainedModel {
+/** Gradients or Adam moments, shaped like the layers. */
+type LayerArrays = { w: Float64Array; b: Float64Array }[];
+
+const zerosLike = (layers: readonly Dense[]): LayerArrays =>
+  layers.map((l) => ({ w: new Float64Array(l.w.length), b: new Float64Array(l.b.length) }));
+
+/** Glorot-uniform weights and small biases, drawn from the model's seed. */
+function initialLayers(spec: DemoModelSpec): Dense[] {
   const rand = mulberry32(spec.seed);
-  const n = spec.inputs.length;
   const layers: Dense[] = [];
-  let inWidth = n;
+  let inWidth = spec.inputs.length;
   for (const outWidth of WIDTHS) {
     const bound = Math.sqrt(6 / (inWidth + outWidth));
     const w = Float64Array.from({ length: outWidth * inWidth }, () => (rand() * 2 - 1) * bound);
@@ -239,106 +245,155 @@ function train(spec: DemoModelSpec, xs: Float64Array[], ys: Float64Array): Train
     layers.push({ w, b, inWidth, outWidth });
     inWidth = outWidth;
   }
-  const grads = layers.map((l) => ({ w: new Float64Array(l.w.length), b: new Float64Array(l.b.length) }));
-  const m1 = layers.map((l) => ({ w: new Float64Array(l.w.length), b: new Float64Array(l.b.length) }));
-  const m2 = layers.map((l) => ({ w: new Float64Array(l.w.length), b: new Float64Array(l.b.length) }));
-  // Activations per layer: input h[0], pre-activation u[l] (after the BN gain), output h[l+1].
-  const h = [n, ...WIDTHS].map((w) => new Float64Array(w));
-  const u = WIDTHS.map((w) => new Float64Array(w));
-  const delta = WIDTHS.map((w) => new Float64Array(w));
-  const forward = (x: Float64Array): number => {
-    h[0]!.set(x);
+  return layers;
+}
+
+/**
+ * The float64 network being trained (Linear, BatchNorm at its initial identity, GELU; a
+ * Linear output) with the buffers of one forward and one backward pass.
+ */
+class TrainingNetwork {
+  /** Activations per layer: input h[0], pre-activation u[l] (after the BN gain), output h[l+1]. */
+  readonly #h: Float64Array[];
+  readonly #u: Float64Array[];
+  readonly #delta: Float64Array[];
+
+  constructor(readonly layers: Dense[]) {
+    this.#h = [layers[0]!.inWidth, ...WIDTHS].map((w) => new Float64Array(w));
+    this.#u = WIDTHS.map((w) => new Float64Array(w));
+    this.#delta = WIDTHS.map((w) => new Float64Array(w));
+  }
+
+  /** The network's output on one scaled input row. */
+  forward(x: Float64Array): number {
+    const { layers } = this;
+    this.#h[0]!.set(x);
     layers.forEach((layer, l) => {
-      const hin = h[l]!;
-      const hout = h[l + 1]!;
+      const hin = this.#h[l]!;
+      const hout = this.#h[l + 1]!;
       for (let o = 0; o < layer.outWidth; o++) {
         let z = layer.b[o]!;
         for (let i = 0; i < layer.inWidth; i++) z += layer.w[o * layer.inWidth + i]! * hin[i]!;
         if (l < layers.length - 1) {
           const v = z * BN_GAIN;
-          u[l]![o] = v;
+          this.#u[l]![o] = v;
           hout[o] = 0.5 * v * (1 + erf(v / Math.SQRT2));
         } else {
           hout[o] = z;
         }
       }
     });
-    return h[layers.length]![0]!;
-  };
-
-  const beta1 = 0.9;
-  const beta2 = 0.999;
-  for (let step = 1; step <= STEPS; step++) {
-    for (const g of grads) {
-      g.w.fill(0);
-      g.b.fill(0);
-    }
-    for (let r = 0; r < xs.length; r++) {
-      const y = forward(xs[r]!);
-      delta[layers.length - 1]![0] = (2 * (y - ys[r]!)) / xs.length;
-      for (let l = layers.length - 1; l >= 0; l--) {
-        const layer = layers[l]!;
-        const d = delta[l]!;
-        const hin = h[l]!;
-        for (let o = 0; o < layer.outWidth; o++) {
-          const g = d[o]!;
-          const grad = grads[l]!;
-          grad.b[o] = grad.b[o]! + g;
-          for (let i = 0; i < layer.inWidth; i++) {
-            const k = o * layer.inWidth + i;
-            grad.w[k] = grad.w[k]! + g * hin[i]!;
-          }
-        }
-        if (l > 0) {
-          const below = delta[l - 1]!;
-          for (let i = 0; i < layer.inWidth; i++) {
-            let s = 0;
-            for (let o = 0; o < layer.outWidth; o++) s += layer.w[o * layer.inWidth + i]! * d[o]!;
-            const v = u[l - 1]![i]!;
-            const slope = 0.5 * (1 + erf(v / Math.SQRT2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v);
-            below[i] = s * slope * BN_GAIN;
-          }
-        }
-      }
-    }
-    const lr = LEARNING_RATE * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * (step - 1)) / STEPS)));
-    const c1 = 1 - beta1 ** step;
-    const c2 = 1 - beta2 ** step;
-    layers.forEach((layer, l) => {
-      for (const key of ['w', 'b'] as const) {
-        const p = layer[key];
-        const g = grads[l]![key];
-        const a = m1[l]![key];
-        const q = m2[l]![key];
-        for (let i = 0; i < p.length; i++) {
-          a[i] = beta1 * a[i]! + (1 - beta1) * g[i]!;
-          q[i] = beta2 * q[i]! + (1 - beta2) * g[i]! * g[i]!;
-          p[i] = p[i]! - (lr * (a[i]! / c1)) / (Math.sqrt(q[i]! / c2) + 1e-8);
-        }
-      }
-    });
+    return this.#h[layers.length]![0]!;
   }
 
-  // The pre-BN statistics over the training rows (used to give BatchNorm realistic parameters).
+  /** The pre-BN value of hidden unit `o` of layer `l` in the last forward pass. */
+  preBatchNorm(l: number, o: number): number {
+    return this.#u[l]![o]! / BN_GAIN;
+  }
+
+  /** Adds the gradient of the mean squared error's term for row (x, y) out of `rows` to `grads`. */
+  accumulate(x: Float64Array, y: number, rows: number, grads: LayerArrays): void {
+    const { layers } = this;
+    const prediction = this.forward(x);
+    this.#delta[layers.length - 1]![0] = (2 * (prediction - y)) / rows;
+    for (let l = layers.length - 1; l >= 0; l--) {
+      const layer = layers[l]!;
+      const d = this.#delta[l]!;
+      const hin = this.#h[l]!;
+      const grad = grads[l]!;
+      for (let o = 0; o < layer.outWidth; o++) {
+        const g = d[o]!;
+        grad.b[o] = grad.b[o]! + g;
+        for (let i = 0; i < layer.inWidth; i++) {
+          const k = o * layer.inWidth + i;
+          grad.w[k] = grad.w[k]! + g * hin[i]!;
+        }
+      }
+      if (l > 0) this.#backToBelow(layer, d, l - 1);
+    }
+  }
+
+  /** The error signal of layer `below` from the one above it, through GELU and the BN gain. */
+  #backToBelow(layer: Dense, d: Float64Array, below: number): void {
+    const out = this.#delta[below]!;
+    for (let i = 0; i < layer.inWidth; i++) {
+      let s = 0;
+      for (let o = 0; o < layer.outWidth; o++) s += layer.w[o * layer.inWidth + i]! * d[o]!;
+      const v = this.#u[below]![i]!;
+      const slope = 0.5 * (1 + erf(v / Math.SQRT2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v);
+      out[i] = s * slope * BN_GAIN;
+    }
+  }
+}
+
+const BETA1 = 0.9;
+const BETA2 = 0.999;
+
+/** One Adam update with the cosine learning-rate schedule (to 5 %). */
+function adamStep(
+  layers: readonly Dense[],
+  grads: LayerArrays,
+  m1: LayerArrays,
+  m2: LayerArrays,
+  step: number,
+) {
+  const lr = LEARNING_RATE * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * (step - 1)) / STEPS)));
+  const c1 = 1 - BETA1 ** step;
+  const c2 = 1 - BETA2 ** step;
+  layers.forEach((layer, l) => {
+    for (const key of ['w', 'b'] as const) {
+      const p = layer[key];
+      const g = grads[l]![key];
+      const a = m1[l]![key];
+      const q = m2[l]![key];
+      for (let i = 0; i < p.length; i++) {
+        a[i] = BETA1 * a[i]! + (1 - BETA1) * g[i]!;
+        q[i] = BETA2 * q[i]! + (1 - BETA2) * g[i]! * g[i]!;
+        p[i] = p[i]! - (lr * (a[i]! / c1)) / (Math.sqrt(q[i]! / c2) + 1e-8);
+      }
+    }
+  });
+}
+
+/** The pre-BN statistics over the training rows (used to give BatchNorm realistic parameters). */
+function preBatchNormStats(network: TrainingNetwork, xs: readonly Float64Array[]): TrainedModel['stats'] {
   const stats = WIDTHS.slice(0, -1).map((w) => ({
     mean: new Float64Array(w),
     variance: new Float64Array(w),
   }));
   for (const x of xs) {
-    forward(x);
+    network.forward(x);
     stats.forEach((s, l) => {
-      for (let o = 0; o < s.mean.length; o++) s.mean[o] = s.mean[o]! + u[l]![o]! / BN_GAIN / xs.length;
+      for (let o = 0; o < s.mean.length; o++) s.mean[o] = s.mean[o]! + network.preBatchNorm(l, o) / xs.length;
     });
   }
   for (const x of xs) {
-    forward(x);
+    network.forward(x);
     stats.forEach((s, l) => {
       for (let o = 0; o < s.mean.length; o++) {
-        s.variance[o] = s.variance[o]! + (u[l]![o]! / BN_GAIN - s.mean[o]!) ** 2 / xs.length;
+        s.variance[o] = s.variance[o]! + (network.preBatchNorm(l, o) - s.mean[o]!) ** 2 / xs.length;
       }
     });
   }
-  return { layers, stats, forward };
+  return stats;
+}
+
+/** Full-batch Adam in float64 for a fixed number of steps: the same weights on every run. */
+function train(spec: DemoModelSpec, xs: Float64Array[], ys: Float64Array): TrainedModel {
+  const network = new TrainingNetwork(initialLayers(spec));
+  const { layers } = network;
+  const grads = zerosLike(layers);
+  const m1 = zerosLike(layers);
+  const m2 = zerosLike(layers);
+  for (let step = 1; step <= STEPS; step++) {
+    for (const g of grads) {
+      g.w.fill(0);
+      g.b.fill(0);
+    }
+    for (let r = 0; r < xs.length; r++) network.accumulate(xs[r]!, ys[r]!, xs.length, grads);
+    adamStep(layers, grads, m1, m2, step);
+  }
+  return { layers, stats: preBatchNormStats(network, xs), forward: (x) => network.forward(x) };
 }
 
 /** R² and RMSE (engine units) of `predict` on the pairs. */
@@ -411,9 +466,20 @@ function fileNames(output: string) {
 
 const text = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
 
-/** The generated files of one model, by path relative to `<outDir>/models/`. */
-export function buildDemoModel(spec: DemoModelSpec, pairs: readonly TrainingPair[]): Map<string, Uint8Array> {
-  const n = spec.inputs.length;
+const scalerId = (name: string) => name.replaceAll('delta_', '');
+
+/** A model fitted on the first part of the pairs, with its scalers and the pairs it is judged on. */
+interface FittedDemoModel {
+  fit: { x: number[]; y: number }[];
+  heldOut: { x: number[]; y: number }[];
+  inputScalers: Affine[];
+  outputScaler: Affine;
+  model: TrainedModel;
+  /** The model in engine units: deltas in, delta out. */
+  predict: (x: number[]) => number;
+}
+
+function fitDemoModel(spec: DemoModelSpec, pairs: readonly TrainingPair[]): FittedDemoModel {
   const all = pairs.map((p) => ({ x: spec.inputs.map((i) => p[i.name]!), y: p[spec.output]! }));
   const split = Math.round(all.length * (1 - HELD_OUT_FRACTION));
   const fit = all.slice(0, split);
@@ -428,38 +494,94 @@ export function buildDemoModel(spec: DemoModelSpec, pairs: readonly TrainingPair
   const ys = Float64Array.from(fit, (p) => outputScaler.forward(p.y));
   const model = train(spec, xs, ys);
   const predict = (x: number[]) => outputScaler.inverse(model.forward(scaleRow(x)));
-  const files = fileNames(spec.output);
+  return { fit, heldOut, inputScalers, outputScaler, model, predict };
+}
 
-  const onnxBytes = buildMlpOnnx({
-    inputSize: n,
-    layers: toLayers(model),
-    name: `demo_${spec.output}_ann`,
-    docString: `po demo model for ${spec.skill}, fitted on the demo kiln simulator (seed ${DEMO_HISTORY.seed}); not plant data.`,
-    metadata: { inputs: spec.inputs.map((i) => i.name).join(','), output: spec.output },
-  });
-
-  const key = (name: string) => name.replaceAll('delta_', '');
+/** The po JSON scaler file of a fitted model. */
+function scalerFile(spec: DemoModelSpec, fitted: FittedDemoModel) {
   const scalers: Record<string, unknown> = {};
   spec.inputs.forEach((input, j) => {
-    scalers[key(input.name)] = inputScalers[j]!.json;
+    scalers[scalerId(input.name)] = fitted.inputScalers[j]!.json;
   });
-  scalers[key(spec.output)] = outputScaler.json;
-  const scalerJson = {
+  scalers[scalerId(spec.output)] = fitted.outputScaler.json;
+  return {
     format: 'po-scalers/1',
     description: `Scalers of the po demo model for ${spec.skill}, fitted on its training pairs.`,
-    model: files.model,
+    model: fileNames(spec.output).model,
     lookup: "scaler_id = variable_name.replaceAll('delta_', '')",
     scalers,
   };
+}
 
+/** The predecessor's ANNModel layer list for `n` inputs, as the metadata describes it. */
+function architecture(n: number) {
+  return {
+    class: 'ANNModel',
+    input_size: n,
+    hidden_size: 5,
+    output_size: 1,
+    layers: [
+      `Linear(${n},5)`,
+      'BatchNorm1d(5)',
+      'GELU(exact,erf)',
+      'Linear(5,10)',
+      'BatchNorm1d(10)',
+      'GELU(exact,erf)',
+      'Linear(10,5)',
+      'BatchNorm1d(5)',
+      'GELU(exact,erf)',
+      'Linear(5,1)',
+    ],
+    batchnorm_eps: BN_EPS,
+    dtype: 'float32',
+  };
+}
+
+/** How the model was trained and how well it fits, for the metadata file. */
+function trainingRecord(spec: DemoModelSpec, fitted: FittedDemoModel) {
+  const { fit, heldOut, predict } = fitted;
   const slopes = (f: (input: DemoInput, j: number) => number) =>
     Object.fromEntries(spec.inputs.map((input, j) => [input.name, round(f(input, j), 4)]));
   const modelSlope = (input: DemoInput, j: number) => {
     const at = (v: number) => predict(spec.inputs.map((_, i) => (i === j ? v : 0)));
     return (at(input.probe) - at(-input.probe)) / (2 * input.probe);
   };
+  return {
+    generator: 'packages/models/scripts/build-demo-models.ts',
+    simulator: {
+      module: '@po/models createDemoKiln (packages/models/src/demo-kiln)',
+      seed: DEMO_HISTORY.seed,
+      start: DEMO_HISTORY.start,
+      rows: DEMO_HISTORY.rows,
+      interval_seconds: DEMO_HISTORY.intervalSeconds,
+    },
+    pairs: {
+      rule: `per operator move: mean of the ${WINDOW} rows ending ${HORIZON_MINUTES} min after the move minus mean of the ${WINDOW} rows before it; sums for combined_Feed_rate and the cooler fan groups`,
+      horizon_minutes: HORIZON_MINUTES,
+      window_rows: WINDOW,
+      split: `first ${100 * (1 - HELD_OUT_FRACTION)} % of moves in time to fit, last ${100 * HELD_OUT_FRACTION} % held out`,
+      fit: fit.length,
+      held_out: heldOut.length,
+    },
+    init_seed: spec.seed,
+    optimizer: 'full-batch Adam, float64',
+    steps: STEPS,
+    lr: LEARNING_RATE,
+    lr_schedule: 'cosine to 5%',
+    loss: 'MSE on scaled target',
+    fit_r2: fitQuality(fit, predict).r2,
+    held_out_r2: fitQuality(heldOut, predict).r2,
+    held_out_rmse: fitQuality(heldOut, predict).rmse,
+    model_slope_at_zero: slopes(modelSlope),
+    kiln_slope_at_nominal: slopes((input) => kilnSlope(spec.output, input.name, input.probe / 10)),
+  };
+}
 
-  const metadata = {
+/** The metadata file of a fitted model. */
+function metadataFile(spec: DemoModelSpec, fitted: FittedDemoModel) {
+  const n = spec.inputs.length;
+  const files = fileNames(spec.output);
+  return {
     name: `demo_${spec.output}_ann`,
     description:
       'po demo model: a small network fitted on history from the demo kiln simulator (see source and training), not on plant data.',
@@ -469,29 +591,12 @@ export function buildDemoModel(spec: DemoModelSpec, pairs: readonly TrainingPair
     inputs: spec.inputs.map((i) => i.name),
     output: spec.output,
     output_units: spec.units,
-    scaler_ids: Object.fromEntries([...spec.inputs.map((i) => i.name), spec.output].map((v) => [v, key(v)])),
+    scaler_ids: Object.fromEntries(
+      [...spec.inputs.map((i) => i.name), spec.output].map((v) => [v, scalerId(v)]),
+    ),
     scaler_kind: spec.scalerKind,
     activation: 'gelu',
-    architecture: {
-      class: 'ANNModel',
-      input_size: n,
-      hidden_size: 5,
-      output_size: 1,
-      layers: [
-        `Linear(${n},5)`,
-        'BatchNorm1d(5)',
-        'GELU(exact,erf)',
-        'Linear(5,10)',
-        'BatchNorm1d(10)',
-        'GELU(exact,erf)',
-        'Linear(10,5)',
-        'BatchNorm1d(5)',
-        'GELU(exact,erf)',
-        'Linear(5,1)',
-      ],
-      batchnorm_eps: BN_EPS,
-      dtype: 'float32',
-    },
+    architecture: architecture(n),
     onnx: {
       file: files.model,
       opset: 17,
@@ -500,40 +605,25 @@ export function buildDemoModel(spec: DemoModelSpec, pairs: readonly TrainingPair
       output_name: 'output',
       output_shape: ['batch', 1],
     },
-    training: {
-      generator: 'packages/models/scripts/build-demo-models.ts',
-      simulator: {
-        module: '@po/models createDemoKiln (packages/models/src/demo-kiln)',
-        seed: DEMO_HISTORY.seed,
-        start: DEMO_HISTORY.start,
-        rows: DEMO_HISTORY.rows,
-        interval_seconds: DEMO_HISTORY.intervalSeconds,
-      },
-      pairs: {
-        rule: `per operator move: mean of the ${WINDOW} rows ending ${HORIZON_MINUTES} min after the move minus mean of the ${WINDOW} rows before it; sums for combined_Feed_rate and the cooler fan groups`,
-        horizon_minutes: HORIZON_MINUTES,
-        window_rows: WINDOW,
-        split: `first ${100 * (1 - HELD_OUT_FRACTION)} % of moves in time to fit, last ${100 * HELD_OUT_FRACTION} % held out`,
-        fit: fit.length,
-        held_out: heldOut.length,
-      },
-      init_seed: spec.seed,
-      optimizer: 'full-batch Adam, float64',
-      steps: STEPS,
-      lr: LEARNING_RATE,
-      lr_schedule: 'cosine to 5%',
-      loss: 'MSE on scaled target',
-      fit_r2: fitQuality(fit, predict).r2,
-      held_out_r2: fitQuality(heldOut, predict).r2,
-      held_out_rmse: fitQuality(heldOut, predict).rmse,
-      model_slope_at_zero: slopes(modelSlope),
-      kiln_slope_at_nominal: slopes((input) => kilnSlope(spec.output, input.name, input.probe / 10)),
-    },
+    training: trainingRecord(spec, fitted),
   };
+}
+
+/** The generated files of one model, by path relative to `<outDir>/models/`. */
+export function buildDemoModel(spec: DemoModelSpec, pairs: readonly TrainingPair[]): Map<string, Uint8Array> {
+  const fitted = fitDemoModel(spec, pairs);
+  const files = fileNames(spec.output);
+  const onnxBytes = buildMlpOnnx({
+    inputSize: spec.inputs.length,
+    layers: toLayers(fitted.model),
+    name: `demo_${spec.output}_ann`,
+    docString: `po demo model for ${spec.skill}, fitted on the demo kiln simulator (seed ${DEMO_HISTORY.seed}); not plant data.`,
+    metadata: { inputs: spec.inputs.map((i) => i.name).join(','), output: spec.output },
+  });
   return new Map([
     [files.model, onnxBytes],
-    [files.scalers, text(scalerJson)],
-    [files.metadata, text(metadata)],
+    [files.scalers, text(scalerFile(spec, fitted))],
+    [files.metadata, text(metadataFile(spec, fitted))],
   ]);
 }
 

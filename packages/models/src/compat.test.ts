@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compatRequest, expected, FIXTURES } from '../test/compat.ts';
+import { compatRequest, expected, FIXTURES, predictRows, stackRows } from '../test/compat.ts';
 import { localModelFiles } from './paths.ts';
 import { createModelProvider } from './provider.ts';
 import { parseScalerFile, scalerKey } from './scalers.ts';
@@ -29,14 +29,10 @@ describe.each(expected.models.map((m) => [m.skill, m] as const))('compat model %
     expect(surrogate.warnings).toEqual([]);
     expect(surrogate.onnxInputName).toBe('input');
     expect(surrogate.onnxOutputName).toBe('output');
-    const n = model.inputs.length;
-    const count = model.rows.length;
-    const inputs = new Float64Array(count * n);
-    model.rows.forEach((row, r) => {
-      inputs.set(row.x, r * n);
-    });
-    const out = new Float64Array(count);
-    await surrogate.predict(inputs, count, out);
+    const out = await predictRows(
+      surrogate,
+      model.rows.map((row) => row.x),
+    );
 
     const set = parseScalerFile(readFileSync(`${FIXTURES}models/${model.scaler_params_file}`), 'x');
     const outputScaler = set.scalers.get(scalerKey(model.output))!;
@@ -53,13 +49,10 @@ describe.each(expected.models.map((m) => [m.skill, m] as const))('compat model %
     const surrogate = await provider.load({ ...compatRequest(model), scalerPath: undefined });
     expect(surrogate.warnings).toHaveLength(1);
     expect(surrogate.warnings[0]).toContain(`no scaler for output '${model.output}'`);
-    const n = model.inputs.length;
-    const inputs = new Float64Array(model.rows.length * n);
-    model.rows.forEach((row, r) => {
-      inputs.set(row.input_f32, r * n);
-    });
-    const out = new Float64Array(model.rows.length);
-    await surrogate.predict(inputs, model.rows.length, out);
+    const out = await predictRows(
+      surrogate,
+      model.rows.map((row) => row.input_f32),
+    );
     model.rows.forEach((row, r) => {
       expect(Math.abs(out[r]! - row.raw_output)).toBeLessThanOrEqual(1e-6);
     });
@@ -70,8 +63,10 @@ describe.each(expected.models.map((m) => [m.skill, m] as const))('compat model %
     const surrogate = await provider.load(compatRequest(model));
     const n = model.inputs.length;
     const rows = 1024;
-    const inputs = new Float64Array(rows * n);
-    for (let r = 0; r < rows; r++) inputs.set(model.rows[r % model.rows.length]!.x, r * n);
+    const inputs = stackRows(
+      model.rows.map((row) => row.x),
+      rows,
+    );
     // Perturb so that rows differ beyond the 30 fixtures.
     for (let i = 0; i < inputs.length; i++) inputs[i] = inputs[i]! * (1 + ((i * 7919) % 13) / 100);
 

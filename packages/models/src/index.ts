@@ -15,10 +15,9 @@ export {
 export {
   MlpSpecError,
   ModelFileError,
-  ModelLoadError,
   ModelPredictError,
-  PoModelsError,
-  type PoModelsErrorCode,
+  ModelsError,
+  type ModelsErrorCode,
   ScalerFormatError,
 } from './errors.ts';
 export {
@@ -43,18 +42,8 @@ export {
 export { localModelFiles } from './paths.ts';
 export {
   createModelProvider,
-  type LoadedModel,
   type ModelProviderOptions,
   type OnnxModelProvider,
 } from './provider.ts';
 export { parseScalerFile, type Scaler, type ScalerKind, type ScalerSet } from './scalers.ts';
-export type {
-  ModelFile,
-  ModelFileReader,
-  ModelFileRole,
-  ModelProvider,
-  ModelRequest,
-  ModelsLogger,
-  SurrogateModel,
-  SurrogateModelGroup,
-} from './types.ts';
+export type { LoadedModel } from './surrogate.ts';

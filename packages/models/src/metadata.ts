@@ -1,5 +1,5 @@
-import { describeCause, PoModelsError } from './errors.ts';
-import { isJsonObject, parseJsonBytes } from './json.ts';
+import { ModelsError } from './errors.ts';
+import { isJsonObject, jsonSource } from './json.ts';
 
 /** A model's metadata file, validated loosely: only the fields po uses are checked. */
 export interface ModelMetadata {
@@ -13,8 +13,8 @@ export interface ModelMetadata {
   readonly activation: string | undefined;
 }
 
-function invalid(file: string, problem: string, cause?: unknown): PoModelsError {
-  return new PoModelsError(
+function invalid(file: string, problem: string, cause?: unknown): ModelsError {
+  return new ModelsError(
     'INVALID_METADATA',
     `Metadata file '${file}': ${problem}. Fix the file: it must be a JSON object; 'inputs' (array of ` +
       "variable names), 'output' (a variable name) and 'activation' (a string) are optional.",
@@ -22,16 +22,9 @@ function invalid(file: string, problem: string, cause?: unknown): PoModelsError 
   );
 }
 
-/** Parses a metadata JSON file. Throws `PoModelsError` (`INVALID_METADATA`) naming the file. */
+/** Parses a metadata JSON file. Throws `ModelsError` (`INVALID_METADATA`) naming the file. */
 export function parseModelMetadata(source: Uint8Array | string | object, file: string): ModelMetadata {
-  let json: unknown = source;
-  if (typeof source === 'string' || source instanceof Uint8Array) {
-    try {
-      json = parseJsonBytes(source);
-    } catch (cause) {
-      throw invalid(file, `not valid UTF-8 JSON (${describeCause(cause)})`, cause);
-    }
-  }
+  const json = jsonSource(source, (problem, cause) => invalid(file, problem, cause));
   if (!isJsonObject(json)) throw invalid(file, 'the top level is not a JSON object');
   const { inputs, output, activation } = json;
   if (inputs !== undefined && !(Array.isArray(inputs) && inputs.every((i) => typeof i === 'string'))) {

@@ -1,3 +1,4 @@
+import { mulberry32 } from '@po/core';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { MlpSpecError } from './errors.ts';
@@ -7,14 +8,8 @@ import { createModelProvider } from './provider.ts';
 
 /** Deterministic pseudo-random numbers in [-1, 1). */
 function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const uniform = mulberry32(seed);
+  return () => uniform() * 2 - 1;
 }
 
 const f32 = Math.fround;

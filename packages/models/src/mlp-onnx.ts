@@ -116,6 +116,117 @@ function linearWeight(where: string, weight: LinearLayer['weight'], inWidth: num
   return { outWidth: weight.length, values };
 }
 
+/** The nodes and initializers of the graph being written, with unique names in creation order. */
+class GraphBuilder {
+  readonly nodes: Onnx.INodeProto[] = [];
+  readonly initializers: Onnx.ITensorProto[] = [];
+  readonly #constants = new Map<number, string>();
+  #counter = 0;
+
+  /** The name of a scalar float constant, added once per value. */
+  scalar(value: number): string {
+    let name = this.#constants.get(value);
+    if (name === undefined) {
+      name = `const_${this.#constants.size}`;
+      this.#constants.set(value, name);
+      this.initializers.push(tensor(name, [], [value]));
+    }
+    return name;
+  }
+
+  /** Adds a node; returns the name of its output. */
+  node(opType: string, inputs: string[], attribute: Onnx.IAttributeProto[] = []): string {
+    const output = `${opType.toLowerCase()}_${this.#counter++}`;
+    this.nodes.push({ name: `${output}_node`, opType, input: inputs, output: [output], attribute });
+    return output;
+  }
+}
+
+const { FLOAT: FLOAT_ATTR, INT: INT_ATTR } = onnx.AttributeProto.AttributeType;
+
+/** Gemm (transB = 1) for a Linear layer; returns the output name and width. */
+function emitLinear(
+  g: GraphBuilder,
+  input: string,
+  width: number,
+  layer: LinearLayer,
+  index: number,
+): { output: string; width: number } {
+  const where = `layers[${index}]`;
+  const { outWidth, values } = linearWeight(where, layer.weight, width);
+  const w = `layer${index}.weight`;
+  const b = `layer${index}.bias`;
+  g.initializers.push(tensor(w, [outWidth, width], values));
+  g.initializers.push(tensor(b, [outWidth], vector(`${where}.bias`, layer.bias, outWidth)));
+  const output = g.node(
+    'Gemm',
+    [input, w, b],
+    [
+      { name: 'alpha', type: FLOAT_ATTR, f: 1 },
+      { name: 'beta', type: FLOAT_ATTR, f: 1 },
+      { name: 'transB', type: INT_ATTR, i: 1 },
+    ],
+  );
+  return { output, width: outWidth };
+}
+
+/** BatchNormalization (inference) for a BatchNorm1d layer. */
+function emitBatchNorm(g: GraphBuilder, input: string, width: number, layer: BatchNormLayer, index: number) {
+  const where = `layers[${index}]`;
+  const eps = layer.eps ?? 1e-5;
+  if (!Number.isFinite(eps) || eps < 0) throw new MlpSpecError(`${where}.eps must be a finite number >= 0`);
+  const names = ['weight', 'bias', 'running_mean', 'running_var'].map((n) => `layer${index}.${n}`);
+  const params = [layer.weight, layer.bias, layer.runningMean, layer.runningVar];
+  const fields = ['weight', 'bias', 'runningMean', 'runningVar'];
+  params.forEach((p, i) => {
+    g.initializers.push(tensor(names[i]!, [width], vector(`${where}.${fields[i]}`, p, width)));
+  });
+  if (Array.from(params[3]!).some((v) => v < 0))
+    throw new MlpSpecError(`${where}.runningVar has a negative value`);
+  return g.node(
+    'BatchNormalization',
+    [input, ...names],
+    [
+      { name: 'epsilon', type: FLOAT_ATTR, f: eps },
+      { name: 'momentum', type: FLOAT_ATTR, f: 0.9 },
+    ],
+  );
+}
+
+/** The nodes of each activation, from input `x`; each returns its output name. */
+const ACTIVATION_NODES: Readonly<
+  Record<ActivationFunction, (g: GraphBuilder, x: string, layer: ActivationLayer, where: string) => string>
+> = {
+  // Exact GELU as PyTorch exports it: x * (1 + erf(x / sqrt 2)) * 0.5.
+  gelu: (g, x) => {
+    const scaled = g.node('Div', [x, g.scalar(Math.SQRT2)]);
+    const erfOut = g.node('Erf', [scaled]);
+    const onePlus = g.node('Add', [erfOut, g.scalar(1)]);
+    const times = g.node('Mul', [x, onePlus]);
+    return g.node('Mul', [times, g.scalar(0.5)]);
+  },
+  relu: (g, x) => g.node('Relu', [x]),
+  tanh: (g, x) => g.node('Tanh', [x]),
+  sigmoid: (g, x) => g.node('Sigmoid', [x]),
+  silu: (g, x) => g.node('Mul', [x, g.node('Sigmoid', [x])]),
+  leaky_relu: (g, x, layer, where) => {
+    const alpha = layer.alpha ?? 0.01;
+    if (!Number.isFinite(alpha)) throw new MlpSpecError(`${where}.alpha must be a finite number`);
+    return g.node('LeakyRelu', [x], [{ name: 'alpha', type: FLOAT_ATTR, f: alpha }]);
+  },
+};
+
+function emitActivation(g: GraphBuilder, input: string, layer: ActivationLayer, index: number): string {
+  const where = `layers[${index}]`;
+  const emit = Object.hasOwn(ACTIVATION_NODES, layer.fn) ? ACTIVATION_NODES[layer.fn] : undefined;
+  if (emit === undefined) {
+    throw new MlpSpecError(
+      `${where}.fn '${String((layer as { fn: unknown }).fn)}' is not one of gelu, relu, tanh, sigmoid, leaky_relu, silu`,
+    );
+  }
+  return emit(g, input, layer, where);
+}
+
 /**
  * Encodes a feed-forward stack as an ONNX ModelProto (opset 17, IR version 8): input
  * `input` float32 [batch, inputSize], output `output` float32 [batch, out]. Linear layers
@@ -127,120 +238,29 @@ export function buildMlpOnnx(spec: MlpSpec): Uint8Array {
     throw new MlpSpecError(`inputSize must be a positive integer, got ${spec.inputSize}`);
   }
   if (spec.layers.length === 0) throw new MlpSpecError('the layer list is empty');
-  const nodes: Onnx.INodeProto[] = [];
-  const initializers: Onnx.ITensorProto[] = [];
-  const constants = new Map<number, string>();
-  const scalar = (value: number): string => {
-    let name = constants.get(value);
-    if (name === undefined) {
-      name = `const_${constants.size}`;
-      constants.set(value, name);
-      initializers.push(tensor(name, [], [value]));
-    }
-    return name;
-  };
-
+  const g = new GraphBuilder();
   let width = spec.inputSize;
   let current = 'input';
-  let counter = 0;
-  const next = (prefix: string) => `${prefix}_${counter++}`;
-  const node = (opType: string, inputs: string[], attribute: Onnx.IAttributeProto[] = []): string => {
-    const output = next(opType.toLowerCase());
-    nodes.push({ name: `${output}_node`, opType, input: inputs, output: [output], attribute });
-    return output;
-  };
-
   spec.layers.forEach((layer, index) => {
-    const where = `layers[${index}]`;
     switch (layer.kind) {
-      case 'linear': {
-        const { outWidth, values } = linearWeight(where, layer.weight, width);
-        const w = `layer${index}.weight`;
-        const b = `layer${index}.bias`;
-        initializers.push(tensor(w, [outWidth, width], values));
-        initializers.push(tensor(b, [outWidth], vector(`${where}.bias`, layer.bias, outWidth)));
-        current = node(
-          'Gemm',
-          [current, w, b],
-          [
-            { name: 'alpha', type: onnx.AttributeProto.AttributeType.FLOAT, f: 1 },
-            { name: 'beta', type: onnx.AttributeProto.AttributeType.FLOAT, f: 1 },
-            { name: 'transB', type: onnx.AttributeProto.AttributeType.INT, i: 1 },
-          ],
-        );
-        width = outWidth;
+      case 'linear':
+        ({ output: current, width } = emitLinear(g, current, width, layer, index));
         return;
-      }
-      case 'batchnorm': {
-        const eps = layer.eps ?? 1e-5;
-        if (!Number.isFinite(eps) || eps < 0)
-          throw new MlpSpecError(`${where}.eps must be a finite number >= 0`);
-        const names = ['weight', 'bias', 'running_mean', 'running_var'].map((n) => `layer${index}.${n}`);
-        const params = [layer.weight, layer.bias, layer.runningMean, layer.runningVar];
-        const fields = ['weight', 'bias', 'runningMean', 'runningVar'];
-        params.forEach((p, i) => {
-          initializers.push(tensor(names[i]!, [width], vector(`${where}.${fields[i]}`, p, width)));
-        });
-        if (Array.from(params[3]!).some((v) => v < 0))
-          throw new MlpSpecError(`${where}.runningVar has a negative value`);
-        current = node(
-          'BatchNormalization',
-          [current, ...names],
-          [
-            { name: 'epsilon', type: onnx.AttributeProto.AttributeType.FLOAT, f: eps },
-            { name: 'momentum', type: onnx.AttributeProto.AttributeType.FLOAT, f: 0.9 },
-          ],
-        );
+      case 'batchnorm':
+        current = emitBatchNorm(g, current, width, layer, index);
         return;
-      }
-      case 'activation': {
-        const x = current;
-        switch (layer.fn) {
-          case 'gelu': {
-            const scaled = node('Div', [x, scalar(Math.SQRT2)]);
-            const erfOut = node('Erf', [scaled]);
-            const onePlus = node('Add', [erfOut, scalar(1)]);
-            const times = node('Mul', [x, onePlus]);
-            current = node('Mul', [times, scalar(0.5)]);
-            return;
-          }
-          case 'relu':
-            current = node('Relu', [x]);
-            return;
-          case 'tanh':
-            current = node('Tanh', [x]);
-            return;
-          case 'sigmoid':
-            current = node('Sigmoid', [x]);
-            return;
-          case 'silu':
-            current = node('Mul', [x, node('Sigmoid', [x])]);
-            return;
-          case 'leaky_relu': {
-            const alpha = layer.alpha ?? 0.01;
-            if (!Number.isFinite(alpha)) throw new MlpSpecError(`${where}.alpha must be a finite number`);
-            current = node(
-              'LeakyRelu',
-              [x],
-              [{ name: 'alpha', type: onnx.AttributeProto.AttributeType.FLOAT, f: alpha }],
-            );
-            return;
-          }
-          default:
-            throw new MlpSpecError(
-              `${where}.fn '${String((layer as { fn: unknown }).fn)}' is not one of gelu, relu, tanh, sigmoid, leaky_relu, silu`,
-            );
-        }
-      }
+      case 'activation':
+        current = emitActivation(g, current, layer, index);
+        return;
       default:
         throw new MlpSpecError(
-          `${where}.kind '${String((layer as { kind: unknown }).kind)}' is not one of linear, batchnorm, activation`,
+          `layers[${index}].kind '${String((layer as { kind: unknown }).kind)}' is not one of linear, batchnorm, activation`,
         );
     }
   });
 
   // The last node writes the graph output directly.
-  const last = nodes[nodes.length - 1]!;
+  const last = g.nodes[g.nodes.length - 1]!;
   last.output = ['output'];
 
   const model: Onnx.IModelProto = {
@@ -250,8 +270,8 @@ export function buildMlpOnnx(spec: MlpSpec): Uint8Array {
     docString: spec.docString ?? '',
     graph: {
       name: spec.name ?? 'po_mlp',
-      node: nodes,
-      initializer: initializers,
+      node: g.nodes,
+      initializer: g.initializers,
       input: [valueInfo('input', spec.inputSize)],
       output: [valueInfo('output', width)],
     },

@@ -1,3 +1,4 @@
+import type { Logger } from '@po/core';
 import * as ort from 'onnxruntime-node';
 
 /**
@@ -61,4 +62,42 @@ export function staticDim(
 ): number | undefined {
   const dim = shape?.[index];
   return typeof dim === 'number' && dim >= 0 ? dim : undefined;
+}
+
+/** One session and how many loaded models hold it. */
+export interface SharedSession {
+  readonly session: Promise<ort.InferenceSession>;
+  refs: number;
+}
+
+/**
+ * Sessions shared by key (the SHA-256 of the ONNX bytes): every skill that loads the same
+ * network shares one session, released when the last of them lets go.
+ */
+export class SessionPool {
+  readonly #sessions = new Map<string, SharedSession>();
+
+  constructor(private readonly logger: Logger) {}
+
+  acquire(key: string, bytes: Uint8Array): SharedSession {
+    let shared = this.#sessions.get(key);
+    if (shared === undefined) {
+      shared = { session: createSession(bytes), refs: 0 };
+      this.#sessions.set(key, shared);
+      shared.session.catch(() => this.#sessions.delete(key));
+      this.logger.debug({ sha256: key }, '[po/models] ONNX session created');
+    } else {
+      this.logger.debug({ sha256: key }, '[po/models] ONNX session reused');
+    }
+    shared.refs += 1;
+    return shared;
+  }
+
+  async release(key: string, shared: SharedSession): Promise<void> {
+    shared.refs -= 1;
+    if (shared.refs > 0) return;
+    if (this.#sessions.get(key) === shared) this.#sessions.delete(key);
+    const session = await shared.session.catch(() => undefined);
+    await session?.release();
+  }
 }

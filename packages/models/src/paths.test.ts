@@ -6,22 +6,24 @@ import { ModelFileError } from './errors.ts';
 import { localModelFiles, normalizeModelPath } from './paths.ts';
 
 describe('normalizeModelPath', () => {
-  it('drops leading ../ segments, empty and . segments', () => {
+  it('drops leading ../ segments, as the store key does', () => {
     expect(normalizeModelPath('saved_models/x.onnx')).toBe('saved_models/x.onnx');
     expect(normalizeModelPath('../saved_models/x.onnx')).toBe('saved_models/x.onnx');
     expect(normalizeModelPath('../../etc/passwd')).toBe('etc/passwd');
-    expect(normalizeModelPath('./saved_models//x.onnx')).toBe('saved_models/x.onnx');
   });
 
+  // The store's key rule (@po/storage modelKey): what the bucket refuses, the folder refuses too.
   it.each([
-    ['/etc/passwd', 'absolute'],
-    ['C:/models/x.onnx', 'absolute'],
+    ['/etc/passwd', 'leading, trailing or double slash'],
+    ['C:/models/x.onnx', 'drive letter'],
     ['saved_models/../x.onnx', "'..'"],
     ['../..', "'..'"],
     ['saved_models\\x.onnx', 'backslash'],
     ['x\0y', 'NUL'],
-    ['', 'names no file'],
-    ['../', 'names no file'],
+    ['', 'empty segment'],
+    ['../', 'empty segment'],
+    ['./saved_models//x.onnx', "'.' segments"],
+    ['saved_models//x.onnx', 'empty segment'],
   ])('refuses %j (%s)', (path, reason) => {
     let error: unknown;
     try {

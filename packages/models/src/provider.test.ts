@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { ModelLoadError, type ModelRequest, PoError } from '@po/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ModelLoadError, ModelPredictError, PoModelsError } from './errors.ts';
+import { ModelPredictError, ModelsError } from './errors.ts';
 import { localModelFiles } from './paths.ts';
 import { createModelProvider } from './provider.ts';
-import type { ModelRequest } from './types.ts';
 
 const FIXTURES = fileURLToPath(new URL('../test/fixtures/compat/', import.meta.url));
 const DRIVE_ONNX = 'saved_models/MA_MinMax_lag0_Kiln_Drive_Current_ann_model_fold_5.onnx';
@@ -50,7 +50,9 @@ async function loadError(promise: Promise<unknown>): Promise<ModelLoadError> {
   );
   expect(error).toBeInstanceOf(ModelLoadError);
   const loadError = error as ModelLoadError;
-  expect(loadError).toBeInstanceOf(PoModelsError);
+  // @po/core's ModelLoadError: a PoError of scope 'models' (no longer a subclass of this package's base).
+  expect(loadError).toBeInstanceOf(PoError);
+  expect(loadError.scope).toBe('models');
   expect(loadError.message.startsWith('[po/models] ')).toBe(true);
   expect(loadError.message).toContain(`Skill '${loadError.skill}'`);
   return loadError;
@@ -191,8 +193,8 @@ describe('createModelProvider: contents', () => {
 
   it('rejects an invalid request before reading anything', async () => {
     const error = await local.load({ ...driveRequest, inputs: [] }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(PoModelsError);
-    expect((error as PoModelsError).code).toBe('INVALID_REQUEST');
+    expect(error).toBeInstanceOf(ModelsError);
+    expect((error as ModelsError).code).toBe('INVALID_REQUEST');
   });
 });
 

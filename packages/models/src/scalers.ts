@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { describeCause, ScalerFormatError } from './errors.ts';
-import { parseJsonBytes } from './json.ts';
+import { ScalerFormatError } from './errors.ts';
+import { jsonSource } from './json.ts';
 
 /** The scaler kinds po understands (scikit-learn's, single column). */
 export type ScalerKind = 'minmax' | 'standard' | 'robust' | 'maxabs';
@@ -196,16 +196,10 @@ function buildScaler(file: string, key: string, raw: unknown): Scaler {
  * names it in errors. Throws `ScalerFormatError` naming the file and the key.
  */
 export function parseScalerFile(source: Uint8Array | string | object, file: string): ScalerSet {
-  let json: unknown = source;
-  if (typeof source === 'string' || source instanceof Uint8Array) {
-    try {
-      json = parseJsonBytes(source);
-    } catch (cause) {
-      throw new ScalerFormatError(file, undefined, `not valid UTF-8 JSON (${describeCause(cause)})`, {
-        cause,
-      });
-    }
-  }
+  const json = jsonSource(
+    source,
+    (problem, cause) => new ScalerFormatError(file, undefined, problem, { cause }),
+  );
   const top = fileSchema.safeParse(json);
   if (!top.success) throw new ScalerFormatError(file, undefined, formatIssues(top.error.issues, ''));
   const scalers = new Map<string, Scaler>();

@@ -1,7 +1,7 @@
 /** The predecessor's compat files (test/fixtures/compat) and the model requests its strategy makes. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ModelRequest } from '../src/types.ts';
+import type { ModelRequest, SurrogateModel } from '@po/core';
 
 export const FIXTURES = fileURLToPath(new URL('./fixtures/compat/', import.meta.url));
 
@@ -45,4 +45,22 @@ export function pthRequest(model: ExpectedModel): ModelRequest {
     inputs: model.inputs,
     output: model.output,
   };
+}
+
+/** `count` rows (cycling through `rows`) stacked row-major, as `SurrogateModel.predict` takes them. */
+export function stackRows(rows: readonly (readonly number[])[], count = rows.length): Float64Array {
+  const n = rows[0]?.length ?? 0;
+  const inputs = new Float64Array(count * n);
+  for (let r = 0; r < count; r++) inputs.set(rows[r % rows.length]!, r * n);
+  return inputs;
+}
+
+/** The predictions of `model` for `rows`, in one batch. */
+export async function predictRows(
+  model: SurrogateModel,
+  rows: readonly (readonly number[])[],
+): Promise<Float64Array> {
+  const out = new Float64Array(rows.length);
+  await model.predict(stackRows(rows), rows.length, out);
+  return out;
 }

@@ -28,4 +28,3 @@ export {
   SETPOINT_SPECS,
   type SetpointSpec,
 } from './plant.ts';
-export { gaussian, mulberry32 } from './random.ts';

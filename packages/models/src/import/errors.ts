@@ -1,4 +1,5 @@
-import { PoModelsError, type PoModelsErrorCode } from '../errors.ts';
+import type { PoErrorOptions } from '@po/core';
+import { ModelsError, type ModelsErrorCode } from '../errors.ts';
 
 /** Why a `.pth` or `.pkl` file was refused or could not be read. */
 export type ImportProblem =
@@ -29,7 +30,7 @@ export type ImportProblem =
   /** The network does not take as many inputs as the skill lists. */
   | 'INPUT_MISMATCH';
 
-const CODES: Record<ImportProblem, PoModelsErrorCode> = {
+const CODES: Record<ImportProblem, ModelsErrorCode> = {
   REFUSED_GLOBAL: 'UNSUPPORTED_FORMAT',
   REFUSED_PERSISTENT_ID: 'UNSUPPORTED_FORMAT',
   REFUSED_OPCODE: 'UNSUPPORTED_FORMAT',
@@ -50,8 +51,7 @@ const CODES: Record<ImportProblem, PoModelsErrorCode> = {
  * says what is wrong (for a refused global: which one) and what to do; nothing in the
  * file was executed.
  */
-export class ModelImportError extends PoModelsError {
-  override readonly name: string = 'ModelImportError';
+export class ModelImportError extends ModelsError {
   /** Finer reason than `code`. */
   readonly problemKind: ImportProblem;
   /** The file as named by the caller. */
@@ -68,7 +68,7 @@ export class ModelImportError extends PoModelsError {
     file: string,
     problem: string,
     fix: string,
-    options?: { cause?: unknown; global?: string },
+    options?: PoErrorOptions & { global?: string },
   ) {
     super(CODES[problemKind], `File '${file}': ${problem}. ${fix}`, options);
     this.problemKind = problemKind;

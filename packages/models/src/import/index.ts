@@ -17,18 +17,17 @@ export {
   parseActivation,
 } from './network.ts';
 export { NUMPY_GLOBALS, NumpyArray, NumpyDType } from './numpy.ts';
+export { readPickle } from './pickle.ts';
+export type { PickleLimits, ReadPickleOptions } from './pickle-machine.ts';
 export {
   isTuple,
   type PickleBuildable,
   type PickleGlobal,
   PickleGlobalRef,
   type PickleGlobals,
-  type PickleLimits,
   type PickleTuple,
-  type ReadPickleOptions,
-  readPickle,
   SET_STATE,
-} from './pickle.ts';
+} from './pickle-values.ts';
 export {
   PTH_PICKLE_GLOBALS,
   type PthLimits,

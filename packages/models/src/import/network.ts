@@ -141,7 +141,9 @@ function groupModules(stateDict: StateDict): Module[] {
 const LINEAR = new Set(['weight', 'bias']);
 const BATCHNORM = new Set(['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']);
 
-function moduleKind(module: Module, file: string): 'linear' | 'batchnorm' {
+type ModuleKind = 'linear' | 'batchnorm';
+
+function moduleKind(module: Module, file: string): ModuleKind {
   const names = [...module.params.keys()];
   if (module.params.has('running_mean') || module.params.has('running_var')) {
     if (
@@ -194,6 +196,164 @@ function vector(module: Module, name: string, width: number, file: string, fill:
   return Float32Array.from(t.values);
 }
 
+/** The metadata's `architecture` object, when it has one. */
+function architectureOf(metadata: PthImportOptions['metadata']): Record<string, unknown> | undefined {
+  const architecture = metadata?.architecture;
+  return typeof architecture === 'object' && architecture !== null && !Array.isArray(architecture)
+    ? (architecture as Record<string, unknown>)
+    : undefined;
+}
+
+/** The activation the skill or the metadata names (the skill wins); undefined when neither does. */
+function namedActivation(
+  options: PthImportOptions,
+  file: string,
+): { activation: Activation; source: ActivationSource } | undefined {
+  const { metadata } = options;
+  const named =
+    options.activation ?? (typeof metadata?.activation === 'string' ? metadata.activation : undefined);
+  if (named === undefined) return undefined;
+  const parsed = parseActivation(named);
+  if (typeof parsed === 'string') {
+    throw new ModelImportError(
+      'UNSUPPORTED_ACTIVATION',
+      file,
+      parsed,
+      options.activation !== undefined
+        ? "Set the skill's activation to one of gelu, relu, tanh, sigmoid, leaky_relu, silu."
+        : "Fix 'activation' in the metadata file: gelu, relu, tanh, sigmoid, leaky_relu or silu.",
+    );
+  }
+  return { activation: parsed, source: options.activation !== undefined ? 'skill' : 'metadata' };
+}
+
+/** The plan from the metadata's `architecture.layers`, checked against the state_dict's modules. */
+function planFromMetadata(
+  layers: readonly unknown[],
+  modules: readonly Module[],
+  kinds: readonly ModuleKind[],
+  file: string,
+): LayerPlan[] {
+  const plan = parseLayerStrings(layers, file, 'the metadata');
+  const parametric = plan.filter((p) => p.kind === 'linear' || p.kind === 'batchnorm');
+  if (parametric.length !== modules.length || parametric.some((p, i) => p.kind !== kinds[i])) {
+    throw layout(
+      file,
+      `the metadata's architecture.layers lists [${parametric.map((p) => p.kind).join(', ')}] but the state_dict ` +
+        `has [${kinds.join(', ')}] (${modules.map((m) => m.name).join(', ')})`,
+    );
+  }
+  return plan;
+}
+
+/** The plan from the module indices: one activation in each gap between two parametric modules. */
+function planFromIndices(
+  modules: readonly Module[],
+  kinds: readonly ModuleKind[],
+  file: string,
+): LayerPlan[] {
+  if (modules[0]!.index !== 0) {
+    throw layout(
+      file,
+      `the first module is '${modules[0]!.name}': po cannot tell what the parameterless modules before it are`,
+    );
+  }
+  const plan: LayerPlan[] = [];
+  modules.forEach((module, i) => {
+    plan.push({ kind: kinds[i]! });
+    const next = modules[i + 1];
+    if (next === undefined) return;
+    const gap = next.index - module.index - 1;
+    if (gap > 2) {
+      throw layout(
+        file,
+        `${gap} parameterless modules between '${module.name}' and '${next.name}': po reads one activation ` +
+          'per gap (optionally followed by Dropout)',
+      );
+    }
+    if (gap > 0) plan.push({ kind: 'activation' });
+  });
+  return plan;
+}
+
+/** The layers being built from a plan: the MLP spec's, the summary's, and the running width. */
+interface LayerStack {
+  readonly file: string;
+  readonly options: PthImportOptions;
+  readonly layers: MlpLayer[];
+  readonly summary: ImportedLayer[];
+  width: number | undefined;
+  inputSize: number;
+}
+
+function addLinear(stack: LayerStack, module: Module, hint: LayerPlan['shapeHint']): void {
+  const { file, options } = stack;
+  const weight = module.params.get('weight')!;
+  if (weight.shape.length !== 2) {
+    throw layout(
+      file,
+      `'${module.name}.weight' has shape [${weight.shape.join(', ')}]; a Linear weight is [out, in]`,
+    );
+  }
+  const [out, inWidth] = weight.shape as [number, number];
+  if (stack.width === undefined) {
+    stack.inputSize = inWidth;
+    if (options.inputs !== undefined && inWidth !== options.inputs.length) {
+      throw new ModelImportError(
+        'INPUT_MISMATCH',
+        file,
+        `the first Linear '${module.name}.weight' has shape [${out}, ${inWidth}]: the network takes ${inWidth} ` +
+          `input(s) but the skill lists ${options.inputs.length} (${options.inputs.join(', ')})`,
+        'List exactly the inputs the network was trained on, in its order, or point model_path at the right model.',
+      );
+    }
+  } else if (inWidth !== stack.width) {
+    throw layout(
+      file,
+      `'${module.name}.weight' takes ${inWidth} inputs but the layer before gives ${stack.width}`,
+    );
+  }
+  // Linear(in_features, out_features) in the metadata must agree with the weight.
+  const [hintIn, hintOut] = hint ?? [];
+  if ((hintIn !== undefined && hintIn !== inWidth) || (hintOut !== undefined && hintOut !== out)) {
+    throw layout(
+      file,
+      `the metadata says Linear(${hintIn ?? 'n'}, ${hintOut ?? 'n'}) but '${module.name}.weight' is [${out}, ${inWidth}]`,
+    );
+  }
+  stack.layers.push({
+    kind: 'linear',
+    weight: Float32Array.from(weight.values),
+    bias: vector(module, 'bias', out, file, 0),
+  });
+  stack.summary.push({ module: module.name, kind: 'linear', shape: [out, inWidth], detail: undefined });
+  stack.width = out;
+}
+
+function addBatchNorm(stack: LayerStack, module: Module, eps: number): void {
+  const { file } = stack;
+  const mean = module.params.get('running_mean')!;
+  const features = mean.shape[0] ?? 0;
+  if (mean.shape.length !== 1) throw layout(file, `'${module.name}.running_mean' is not a vector`);
+  if (stack.width === undefined) stack.inputSize = stack.width = features;
+  const width = stack.width;
+  if (features !== width) {
+    throw layout(
+      file,
+      `BatchNorm '${module.name}' has ${features} features but the layer before gives ${width}`,
+    );
+  }
+  stack.layers.push({
+    kind: 'batchnorm',
+    weight: vector(module, 'weight', width, file, 1),
+    bias: vector(module, 'bias', width, file, 0),
+    runningMean: vector(module, 'running_mean', width, file, 0),
+    runningVar: vector(module, 'running_var', width, file, 1),
+    eps,
+  });
+  stack.summary.push({ module: module.name, kind: 'batchnorm', shape: [width], detail: `eps ${eps}` });
+}
+
 /**
  * Derives the network of a state_dict: `<prefix>.<i>.weight` [out, in] (+ bias) is a
  * Linear, a module with running_mean/running_var a BatchNorm1d (eps 1e-5, or the
@@ -208,153 +368,38 @@ export function networkFromStateDict(stateDict: StateDict, options: PthImportOpt
   const { file } = stateDict;
   const modules = groupModules(stateDict);
   const kinds = modules.map((m) => moduleKind(m, file));
-  const metadata = options.metadata;
-  const architecture = metadata?.architecture;
-  const arch =
-    typeof architecture === 'object' && architecture !== null && !Array.isArray(architecture)
-      ? (architecture as Record<string, unknown>)
-      : undefined;
+  const arch = architectureOf(options.metadata);
   const eps = typeof arch?.batchnorm_eps === 'number' && arch.batchnorm_eps >= 0 ? arch.batchnorm_eps : 1e-5;
-
-  let override: Activation | undefined;
-  let source: ActivationSource = 'default';
-  const named =
-    options.activation ?? (typeof metadata?.activation === 'string' ? metadata.activation : undefined);
-  if (named !== undefined) {
-    const parsed = parseActivation(named);
-    if (typeof parsed === 'string') {
-      throw new ModelImportError(
-        'UNSUPPORTED_ACTIVATION',
-        file,
-        parsed,
-        options.activation !== undefined
-          ? "Set the skill's activation to one of gelu, relu, tanh, sigmoid, leaky_relu, silu."
-          : "Fix 'activation' in the metadata file: gelu, relu, tanh, sigmoid, leaky_relu or silu.",
-      );
-    }
-    override = parsed;
-    source = options.activation !== undefined ? 'skill' : 'metadata';
-  }
+  const named = namedActivation(options, file);
+  const override = named?.activation;
+  let source: ActivationSource = named?.source ?? 'default';
 
   // The plan: parametric layers in module order, activations where they go.
   let plan: LayerPlan[];
   if (Array.isArray(arch?.layers) && arch.layers.length > 0) {
-    plan = parseLayerStrings(arch.layers, file, 'the metadata');
-    const parametric = plan.filter((p) => p.kind === 'linear' || p.kind === 'batchnorm');
-    if (parametric.length !== modules.length || parametric.some((p, i) => p.kind !== kinds[i])) {
-      throw layout(
-        file,
-        `the metadata's architecture.layers lists [${parametric.map((p) => p.kind).join(', ')}] but the state_dict ` +
-          `has [${kinds.join(', ')}] (${modules.map((m) => m.name).join(', ')})`,
-      );
-    }
+    plan = planFromMetadata(arch.layers, modules, kinds, file);
     if (override === undefined && plan.some((p) => p.kind === 'activation')) source = 'metadata layers';
   } else {
-    if (modules[0]!.index !== 0) {
-      throw layout(
-        file,
-        `the first module is '${modules[0]!.name}': po cannot tell what the parameterless modules before it are`,
-      );
-    }
-    plan = [];
-    modules.forEach((module, i) => {
-      plan.push({ kind: kinds[i]! });
-      const next = modules[i + 1];
-      if (next === undefined) return;
-      const gap = next.index - module.index - 1;
-      if (gap > 2) {
-        throw layout(
-          file,
-          `${gap} parameterless modules between '${module.name}' and '${next.name}': po reads one activation ` +
-            'per gap (optionally followed by Dropout)',
-        );
-      }
-      if (gap > 0) plan.push({ kind: 'activation' });
-    });
+    plan = planFromIndices(modules, kinds, file);
   }
 
   const activation = override ?? { fn: 'gelu' as const };
-  const layers: MlpLayer[] = [];
-  const summary: ImportedLayer[] = [];
-  let width: number | undefined;
-  let inputSize = 0;
+  const stack: LayerStack = { file, options, layers: [], summary: [], width: undefined, inputSize: 0 };
   let moduleIndex = 0;
   for (const step of plan) {
     if (step.kind === 'identity') continue;
     if (step.kind === 'activation') {
       const a = override ?? step.activation ?? activation;
-      layers.push({ kind: 'activation', fn: a.fn, alpha: a.alpha });
-      summary.push({ module: undefined, kind: 'activation', shape: [], detail: describeActivation(a) });
-      continue;
-    }
-    const module = modules[moduleIndex++]!;
-    if (step.kind === 'linear') {
-      const weight = module.params.get('weight')!;
-      if (weight.shape.length !== 2) {
-        throw layout(
-          file,
-          `'${module.name}.weight' has shape [${weight.shape.join(', ')}]; a Linear weight is [out, in]`,
-        );
-      }
-      const [out, inWidth] = weight.shape as [number, number];
-      if (width === undefined) {
-        inputSize = inWidth;
-        if (options.inputs !== undefined && inWidth !== options.inputs.length) {
-          throw new ModelImportError(
-            'INPUT_MISMATCH',
-            file,
-            `the first Linear '${module.name}.weight' has shape [${out}, ${inWidth}]: the network takes ${inWidth} ` +
-              `input(s) but the skill lists ${options.inputs.length} (${options.inputs.join(', ')})`,
-            'List exactly the inputs the network was trained on, in its order, or point model_path at the right model.',
-          );
-        }
-      } else if (inWidth !== width) {
-        throw layout(
-          file,
-          `'${module.name}.weight' takes ${inWidth} inputs but the layer before gives ${width}`,
-        );
-      }
-      // Linear(in_features, out_features) in the metadata must agree with the weight.
-      const [hintIn, hintOut] = step.shapeHint ?? [];
-      if ((hintIn !== undefined && hintIn !== inWidth) || (hintOut !== undefined && hintOut !== out)) {
-        throw layout(
-          file,
-          `the metadata says Linear(${hintIn ?? 'n'}, ${hintOut ?? 'n'}) but '${module.name}.weight' is [${out}, ${inWidth}]`,
-        );
-      }
-      layers.push({
-        kind: 'linear',
-        weight: Float32Array.from(weight.values),
-        bias: vector(module, 'bias', out, file, 0),
-      });
-      summary.push({ module: module.name, kind: 'linear', shape: [out, inWidth], detail: undefined });
-      width = out;
-    } else {
-      const mean = module.params.get('running_mean')!;
-      const features = mean.shape[0] ?? 0;
-      if (mean.shape.length !== 1) throw layout(file, `'${module.name}.running_mean' is not a vector`);
-      if (width === undefined) inputSize = width = features;
-      if (features !== width) {
-        throw layout(
-          file,
-          `BatchNorm '${module.name}' has ${features} features but the layer before gives ${width}`,
-        );
-      }
-      layers.push({
-        kind: 'batchnorm',
-        weight: vector(module, 'weight', width, file, 1),
-        bias: vector(module, 'bias', width, file, 0),
-        runningMean: vector(module, 'running_mean', width, file, 0),
-        runningVar: vector(module, 'running_var', width, file, 1),
-        eps,
-      });
-      summary.push({ module: module.name, kind: 'batchnorm', shape: [width], detail: `eps ${eps}` });
-    }
+      stack.layers.push({ kind: 'activation', fn: a.fn, alpha: a.alpha });
+      stack.summary.push({ module: undefined, kind: 'activation', shape: [], detail: describeActivation(a) });
+    } else if (step.kind === 'linear') addLinear(stack, modules[moduleIndex++]!, step.shapeHint);
+    else addBatchNorm(stack, modules[moduleIndex++]!, eps);
   }
+  const { inputSize, width } = stack;
   return {
     spec: {
       inputSize,
-      layers,
+      layers: stack.layers,
       name: 'po_imported_mlp',
       docString: `Imported by po from the PyTorch state_dict '${file}'.`,
       metadata: {
@@ -364,7 +409,7 @@ export function networkFromStateDict(stateDict: StateDict, options: PthImportOpt
         'po.activation_source': source,
       },
     },
-    layers: summary,
+    layers: stack.summary,
     inputSize,
     outputSize: width ?? 0,
     activation,

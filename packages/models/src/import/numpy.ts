@@ -2,7 +2,13 @@
  * numpy arrays, dtypes and scalars as they appear in pickles, rebuilt as plain data
  * (numpy 1.x `numpy.core.*` and numpy 2.x `numpy._core.*` module names alike).
  */
-import { isTuple, type PickleGlobal, PickleGlobalRef, type PickleGlobals, SET_STATE } from './pickle.ts';
+import {
+  isTuple,
+  type PickleGlobal,
+  PickleGlobalRef,
+  type PickleGlobals,
+  SET_STATE,
+} from './pickle-values.ts';
 
 /** Largest array po rebuilds (elements). Scalers hold one value per attribute. */
 const MAX_ELEMENTS = 1 << 24;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dict, float, global, pickle, reduce, tuple } from '../../test/pickle-writer.ts';
 import { ModelImportError } from './errors.ts';
-import { isTuple, readPickle } from './pickle.ts';
+import { readPickle } from './pickle.ts';
+import { isTuple } from './pickle-values.ts';
 import { importScalerPickle } from './scalers-pickle.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'po-pickle-'));

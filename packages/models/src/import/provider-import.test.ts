@@ -3,10 +3,10 @@
  * reproduce the predecessor's numbers in expected/model-outputs.json.
  */
 import { readFileSync } from 'node:fs';
+import { ModelLoadError } from '@po/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { expected, FIXTURES, pthRequest } from '../../test/compat.ts';
+import { expected, FIXTURES, predictRows, pthRequest } from '../../test/compat.ts';
 import { dict, pickle, global as pyGlobal, reduce, sklearnScaler, tuple } from '../../test/pickle-writer.ts';
-import { ModelLoadError } from '../errors.ts';
 import { localModelFiles } from '../paths.ts';
 import { createModelProvider } from '../provider.ts';
 
@@ -22,23 +22,17 @@ describe.each(expected.models.map((m) => [m.skill, m] as const))('%s from .pth +
   it('reproduces raw_output (1e-6) and output (1e-5 relative) on all 30 rows', async () => {
     const surrogate = await provider.load(pthRequest(model));
     expect(surrogate.warnings).toEqual([]);
-    const n = model.inputs.length;
-    const count = model.rows.length;
-    const inputs = new Float64Array(count * n);
-    model.rows.forEach((row, r) => {
-      inputs.set(row.x, r * n);
-    });
-    const out = new Float64Array(count);
-    await surrogate.predict(inputs, count, out);
+    const out = await predictRows(
+      surrogate,
+      model.rows.map((row) => row.x),
+    );
 
     // The raw network output: the same .pth without scalers, fed the predecessor's float32 inputs.
     const raw = await provider.load({ ...pthRequest(model), scalerPath: undefined });
-    const scaledInputs = new Float64Array(count * n);
-    model.rows.forEach((row, r) => {
-      scaledInputs.set(row.input_f32, r * n);
-    });
-    const rawOut = new Float64Array(count);
-    await raw.predict(scaledInputs, count, rawOut);
+    const rawOut = await predictRows(
+      raw,
+      model.rows.map((row) => row.input_f32),
+    );
 
     model.rows.forEach((row, r) => {
       expect(Math.abs(rawOut[r]! - row.raw_output), `row ${r} raw`).toBeLessThanOrEqual(1e-6);

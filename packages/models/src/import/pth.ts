@@ -5,16 +5,16 @@
  */
 import { unzipSync } from 'fflate';
 import { ModelImportError } from './errors.ts';
+import { readPickle } from './pickle.ts';
+import type { PickleLimits } from './pickle-machine.ts';
 import {
   describePickleValue,
   isTuple,
   type PickleGlobal,
   PickleGlobalRef,
   type PickleGlobals,
-  type PickleLimits,
-  readPickle,
   SET_STATE,
-} from './pickle.ts';
+} from './pickle-values.ts';
 
 /** Tensor element types po reads; others are refused by name. */
 export type TensorDType = 'float32' | 'float64' | 'int64';
@@ -273,43 +273,10 @@ export function readStateDict(bytes: Uint8Array, file: string, limits?: PthLimit
   if (byteOrder !== 'little' && byteOrder !== 'big')
     throw malformed(file, `byteorder '${byteOrder}' is unknown`);
 
-  const persistentLoad = (pid: unknown): StorageRef => {
-    if (
-      !isTuple(pid) ||
-      pid.length !== 5 ||
-      pid[0] !== 'storage' ||
-      !(pid[1] instanceof PickleGlobalRef) ||
-      !(pid[1].handler instanceof StorageType) ||
-      typeof pid[2] !== 'string' ||
-      !/^\d+$/.test(pid[2]) ||
-      typeof pid[3] !== 'string' ||
-      !Number.isSafeInteger(pid[4]) ||
-      (pid[4] as number) < 0
-    ) {
-      throw new ModelImportError(
-        'REFUSED_PERSISTENT_ID',
-        file,
-        `refused a persistent id (${describePickleValue(pid)}${isTuple(pid) && typeof pid[0] === 'string' ? ` '${pid[0]}'` : ''}): ` +
-          "po reads torch's ('storage', storage_type, key, location, numel) form only",
-        'Save the state_dict with torch.save(model.state_dict(), path).',
-      );
-    }
-    const numel = pid[4] as number;
-    if (numel > MAX_ELEMENTS) {
-      throw new ModelImportError(
-        'TOO_LARGE',
-        file,
-        `storage '${pid[2]}' declares ${numel} elements (limit ${MAX_ELEMENTS})`,
-        'This is far beyond an MLP state_dict; check that this is the right file.',
-      );
-    }
-    return new StorageRef(pid[1].handler, pid[2], numel);
-  };
-
   const root = readPickle(members[pickles[0]!]!, {
     file: `${file}:${pickles[0]}`,
     globals: PTH_PICKLE_GLOBALS,
-    persistentLoad,
+    persistentLoad: (pid) => storageOf(pid, file),
     refusalHint: (name) => modelPickleHint(name, file),
     limits,
   });
@@ -329,6 +296,40 @@ export function readStateDict(bytes: Uint8Array, file: string, limits?: PthLimit
     tensors.set(key, readTensor(key, value, file, archiveName, members, decoded, byteOrder === 'little'));
   }
   return { file, archiveName, tensors, entry };
+}
+
+/** torch's persistent id of a storage: `('storage', storage_type, key, location, numel)`; anything else is refused. */
+function storageOf(pid: unknown, file: string): StorageRef {
+  if (
+    !isTuple(pid) ||
+    pid.length !== 5 ||
+    pid[0] !== 'storage' ||
+    !(pid[1] instanceof PickleGlobalRef) ||
+    !(pid[1].handler instanceof StorageType) ||
+    typeof pid[2] !== 'string' ||
+    !/^\d+$/.test(pid[2]) ||
+    typeof pid[3] !== 'string' ||
+    !Number.isSafeInteger(pid[4]) ||
+    (pid[4] as number) < 0
+  ) {
+    throw new ModelImportError(
+      'REFUSED_PERSISTENT_ID',
+      file,
+      `refused a persistent id (${describePickleValue(pid)}${isTuple(pid) && typeof pid[0] === 'string' ? ` '${pid[0]}'` : ''}): ` +
+        "po reads torch's ('storage', storage_type, key, location, numel) form only",
+      'Save the state_dict with torch.save(model.state_dict(), path).',
+    );
+  }
+  const numel = pid[4] as number;
+  if (numel > MAX_ELEMENTS) {
+    throw new ModelImportError(
+      'TOO_LARGE',
+      file,
+      `storage '${pid[2]}' declares ${numel} elements (limit ${MAX_ELEMENTS})`,
+      'This is far beyond an MLP state_dict; check that this is the right file.',
+    );
+  }
+  return new StorageRef(pid[1].handler, pid[2], numel);
 }
 
 function modelPickleHint(name: string, file: string): ModelImportError | undefined {

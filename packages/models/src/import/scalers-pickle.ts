@@ -6,16 +6,16 @@
 import { detectForeignPickle, joblibRefusal } from './detect.ts';
 import { ModelImportError } from './errors.ts';
 import { NUMPY_GLOBALS, NumpyArray } from './numpy.ts';
+import { readPickle } from './pickle.ts';
+import type { PickleLimits } from './pickle-machine.ts';
 import {
   describePickleValue,
   isTuple,
   type PickleGlobal,
   PickleGlobalRef,
   type PickleGlobals,
-  type PickleLimits,
-  readPickle,
   SET_STATE,
-} from './pickle.ts';
+} from './pickle-values.ts';
 
 /** The scikit-learn scalers po reads. */
 export type SklearnScalerClass = 'MinMaxScaler' | 'StandardScaler' | 'RobustScaler' | 'MaxAbsScaler';
