@@ -73,6 +73,9 @@ export interface TaskResults {
   describe: StrategyDescription;
 }
 
+/** `[po/<scope>] ` at the start of a message from a package whose errors do not carry `scope` yet. */
+const SCOPE_PREFIX = /^\[po\/([a-z-]+)\] /;
+
 /**
  * An error raised in a worker (or by the pool), rebuilt on the calling thread as a `PoError` with
  * the original's `code`, `scope`, class name (`errorClass`) and `issues`, so callers map it without
@@ -84,20 +87,17 @@ export class CycleTaskError extends PoError {
   readonly errorClass: string;
   readonly issues: readonly StrategyIssue[] | undefined;
   constructor(error: SerializedError, options?: { cause?: unknown }) {
-    super(error.scope ?? 'pool', error.code, error.message, options);
+    super(error.scope ?? SCOPE_PREFIX.exec(error.message)?.[1] ?? 'pool', error.code, error.message, options);
     this.errorClass = error.name;
     this.issues = error.issues;
   }
 }
 
-/** `[po/<scope>] ` at the start of a message from a package whose errors do not carry `scope` yet. */
-const SCOPE_PREFIX = /^\[po\/([a-z-]+)\] /;
-
 /** Turns anything thrown into plain data; stacks never cross the boundary. */
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof Error) {
     const code = 'code' in error && typeof error.code === 'string' ? error.code : 'INTERNAL';
-    const scope = isPoError(error) ? error.scope : SCOPE_PREFIX.exec(error.message)?.[1];
+    const scope = isPoError(error) ? error.scope : undefined;
     const issues =
       'issues' in error && Array.isArray(error.issues)
         ? (error.issues as StrategyIssue[]).map((i) => ({ path: String(i.path), message: String(i.message) }))
