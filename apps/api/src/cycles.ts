@@ -97,7 +97,7 @@ async function runCycle(
   const timer = setTimeout(
     () => {
       const reason = new Error(
-        `the ${mode} request overran its time limit of ${timeoutMs} ms and was stopped; retry, or raise PO_API_REQUEST_TIMEOUT_MS`,
+        `the ${mode} request overran its time limit of ${timeoutMs} ms and was stopped; retry, or raise api.request_timeout_ms (PO_REQUEST_TIMEOUT_MS)`,
       );
       reason.name = 'TimeoutError';
       controller.abort(reason);
