@@ -26,7 +26,7 @@ import {
   resultsResponseSchema,
   validationResponseSchema,
 } from './schemas.ts';
-import type { AppOptions, StrategySource } from './types.ts';
+import type { AppOptions, RunnableStrategy, StrategySource } from './types.ts';
 
 const DEMO = fileURLToPath(new URL('../../../config/demo/', import.meta.url));
 const TOKEN = 'test-token-with-some-length';
@@ -60,6 +60,17 @@ const post = (url: string, body: unknown, headers: Record<string, string> = {}) 
   });
 
 let base: string;
+
+const nothingDeployed: StrategySource = {
+  current: async () => undefined,
+  status: () => ({ state: 'none', version: null }),
+};
+
+/** The demo strategy as deployed, with `optimize` replaced (a failing or stuck optimizer). */
+const deployedWith = (optimize: RunnableStrategy['optimize']): StrategySource => ({
+  current: async () => ({ version: 'x', strategy: { ...deployed, optimize } }),
+  status: () => ({ state: 'loaded', version: 'x' }),
+});
 
 beforeAll(async () => {
   strategyText = await readFile(`${DEMO}strategy.yaml`, 'utf8');
@@ -170,7 +181,7 @@ describe('POST /optimize', () => {
 
   it('503 when no strategy is deployed', async () => {
     const empty = await start({
-      strategies: { current: async () => undefined, status: () => ({ state: 'none', version: null }) },
+      strategies: nothingDeployed,
     });
     const res = await post(`${empty}/optimize`, { input_data: state });
     expect(res.status).toBe(503);
@@ -185,23 +196,14 @@ describe('POST /optimize', () => {
 
   it('422 when the optimizer fails (CycleError)', async () => {
     const failing = await start({
-      strategies: {
-        current: async () => ({
-          version: 'x',
-          strategy: {
-            ...deployed,
-            optimize: async () => {
-              throw Object.assign(
-                new Error('[po/rto-engine] the cost is not finite (NaN) at the current plant values'),
-                {
-                  code: 'CYCLE_FAILED',
-                },
-              );
-            },
+      strategies: deployedWith(async () => {
+        throw Object.assign(
+          new Error('[po/rto-engine] the cost is not finite (NaN) at the current plant values'),
+          {
+            code: 'CYCLE_FAILED',
           },
-        }),
-        status: () => ({ state: 'loaded', version: 'x' }),
-      },
+        );
+      }),
     });
     const res = await post(`${failing}/optimize`, { input_data: state });
     expect(res.status).toBe(422);
@@ -213,18 +215,9 @@ describe('POST /optimize', () => {
 
   it('a 500 carries no stack trace', async () => {
     const broken = await start({
-      strategies: {
-        current: async () => ({
-          version: 'x',
-          strategy: {
-            ...deployed,
-            optimize: async () => {
-              throw new TypeError('secret internals at /srv/app/x.js:1:1');
-            },
-          },
-        }),
-        status: () => ({ state: 'loaded', version: 'x' }),
-      },
+      strategies: deployedWith(async () => {
+        throw new TypeError('secret internals at /srv/app/x.js:1:1');
+      }),
     });
     const res = await post(`${broken}/optimize`, { input_data: state });
     expect(res.status).toBe(500);
@@ -237,20 +230,13 @@ describe('POST /optimize', () => {
   it('504 when a task overruns its time limit by the margin', async () => {
     const slow = await start({
       settings: { requestTimeoutMs: 50 },
-      strategies: {
-        current: async () => ({
-          version: 'x',
-          strategy: {
-            ...deployed,
-            // Ignores maxTimeMs (as a stuck task would) but honours the abort signal.
-            optimize: (_s, options) =>
-              new Promise((_, reject) =>
-                options?.signal?.addEventListener('abort', () => reject(options.signal?.reason)),
-              ),
-          },
-        }),
-        status: () => ({ state: 'loaded', version: 'x' }),
-      },
+      // Ignores maxTimeMs (as a stuck task would) but honours the abort signal.
+      strategies: deployedWith(
+        (_s, options) =>
+          new Promise((_, reject) =>
+            options?.signal?.addEventListener('abort', () => reject(options.signal?.reason)),
+          ),
+      ),
     });
     const res = await post(`${slow}/optimize`, { input_data: state });
     expect(res.status).toBe(504);
@@ -434,11 +420,6 @@ describe('health under load', () => {
 });
 
 describe('the contract in code', () => {
-  const nothingDeployed: StrategySource = {
-    current: async () => undefined,
-    status: () => ({ state: 'none', version: null }),
-  };
-
   it('every JSON answer fits the zod schema the OpenAPI document shows for it', async () => {
     const check = async (schema: z.ZodType, res: Response | Promise<Response>) => {
       const body = await (await res).json();
@@ -515,18 +496,9 @@ describe('the contract in code', () => {
 
   it('a thrown value that is not an Error is a plain 500', async () => {
     const broken = await start({
-      strategies: {
-        current: async () => ({
-          version: 'x',
-          strategy: {
-            ...deployed,
-            optimize: async () => {
-              throw 'not an error';
-            },
-          },
-        }),
-        status: () => ({ state: 'loaded', version: 'x' }),
-      },
+      strategies: deployedWith(async () => {
+        throw 'not an error';
+      }),
     });
     const res = await post(`${broken}/optimize`, { input_data: state });
     expect(res.status).toBe(500);
