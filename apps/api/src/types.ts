@@ -1,6 +1,6 @@
 import type { Logger, ModelFileReader } from '@po/core';
 import type { CompiledStrategy } from '@po/rto-engine';
-import type { CycleExecutor } from './pool/index.ts';
+import type { CycleExecutor } from './pool/pool.ts';
 import type { Feedback, SourceStatus, StoredResult } from './schemas.ts';
 
 /**
