@@ -8,7 +8,9 @@ export default defineConfig({
   ...baseBuild,
   entry: { index: 'src/index.ts', bin: 'src/bin.ts', worker: 'src/pool/worker.ts' },
   dts: { entry: { index: 'src/index.ts' } },
-  noExternal: [/^(?!(onnxruntime-node|piscina|pino|prom-client|hono|@hono\/node-server|zod|yaml)(\/|$))/],
+  noExternal: [
+    /^(?!(onnxruntime-node|piscina|pino|prom-client|hono|@hono\/node-server|zod|yaml|lru-cache)(\/|$))/,
+  ],
   banner: {
     js: "import { createRequire as __poCreateRequire } from 'node:module'; const require = __poCreateRequire(import.meta.url);",
   },

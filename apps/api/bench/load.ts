@@ -61,9 +61,9 @@ const child = spawn(cmd, args, {
   cwd: ROOT,
   env: {
     ...process.env,
-    PO_API_HOST: '127.0.0.1',
-    PO_API_PORT: String(port),
-    PO_API_THREADS: String(threads),
+    PO_HOST: '127.0.0.1',
+    PO_PORT: String(port),
+    PO_THREADS: String(threads),
     PO_API_TOKEN: '',
   },
   stdio: ['ignore', 'ignore', 'inherit'],

@@ -5,7 +5,9 @@ import { type ServerType, serve } from '@hono/node-server';
 import { localModelFiles } from '@po/models';
 import type { CycleResult } from '@po/rto-engine';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { createApp } from './app.ts';
+import { cycleResultSchema } from './cycle-result.ts';
 import {
   bundleFromFiles,
   type CyclePool,
@@ -13,7 +15,18 @@ import {
   type PooledStrategy,
   pooledStrategy,
 } from './pool/index.ts';
-import type { AppOptions, StrategySource } from './types.ts';
+import {
+  cacheStatsResponseSchema,
+  deployedResponseSchema,
+  errorResponseSchema,
+  feedbackResponseSchema,
+  healthResponseSchema,
+  messageResponseSchema,
+  resultResponseSchema,
+  resultsResponseSchema,
+  validationResponseSchema,
+} from './schemas.ts';
+import type { AppOptions, RunnableStrategy, StrategySource } from './types.ts';
 
 const DEMO = fileURLToPath(new URL('../../../config/demo/', import.meta.url));
 const TOKEN = 'test-token-with-some-length';
@@ -47,6 +60,17 @@ const post = (url: string, body: unknown, headers: Record<string, string> = {}) 
   });
 
 let base: string;
+
+const nothingDeployed: StrategySource = {
+  current: async () => undefined,
+  status: () => ({ state: 'none', version: null }),
+};
+
+/** The demo strategy as deployed, with `optimize` replaced (a failing or stuck optimizer). */
+const deployedWith = (optimize: RunnableStrategy['optimize']): StrategySource => ({
+  current: async () => ({ version: 'x', strategy: { ...deployed, optimize } }),
+  status: () => ({ state: 'loaded', version: 'x' }),
+});
 
 beforeAll(async () => {
   strategyText = await readFile(`${DEMO}strategy.yaml`, 'utf8');
@@ -157,7 +181,7 @@ describe('POST /optimize', () => {
 
   it('503 when no strategy is deployed', async () => {
     const empty = await start({
-      strategies: { current: async () => undefined, status: () => ({ state: 'none', version: null }) },
+      strategies: nothingDeployed,
     });
     const res = await post(`${empty}/optimize`, { input_data: state });
     expect(res.status).toBe(503);
@@ -172,23 +196,14 @@ describe('POST /optimize', () => {
 
   it('422 when the optimizer fails (CycleError)', async () => {
     const failing = await start({
-      strategies: {
-        current: async () => ({
-          version: 'x',
-          strategy: {
-            ...deployed,
-            optimize: async () => {
-              throw Object.assign(
-                new Error('[po/rto-engine] the cost is not finite (NaN) at the current plant values'),
-                {
-                  code: 'CYCLE_FAILED',
-                },
-              );
-            },
+      strategies: deployedWith(async () => {
+        throw Object.assign(
+          new Error('[po/rto-engine] the cost is not finite (NaN) at the current plant values'),
+          {
+            code: 'CYCLE_FAILED',
           },
-        }),
-        status: () => ({ state: 'loaded', version: 'x' }),
-      },
+        );
+      }),
     });
     const res = await post(`${failing}/optimize`, { input_data: state });
     expect(res.status).toBe(422);
@@ -200,18 +215,9 @@ describe('POST /optimize', () => {
 
   it('a 500 carries no stack trace', async () => {
     const broken = await start({
-      strategies: {
-        current: async () => ({
-          version: 'x',
-          strategy: {
-            ...deployed,
-            optimize: async () => {
-              throw new TypeError('secret internals at /srv/app/x.js:1:1');
-            },
-          },
-        }),
-        status: () => ({ state: 'loaded', version: 'x' }),
-      },
+      strategies: deployedWith(async () => {
+        throw new TypeError('secret internals at /srv/app/x.js:1:1');
+      }),
     });
     const res = await post(`${broken}/optimize`, { input_data: state });
     expect(res.status).toBe(500);
@@ -224,20 +230,13 @@ describe('POST /optimize', () => {
   it('504 when a task overruns its time limit by the margin', async () => {
     const slow = await start({
       settings: { requestTimeoutMs: 50 },
-      strategies: {
-        current: async () => ({
-          version: 'x',
-          strategy: {
-            ...deployed,
-            // Ignores maxTimeMs (as a stuck task would) but honours the abort signal.
-            optimize: (_s, options) =>
-              new Promise((_, reject) =>
-                options?.signal?.addEventListener('abort', () => reject(options.signal?.reason)),
-              ),
-          },
-        }),
-        status: () => ({ state: 'loaded', version: 'x' }),
-      },
+      // Ignores maxTimeMs (as a stuck task would) but honours the abort signal.
+      strategies: deployedWith(
+        (_s, options) =>
+          new Promise((_, reject) =>
+            options?.signal?.addEventListener('abort', () => reject(options.signal?.reason)),
+          ),
+      ),
     });
     const res = await post(`${slow}/optimize`, { input_data: state });
     expect(res.status).toBe(504);
@@ -417,5 +416,92 @@ describe('health under load', () => {
     // Loose bound (timing tests must not be flaky); bench/load.ts records the real numbers.
     latencies.sort((a, b) => a - b);
     expect(latencies[latencies.length - 1]).toBeLessThan(1000);
+  });
+});
+
+describe('the contract in code', () => {
+  it('every JSON answer fits the zod schema the OpenAPI document shows for it', async () => {
+    const check = async (schema: z.ZodType, res: Response | Promise<Response>) => {
+      const body = await (await res).json();
+      const parsed = schema.safeParse(body);
+      expect(parsed.success ? [] : z.prettifyError(parsed.error)).toEqual([]);
+    };
+    const withAll = await start({
+      results: {
+        recent: async () => [{ id: '1', status: 'ok' }],
+        get: async (id) => ({ id }),
+        addFeedback: async (id, f) => ({ id: 'f1', result: id, ...f }),
+      },
+      cache: { stats: () => ({ kinds: {} }), clear: () => undefined, cleanup: () => 0 },
+    });
+    await check(cycleResultSchema, post(`${withAll}/optimize`, { input_data: state }));
+    await check(cycleResultSchema, post(`${withAll}/simulate`, { input_data: state }));
+    await check(validationResponseSchema, post(`${withAll}/strategies/validate`, { config: strategyText }));
+    await check(deployedResponseSchema, fetch(`${withAll}/strategies/deployed`));
+    await check(healthResponseSchema, fetch(`${withAll}/health`));
+    await check(resultsResponseSchema, fetch(`${withAll}/results`));
+    await check(resultResponseSchema, fetch(`${withAll}/results/1`));
+    await check(
+      feedbackResponseSchema,
+      post(`${withAll}/results/1/feedback`, { decision: 'accepted', operator: 'ana' }),
+    );
+    await check(cacheStatsResponseSchema, fetch(`${withAll}/cache/stats`));
+    await check(messageResponseSchema, post(`${withAll}/cache/clear`, { kind: 'model' }));
+    await check(messageResponseSchema, post(`${withAll}/cache/cleanup`, ''));
+    await check(errorResponseSchema, post(`${withAll}/optimize`, '{'));
+    await check(errorResponseSchema, fetch(`${withAll}/nope`));
+  });
+
+  it('the OpenAPI document lists exactly the routes the app serves', async () => {
+    const app = createApp({ strategies: nothingDeployed, executor: pool });
+    const served = app.routes
+      .filter((r) => r.method !== 'ALL')
+      .map((r) => `${r.method} ${r.path}`)
+      .sort();
+    const doc = (await (await app.request('/openapi.json')).json()) as { paths: Record<string, object> };
+    const documented = Object.entries(doc.paths)
+      .flatMap(([path, methods]) =>
+        Object.keys(methods).map((m) => `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
+      )
+      .sort();
+    expect(documented).toEqual(served);
+  });
+
+  it('echoes X-Request-Id (or makes one) and sends Server-Timing', async () => {
+    const given = await fetch(`${base}/health`, { headers: { 'x-request-id': 'plant-7-abc' } });
+    expect(given.headers.get('x-request-id')).toBe('plant-7-abc');
+    const made = await fetch(`${base}/nope`);
+    expect(made.status).toBe(404);
+    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(made.headers.get('server-timing')).toMatch(/^total;dur=[\d.]+/);
+  });
+
+  it('a header that is not a bearer token is a 401 that says what to send; a token bearer-auth cannot match is refused at start', async () => {
+    const secured = await start({ settings: { apiToken: TOKEN } });
+    const basic = await fetch(`${secured}/cache/stats`, { headers: { authorization: 'Basic YTpi' } });
+    expect(basic.status).toBe(401);
+    expect(basic.headers.get('www-authenticate')).toBe('Bearer realm="po"');
+    expect(await basic.json()).toEqual({
+      status: 'error',
+      error: 'missing bearer token: send Authorization: Bearer <PO_API_TOKEN>',
+      code: 'UNAUTHORIZED',
+    });
+    expect(
+      (await fetch(`${secured}/cache/stats`, { headers: { authorization: `bearer ${TOKEN}` } })).status,
+    ).toBe(200);
+    expect(() =>
+      createApp({ strategies: nothingDeployed, executor: pool, settings: { apiToken: 'pass word!' } }),
+    ).toThrow(/PO_API_TOKEN.*letters, digits/);
+  });
+
+  it('a thrown value that is not an Error is a plain 500', async () => {
+    const broken = await start({
+      strategies: deployedWith(async () => {
+        throw 'not an error';
+      }),
+    });
+    const res = await post(`${broken}/optimize`, { input_data: state });
+    expect(res.status).toBe(500);
+    expect(await res.json()).toMatchObject({ code: 'INTERNAL' });
   });
 });

@@ -1,17 +1,5 @@
-/**
- * The interactive docs page: one HTML document with the OpenAPI spec embedded and a small
- * "try it" client. It loads nothing from the network (no CDN), so it works on a plant LAN.
- */
-export function docsPage(spec: Record<string, unknown>): string {
-  const embedded = JSON.stringify(spec).replace(/</g, '\\u003c');
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>po API</title>
-<style>
-  body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 960px; padding: 1rem; color: #1d2327; }
+/** The page's styles. */
+const STYLE = `  body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 960px; padding: 1rem; color: #1d2327; }
   h1 { margin-bottom: 0; } .muted { color: #666; }
   details { border: 1px solid #ccd; border-radius: 6px; margin: .5rem 0; padding: .4rem .7rem; }
   summary { cursor: pointer; } .m { display: inline-block; width: 3.5rem; font-weight: 700; text-transform: uppercase; }
@@ -19,17 +7,10 @@ export function docsPage(spec: Record<string, unknown>): string {
   textarea { width: 100%; min-height: 8rem; font: 12px monospace; box-sizing: border-box; }
   pre { background: #f6f8fa; padding: .5rem; overflow: auto; max-height: 24rem; font-size: 12px; }
   input { font: inherit; } button { font: inherit; cursor: pointer; }
-</style>
-</head>
-<body>
-<h1>po API</h1>
-<p class="muted" id="about"></p>
-<p><label>Bearer token: <input id="token" type="password" size="40" autocomplete="off"></label>
-<a href="openapi.json">openapi.json</a></p>
-<div id="ops"></div>
-<script id="spec" type="application/json">${embedded}</script>
-<script>
-'use strict';
+`;
+
+/** The "try it" client: lists the operations of the embedded spec and sends requests with the token. */
+const CLIENT = `'use strict';
 const spec = JSON.parse(document.getElementById('spec').textContent);
 const token = document.getElementById('token');
 token.value = sessionStorage.getItem('po-token') || '';
@@ -80,7 +61,32 @@ for (const [path, methods] of Object.entries(spec.paths)) {
       el('p', {}, ...params), ...(body ? [body] : []), el('p', {}, send), out));
   }
 }
-</script>
+`;
+
+/**
+ * The interactive docs page: one HTML document with the OpenAPI spec embedded and a small
+ * "try it" client. It loads nothing from the network (no CDN), so it works on a plant LAN.
+ */
+export function docsPage(spec: Record<string, unknown>): string {
+  const embedded = JSON.stringify(spec).replace(/</g, '\\u003c');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>po API</title>
+<style>
+${STYLE}</style>
+</head>
+<body>
+<h1>po API</h1>
+<p class="muted" id="about"></p>
+<p><label>Bearer token: <input id="token" type="password" size="40" autocomplete="off"></label>
+<a href="openapi.json">openapi.json</a></p>
+<div id="ops"></div>
+<script id="spec" type="application/json">${embedded}</script>
+<script>
+${CLIENT}</script>
 </body>
 </html>
 `;

@@ -1,41 +1,66 @@
+/**
+ * The one place where errors become HTTP answers. Routes and middleware only throw: an `ApiError`
+ * from `httpError` below when the API itself refuses a request, or whatever the engine, the pool
+ * or a store raised; `toApiError` maps those by their `code`, and `onError` writes the JSON.
+ */
+import { describeError, errorCode, type Logger, ModelLoadError, PoError } from '@po/core';
 import type { StrategyIssue } from '@po/rto-engine';
-import { CycleTaskError } from './pool/index.ts';
+import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { CycleTaskError, serializeError } from './pool/protocol.ts';
+import type { ErrorBody } from './schemas.ts';
 
-/** The JSON every error response carries. */
-export interface ErrorBody {
-  status: 'error';
-  error: string;
-  /** Every problem, for invalid strategies and request bodies (`path: message` pairs). */
-  details?: StrategyIssue[];
-  /** Stable machine-readable code (e.g. `STRATEGY_INVALID`, `INPUT_INVALID`, `TIMEOUT`). */
-  code?: string;
-}
-
-/** An error that knows its HTTP status (like Hono's HTTPException); `onError` turns it into JSON. */
-export class ApiError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly details: StrategyIssue[] | undefined;
-  constructor(status: number, code: string, message: string, details?: StrategyIssue[]) {
-    super(message);
-    this.name = 'ApiError';
+/** An error that knows its HTTP status (like Hono's `HTTPException`); `onError` turns it into JSON. */
+export class ApiError extends PoError {
+  readonly status: ContentfulStatusCode;
+  /** Every problem, for invalid strategies and request bodies. */
+  readonly details: readonly StrategyIssue[] | undefined;
+  constructor(
+    status: ContentfulStatusCode,
+    code: string,
+    message: string,
+    details?: readonly StrategyIssue[],
+  ) {
+    super('api', code, message);
     this.status = status;
-    this.code = code;
     this.details = details;
   }
 
+  /** The JSON the client gets. */
   body(): ErrorBody {
     return {
       status: 'error',
-      error: this.message,
+      error: this.detail,
       code: this.code,
-      ...(this.details && this.details.length > 0 ? { details: this.details } : {}),
+      ...(this.details && this.details.length > 0 ? { details: [...this.details] } : {}),
     };
   }
 }
 
-/** HTTP status by error code; anything unknown is a 500 whose message is not shown. */
-const STATUS_BY_CODE: Record<string, number> = {
+/** What the client is told about a failure below the API (no `[po/<scope>]` prefix). */
+const said = (cause: unknown): string => describeError(cause, { scope: false });
+
+/** Every refusal the API makes itself, with its status and code. */
+export const httpError = {
+  badRequest: (message: string, details?: readonly StrategyIssue[]) =>
+    new ApiError(400, 'BAD_REQUEST', message, details),
+  unauthorized: (message: string) => new ApiError(401, 'UNAUTHORIZED', message),
+  notFound: (message: string) => new ApiError(404, 'NOT_FOUND', message),
+  bodyTooLarge: (limitBytes: number) =>
+    new ApiError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${limitBytes} bytes`),
+  internal: () => new ApiError(500, 'INTERNAL', 'internal server error; see the server log'),
+  notConfigured: (message: string) => new ApiError(501, 'NOT_CONFIGURED', message),
+  noStrategy: (message: string) => new ApiError(503, 'NO_STRATEGY', message),
+  strategyUnavailable: (cause: unknown) =>
+    new ApiError(503, 'STRATEGY_UNAVAILABLE', `the deployed strategy cannot be loaded: ${said(cause)}`),
+  storeUnavailable: (cause: unknown) =>
+    new ApiError(503, 'STORE_UNAVAILABLE', `the results store is unavailable: ${said(cause)}`),
+  timeout: (message: string) => new ApiError(504, 'TIMEOUT', message),
+} as const;
+
+/** HTTP status by the code of an engine, model provider or pool error. */
+const STATUS_BY_CODE: Readonly<Record<string, ContentfulStatusCode>> = {
   STRATEGY_INVALID: 400,
   FORMULA_INVALID: 400,
   MODEL_LOAD_FAILED: 400,
@@ -48,38 +73,84 @@ const STATUS_BY_CODE: Record<string, number> = {
   ABORTED: 503,
 };
 
-/** Strips the package prefix: an API client reads the message, not the module that raised it. */
-function clientMessage(message: string): string {
-  return message.replace(/^\[po\/[a-z-]+\]\s*/, '');
-}
+/** Whose strategy failed: one sent in the request (the client's problem) or the deployed one (ours). */
+export type StrategyOrigin = 'request' | 'deployed';
 
 /**
- * Maps an engine or pool error to its HTTP status. Errors the engine did not classify
- * (a crashed worker, a bug) become undefined: the caller answers 500 without details.
+ * Maps an engine, model provider or pool error to its HTTP status. A model that does not load
+ * (`ModelLoadError`, any code) is a 400 like an invalid strategy; for the deployed strategy both
+ * are a 503. Errors nobody classified (a crashed worker, a bug) give undefined: the caller answers
+ * 500 without details.
  */
-export function toApiError(error: unknown, context: 'request' | 'deployed'): ApiError | undefined {
+export function toApiError(error: unknown, origin: StrategyOrigin): ApiError | undefined {
   if (error instanceof ApiError) return error;
-  const code =
-    error instanceof CycleTaskError
-      ? error.code
-      : error instanceof Error && 'code' in error && typeof error.code === 'string'
-        ? error.code
-        : undefined;
-  if (!code) return undefined;
-  let status = STATUS_BY_CODE[code];
+  const known = asPoError(error);
+  if (!known) return undefined;
+  const modelLoad = isModelLoadError(known);
+  const status = modelLoad ? 400 : STATUS_BY_CODE[known.code];
   if (status === undefined) return undefined;
-  const issues =
-    error instanceof CycleTaskError
-      ? error.issues
-      : 'issues' in (error as object)
-        ? ((error as { issues?: StrategyIssue[] }).issues ?? undefined)
-        : undefined;
-  let message = clientMessage((error as Error).message);
-  // A deployed strategy that does not compile is the server's problem, not the request's.
-  if (context === 'deployed' && (code === 'STRATEGY_INVALID' || code === 'MODEL_LOAD_FAILED')) {
-    status = 503;
-    message = `the deployed strategy cannot be loaded: ${message.split('\n')[0]}`;
+  const issues = known instanceof CycleTaskError ? known.issues : undefined;
+  const message = said(known);
+  if (origin === 'deployed' && (modelLoad || known.code === 'STRATEGY_INVALID')) {
+    return new ApiError(
+      503,
+      known.code,
+      `the deployed strategy cannot be loaded: ${firstLine(message)}`,
+      issues,
+    );
   }
-  if (code === 'STRATEGY_INVALID') message = message.split('\n')[0]!;
-  return new ApiError(status, code, message, issues ? [...issues] : undefined);
+  return new ApiError(
+    status,
+    known.code,
+    known.code === 'STRATEGY_INVALID' ? firstLine(message) : message,
+    issues,
+  );
 }
+
+/** A `PoError` as is; any other error with a code (a strategy run on this thread) read like one from a worker. */
+function asPoError(error: unknown): PoError | undefined {
+  if (error instanceof PoError) return error;
+  if (!(error instanceof Error) || errorCode(error) === undefined) return undefined;
+  return new CycleTaskError(serializeError(error), { cause: error });
+}
+
+function isModelLoadError(error: PoError): boolean {
+  return (
+    error.code === 'MODEL_LOAD_FAILED' ||
+    error instanceof ModelLoadError ||
+    (error instanceof CycleTaskError && error.errorClass === 'ModelLoadError')
+  );
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]!;
+}
+
+/** The JSON answer for an `ApiError`. */
+export function errorResponse(c: Context, error: ApiError): Response {
+  return c.json(error.body(), error.status);
+}
+
+/** `app.onError`: known errors answer their status; anything else is a 500 that shows nothing. */
+export function onError(logger: Logger): ErrorHandler {
+  return (error, c) => {
+    // Hono middleware that built its own answer (bearer-auth: our JSON plus WWW-Authenticate).
+    if (error instanceof HTTPException && error.res) return error.getResponse();
+    const known =
+      error instanceof HTTPException
+        ? new ApiError(error.status, 'HTTP_ERROR', error.message)
+        : toApiError(error, 'request');
+    const request = { method: c.req.method, path: c.req.path, requestId: c.get('requestId') };
+    if (!known) {
+      logger.error({ err: error, ...request }, 'unexpected error');
+      return errorResponse(c, httpError.internal());
+    }
+    if (known.status >= 500)
+      logger.warn({ code: known.code, err: known.message, ...request }, 'request failed');
+    return errorResponse(c, known);
+  };
+}
+
+/** `app.notFound`. */
+export const notFound: NotFoundHandler = (c) =>
+  errorResponse(c, httpError.notFound(`no route ${c.req.method} ${c.req.path}; see /docs`));

@@ -1,6 +1,6 @@
 export { API_VERSION, createApp, type PoApp } from './app.ts';
-export { ApiError, type ErrorBody } from './errors.ts';
-export type { ApiMetrics, CycleOutcome } from './metrics.ts';
+export { ApiError } from './errors.ts';
+export type { ApiMetrics } from './metrics.ts';
 export {
   type BundleOptions,
   bundleFromFiles,
@@ -12,7 +12,6 @@ export {
   CycleTaskError,
   type CycleTaskKind,
   createCyclePool,
-  type ModelFileReader,
   type PooledStrategy,
   type PoolStats,
   pooledStrategy,
@@ -24,6 +23,14 @@ export {
   type TaskResults,
   type ValidationReport,
 } from './pool/index.ts';
+export type {
+  CycleOutcome,
+  ErrorBody,
+  Feedback,
+  HealthResponse,
+  SourceStatus,
+  StoredResult,
+} from './schemas.ts';
 export {
   fileStrategySource,
   readServerSettings,
@@ -31,14 +38,10 @@ export {
   startServer,
 } from './server.ts';
 export type {
-  ApiLogger,
   ApiSettings,
   AppOptions,
   CacheControl,
-  Feedback,
   ResultsStore,
   RunnableStrategy,
-  SourceStatus,
-  StoredResult,
   StrategySource,
 } from './types.ts';

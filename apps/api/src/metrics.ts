@@ -1,17 +1,8 @@
 import type { CycleResult } from '@po/rto-engine';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { CycleExecutor } from './pool/index.ts';
+import type { CycleOutcome, PoolStats } from './schemas.ts';
 import type { CacheControl } from './types.ts';
-
-/** How a cycle ended, as a metric label. */
-export type CycleOutcome =
-  | 'success'
-  | 'timed_out'
-  | 'invalid'
-  | 'failed'
-  | 'timeout'
-  | 'unavailable'
-  | 'error';
 
 /** The API's Prometheus metrics, in a registry of their own (several apps can live in one process). */
 export interface ApiMetrics {
@@ -28,6 +19,14 @@ export function createMetrics(sources: {
 }): ApiMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const cycle = cycleMetrics(registry);
+  const request = requestMetrics(registry);
+  poolGauges(registry, sources.executor);
+  if (sources.cache) cacheGauges(registry, sources.cache);
+  return { registry, cycle, request };
+}
+
+function cycleMetrics(registry: Registry): ApiMetrics['cycle'] {
   const cycles = new Counter({
     name: 'po_cycles_total',
     help: 'Cycles run by the API, by mode and outcome.',
@@ -53,6 +52,17 @@ export function createMetrics(sources: {
     help: 'Cost evaluations made by the optimizer.',
     registers: [registry],
   });
+  return (mode, outcome, seconds, result) => {
+    cycles.inc({ mode, status: outcome });
+    cycleDuration.observe({ mode }, seconds);
+    if (result) {
+      solveDuration.observe({ mode }, result.duration_ms / 1000);
+      evaluations.inc(result.optimizer.evaluations);
+    }
+  };
+}
+
+function requestMetrics(registry: Registry): ApiMetrics['request'] {
   const requests = new Counter({
     name: 'po_http_requests_total',
     help: 'HTTP requests, by method, route and status.',
@@ -66,71 +76,56 @@ export function createMetrics(sources: {
     buckets: SECONDS,
     registers: [registry],
   });
-  new Gauge({
-    name: 'po_pool_queue_size',
-    help: 'Tasks waiting for a worker.',
-    registers: [registry],
-    collect() {
-      this.set(sources.executor.stats().queued);
-    },
-  });
-  new Gauge({
-    name: 'po_pool_threads',
-    help: 'Worker threads of the cycle pool.',
-    registers: [registry],
-    collect() {
-      this.set(sources.executor.stats().threads);
-    },
-  });
-  new Gauge({
-    name: 'po_pool_utilization_ratio',
-    help: 'Share of time the pool workers were busy since start.',
-    registers: [registry],
-    collect() {
-      this.set(sources.executor.stats().utilization);
-    },
-  });
-  if (sources.cache) {
-    const cache = sources.cache;
-    const read = (field: 'hits' | 'misses') =>
-      function (this: Gauge) {
-        this.reset();
-        for (const [kind, stats] of Object.entries(cacheKinds(cache.stats()))) {
-          const value = stats[field];
-          if (typeof value === 'number') this.set({ kind }, value);
-        }
-      };
+  return (method, route, status, seconds) => {
+    requests.inc({ method, route, status: String(status) });
+    latency.observe({ method, route }, seconds);
+  };
+}
+
+/** The pool's load, read when Prometheus scrapes. */
+const POOL_GAUGES: readonly [name: string, help: string, field: keyof PoolStats][] = [
+  ['po_pool_queue_size', 'Tasks waiting for a worker.', 'queued'],
+  ['po_pool_threads', 'Worker threads of the cycle pool.', 'threads'],
+  ['po_pool_utilization_ratio', 'Share of time the pool workers were busy since start.', 'utilization'],
+];
+
+function poolGauges(registry: Registry, executor: CycleExecutor): void {
+  for (const [name, help, field] of POOL_GAUGES) {
     new Gauge({
-      name: 'po_cache_hits',
-      help: 'Artifact cache hits since start, by kind (from the cache counters).',
-      labelNames: ['kind'],
+      name,
+      help,
       registers: [registry],
-      collect: read('hits'),
-    });
-    new Gauge({
-      name: 'po_cache_misses',
-      help: 'Artifact cache misses since start, by kind (from the cache counters).',
-      labelNames: ['kind'],
-      registers: [registry],
-      collect: read('misses'),
+      collect() {
+        this.set(executor.stats()[field]);
+      },
     });
   }
+}
 
-  return {
-    registry,
-    cycle(mode, outcome, seconds, result) {
-      cycles.inc({ mode, status: outcome });
-      cycleDuration.observe({ mode }, seconds);
-      if (result) {
-        solveDuration.observe({ mode }, result.duration_ms / 1000);
-        evaluations.inc(result.optimizer.evaluations);
+/** The cache's hit and miss counters by kind, read when Prometheus scrapes. */
+function cacheGauges(registry: Registry, cache: CacheControl): void {
+  const read = (field: 'hits' | 'misses') =>
+    function (this: Gauge) {
+      this.reset();
+      for (const [kind, stats] of Object.entries(cacheKinds(cache.stats()))) {
+        const value = stats[field];
+        if (typeof value === 'number') this.set({ kind }, value);
       }
-    },
-    request(method, route, status, seconds) {
-      requests.inc({ method, route, status: String(status) });
-      latency.observe({ method, route }, seconds);
-    },
-  };
+    };
+  new Gauge({
+    name: 'po_cache_hits',
+    help: 'Artifact cache hits since start, by kind (from the cache counters).',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect: read('hits'),
+  });
+  new Gauge({
+    name: 'po_cache_misses',
+    help: 'Artifact cache misses since start, by kind (from the cache counters).',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect: read('misses'),
+  });
 }
 
 /** `kinds` of @po/cache's stats, read structurally (anything else exports nothing). */

@@ -1,32 +1,31 @@
+/**
+ * The OpenAPI 3.1 document, generated from the operations each route module declares next to its
+ * handlers and from the same zod schemas that validate the requests (`z.toJSONSchema`).
+ */
 import { z } from 'zod';
-import {
-  cacheClearRequestSchema,
-  cycleResultSchema,
-  errorResponseSchema,
-  feedbackRequestSchema,
-  optimizeRequestSchema,
-  resultsQuerySchema,
-  simulateRequestSchema,
-  strategyInputSchema,
-  validationResponseSchema,
-} from './schemas.ts';
+import { errorResponseSchema } from './schemas.ts';
 
-interface Operation {
+/** One route as the OpenAPI document describes it. */
+export interface Operation {
   method: 'get' | 'post';
+  /** The OpenAPI path (`/results/{id}`); path parameters are read from it. */
   path: string;
   summary: string;
-  tag: string;
+  tag: 'cycles' | 'strategies' | 'results' | 'operations';
   body?: z.ZodType;
-  /** Other request media types (the schema of each is a string). */
-  textBody?: boolean;
+  /** Whether the body may be left out. Default false. */
+  bodyOptional?: boolean;
+  /** The body may also be YAML text. */
+  yamlBody?: boolean;
   query?: z.ZodObject;
-  pathParams?: string[];
-  ok: { status: number; description: string; schema?: z.ZodType; text?: string };
-  errors: number[];
+  ok: { status: 200 | 201; description: string; schema?: z.ZodType; text?: 'text/plain' | 'text/html' };
+  /** Error statuses the route answers (see `ERRORS`). */
+  errors: ErrorStatus[];
+  /** Never needs the token. */
   open?: boolean;
 }
 
-const ERRORS: Record<number, string> = {
+const ERRORS = {
   400: 'Malformed body, invalid strategy (every problem in `details`) or missing input variables (named).',
   401: 'Missing or wrong bearer token.',
   404: 'No such result.',
@@ -36,133 +35,9 @@ const ERRORS: Record<number, string> = {
   503: 'No strategy deployed or loaded, or the store is unreachable.',
   504: 'The request overran its time limit.',
   500: 'Unexpected error (no details are given; see the server log).',
-};
+} as const;
 
-const operations: Operation[] = [
-  {
-    method: 'post',
-    path: '/optimize',
-    summary: 'Recommend setpoints for a plant state (deployed strategy, or the one in `config`).',
-    tag: 'cycles',
-    body: optimizeRequestSchema,
-    ok: { status: 200, description: 'The recommendation.', schema: cycleResultSchema },
-    errors: [400, 401, 413, 422, 503, 504, 500],
-  },
-  {
-    method: 'post',
-    path: '/simulate',
-    summary: 'What-if: evaluate the strategy at given decision values without optimizing.',
-    tag: 'cycles',
-    body: simulateRequestSchema,
-    ok: { status: 200, description: 'The evaluation.', schema: cycleResultSchema },
-    errors: [400, 401, 413, 422, 503, 504, 500],
-  },
-  {
-    method: 'post',
-    path: '/strategies/validate',
-    summary: 'Validate a strategy (YAML text or JSON); models are loaded when the API has a models folder.',
-    tag: 'strategies',
-    body: strategyInputSchema,
-    textBody: true,
-    ok: { status: 200, description: 'Every error and warning.', schema: validationResponseSchema },
-    errors: [400, 401, 413, 500],
-  },
-  {
-    method: 'get',
-    path: '/strategies/deployed',
-    summary: 'The deployed strategy: version, decision variables, warnings, model files with checksums.',
-    tag: 'strategies',
-    ok: { status: 200, description: 'The deployed strategy.' },
-    errors: [401, 503],
-  },
-  {
-    method: 'get',
-    path: '/results',
-    summary: 'Recent stored results, newest first.',
-    tag: 'results',
-    query: resultsQuerySchema,
-    ok: { status: 200, description: '`{ status, results }`.' },
-    errors: [400, 401, 501, 503],
-  },
-  {
-    method: 'get',
-    path: '/results/{id}',
-    summary: 'One stored result.',
-    tag: 'results',
-    pathParams: ['id'],
-    ok: { status: 200, description: '`{ status, result }`.' },
-    errors: [401, 404, 501, 503],
-  },
-  {
-    method: 'post',
-    path: '/results/{id}/feedback',
-    summary: 'Record what the operator did with a recommendation.',
-    tag: 'results',
-    pathParams: ['id'],
-    body: feedbackRequestSchema,
-    ok: { status: 201, description: '`{ status, feedback }`.' },
-    errors: [400, 401, 404, 501, 503],
-  },
-  {
-    method: 'get',
-    path: '/health',
-    summary: 'Liveness and readiness: ok or degraded, with reasons. Never needs a token.',
-    tag: 'operations',
-    ok: { status: 200, description: 'Health report.' },
-    errors: [],
-    open: true,
-  },
-  {
-    method: 'get',
-    path: '/cache/stats',
-    summary: 'Artifact cache counters (the predecessor’s passthrough).',
-    tag: 'operations',
-    ok: { status: 200, description: 'Cache statistics.' },
-    errors: [401],
-  },
-  {
-    method: 'post',
-    path: '/cache/clear',
-    summary: 'Clear the artifact cache (one kind, or all).',
-    tag: 'operations',
-    body: cacheClearRequestSchema,
-    ok: { status: 200, description: '`{ status: "success", message }`.' },
-    errors: [401],
-  },
-  {
-    method: 'post',
-    path: '/cache/cleanup',
-    summary: 'Drop expired cache entries.',
-    tag: 'operations',
-    ok: { status: 200, description: '`{ status: "success", message }`.' },
-    errors: [401],
-  },
-  {
-    method: 'get',
-    path: '/metrics',
-    summary: 'Prometheus metrics. Never needs a token.',
-    tag: 'operations',
-    ok: { status: 200, description: 'Prometheus text format.', text: 'text/plain' },
-    errors: [],
-    open: true,
-  },
-  {
-    method: 'get',
-    path: '/openapi.json',
-    summary: 'This document.',
-    tag: 'operations',
-    ok: { status: 200, description: 'OpenAPI 3.1 document.' },
-    errors: [401],
-  },
-  {
-    method: 'get',
-    path: '/docs',
-    summary: 'Interactive documentation (works offline).',
-    tag: 'operations',
-    ok: { status: 200, description: 'HTML page.', text: 'text/html' },
-    errors: [401],
-  },
-];
+type ErrorStatus = keyof typeof ERRORS;
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
   const { $schema: _, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<
@@ -172,63 +47,82 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, u
   return rest;
 }
 
-/** The OpenAPI 3.1 document, generated from the same zod schemas that validate the requests. */
-export function openApiDocument(info: { version: string; tokenRequired: boolean }): Record<string, unknown> {
+/** `post /results/{id}/feedback` -> `postResultsIdFeedback`. */
+function operationId(op: Operation): string {
+  return `${op.method}${op.path.replace(/[{}]/g, '').replace(/[/.](\w)/g, (_, c: string) => c.toUpperCase())}`;
+}
+
+function parameters(op: Operation): Record<string, unknown>[] {
+  return [
+    ...[...op.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
+      name,
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    })),
+    ...Object.entries(op.query?.shape ?? {}).map(([name, schema]) => ({
+      name,
+      in: 'query',
+      required: false,
+      description: (schema as z.ZodType).description,
+      schema: jsonSchema(schema as z.ZodType, 'input'),
+    })),
+  ];
+}
+
+function responses(op: Operation): Record<string, unknown> {
+  const ok = op.ok;
+  const out: Record<string, unknown> = {
+    [ok.status]: {
+      description: ok.description,
+      content: ok.text
+        ? { [ok.text]: { schema: { type: 'string' } } }
+        : {
+            'application/json': { schema: ok.schema ? jsonSchema(ok.schema, 'output') : { type: 'object' } },
+          },
+    },
+  };
+  for (const status of op.errors) {
+    out[status] = {
+      description: ERRORS[status],
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+    };
+  }
+  return out;
+}
+
+function operationObject(op: Operation, tokenRequired: boolean): Record<string, unknown> {
+  const params = parameters(op);
+  return {
+    summary: op.summary,
+    tags: [op.tag],
+    operationId: operationId(op),
+    ...(params.length > 0 ? { parameters: params } : {}),
+    ...(op.body
+      ? {
+          requestBody: {
+            required: !op.bodyOptional,
+            content: {
+              'application/json': { schema: jsonSchema(op.body, 'input') },
+              ...(op.yamlBody ? { 'application/yaml': { schema: { type: 'string' } } } : {}),
+            },
+          },
+        }
+      : {}),
+    ...(op.open || !tokenRequired ? { security: [] } : {}),
+    responses: responses(op),
+  };
+}
+
+/** The OpenAPI 3.1 document of these operations. */
+export function openApiDocument(
+  operations: readonly Operation[],
+  info: { version: string; tokenRequired: boolean },
+): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const op of operations) {
-    const parameters = [
-      ...(op.pathParams ?? []).map((name) => ({
-        name,
-        in: 'path',
-        required: true,
-        schema: { type: 'string' },
-      })),
-      ...Object.entries(op.query?.shape ?? {}).map(([name, schema]) => ({
-        name,
-        in: 'query',
-        required: false,
-        description: (schema as z.ZodType).description,
-        schema: jsonSchema(schema as z.ZodType, 'input'),
-      })),
-    ];
-    const responses: Record<string, unknown> = {
-      [op.ok.status]: {
-        description: op.ok.description,
-        content: op.ok.text
-          ? { [op.ok.text]: { schema: { type: 'string' } } }
-          : {
-              'application/json': {
-                schema: op.ok.schema ? jsonSchema(op.ok.schema, 'output') : { type: 'object' },
-              },
-            },
-      },
-    };
-    for (const status of op.errors) {
-      responses[status] = {
-        description: ERRORS[status],
-        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-      };
-    }
     paths[op.path] ??= {};
-    paths[op.path]![op.method] = {
-      summary: op.summary,
-      tags: [op.tag],
-      operationId: `${op.method}${op.path.replace(/[{}]/g, '').replace(/[/.](\w)/g, (_, c: string) => c.toUpperCase())}`,
-      ...(parameters.length > 0 ? { parameters } : {}),
-      ...(op.body
-        ? {
-            requestBody: {
-              required: op.path !== '/cache/clear',
-              content: {
-                'application/json': { schema: jsonSchema(op.body, 'input') },
-                ...(op.textBody ? { 'application/yaml': { schema: { type: 'string' } } } : {}),
-              },
-            },
-          }
-        : {}),
-      ...(op.open || !info.tokenRequired ? { security: [] } : {}),
-      responses,
-    };
+    paths[op.path]![op.method] = operationObject(op, info.tokenRequired);
   }
   return {
     openapi: '3.1.0',

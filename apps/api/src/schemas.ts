@@ -1,4 +1,12 @@
+/**
+ * Every request and response of the API as one zod schema each: requests are validated with them,
+ * the OpenAPI document is generated from them, and the TypeScript types below are inferred from
+ * them. (The cycle result's schema is in `cycle-result.ts`.)
+ */
+import type { StrategyIssue } from '@po/rto-engine';
 import { z } from 'zod';
+
+// --- Requests ---
 
 /** A plant state: variable name -> number (numeric strings are accepted, as the predecessor did). */
 export const plantStateSchema = z
@@ -56,66 +64,148 @@ export const cacheClearRequestSchema = z
   })
   .describe('POST /cache/clear body (optional).');
 
-const issueSchema = z.object({ path: z.string(), message: z.string() });
+// --- Responses ---
+
+/** One problem, with where it is (`skills.x.config.formula`, `input_data`). */
+export const issueSchema = z.object({ path: z.string(), message: z.string() });
 
 export const errorResponseSchema = z
   .object({
     status: z.literal('error'),
     error: z.string().describe('What went wrong and what to do.'),
-    code: z.string().optional().describe('Stable machine-readable code.'),
+    code: z.string().optional().describe('Stable machine-readable code (STRATEGY_INVALID, TIMEOUT, ...).'),
     details: z.array(issueSchema).optional().describe('Every problem, with where it is.'),
   })
   .describe('Every error response.');
 
-export const validationResponseSchema = z.object({
-  valid: z.boolean(),
-  errors: z.array(issueSchema),
-  warnings: z.array(issueSchema),
-});
-
-const variableResultSchema = z.object({
-  category: z.string(),
-  type: z.string(),
-  units: z.string().nullable(),
-  user_input_value: z.number().nullable(),
-  optimizer_suggested_value: z.number().nullable(),
-  delta: z.number().nullable(),
-});
-
-export const cycleResultSchema = z
-  .looseObject({
-    status: z.literal('success'),
-    mode: z.enum(['optimize', 'simulate', 'monitor']),
-    timestamp: z.string(),
-    config_version: z.string().nullable(),
-    duration_ms: z.number(),
-    variables: z.record(z.string(), variableResultSchema),
-    optimized_variables: z.record(z.string(), variableResultSchema),
-    predicted_variables: z.record(z.string(), variableResultSchema),
-    constraint_variables: z.record(z.string(), variableResultSchema),
-    cost_function_value: z.number(),
-    cost_at_current: z.number(),
-    setpoints: z.record(
-      z.string(),
-      z.object({ current: z.number(), recommended: z.number(), delta: z.number(), from: z.string() }),
-    ),
-    optimizer: z.looseObject({
-      algorithm: z.string(),
-      iterations: z.number(),
-      evaluations: z.number(),
-      converged: z.boolean(),
-      timed_out: z.boolean(),
-      message: z.string(),
-    }),
-    summary: z.looseObject({ total_variables: z.number(), message: z.string() }),
-    warnings: z.array(z.string()),
+export const validationResponseSchema = z
+  .object({
+    valid: z.boolean(),
+    errors: z.array(issueSchema),
+    warnings: z.array(issueSchema),
   })
-  .describe(
-    'The result of a cycle: the predecessor’s shape plus provenance, optimizer summary and setpoints.',
-  );
+  .describe('POST /strategies/validate answer: every error and warning.');
+
+export const deployedResponseSchema = z
+  .object({
+    status: z.literal('success'),
+    version: z.string().nullable(),
+    decision_variables: z.array(z.string()),
+    warnings: z.array(issueSchema),
+    model_files: z.array(
+      z.object({ skill: z.string(), role: z.string(), path: z.string(), sha256: z.string() }),
+    ),
+    source: z.string().nullable().describe('Where strategies come from (no secrets).'),
+    loaded_at: z.string().nullable(),
+  })
+  .describe('GET /strategies/deployed answer.');
+
+export const sourceStatusSchema = z
+  .object({
+    state: z
+      .enum(['loaded', 'loading', 'none', 'error'])
+      .describe(
+        '`loaded`: a strategy is ready; `loading`: the first one is being fetched or compiled; `none`: nothing deployed; `error`: the last load failed.',
+      ),
+    version: z.string().nullable().describe('The deployed version, when known.'),
+    source: z
+      .string()
+      .optional()
+      .describe('Where strategies come from (`local:/srv/po/store`, `s3://bucket`); no secrets.'),
+    loadedAt: z.string().optional().describe('ISO time the current strategy was loaded.'),
+    error: z
+      .string()
+      .optional()
+      .describe(
+        'The last load error (message only). With `state: loaded` the previous strategy is still served.',
+      ),
+  })
+  .describe('How the deployed strategy is.');
+
+export const poolStatsSchema = z
+  .object({
+    threads: z.number(),
+    queued: z.number().describe('Tasks waiting for a worker.'),
+    running: z.number().describe('Tasks being run.'),
+    completed: z.number(),
+    utilization: z.number().describe('Share of the time workers were busy since the pool started (0..1).'),
+  })
+  .describe('Load figures of the cycle pool.');
+
+/** How a cycle ended, as a metric label and in `/health`. */
+export const cycleOutcomeSchema = z.enum([
+  'success',
+  'timed_out',
+  'invalid',
+  'failed',
+  'timeout',
+  'unavailable',
+  'error',
+]);
+
+export const lastCycleSchema = z.object({
+  at: z.string(),
+  mode: z.string(),
+  status: cycleOutcomeSchema,
+  duration_ms: z.number(),
+  config_version: z.string().nullable(),
+  source: z.enum(['deployed', 'request']),
+});
+
+export const healthResponseSchema = z
+  .looseObject({
+    status: z.enum(['ok', 'degraded']),
+    timestamp: z.string(),
+    uptime_s: z.number(),
+    versions: z.object({ api: z.string(), node: z.string(), strategy: z.string().nullable() }),
+    strategy: sourceStatusSchema,
+    pool: poolStatsSchema,
+    last_cycle: lastCycleSchema.nullable(),
+    degraded_reasons: z.array(z.string()).describe('Why the status is degraded (empty when ok).'),
+  })
+  .describe('GET /health answer, plus the sections the owner injects (runner, database, store).');
+
+/** A stored cycle result as the results store returns it (its other fields are the store's). */
+export const storedResultSchema = z.looseObject({ id: z.string() });
+
+export const resultsResponseSchema = z.object({
+  status: z.literal('success'),
+  count: z.number(),
+  results: z.array(storedResultSchema),
+});
+
+export const resultResponseSchema = z.object({ status: z.literal('success'), result: storedResultSchema });
+
+export const feedbackResponseSchema = z.object({
+  status: z.literal('success'),
+  feedback: z.unknown().describe('What the results store recorded.'),
+});
+
+export const cacheStatsResponseSchema = z
+  .record(z.string(), z.unknown())
+  .describe('The artifact cache’s own statistics, passed through (the predecessor’s shape).');
+
+export const messageResponseSchema = z.object({ status: z.literal('success'), message: z.string() });
+
+// --- Types ---
+
+export type ErrorBody = z.output<typeof errorResponseSchema>;
+/** An operator's verdict on a recommendation. */
+export type Feedback = z.output<typeof feedbackRequestSchema>;
+export type ValidationReport = z.output<typeof validationResponseSchema>;
+export type DeployedResponse = z.output<typeof deployedResponseSchema>;
+/** How the deployed strategy is, as reported by `/health`. */
+export type SourceStatus = z.output<typeof sourceStatusSchema>;
+/** Load figures of a pool. */
+export type PoolStats = z.output<typeof poolStatsSchema>;
+export type CycleOutcome = z.output<typeof cycleOutcomeSchema>;
+export type LastCycle = z.output<typeof lastCycleSchema>;
+export type HealthResponse = z.output<typeof healthResponseSchema>;
+/** A stored cycle result as the results store returns it (its fields are the store's). */
+export type StoredResult = z.output<typeof storedResultSchema>;
 
 /** Lists zod issues as `path: message`, like strategy problems. */
-export function zodIssues(error: z.ZodError): { path: string; message: string }[] {
+export function zodIssues(error: z.ZodError): StrategyIssue[] {
   return error.issues.map((i) => ({
     path: i.path.length === 0 ? '(body)' : i.path.map(String).join('.'),
     message:

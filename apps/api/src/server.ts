@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
+import type { Logger } from '@po/core';
 import { localModelFiles } from '@po/models';
 import { loadSettings } from '@po/settings';
 import { createApp } from './app.ts';
@@ -11,7 +12,8 @@ import {
   type PooledStrategy,
   pooledStrategy,
 } from './pool/index.ts';
-import type { ApiLogger, ApiSettings, SourceStatus, StrategySource } from './types.ts';
+import type { SourceStatus } from './schemas.ts';
+import type { ApiSettings, StrategySource } from './types.ts';
 
 /** What the standalone server reads from the environment. */
 export interface ServerSettings extends Required<Pick<ApiSettings, 'bodyLimitBytes' | 'requestTimeoutMs'>> {
@@ -91,7 +93,7 @@ export function fileStrategySource(
 /** Starts the standalone API: pool, strategy file, HTTP server. Resolves once listening. */
 export async function startServer(
   settings: ServerSettings,
-  logger: ApiLogger,
+  logger: Logger,
 ): Promise<{ server: ServerType; pool: CyclePool; close(): Promise<void> }> {
   const pool = createCyclePool(settings.threads ? { threads: settings.threads } : {});
   const strategies = fileStrategySource(pool, settings);

@@ -1,5 +1,7 @@
+import type { Logger, ModelFileReader } from '@po/core';
 import type { CompiledStrategy } from '@po/rto-engine';
-import type { CycleExecutor, ModelFileReader } from './pool/index.ts';
+import type { CycleExecutor } from './pool/pool.ts';
+import type { Feedback, SourceStatus, StoredResult } from './schemas.ts';
 
 /**
  * What the API needs of a strategy: the `CompiledStrategy` subset it calls. A strategy
@@ -10,20 +12,6 @@ export type RunnableStrategy = Pick<
   CompiledStrategy,
   'optimize' | 'simulate' | 'monitor' | 'spec' | 'warnings' | 'decisionVariables' | 'modelFiles'
 >;
-
-/** How the deployed strategy is, as reported by `/health`. */
-export interface SourceStatus {
-  /** `loaded`: a strategy is ready; `loading`: the first one is being fetched or compiled; `none`: nothing deployed; `error`: the last load failed. */
-  state: 'loaded' | 'loading' | 'none' | 'error';
-  /** The deployed version, when known. */
-  version: string | null;
-  /** Where strategies come from (`local:/srv/po/store`, `s3://bucket`); no secrets. */
-  source?: string;
-  /** ISO time the current strategy was loaded. */
-  loadedAt?: string;
-  /** The last load error (message only). With `state: 'loaded'` the previous strategy is still served. */
-  error?: string;
-}
 
 /**
  * The deployed strategy. `current()` is called once per request that needs it, so it must be
@@ -36,18 +24,6 @@ export interface StrategySource {
   current(): Promise<{ version: string | null; strategy: RunnableStrategy } | undefined>;
   status(): SourceStatus;
 }
-
-/** An operator's verdict on a recommendation. */
-export interface Feedback {
-  decision: 'accepted' | 'rejected' | 'modified';
-  operator: string;
-  reason?: string | undefined;
-  /** The setpoints actually applied, for `modified`. */
-  values?: Record<string, number> | undefined;
-}
-
-/** A stored cycle result as the results store returns it (its fields are the store's). */
-export type StoredResult = { id: string } & Record<string, unknown>;
 
 /**
  * Stored cycle results (implemented by @po/db). Every method may reject when the database is
@@ -72,14 +48,6 @@ export interface CacheControl {
   clear(kind?: string): unknown;
   /** Drops expired entries (`POST /cache/cleanup`); optional. */
   cleanup?(): unknown;
-}
-
-/** A pino-compatible logger (only these methods are used). */
-export interface ApiLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
 }
 
 /** Settings of the HTTP layer. */
@@ -118,6 +86,6 @@ export interface AppOptions {
    */
   health?: () => Promise<Record<string, unknown>>;
   settings?: ApiSettings;
-  /** Default: silent. */
-  logger?: ApiLogger;
+  /** pino or any `Logger` of @po/core. Default: silent. */
+  logger?: Logger;
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { ModelFileReader } from '@po/core';
 import { parse } from 'yaml';
 
 /**
@@ -16,9 +17,6 @@ export interface StrategyBundle {
   /** The strategy's version, reported with every result (null for ad-hoc strategies). */
   readonly version?: string | null;
 }
-
-/** Reads a file by the path a strategy names (the shape `createModelProvider({ readFile })` takes). */
-export type ModelFileReader = (path: string) => Promise<Uint8Array>;
 
 /**
  * The file paths an InferenceModel skill names, collected leniently from the raw strategy: an

@@ -2,7 +2,6 @@ export {
   type BundleOptions,
   bundleFromFiles,
   bundleKey,
-  type ModelFileReader,
   type StrategyBundle,
   strategyFilePaths,
 } from './bundle.ts';

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import type { PoolStats } from '../schemas.ts';
 import type { StrategyBundle } from './bundle.ts';
 import { type CycleTask, CycleTaskError, type TaskOutcome, type TaskResults } from './protocol.ts';
 import type { CycleWorkerData } from './worker.ts';
@@ -23,17 +24,7 @@ export interface CycleExecutor {
   stats(): PoolStats;
 }
 
-/** Load figures of a pool. */
-export interface PoolStats {
-  threads: number;
-  /** Tasks waiting for a worker. */
-  queued: number;
-  /** Tasks being run. */
-  running: number;
-  completed: number;
-  /** Share of the time workers were busy since the pool started (0..1). */
-  utilization: number;
-}
+export type { PoolStats };
 
 /** Options of `createCyclePool`. */
 export interface CyclePoolOptions {

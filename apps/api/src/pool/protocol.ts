@@ -1,4 +1,6 @@
+import { isPoError, PoError } from '@po/core';
 import type { CycleResult, PlantState, StrategyIssue } from '@po/rto-engine';
+import type { ValidationReport } from '../schemas.ts';
 import type { StrategyBundle } from './bundle.ts';
 
 /** What a worker can do with a bundle. */
@@ -32,12 +34,7 @@ export type CycleTask =
   /** Compiles (or reuses) and reports what a deployed strategy needs to describe itself. */
   | { kind: 'describe'; bundle: StrategyBundle };
 
-/** What `validate` answers. */
-export interface ValidationReport {
-  valid: boolean;
-  errors: StrategyIssue[];
-  warnings: StrategyIssue[];
-}
+export type { ValidationReport };
 
 /** What `describe` answers: the compiled strategy's public facts. */
 export interface StrategyDescription {
@@ -48,10 +45,12 @@ export interface StrategyDescription {
   modelFiles: { skill: string; role: string; path: string; sha256: string }[];
 }
 
-/** An error as it crosses the thread boundary: class name, stable code, message, issues. */
+/** An error as it crosses the thread boundary: class name, stable code, scope, message, issues. */
 export interface SerializedError {
   name: string;
   code: string;
+  /** The package that raised it (`rto-engine`, `models`); default `pool`. */
+  scope?: string;
   message: string;
   issues?: StrategyIssue[];
 }
@@ -74,20 +73,21 @@ export interface TaskResults {
   describe: StrategyDescription;
 }
 
+/** `[po/<scope>] ` at the start of a message from a package whose errors do not carry `scope` yet. */
+const SCOPE_PREFIX = /^\[po\/([a-z-]+)\] /;
+
 /**
- * An error raised in a worker (or by the pool), rebuilt on the calling thread with the
- * engine error's `code`, class name and `issues`, so callers map it without `instanceof`.
- * Codes: the engine's (`STRATEGY_INVALID`, `INPUT_INVALID`, `CYCLE_FAILED`, `OPTIMIZER_FAILED`,
- * `FORMULA_INVALID`, `MODEL_LOAD_FAILED`), plus `TIMEOUT`, `ABORTED`, `POOL_CLOSED`, `INTERNAL`.
+ * An error raised in a worker (or by the pool), rebuilt on the calling thread as a `PoError` with
+ * the original's `code`, `scope`, class name (`errorClass`) and `issues`, so callers map it without
+ * `instanceof`. Codes: the engine's (`STRATEGY_INVALID`, `INPUT_INVALID`, `CYCLE_FAILED`,
+ * `OPTIMIZER_FAILED`, `FORMULA_INVALID`, `MODEL_LOAD_FAILED`), a model provider's, plus `TIMEOUT`,
+ * `ABORTED`, `POOL_BUSY`, `POOL_CLOSED`, `INTERNAL`.
  */
-export class CycleTaskError extends Error {
-  readonly code: string;
+export class CycleTaskError extends PoError {
   readonly errorClass: string;
   readonly issues: readonly StrategyIssue[] | undefined;
   constructor(error: SerializedError, options?: { cause?: unknown }) {
-    super(error.message, options);
-    this.name = 'CycleTaskError';
-    this.code = error.code;
+    super(error.scope ?? SCOPE_PREFIX.exec(error.message)?.[1] ?? 'pool', error.code, error.message, options);
     this.errorClass = error.name;
     this.issues = error.issues;
   }
@@ -97,11 +97,18 @@ export class CycleTaskError extends Error {
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof Error) {
     const code = 'code' in error && typeof error.code === 'string' ? error.code : 'INTERNAL';
+    const scope = isPoError(error) ? error.scope : undefined;
     const issues =
       'issues' in error && Array.isArray(error.issues)
         ? (error.issues as StrategyIssue[]).map((i) => ({ path: String(i.path), message: String(i.message) }))
         : undefined;
-    return { name: error.name, code, message: error.message, ...(issues ? { issues } : {}) };
+    return {
+      name: error.name,
+      code,
+      ...(scope ? { scope } : {}),
+      message: error.message,
+      ...(issues ? { issues } : {}),
+    };
   }
   return { name: 'Error', code: 'INTERNAL', message: String(error) };
 }

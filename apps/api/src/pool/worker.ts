@@ -6,6 +6,7 @@
 import { workerData } from 'node:worker_threads';
 import { createModelProvider } from '@po/models';
 import { type CompiledStrategy, checkStrategy, compileStrategy } from '@po/rto-engine';
+import { LRUCache } from 'lru-cache';
 import type { StrategyBundle } from './bundle.ts';
 import {
   type CycleTask,
@@ -26,8 +27,13 @@ const settings: CycleWorkerData = {
   ...((workerData as Partial<CycleWorkerData> | undefined) ?? {}),
 };
 
-/** Compiled strategies by bundle key and version; a Map iterates in insertion order, so it is the LRU. */
-const compiled = new Map<string, Promise<CompiledStrategy>>();
+/** Compiled strategies by bundle key and version; the least recently used is disposed first. */
+const compiled = new LRUCache<string, Promise<CompiledStrategy>>({
+  max: Math.max(1, settings.compiledCacheSize),
+  dispose(evicted, _key, reason) {
+    if (reason === 'evict') evicted.then((s) => s.dispose()).catch(() => {});
+  },
+});
 
 function bundleReader(bundle: StrategyBundle) {
   return async (path: string): Promise<Uint8Array> => {
@@ -45,11 +51,7 @@ function bundleReader(bundle: StrategyBundle) {
 async function strategyFor(bundle: StrategyBundle): Promise<{ strategy: CompiledStrategy; cached: boolean }> {
   const key = `${bundle.key}\0${bundle.version ?? ''}`;
   const hit = compiled.get(key);
-  if (hit) {
-    compiled.delete(key);
-    compiled.set(key, hit);
-    return { strategy: await hit, cached: true };
-  }
+  if (hit) return { strategy: await hit, cached: true };
   const pending = compileStrategy(bundle.text, {
     modelProvider: createModelProvider({ readFile: bundleReader(bundle) }),
     ...(bundle.version ? { version: bundle.version } : {}),
@@ -57,13 +59,8 @@ async function strategyFor(bundle: StrategyBundle): Promise<{ strategy: Compiled
   compiled.set(key, pending);
   // A strategy that does not compile is not kept.
   pending.catch(() => {
-    if (compiled.get(key) === pending) compiled.delete(key);
+    if (compiled.peek(key) === pending) compiled.delete(key);
   });
-  while (compiled.size > settings.compiledCacheSize) {
-    const [oldest, evicted] = compiled.entries().next().value as [string, Promise<CompiledStrategy>];
-    compiled.delete(oldest);
-    evicted.then((s) => s.dispose()).catch(() => {});
-  }
   return { strategy: await pending, cached: false };
 }
 
