@@ -1,5 +1,8 @@
+import type { StrategySource as CoreStrategySource } from '@po/core';
 import type { CompiledStrategy } from '@po/rto-engine';
 import type { CycleExecutor, ModelFileReader } from './pool/index.ts';
+
+export type { SourceStatus } from '@po/core';
 
 /**
  * What the API needs of a strategy: the `CompiledStrategy` subset it calls. A strategy
@@ -11,31 +14,12 @@ export type RunnableStrategy = Pick<
   'optimize' | 'simulate' | 'monitor' | 'spec' | 'warnings' | 'decisionVariables' | 'modelFiles'
 >;
 
-/** How the deployed strategy is, as reported by `/health`. */
-export interface SourceStatus {
-  /** `loaded`: a strategy is ready; `loading`: the first one is being fetched or compiled; `none`: nothing deployed; `error`: the last load failed. */
-  state: 'loaded' | 'loading' | 'none' | 'error';
-  /** The deployed version, when known. */
-  version: string | null;
-  /** Where strategies come from (`local:/srv/po/store`, `s3://bucket`); no secrets. */
-  source?: string;
-  /** ISO time the current strategy was loaded. */
-  loadedAt?: string;
-  /** The last load error (message only). With `state: 'loaded'` the previous strategy is still served. */
-  error?: string;
-}
-
 /**
- * The deployed strategy. `current()` is called once per request that needs it, so it must be
- * cheap once loaded (cache the compiled strategy; re-check the deploy pointer in the background).
- * It resolves to undefined when nothing is deployed (the API answers 503) and should reject
- * only when loading failed and there is no strategy to fall back on (also 503).
- * `status()` must answer synchronously and fast: `/health` calls it.
+ * The deployed strategy the API serves: `@po/core`'s `StrategySource` of `RunnableStrategy`s
+ * (the runner reads the same source). `current()` resolves to undefined when nothing is
+ * deployed (503); `status()` is what `/health` reports.
  */
-export interface StrategySource {
-  current(): Promise<{ version: string | null; strategy: RunnableStrategy } | undefined>;
-  status(): SourceStatus;
-}
+export type StrategySource = CoreStrategySource<RunnableStrategy>;
 
 /** An operator's verdict on a recommendation. */
 export interface Feedback {
