@@ -11,7 +11,7 @@ import {
   startTcpProxy,
   waitFor,
 } from '../test/helpers.ts';
-import { createRunner, staticStrategySource } from './lib.ts';
+import { createRunner, staticStrategySource } from './index.ts';
 import { plantColumns } from './validation.ts';
 
 // Needs the real PostgreSQL at 127.0.0.1:5432 (PO_TEST_DATABASE_URL): a cut link and a killed runner.

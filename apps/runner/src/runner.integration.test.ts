@@ -1,3 +1,4 @@
+import type { Logger } from '@po/core';
 import {
   createProcessDataSource,
   createResultStore,
@@ -8,13 +9,7 @@ import {
 import type { CompiledStrategy, StrategySpec } from '@po/rto-engine';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, compileDemoStrategy, exampleState, randomName, waitFor } from '../test/helpers.ts';
-import {
-  createRunner,
-  type RunnableStrategy,
-  type RunnerLogger,
-  seedDemo,
-  staticStrategySource,
-} from './lib.ts';
+import { type CycleStrategy, createRunner, seedDemo, staticStrategySource } from './index.ts';
 import { plantColumns } from './validation.ts';
 
 // Needs PostgreSQL at 127.0.0.1:5432 (PO_TEST_DATABASE_URL); PGlite runs in-process.
@@ -40,7 +35,7 @@ const reading = (
   ...overrides,
 });
 
-const withSpec = (strategy: RunnableStrategy, edit: (spec: StrategySpec) => void): RunnableStrategy => {
+const withSpec = (strategy: CycleStrategy, edit: (spec: StrategySpec) => void): CycleStrategy => {
   const spec = structuredClone(strategy.spec);
   edit(spec);
   return { spec, modelFiles: strategy.modelFiles, optimize: strategy.optimize, monitor: strategy.monitor };
@@ -212,7 +207,12 @@ describe.each(backends)('runner on $name', (backend) => {
   it('records the strategy version of each cycle when a new one is deployed between cycles', async () => {
     const p = await plant();
     let version = '1.0.0';
-    const runner = runnerFor(p, { strategies: { current: async () => ({ version, strategy: compiled }) } });
+    const runner = runnerFor(p, {
+      strategies: {
+        current: async () => ({ version, strategy: compiled }),
+        status: () => ({ state: 'loaded', version }),
+      },
+    });
     await p.source.insertRows([reading(0)]);
     await runner.runOnce();
     version = '1.1.0';
@@ -225,7 +225,7 @@ describe.each(backends)('runner on $name', (backend) => {
   it('records a failed cycle with its message, keeps going, and logs statistics every N cycles', async () => {
     const p = await plant();
     let fail = true;
-    const flaky: RunnableStrategy = {
+    const flaky: CycleStrategy = {
       ...withSpec(compiled, () => {}),
       optimize: async (state, options) => {
         if (fail) throw new Error('[po/rto-engine] optimizer exploded\n    at stack line');
@@ -234,7 +234,7 @@ describe.each(backends)('runner on $name', (backend) => {
     };
     const logs: { obj: object; msg?: string }[] = [];
     const log = (obj: object, msg?: string) => logs.push({ obj, msg });
-    const logger: RunnerLogger = { debug: log, info: log, warn: log, error: log };
+    const logger: Logger = { debug: log, info: log, warn: log, error: log };
     const runner = runnerFor(p, {
       strategies: staticStrategySource(flaky),
       logger,
@@ -264,7 +264,7 @@ describe.each(backends)('runner on $name', (backend) => {
   it('stops gracefully: the cycle in progress finishes and is recorded', async () => {
     const p = await plant();
     let started = false;
-    const slow: RunnableStrategy = {
+    const slow: CycleStrategy = {
       ...withSpec(compiled, () => {}),
       optimize: async (state, options) => {
         started = true;
