@@ -24,12 +24,6 @@ export {
   type TaskResults,
   type ValidationReport,
 } from './pool/index.ts';
-export {
-  fileStrategySource,
-  readServerSettings,
-  type ServerSettings,
-  startServer,
-} from './server.ts';
 export type {
   ApiLogger,
   ApiSettings,
