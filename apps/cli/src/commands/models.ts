@@ -14,7 +14,8 @@ import {
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import pc from 'picocolors';
-import { CliError, type Output } from '../io.ts';
+import { CliError } from '../errors.ts';
+import type { Output } from '../io.ts';
 
 interface ConvertOptions {
   out?: string;

@@ -6,13 +6,13 @@ import {
   modelKey,
   type ObjectStore,
   readStrategy,
-  StoreError,
   uploadModels,
   uploadStrategy,
 } from '@po/storage';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { CliError, type Output } from '../io.ts';
+import { CliError } from '../errors.ts';
+import type { Output } from '../io.ts';
 import { deployedVersion, openStore, readSettings, type StoreFlags, storeModelReader } from './context.ts';
 import { readUserFile } from './load.ts';
 
@@ -52,9 +52,6 @@ async function withStore<T>(flags: StoreFlags, fn: (store: ObjectStore) => Promi
   const store = await openStore(settings);
   try {
     return await fn(store);
-  } catch (e) {
-    if (e instanceof StoreError) throw new CliError(e.message);
-    throw e;
   } finally {
     await store.close?.();
   }
@@ -85,9 +82,6 @@ export function registerStoreCommands(program: Command, output: Output): void {
             if (!check.strategy) return check.errors.map((i) => `${i.path}: ${i.message}`);
             return missingFiles(store, check.strategy);
           },
-        }).catch((e) => {
-          if (e instanceof StoreError || e instanceof PoError) throw new CliError(e.message);
-          throw e;
         });
         print(
           opts.json,
