@@ -57,10 +57,18 @@ async function withStore<T>(flags: StoreFlags, fn: (store: ObjectStore) => Promi
   }
 }
 
-export function registerStoreCommands(program: Command, output: Output): void {
-  const print = (json: boolean | undefined, value: unknown, text: string) =>
-    output.out(json ? JSON.stringify(value, null, 2) : text);
+/** Prints a command's result: JSON with --json, else the text. */
+type Print = (json: boolean | undefined, value: unknown, text: string) => void;
 
+export function registerStoreCommands(program: Command, output: Output): void {
+  const print: Print = (json, value, text) => output.out(json ? JSON.stringify(value, null, 2) : text);
+  registerUploadConfig(program, print);
+  registerUploadModels(program, output, print);
+  registerDeploy(program, print);
+  registerStoreListing(program, print);
+}
+
+function registerUploadConfig(program: Command, print: Print): void {
   withStoreFlags(
     program
       .command('upload-config')
@@ -91,7 +99,9 @@ export function registerStoreCommands(program: Command, output: Output): void {
       });
     },
   );
+}
 
+function registerUploadModels(program: Command, output: Output, print: Print): void {
   withStoreFlags(
     program
       .command('upload-models')
@@ -124,7 +134,9 @@ export function registerStoreCommands(program: Command, output: Output): void {
       );
     });
   });
+}
 
+function registerDeploy(program: Command, print: Print): void {
   withStoreFlags(
     program
       .command('deploy')
@@ -164,7 +176,9 @@ export function registerStoreCommands(program: Command, output: Output): void {
       );
     });
   });
+}
 
+function registerStoreListing(program: Command, print: Print): void {
   const storeCmd = program.command('store').description('look into the object store');
   withStoreFlags(
     storeCmd
