@@ -6,7 +6,7 @@ import { baseBuild } from '../../tsup.config.base.ts';
 // The worker is an entry of its own: the pool loads dist/worker.js.
 export default defineConfig({
   ...baseBuild,
-  entry: { index: 'src/index.ts', bin: 'src/bin.ts', worker: 'src/pool/worker.ts' },
+  entry: { index: 'src/index.ts', worker: 'src/pool/worker.ts' },
   dts: { entry: { index: 'src/index.ts' } },
   noExternal: [
     /^(?!(onnxruntime-node|piscina|pino|prom-client|hono|@hono\/node-server|zod|yaml|lru-cache)(\/|$))/,

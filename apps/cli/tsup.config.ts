@@ -1,12 +1,18 @@
 import { defineConfig } from 'tsup';
 import { baseBuild } from '../../tsup.config.base.ts';
 
-// The CLI ships as one bundle (workspace packages point at their TypeScript sources), plus the
-// cycle worker the pool loads from next to it. Packages that load files next to themselves
-// stay external: native binaries (onnxruntime-node), worker scripts (piscina), WASM (PGlite).
+// The CLI ships as bundles (workspace packages point at their TypeScript sources): `po`, the
+// `po-api` and `po-runner` services, and the cycle worker the pool loads from next to them.
+// Packages that load files next to themselves stay external: native binaries (onnxruntime-node),
+// worker scripts (piscina), WASM (PGlite).
 export default defineConfig({
   ...baseBuild,
-  entry: { bin: 'src/bin.ts', worker: '../api/src/pool/worker.ts' },
+  entry: {
+    bin: 'src/bin.ts',
+    'po-api': 'src/po-api.ts',
+    'po-runner': 'src/po-runner.ts',
+    worker: '../api/src/pool/worker.ts',
+  },
   dts: false,
   external: ['onnxruntime-node', 'piscina', '@electric-sql/pglite', 'pg-native'],
   noExternal: [/^(?!(onnxruntime-node|piscina|@electric-sql\/pglite|pg-native)(\/|$))/],

@@ -1,7 +1,8 @@
 /**
  * Load benchmark: autocannon on POST /optimize (demo strategy, loopback only, bounded) while a
- * second client measures GET /health latency. The server runs in a child process (the built
- * dist/bin.js, or src/bin.ts through tsx), so the clients do not share its event loop.
+ * second client measures GET /health latency. The server runs in a child process (the CLI's
+ * `po-api` serving the demo strategy file: its built dist/po-api.js, or src/po-api.ts through
+ * tsx), so the clients do not share its event loop.
  *
  *   pnpm --filter @po/api bench [--duration 10 --connections 8 --threads 2]
  */
@@ -26,7 +27,6 @@ const duration = Number(values.duration);
 const connections = Number(values.connections);
 const threads = Number(values.threads);
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const APP = fileURLToPath(new URL('../', import.meta.url));
 
 async function freePort(): Promise<number> {
   return new Promise((done) => {
@@ -55,8 +55,9 @@ function percentile(sorted: number[], p: number): number {
 
 const port = await freePort();
 const url = `http://127.0.0.1:${port}`;
-const dist = `${APP}dist/bin.js`;
-const [cmd, args] = existsSync(dist) ? ['node', [dist]] : ['pnpm', ['exec', 'tsx', `${APP}src/bin.ts`]];
+const CLI = `${ROOT}apps/cli/`;
+const dist = `${CLI}dist/po-api.js`;
+const [cmd, args] = existsSync(dist) ? ['node', [dist]] : ['pnpm', ['exec', 'tsx', `${CLI}src/po-api.ts`]];
 const child = spawn(cmd, args, {
   cwd: ROOT,
   env: {
@@ -65,6 +66,8 @@ const child = spawn(cmd, args, {
     PO_PORT: String(port),
     PO_THREADS: String(threads),
     PO_API_TOKEN: '',
+    PO_STRATEGY_FILE: `${ROOT}config/demo/strategy.yaml`,
+    DATABASE_URL: '',
   },
   stdio: ['ignore', 'ignore', 'inherit'],
 });

@@ -28,15 +28,8 @@ export type {
   ErrorBody,
   Feedback,
   HealthResponse,
-  SourceStatus,
   StoredResult,
 } from './schemas.ts';
-export {
-  fileStrategySource,
-  readServerSettings,
-  type ServerSettings,
-  startServer,
-} from './server.ts';
 export type {
   ApiSettings,
   AppOptions,

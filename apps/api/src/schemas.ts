@@ -3,6 +3,7 @@
  * the OpenAPI document is generated from them, and the TypeScript types below are inferred from
  * them. (The cycle result's schema is in `cycle-result.ts`.)
  */
+import type { SourceStatus } from '@po/core';
 import type { StrategyIssue } from '@po/rto-engine';
 import { z } from 'zod';
 
@@ -120,7 +121,7 @@ export const sourceStatusSchema = z
         'The last load error (message only). With `state: loaded` the previous strategy is still served.',
       ),
   })
-  .describe('How the deployed strategy is.');
+  .describe('How the deployed strategy is.') satisfies z.ZodType<SourceStatus>;
 
 export const poolStatsSchema = z
   .object({
@@ -195,7 +196,6 @@ export type Feedback = z.output<typeof feedbackRequestSchema>;
 export type ValidationReport = z.output<typeof validationResponseSchema>;
 export type DeployedResponse = z.output<typeof deployedResponseSchema>;
 /** How the deployed strategy is, as reported by `/health`. */
-export type SourceStatus = z.output<typeof sourceStatusSchema>;
 /** Load figures of a pool. */
 export type PoolStats = z.output<typeof poolStatsSchema>;
 export type CycleOutcome = z.output<typeof cycleOutcomeSchema>;

@@ -1,10 +1,9 @@
 /** Where a request's strategy comes from: the deployed one, or one sent in the request. */
 import { createHash } from 'node:crypto';
-import type { ModelFileReader } from '@po/core';
+import type { ModelFileReader, SourceStatus } from '@po/core';
 import { LRUCache } from 'lru-cache';
 import { httpError, toApiError } from './errors.ts';
 import { bundleFromFiles, type StrategyBundle } from './pool/index.ts';
-import type { SourceStatus } from './schemas.ts';
 import type { RunnableStrategy, StrategySource } from './types.ts';
 
 /** A strategy in a request: YAML text, or the same structure as a JSON object. */

@@ -1,7 +1,9 @@
-import type { Logger, ModelFileReader } from '@po/core';
+import type { StrategySource as CoreStrategySource, Logger, ModelFileReader } from '@po/core';
 import type { CompiledStrategy } from '@po/rto-engine';
 import type { CycleExecutor } from './pool/pool.ts';
-import type { Feedback, SourceStatus, StoredResult } from './schemas.ts';
+import type { Feedback, StoredResult } from './schemas.ts';
+
+export type { SourceStatus } from '@po/core';
 
 /**
  * What the API needs of a strategy: the `CompiledStrategy` subset it calls. A strategy
@@ -14,16 +16,11 @@ export type RunnableStrategy = Pick<
 >;
 
 /**
- * The deployed strategy. `current()` is called once per request that needs it, so it must be
- * cheap once loaded (cache the compiled strategy; re-check the deploy pointer in the background).
- * It resolves to undefined when nothing is deployed (the API answers 503) and should reject
- * only when loading failed and there is no strategy to fall back on (also 503).
- * `status()` must answer synchronously and fast: `/health` calls it.
+ * The deployed strategy the API serves: `@po/core`'s `StrategySource` of `RunnableStrategy`s
+ * (the runner reads the same source). `current()` resolves to undefined when nothing is
+ * deployed (503); `status()` is what `/health` reports.
  */
-export interface StrategySource {
-  current(): Promise<{ version: string | null; strategy: RunnableStrategy } | undefined>;
-  status(): SourceStatus;
-}
+export type StrategySource = CoreStrategySource<RunnableStrategy>;
 
 /**
  * Stored cycle results (implemented by @po/db). Every method may reject when the database is

@@ -5,11 +5,14 @@ import type { Settings } from '@po/settings';
 import pino from 'pino';
 import pretty from 'pino-pretty';
 
+/** The service's logger: pino (it has `fatal`, which the bins use for a failed start). */
+export type ServiceLogger = pino.Logger;
+
 /**
  * The service logger: JSON lines (pretty on a terminal, or when `log.pretty` says so), and,
  * with `log.dir`, a copy in one file per day (`po-YYYY-MM-DD.log`), as the predecessor kept under logs/.
  */
-export function createLogger(settings: Settings, isTTY: boolean): pino.Logger {
+export function createLogger(settings: Settings, isTTY: boolean): ServiceLogger {
   const usePretty = settings.log.pretty === 'true' || (settings.log.pretty === 'auto' && isTTY);
   const streams: pino.StreamEntry[] = [
     { stream: usePretty ? pretty({ colorize: isTTY, destination: 1, sync: true }) : pino.destination(1) },

@@ -1,20 +1,33 @@
-import { PoError } from '@po/rto-engine';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { registerCacheCommands } from './commands/cache.ts';
 import { registerModelsCommands } from './commands/models.ts';
 import { runOptimize, runSimulate } from './commands/optimize.ts';
 import { registerStartCommand } from './commands/start.ts';
 import { registerStoreCommands, withStoreFlags } from './commands/store.ts';
 import { runValidate } from './commands/validate.ts';
-import { CliError, type Output, processOutput } from './io.ts';
+import { CliError, errorReport, exitCodeOf } from './errors.ts';
+import { type Output, processOutput } from './io.ts';
 
 export const VERSION = '0.1.0';
 
 /**
  * Runs `po` with the given arguments and returns the exit code: 0 success, 1 a problem
- * with the user's files or data (printed without a stack), 2 wrong usage.
+ * with the user's files or data (printed without a stack), 2 wrong usage, 70 a bug
+ * (`exitCodeOf` in errors.ts).
  */
 export async function main(argv: readonly string[], output: Output = processOutput): Promise<number> {
+  try {
+    await buildProgram(output).parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (e) {
+    const report = errorReport(e);
+    if (report) output.err(report);
+    return exitCodeOf(e);
+  }
+}
+
+/** The `po` program: every command, writing to `output`; errors are thrown to `main`. */
+function buildProgram(output: Output): Command {
   const program = new Command('po')
     .description('po: real-time optimization of industrial processes (cement kilns first)')
     .version(VERSION)
@@ -78,25 +91,7 @@ export async function main(argv: readonly string[], output: Output = processOutp
   registerStoreCommands(program, output);
   registerCacheCommands(program, output);
   registerStartCommand(program, output);
-
-  try {
-    await program.parseAsync([...argv], { from: 'user' });
-    return 0;
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.exitCode === 0 ? 0 : 2;
-    }
-    if (e instanceof CliError) {
-      if (e.message) output.err(e.message);
-      return e.exitCode;
-    }
-    if (e instanceof PoError) {
-      output.err(e.message);
-      return 1;
-    }
-    output.err(`[po] unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-    return 70;
-  }
+  return program;
 }
 
 function collect(value: string, previous: string[]): string[] {

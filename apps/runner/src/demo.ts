@@ -1,7 +1,8 @@
+import type { Logger } from '@po/core';
 import type { Database, ProcessDataSource } from '@po/db';
 import { createProcessDataSource } from '@po/db';
 import { createDemoKiln, DEMO_KILN_OUTPUTS, DEMO_KILN_SETPOINTS, type DemoKiln } from '@po/models';
-import type { Clock, RunnerLogger } from './types.ts';
+import type { Clock } from './types.ts';
 
 export interface SeedDemoOptions {
   /** History rows to backfill when the table is empty. Default 1440 (a day of minutes). */
@@ -49,7 +50,7 @@ export function startDemoFeeder(options: {
   kiln: DemoKiln;
   intervalMs: number;
   clock?: Clock;
-  logger?: RunnerLogger;
+  logger?: Logger;
 }): { stop(): void } {
   const now = () => options.clock?.now() ?? new Date();
   const timer = setInterval(() => {

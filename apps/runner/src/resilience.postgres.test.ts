@@ -5,7 +5,7 @@ import type { CompiledStrategy } from '@po/rto-engine';
 import { randomName, startTcpProxy, TEST_DATABASE_URL, waitFor } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileDemoStrategy, exampleState } from '../test/helpers.ts';
-import { createRunner, staticStrategySource } from './lib.ts';
+import { createRunner, staticStrategySource } from './index.ts';
 import { plantColumns } from './validation.ts';
 
 // Needs the real PostgreSQL at 127.0.0.1:5432 (PO_TEST_DATABASE_URL): a cut link and a killed runner.

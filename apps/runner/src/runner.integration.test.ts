@@ -1,3 +1,4 @@
+import type { Logger } from '@po/core';
 import {
   createProcessDataSource,
   createResultStore,
@@ -9,13 +10,7 @@ import type { CompiledStrategy, StrategySpec } from '@po/rto-engine';
 import { randomName, waitFor } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, compileDemoStrategy, exampleState } from '../test/helpers.ts';
-import {
-  createRunner,
-  type RunnableStrategy,
-  type RunnerLogger,
-  seedDemo,
-  staticStrategySource,
-} from './lib.ts';
+import { type CycleStrategy, createRunner, seedDemo, staticStrategySource } from './index.ts';
 import { plantColumns } from './validation.ts';
 
 // Needs PostgreSQL at 127.0.0.1:5432 (PO_TEST_DATABASE_URL); PGlite runs in-process.
@@ -41,7 +36,7 @@ const reading = (
   ...overrides,
 });
 
-const withSpec = (strategy: RunnableStrategy, edit: (spec: StrategySpec) => void): RunnableStrategy => {
+const withSpec = (strategy: CycleStrategy, edit: (spec: StrategySpec) => void): CycleStrategy => {
   const spec = structuredClone(strategy.spec);
   edit(spec);
   return { spec, modelFiles: strategy.modelFiles, optimize: strategy.optimize, monitor: strategy.monitor };
@@ -213,7 +208,12 @@ describe.each(backends)('runner on $name', (backend) => {
   it('records the strategy version of each cycle when a new one is deployed between cycles', async () => {
     const p = await plant();
     let version = '1.0.0';
-    const runner = runnerFor(p, { strategies: { current: async () => ({ version, strategy: compiled }) } });
+    const runner = runnerFor(p, {
+      strategies: {
+        current: async () => ({ version, strategy: compiled }),
+        status: () => ({ state: 'loaded', version }),
+      },
+    });
     await p.source.insertRows([reading(0)]);
     await runner.runOnce();
     version = '1.1.0';
@@ -226,7 +226,7 @@ describe.each(backends)('runner on $name', (backend) => {
   it('records a failed cycle with its message, keeps going, and logs statistics every N cycles', async () => {
     const p = await plant();
     let fail = true;
-    const flaky: RunnableStrategy = {
+    const flaky: CycleStrategy = {
       ...withSpec(compiled, () => {}),
       optimize: async (state, options) => {
         if (fail) throw new Error('[po/rto-engine] optimizer exploded\n    at stack line');
@@ -235,7 +235,7 @@ describe.each(backends)('runner on $name', (backend) => {
     };
     const logs: { obj: object; msg?: string }[] = [];
     const log = (obj: object, msg?: string) => logs.push({ obj, msg });
-    const logger: RunnerLogger = { debug: log, info: log, warn: log, error: log };
+    const logger: Logger = { debug: log, info: log, warn: log, error: log };
     const runner = runnerFor(p, {
       strategies: staticStrategySource(flaky),
       logger,
@@ -265,7 +265,7 @@ describe.each(backends)('runner on $name', (backend) => {
   it('stops gracefully: the cycle in progress finishes and is recorded', async () => {
     const p = await plant();
     let started = false;
-    const slow: RunnableStrategy = {
+    const slow: CycleStrategy = {
       ...withSpec(compiled, () => {}),
       optimize: async (state, options) => {
         started = true;

@@ -1,21 +1,13 @@
 import type { CompiledStrategy } from '@po/rto-engine';
 
 /**
- * The part of a compiled strategy the runner calls: a `CompiledStrategy` from
- * `@po/rto-engine`, a cache-backed deployment or a worker-pool proxy all fit.
- * `optimize` and `monitor` may run concurrently with other callers (the runner runs one
- * cycle at a time itself). `options.signal` asks the optimizer to stop early (on shutdown).
+ * The part of a compiled strategy a cycle calls: a `CompiledStrategy` from `@po/rto-engine`,
+ * a cache-backed deployment or a worker-pool proxy all fit (the HTTP API's `RunnableStrategy`
+ * is a wider view of the same object). `optimize` and `monitor` may run concurrently with
+ * other callers (the runner runs one cycle at a time itself). `options.signal` asks the
+ * optimizer to stop early (on shutdown).
  */
-export type RunnableStrategy = Pick<CompiledStrategy, 'spec' | 'optimize' | 'monitor' | 'modelFiles'>;
-
-/**
- * Where the strategy comes from. Called once per cycle, before the cycle; return the same
- * object while the version is unchanged (the runner keeps per-strategy work keyed on it).
- * A rejection marks the runner degraded; it keeps running the last strategy it had.
- */
-export interface StrategySource {
-  current(): Promise<{ version: string | null; strategy: RunnableStrategy }>;
-}
+export type CycleStrategy = Pick<CompiledStrategy, 'spec' | 'optimize' | 'monitor' | 'modelFiles'>;
 
 /** One plant row. */
 export interface PlantRow {
@@ -53,14 +45,6 @@ import type { CycleRecord } from '@po/db';
 export interface ResultSink {
   recordCycle(record: CycleRecord): Promise<boolean>;
   lastProcessed(): Promise<Date | undefined>;
-}
-
-/** A pino-compatible logger (the app passes pino; tests a silent or recording one). */
-export interface RunnerLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
 }
 
 /** Time source (tests may pin it); used for staleness and the status, not for sleeping. */

@@ -2,7 +2,7 @@
 // slowed down so that the test can kill it while one runs; prints `cycle-start <ts>` and
 // `recorded <ts>` markers on stdout.
 import { createProcessDataSource, createResultStore, openDatabase } from '@po/db';
-import { createRunner } from '../src/lib.ts';
+import { createRunner, staticStrategySource } from '../src/index.ts';
 import { compileDemoStrategy } from './helpers.ts';
 
 const [url, schema, table, results] = process.argv.slice(2) as [string, string, string, string];
@@ -23,7 +23,7 @@ const strategy = {
   },
 };
 const runner = createRunner({
-  strategies: { current: async () => ({ version: '1.0.0', strategy }) },
+  strategies: staticStrategySource(strategy, '1.0.0'),
   data: createProcessDataSource(db, { table }),
   results: {
     lastProcessed: () => store.lastProcessed(),

@@ -20,3 +20,4 @@ export {
   type SurrogateModelGroup,
 } from './model-provider.ts';
 export { gaussian, mulberry32 } from './random.ts';
+export type { SourceStatus, StrategySource } from './strategy-source.ts';

@@ -1,2 +1,2 @@
 export { describeSettings, type LoadSettingsOptions, loadSettings, SettingsError } from './load.ts';
-export { ENVIRONMENT, type Settings, settingsSchema } from './schema.ts';
+export { DEPRECATED_ENVIRONMENT, ENVIRONMENT, type Settings, settingsSchema } from './schema.ts';

@@ -1,8 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isPoError } from '@po/core';
 import { describe, expect, it } from 'vitest';
 import { describeSettings, loadSettings, SettingsError } from './load.ts';
+import { DEPRECATED_ENVIRONMENT, ENVIRONMENT } from './schema.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'po-settings-'));
 const file = (name: string, text: string) => {
@@ -101,5 +103,82 @@ describe('loadSettings', () => {
   it('a YAML error names the file', () => {
     const path = file('broken.yaml', 'api: { port: 1\n');
     expect(problems(() => loadSettings({ file: path, env: {} }))[0]).toContain('broken.yaml');
+  });
+
+  it('is a PoError of scope settings, so the apps map it like every other po error', () => {
+    try {
+      loadSettings({ file: none, env: { PO_PORT: 'http' } });
+      expect.unreachable('the port is not a number');
+    } catch (e) {
+      expect(isPoError(e, 'SETTINGS_INVALID', 'settings')).toBe(true);
+      expect((e as SettingsError).message).toMatch(/^\[po\/settings\] invalid settings:\n {2}- PO_PORT: /);
+    }
+  });
+
+  it('the strategy file the standalone bins serve, its models folder and version', () => {
+    const s = loadSettings({
+      file: none,
+      env: { PO_STRATEGY_FILE: 'kiln.yaml', PO_MODELS_DIR: 'models', PO_STRATEGY_VERSION: '2.1.0' },
+    });
+    expect(s.strategy).toEqual({ file: 'kiln.yaml', models_dir: 'models', version: '2.1.0' });
+    expect(loadSettings({ file: none, env: {} }).strategy).toEqual({});
+  });
+
+  it('warns when a strategy setting has no effect without a strategy file', () => {
+    const warnings: string[] = [];
+    loadSettings({ file: none, env: { PO_MODELS_DIR: 'models' }, onWarning: (w) => warnings.push(w) });
+    expect(warnings).toEqual([
+      'PO_MODELS_DIR has no effect without a strategy file (PO_STRATEGY_FILE, strategy.file)',
+    ]);
+  });
+});
+
+describe('deprecated variables', () => {
+  const load = (env: Record<string, string>) => {
+    const warnings: string[] = [];
+    const settings = loadSettings({ file: none, env, onWarning: (w) => warnings.push(w) });
+    return { settings, warnings };
+  };
+
+  it('PO_DATA_DIR still sets the embedded database folder, with a warning naming PO_PGLITE_DIR', () => {
+    const { settings, warnings } = load({ PO_DATA_DIR: 'var/pg' });
+    expect(settings.database.pglite_dir).toBe('var/pg');
+    expect(warnings).toEqual(['PO_DATA_DIR is deprecated: use PO_PGLITE_DIR (it sets database.pglite_dir)']);
+  });
+
+  it('PO_STRATEGY still names the strategy file, with a warning naming PO_STRATEGY_FILE', () => {
+    const { settings, warnings } = load({ PO_STRATEGY: 'old.yaml' });
+    expect(settings.strategy.file).toBe('old.yaml');
+    expect(warnings).toEqual(['PO_STRATEGY is deprecated: use PO_STRATEGY_FILE (it sets strategy.file)']);
+  });
+
+  it('the new name wins, and the warning says the old one is ignored', () => {
+    const { settings, warnings } = load({ PO_DATA_DIR: 'old', PO_PGLITE_DIR: 'new' });
+    expect(settings.database.pglite_dir).toBe('new');
+    expect(warnings).toEqual([
+      'PO_DATA_DIR is deprecated and ignored: PO_PGLITE_DIR is set (remove PO_DATA_DIR)',
+    ]);
+  });
+
+  it('a wrong value is named by the deprecated variable the user wrote', () => {
+    expect(problems(() => loadSettings({ file: none, env: { PO_API_PORT: 'x' } }))[0]).toMatch(
+      /^PO_API_PORT: .* \(got 'x'\)$/,
+    );
+  });
+
+  it('no warning without deprecated variables', () => {
+    expect(load({ PO_PGLITE_DIR: 'data/x', PO_STRATEGY_FILE: 'a.yaml' }).warnings).toEqual([]);
+  });
+
+  it('every deprecated name points at a current one', () => {
+    const current = new Set(ENVIRONMENT.map(([name]) => name));
+    for (const [, replacement] of DEPRECATED_ENVIRONMENT) expect(current).toContain(replacement);
+  });
+});
+
+describe('the README', () => {
+  it('documents every environment variable, deprecated ones included', () => {
+    const readme = readFileSync(join(import.meta.dirname, '../README.md'), 'utf8');
+    for (const [name] of [...ENVIRONMENT, ...DEPRECATED_ENVIRONMENT]) expect(readme).toContain(`\`${name}\``);
   });
 });

@@ -1,18 +1,17 @@
 import { readFileSync } from 'node:fs';
+import { errorCode, PoError } from '@po/core';
 import { parseDocument } from 'yaml';
-import { ENVIRONMENT, SECRETS, type Settings, settingsSchema } from './schema.ts';
+import { DEPRECATED_ENVIRONMENT, ENVIRONMENT, SECRETS, type Settings, settingsSchema } from './schema.ts';
 
 /** Settings that do not validate: every problem, each naming the setting and where it came from. */
-export class SettingsError extends Error {
-  readonly code = 'SETTINGS_INVALID';
+export class SettingsError extends PoError {
   constructor(readonly problems: readonly string[]) {
-    super(`[po/settings] invalid settings:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'SettingsError';
+    super('settings', 'SETTINGS_INVALID', `invalid settings:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
 
 export interface LoadSettingsOptions {
-  /** The settings file (YAML); a missing file is fine when `optional`. Default `config/app.yaml`. */
+  /** The settings file (YAML); a missing file is fine unless `requireFile`. Default `config/app.yaml`. */
   file?: string;
   /** Whether a missing file is an error (default: not, the defaults apply). */
   requireFile?: boolean;
@@ -20,6 +19,18 @@ export interface LoadSettingsOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Last word, e.g. command-line flags, as setting paths (`api.port`) to values. */
   overrides?: Readonly<Record<string, unknown>>;
+  /**
+   * Told about settings that work but should change (a deprecated variable, a setting that has
+   * no effect), each message naming the setting and what to do. Default: the warnings are dropped.
+   */
+  onWarning?: (warning: string) => void;
+}
+
+/** The raw settings tree being built, and where each setting came from (a variable or a flag). */
+interface Layers {
+  raw: Record<string, unknown>;
+  origin: Map<string, string>;
+  warnings: string[];
 }
 
 /**
@@ -29,58 +40,89 @@ export interface LoadSettingsOptions {
  */
 export function loadSettings(options: LoadSettingsOptions = {}): Settings {
   const file = options.file ?? 'config/app.yaml';
-  const env = options.env ?? process.env;
-  const raw: Record<string, unknown> = {};
-  const origin = new Map<string, string>();
-  const problems: string[] = [];
+  const layers: Layers = { raw: readFileLayer(file, options.requireFile), origin: new Map(), warnings: [] };
+  applyEnvironment(layers, options.env ?? process.env);
+  for (const [path, value] of Object.entries(options.overrides ?? {})) {
+    if (value === undefined) continue;
+    setPath(layers.raw, path, value);
+    layers.origin.set(path, `--${path.split('.').pop()!.replaceAll('_', '-')}`);
+  }
+  const settings = validate(layers, file);
+  for (const warning of [...layers.warnings, ...unusedSettings(settings, layers, file)])
+    options.onWarning?.(warning);
+  return settings;
+}
 
-  let text: string | undefined;
+/** The settings file as a tree; `{}` when it does not exist and is not required. */
+function readFileLayer(file: string, requireFile: boolean | undefined): Record<string, unknown> {
+  let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || options.requireFile) {
-      throw new SettingsError([`${file}: cannot be read (${(e as Error).message})`]);
-    }
+    if (errorCode(e) === 'ENOENT' && !requireFile) return {};
+    throw new SettingsError([`${file}: cannot be read (${(e as Error).message})`]);
   }
-  if (text !== undefined) {
-    const doc = parseDocument(text, { uniqueKeys: true });
-    if (doc.errors.length > 0)
-      throw new SettingsError(doc.errors.map((e) => `${file}: ${e.message.split('\n')[0]}`));
-    const parsed = doc.toJS() ?? {};
-    if (typeof parsed !== 'object' || Array.isArray(parsed))
-      throw new SettingsError([`${file}: must be a mapping`]);
-    Object.assign(raw, parsed);
-  }
-  for (const [name, path] of ENVIRONMENT) {
-    const value = env[name];
-    if (value === undefined || value === '') continue;
-    setPath(raw, path, value);
-    origin.set(path, name);
-  }
-  for (const [path, value] of Object.entries(options.overrides ?? {})) {
-    if (value === undefined) continue;
-    setPath(raw, path, value);
-    origin.set(path, `--${path.split('.').pop()!.replaceAll('_', '-')}`);
-  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0)
+    throw new SettingsError(doc.errors.map((e) => `${file}: ${e.message.split('\n')[0]}`));
+  const parsed: unknown = doc.toJS() ?? {};
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new SettingsError([`${file}: must be a mapping`]);
+  return parsed as Record<string, unknown>;
+}
 
-  const result = settingsSchema.safeParse(raw);
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      const path = issue.path.map(String).join('.');
-      const from = origin.get(path);
-      const where = from ?? `${file}: ${path || '(root)'}`;
-      const shown = from && !SECRETS.includes(path) ? ` (got '${String(getPath(raw, path))}')` : '';
-      const message =
-        issue.code === 'unrecognized_keys' ? `unknown setting(s) ${issue.keys.join(', ')}` : issue.message;
-      problems.push(`${where}: ${message}${shown}`);
+/** Environment variables over the file: the current names, then a deprecated name where the new one is unset. */
+function applyEnvironment(layers: Layers, env: Readonly<Record<string, string | undefined>>): void {
+  const pathOf = new Map(ENVIRONMENT);
+  const isSet = (name: string) => env[name] !== undefined && env[name] !== '';
+  for (const [name, path] of ENVIRONMENT) {
+    if (!isSet(name)) continue;
+    setPath(layers.raw, path, env[name]);
+    layers.origin.set(path, name);
+  }
+  for (const [old, current] of DEPRECATED_ENVIRONMENT) {
+    if (!isSet(old)) continue;
+    if (isSet(current)) {
+      layers.warnings.push(`${old} is deprecated and ignored: ${current} is set (remove ${old})`);
+      continue;
     }
-    throw new SettingsError(problems);
+    const path = pathOf.get(current)!;
+    setPath(layers.raw, path, env[old]);
+    layers.origin.set(path, old);
+    layers.warnings.push(`${old} is deprecated: use ${current} (it sets ${path})`);
+  }
+}
+
+/** Validates the tree; every problem names the setting as the user wrote it. */
+function validate(layers: Layers, file: string): Settings {
+  const result = settingsSchema.safeParse(layers.raw);
+  if (!result.success) {
+    throw new SettingsError(
+      result.error.issues.map((issue) => {
+        const path = issue.path.map(String).join('.');
+        const from = layers.origin.get(path);
+        const where = from ?? `${file}: ${path || '(root)'}`;
+        const shown = from && !SECRETS.includes(path) ? ` (got '${String(getPath(layers.raw, path))}')` : '';
+        const message =
+          issue.code === 'unrecognized_keys' ? `unknown setting(s) ${issue.keys.join(', ')}` : issue.message;
+        return `${where}: ${message}${shown}`;
+      }),
+    );
   }
   const settings = result.data;
   if (settings.store.kind === 's3' && !settings.store.s3_endpoint) {
     throw new SettingsError(['PO_S3_ENDPOINT: required when PO_STORE=s3 (e.g. http://127.0.0.1:9000)']);
   }
   return settings;
+}
+
+/** Settings that are set but have no effect, so that nobody wonders why they changed nothing. */
+function unusedSettings(settings: Settings, layers: Layers, file: string): string[] {
+  if (settings.strategy.file !== undefined) return [];
+  const name = (path: string) => layers.origin.get(path) ?? `${file}: ${path}`;
+  return (['strategy.models_dir', 'strategy.version'] as const)
+    .filter((path) => getPath(settings as unknown as Record<string, unknown>, path) !== undefined)
+    .map((path) => `${name(path)} has no effect without a strategy file (PO_STRATEGY_FILE, strategy.file)`);
 }
 
 /** The settings as a flat list for logs and `po start`, with secrets masked. */

@@ -72,6 +72,19 @@ export const settingsSchema = z
         s3_region: z.string().min(1).default('us-east-1').describe('S3 region.'),
       })
       .prefault({}),
+    strategy: z
+      .object({
+        file: optionalText.describe(
+          "A strategy YAML on disk, served and run as the deployed strategy instead of the store's deployed version (reloaded when it changes).",
+        ),
+        models_dir: optionalText.describe(
+          "Folder the strategy file's model paths resolve against (laid out like the bucket). Default: the strategy file's folder.",
+        ),
+        version: optionalText.describe(
+          "Version reported for the strategy file. Default: the file's `version` key, else sha256:<12 hex> of its text.",
+        ),
+      })
+      .prefault({}),
     metadata_dir: z
       .string()
       .min(1)
@@ -79,7 +92,10 @@ export const settingsSchema = z
       .describe('Folder of deployed_config_version.yaml and last_run_timestamp.yaml.'),
     log: z
       .object({
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info')
+          .describe('Lowest level logged.'),
         pretty: z
           .enum(['auto', 'true', 'false'])
           .default('auto')
@@ -118,10 +134,27 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['AWS_SECRET_ACCESS_KEY', 'store.s3_secret_key'],
   ['PO_S3_SECRET_KEY', 'store.s3_secret_key'],
   ['PO_S3_REGION', 'store.s3_region'],
+  ['PO_STRATEGY_FILE', 'strategy.file'],
+  ['PO_MODELS_DIR', 'strategy.models_dir'],
+  ['PO_STRATEGY_VERSION', 'strategy.version'],
   ['PO_METADATA_DIR', 'metadata_dir'],
   ['PO_LOG_LEVEL', 'log.level'],
   ['PO_LOG_PRETTY', 'log.pretty'],
   ['PO_LOG_DIR', 'log.dir'],
+];
+
+/**
+ * Old names that still work, each with the variable that replaces it. Each one read gives a
+ * warning naming the new one; when both are set, the new one wins.
+ */
+export const DEPRECATED_ENVIRONMENT: readonly (readonly [string, string])[] = [
+  ['PO_STRATEGY', 'PO_STRATEGY_FILE'],
+  ['PO_DATA_DIR', 'PO_PGLITE_DIR'],
+  ['PO_API_HOST', 'PO_HOST'],
+  ['PO_API_PORT', 'PO_PORT'],
+  ['PO_API_THREADS', 'PO_THREADS'],
+  ['PO_API_BODY_LIMIT_BYTES', 'PO_BODY_LIMIT_BYTES'],
+  ['PO_API_REQUEST_TIMEOUT_MS', 'PO_REQUEST_TIMEOUT_MS'],
 ];
 
 /** Settings never printed. */

@@ -1,9 +1,10 @@
+import type { SourceStatus } from '@po/core';
 import { describeError } from '@po/core';
 import { Hono } from 'hono';
 import type { Operation } from '../openapi.ts';
 import type { CycleExecutor } from '../pool/index.ts';
 import { isRecord } from '../request.ts';
-import { type HealthResponse, healthResponseSchema, type LastCycle, type SourceStatus } from '../schemas.ts';
+import { type HealthResponse, healthResponseSchema, type LastCycle } from '../schemas.ts';
 import type { StrategySource } from '../types.ts';
 import { API_VERSION } from '../version.ts';
 

@@ -1,6 +1,7 @@
 import { createArtifactCache } from '@po/cache';
 import type { Command } from 'commander';
-import { CliError, type Output } from '../io.ts';
+import { CliError } from '../errors.ts';
+import type { Output } from '../io.ts';
 import { localDeployment, openStore, readSettings, type StoreFlags } from './context.ts';
 import { withStoreFlags } from './store.ts';
 
@@ -15,8 +16,12 @@ interface CacheFlags extends StoreFlags {
 }
 
 /** Calls the running service (where the cache lives), with the API token when one is set. */
-async function callService(url: string, method: 'GET' | 'POST', path: string): Promise<unknown> {
-  const token = process.env.PO_API_TOKEN;
+async function callService(
+  service: { url: string; token: string | undefined },
+  method: 'GET' | 'POST',
+  path: string,
+): Promise<unknown> {
+  const { url, token } = service;
   let response: Response;
   try {
     response = await fetch(new URL(path, url), {
@@ -53,7 +58,10 @@ export function registerCacheCommands(program: Command, output: Output): void {
       .option('--json', 'print JSON'),
   ).action(async (opts: CacheFlags) => {
     const settings = readSettings(opts);
-    const url = opts.url ?? `http://${settings.api.host}:${settings.api.port}`;
+    const service = {
+      url: opts.url ?? `http://${settings.api.host}:${settings.api.port}`,
+      token: settings.api.token,
+    };
     if (!opts.stats && !opts.test && !opts.cleanup && !opts.clear && !opts.all) {
       throw new CliError('[po] po cache needs one of --stats, --test, --cleanup, --clear, --all', 2);
     }
@@ -88,15 +96,15 @@ export function registerCacheCommands(program: Command, output: Output): void {
       }
     }
     if (opts.stats || opts.all) {
-      report.stats = await callService(url, 'GET', '/cache/stats');
+      report.stats = await callService(service, 'GET', '/cache/stats');
       if (!opts.json) output.out(JSON.stringify(report.stats, null, 2));
     }
     if (opts.cleanup || opts.all) {
-      report.cleanup = await callService(url, 'POST', '/cache/cleanup');
+      report.cleanup = await callService(service, 'POST', '/cache/cleanup');
       if (!opts.json) output.out((report.cleanup as { message?: string }).message ?? 'cleaned up');
     }
     if (opts.clear) {
-      report.clear = await callService(url, 'POST', '/cache/clear');
+      report.clear = await callService(service, 'POST', '/cache/clear');
       if (!opts.json) output.out((report.clear as { message?: string }).message ?? 'cleared');
     }
     if (opts.json) output.out(JSON.stringify(report, null, 2));

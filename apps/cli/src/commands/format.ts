@@ -12,49 +12,52 @@ const num = (x: number | null | undefined, digits = 4): string => {
 const signed = (x: number | null | undefined): string =>
   x !== null && x !== undefined && x > 0 ? `+${num(x)}` : num(x);
 
+type Colors = ReturnType<typeof pc.createColors>;
+
 /** The readable form of a result: setpoints first, then predictions, constraints and the optimizer. */
 export function formatResult(r: CycleResult, color: boolean): string {
   const c = color ? pc : pc.createColors(false);
-  const lines: string[] = [];
   const title = r.mode === 'simulate' ? 'Simulation' : 'Recommendation';
-  lines.push(
+  const lines = [
     c.bold(`${title}${r.config_version ? ` (strategy ${r.config_version})` : ''}`) +
       `  cost ${num(r.cost_at_current)} -> ${c.bold(num(r.cost_function_value))}  in ${num(r.duration_ms, 2)} ms`,
-  );
+    decisionTable(r, c).toString(),
+  ];
+  for (const extra of [setpointTable(r, c), predictionTable(r, c), constraintTable(r, c)])
+    if (extra.length > 0) lines.push(extra.toString());
+  lines.push(optimizerLine(r, c));
+  for (const w of r.warnings) lines.push(c.yellow(`warning: ${w}`));
+  return lines.join('\n');
+}
 
-  const table = (head: string[]) =>
-    new Table({
-      head: head.map((h) => c.cyan(h)),
-      style: { head: [], border: [] },
-      chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-    });
+function table(head: string[], c: Colors): Table.Table {
+  return new Table({
+    head: head.map((h) => c.cyan(h)),
+    style: { head: [], border: [] },
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+  });
+}
 
-  const decisions = table([
-    'decision variable',
-    'current',
-    'recommended',
-    'delta',
-    'units',
-    'bounds',
-    'note',
-  ]);
+function decisionTable(r: CycleResult, c: Colors): Table.Table {
+  const rows = table(['decision variable', 'current', 'recommended', 'delta', 'units', 'bounds', 'note'], c);
   for (const [name, v] of Object.entries(r.optimized_variables)) {
-    const note = v.at_bound ? `at ${v.at_bound} bound` : '';
-    decisions.push([
+    rows.push([
       name,
       num(v.user_input_value),
       c.bold(num(v.optimizer_suggested_value)),
       signed(v.delta),
       v.units ?? '',
       `[${num(v.lower_bound)}, ${num(v.upper_bound)}]`,
-      note,
+      v.at_bound ? `at ${v.at_bound} bound` : '',
     ]);
   }
-  lines.push(decisions.toString());
+  return rows;
+}
 
-  const setpoints = table(['setpoint (operative tag)', 'current', 'recommended', 'delta', 'units', 'from']);
+function setpointTable(r: CycleResult, c: Colors): Table.Table {
+  const rows = table(['setpoint (operative tag)', 'current', 'recommended', 'delta', 'units', 'from'], c);
   for (const [name, s] of Object.entries(r.setpoints)) {
-    setpoints.push([
+    rows.push([
       name,
       num(s.current),
       c.bold(num(s.recommended)),
@@ -63,16 +66,20 @@ export function formatResult(r: CycleResult, color: boolean): string {
       s.from === name ? '' : s.from,
     ]);
   }
-  if (Object.keys(r.setpoints).length > 0) lines.push(setpoints.toString());
+  return rows;
+}
 
-  const predictions = table(['prediction', 'holding', 'at recommendation', 'units']);
+function predictionTable(r: CycleResult, c: Colors): Table.Table {
+  const rows = table(['prediction', 'holding', 'at recommendation', 'units'], c);
   for (const [name, v] of Object.entries(r.predicted_variables)) {
     if (name.startsWith('delta_')) continue;
-    predictions.push([name, num(v.value_at_current), num(v.optimizer_suggested_value), v.units ?? '']);
+    rows.push([name, num(v.value_at_current), num(v.optimizer_suggested_value), v.units ?? '']);
   }
-  if (predictions.length > 0) lines.push(predictions.toString());
+  return rows;
+}
 
-  const constraints = table(['constraint score', 'holding', 'at recommendation', 'pushed by']);
+function constraintTable(r: CycleResult, c: Colors): Table.Table {
+  const rows = table(['constraint score', 'holding', 'at recommendation', 'pushed by'], c);
   for (const [name, v] of Object.entries(r.constraint_variables)) {
     const ex = r.explanation.constraints[name];
     const score = v.optimizer_suggested_value ?? Number.NaN;
@@ -83,16 +90,16 @@ export function formatResult(r: CycleResult, color: boolean): string {
           .map((p) => `${p.variable} (${signed(p.effect_over_threshold)})`)
           .join(', ')
       : '';
-    constraints.push([name, num(v.value_at_current), shown, by]);
+    rows.push([name, num(v.value_at_current), shown, by]);
   }
-  if (constraints.length > 0) lines.push(constraints.toString());
+  return rows;
+}
 
+function optimizerLine(r: CycleResult, c: Colors): string {
   const o = r.optimizer;
-  lines.push(
+  return (
     `optimizer ${o.algorithm}: ${o.message.replace(/\.$/, '')}; ${o.iterations} iterations, ${o.evaluations} evaluations in ${o.batches} batches` +
-      (o.timed_out ? c.yellow(' (time limit reached)') : '') +
-      (o.held ? c.yellow(' (held current values)') : ''),
+    (o.timed_out ? c.yellow(' (time limit reached)') : '') +
+    (o.held ? c.yellow(' (held current values)') : '')
   );
-  for (const w of r.warnings) lines.push(c.yellow(`warning: ${w}`));
-  return lines.join('\n');
 }

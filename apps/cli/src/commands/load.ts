@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createModelProvider, localModelFiles } from '@po/models';
 import { type CompiledStrategy, compileStrategy } from '@po/rto-engine';
-import { readStrategy, StoreError } from '@po/storage';
-import { CliError } from '../io.ts';
+import { readStrategy } from '@po/storage';
+import { CliError } from '../errors.ts';
 import { deployedVersion, openStore, readSettings, type StoreFlags, storeModelReader } from './context.ts';
 
 /** Reads a file a user named, with an error that says which file and why. */
@@ -71,9 +71,6 @@ async function loadDeployedStrategy(flags: StoreFlags): Promise<CompiledStrategy
     // compileStrategy reads every file it needs, so the store can be closed before the cycle runs.
     const provider = createModelProvider({ readFile: storeModelReader(store) });
     return await compileStrategy(document.text, { modelProvider: provider, version, source: document.key });
-  } catch (e) {
-    if (e instanceof StoreError) throw new CliError(e.message);
-    throw e;
   } finally {
     await store.close?.();
   }

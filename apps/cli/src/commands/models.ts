@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { isPoError } from '@po/core';
 import {
   describeModelFile,
   type ImportedLayer,
@@ -8,13 +9,13 @@ import {
   importScalerPickle,
   modelFileFormat,
   type NetworkDescription,
-  PoModelsError,
   type ScalerDescription,
 } from '@po/models';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import pc from 'picocolors';
-import { CliError, type Output } from '../io.ts';
+import { CliError } from '../errors.ts';
+import type { Output } from '../io.ts';
 
 interface ConvertOptions {
   out?: string;
@@ -137,8 +138,8 @@ function importing<T>(file: string, run: () => T): T {
   try {
     return run();
   } catch (e) {
-    if (e instanceof PoModelsError) {
-      const message = e.message.replace(/^\[po\/models\]\s*/, '');
+    if (isPoError(e, undefined, 'models')) {
+      const message = e.detail;
       throw new CliError(`[po] ${message.startsWith('File ') ? message : `'${file}': ${message}`}`);
     }
     throw e;

@@ -1,5 +1,6 @@
 import type { CycleResult } from '@po/rto-engine';
-import { CliError, type Output } from '../io.ts';
+import { CliError } from '../errors.ts';
+import type { Output } from '../io.ts';
 import type { StoreFlags } from './context.ts';
 import { formatResult } from './format.ts';
 import { loadStrategy, readPlantState } from './load.ts';

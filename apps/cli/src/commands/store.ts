@@ -6,13 +6,13 @@ import {
   modelKey,
   type ObjectStore,
   readStrategy,
-  StoreError,
   uploadModels,
   uploadStrategy,
 } from '@po/storage';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { CliError, type Output } from '../io.ts';
+import { CliError } from '../errors.ts';
+import type { Output } from '../io.ts';
 import { deployedVersion, openStore, readSettings, type StoreFlags, storeModelReader } from './context.ts';
 import { readUserFile } from './load.ts';
 
@@ -52,18 +52,23 @@ async function withStore<T>(flags: StoreFlags, fn: (store: ObjectStore) => Promi
   const store = await openStore(settings);
   try {
     return await fn(store);
-  } catch (e) {
-    if (e instanceof StoreError) throw new CliError(e.message);
-    throw e;
   } finally {
     await store.close?.();
   }
 }
 
-export function registerStoreCommands(program: Command, output: Output): void {
-  const print = (json: boolean | undefined, value: unknown, text: string) =>
-    output.out(json ? JSON.stringify(value, null, 2) : text);
+/** Prints a command's result: JSON with --json, else the text. */
+type Print = (json: boolean | undefined, value: unknown, text: string) => void;
 
+export function registerStoreCommands(program: Command, output: Output): void {
+  const print: Print = (json, value, text) => output.out(json ? JSON.stringify(value, null, 2) : text);
+  registerUploadConfig(program, print);
+  registerUploadModels(program, output, print);
+  registerDeploy(program, print);
+  registerStoreListing(program, print);
+}
+
+function registerUploadConfig(program: Command, print: Print): void {
   withStoreFlags(
     program
       .command('upload-config')
@@ -85,9 +90,6 @@ export function registerStoreCommands(program: Command, output: Output): void {
             if (!check.strategy) return check.errors.map((i) => `${i.path}: ${i.message}`);
             return missingFiles(store, check.strategy);
           },
-        }).catch((e) => {
-          if (e instanceof StoreError || e instanceof PoError) throw new CliError(e.message);
-          throw e;
         });
         print(
           opts.json,
@@ -97,7 +99,9 @@ export function registerStoreCommands(program: Command, output: Output): void {
       });
     },
   );
+}
 
+function registerUploadModels(program: Command, output: Output, print: Print): void {
   withStoreFlags(
     program
       .command('upload-models')
@@ -130,7 +134,9 @@ export function registerStoreCommands(program: Command, output: Output): void {
       );
     });
   });
+}
 
+function registerDeploy(program: Command, print: Print): void {
   withStoreFlags(
     program
       .command('deploy')
@@ -170,7 +176,9 @@ export function registerStoreCommands(program: Command, output: Output): void {
       );
     });
   });
+}
 
+function registerStoreListing(program: Command, print: Print): void {
   const storeCmd = program.command('store').description('look into the object store');
   withStoreFlags(
     storeCmd

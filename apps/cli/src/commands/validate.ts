@@ -1,6 +1,7 @@
 import { checkStrategy, type StrategyIssue } from '@po/rto-engine';
 import pc from 'picocolors';
-import { CliError, type Output } from '../io.ts';
+import { CliError } from '../errors.ts';
+import type { Output } from '../io.ts';
 import { readUserFile } from './load.ts';
 
 export async function runValidate(path: string, opts: { json?: boolean }, output: Output): Promise<void> {

@@ -1,0 +1,67 @@
+import { type ServerType, serve } from '@hono/node-server';
+import { type CycleExecutor, createApp } from '@po/api';
+import { errorCode, type Logger } from '@po/core';
+import type { Runner } from '@po/runner';
+import type { Settings } from '@po/settings';
+import { CliError } from '../errors.ts';
+import { httpResults, type ServiceDatabase } from './database.ts';
+import type { StrategyBackend } from './strategies.ts';
+
+/** The HTTP API, listening. */
+export interface HttpServer {
+  /** Where it listens (`http://127.0.0.1:5000`; the real port when `api.port` is 0). */
+  readonly url: string;
+  /** Stops accepting connections and waits for the open ones. */
+  close(): Promise<void>;
+}
+
+/** What the HTTP API serves. */
+export interface HttpParts {
+  strategies: StrategyBackend;
+  executor: CycleExecutor;
+  database: ServiceDatabase | undefined;
+  runner: Runner | undefined;
+  logger: Logger;
+}
+
+/** Builds the HTTP API on the service's parts and listens on `api.host:api.port`. */
+export async function serveHttp(settings: Settings, parts: HttpParts): Promise<HttpServer> {
+  const { strategies, database, runner } = parts;
+  const app = createApp({
+    strategies,
+    executor: parts.executor,
+    readModelFile: strategies.readModelFile,
+    ...(database ? { results: httpResults(database.results) } : {}),
+    ...(strategies.cache ? { cache: strategies.cache } : {}),
+    health: async () => ({
+      ...strategies.health?.(),
+      ...(runner ? { runner: { ok: runner.status().healthy, ...runner.status() } } : {}),
+      ...(database ? { database: await database.health() } : {}),
+    }),
+    settings: {
+      ...(settings.api.token ? { apiToken: settings.api.token } : {}),
+      bodyLimitBytes: settings.api.body_limit_bytes,
+      requestTimeoutMs: settings.api.request_timeout_ms,
+    },
+    logger: parts.logger,
+  });
+  const { host, port } = settings.api;
+  let server: ServerType;
+  try {
+    server = await new Promise<ServerType>((ready, fail) => {
+      const s = serve({ fetch: app.fetch, port, hostname: host }, () => ready(s));
+      s.once('error', fail);
+    });
+  } catch (e) {
+    const why =
+      errorCode(e) === 'EADDRINUSE'
+        ? 'the port is in use (another po?); choose one with --port or PO_PORT'
+        : (e as Error).message;
+    throw new CliError(`[po] cannot listen on ${host}:${port}: ${why}`);
+  }
+  const address = server.address();
+  return {
+    url: `http://${host}:${typeof address === 'object' && address ? address.port : port}`,
+    close: () => new Promise<void>((done) => server.close(() => done())),
+  };
+}

@@ -1,0 +1,91 @@
+import type { CycleResult } from '@po/rto-engine';
+import type { Clock, CycleRecord, CycleStrategy, PlantRow } from './types.ts';
+import type { InputValidator } from './validation.ts';
+
+/** The strategy a cycle runs, with the version it is recorded under. */
+export interface LoadedStrategy {
+  version: string | null;
+  strategy: CycleStrategy;
+}
+
+/** What a cycle needs besides the strategy and the row. */
+export interface CycleContext {
+  validator: InputValidator;
+  clock: Clock;
+  /** Overrides the strategy's mode. */
+  mode: 'advisory' | 'monitor' | undefined;
+  /** Asks the optimizer to stop early (on shutdown). */
+  signal: AbortSignal;
+}
+
+/** The first line of what a thrown value says: a cycle row's `reason`, a degraded reason. */
+export const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+
+/**
+ * One cycle on one row: missing columns and bad readings skip it, the strategy runs in its mode
+ * (advisory optimizes, monitor predicts and scores), and an error fails it. Never rejects: every
+ * outcome is a record.
+ */
+export async function runCycle(
+  loaded: LoadedStrategy,
+  columns: readonly string[],
+  row: PlantRow,
+  context: CycleContext,
+): Promise<CycleRecord> {
+  const started = performance.now();
+  const { strategy, version } = loaded;
+  const mode = context.mode ?? strategy.spec.mode ?? 'advisory';
+  const base: CycleRecord = {
+    dataTimestamp: row.timestamp,
+    status: 'ok',
+    strategyVersion: version,
+    modelChecksums: Object.fromEntries(strategy.modelFiles.map((f) => [f.path, f.sha256])),
+    mode,
+    skippedRows: row.skippedRows ?? 0,
+  };
+  const done = (r: Partial<CycleRecord>): CycleRecord => ({
+    ...base,
+    ...r,
+    durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+  });
+  const missing = columns.filter((c) => !(c in row.values));
+  if (missing.length > 0)
+    return done({ status: 'skipped', reason: `missing columns: ${missing.join(', ')}` });
+  const checked = context.validator.check(strategy.spec, columns, row, context.clock.now());
+  const substitutions = checked.issues;
+  if (checked.skipReason) return done({ status: 'skipped', reason: checked.skipReason, substitutions });
+  try {
+    const state = { ...row.values, ...checked.values };
+    const result =
+      mode === 'monitor'
+        ? await strategy.monitor(state)
+        : await strategy.optimize(state, { signal: context.signal });
+    return done({ ...summarize(result, mode), substitutions });
+  } catch (e) {
+    return done({ status: 'failed', reason: messageOf(e), substitutions });
+  }
+}
+
+/** The parts of an engine result a cycle row keeps. */
+function summarize(result: CycleResult, mode: 'advisory' | 'monitor'): Partial<CycleRecord> {
+  return {
+    status: 'ok',
+    costAtCurrent: result.cost_at_current,
+    costRecommended: mode === 'monitor' ? null : result.cost_function_value,
+    setpoints: mode === 'monitor' ? null : result.setpoints,
+    predictions: atCurrentAndRecommended(result.predicted_variables),
+    constraintScores: atCurrentAndRecommended(result.constraint_variables),
+    optimizer: result.optimizer,
+  };
+}
+
+function atCurrentAndRecommended(
+  variables: CycleResult['variables'],
+): Record<string, { at_current: number | null; recommended: number | null }> {
+  return Object.fromEntries(
+    Object.entries(variables).map(([name, v]) => [
+      name,
+      { at_current: v.value_at_current ?? v.user_input_value, recommended: v.optimizer_suggested_value },
+    ]),
+  );
+}
