@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { buildMlpOnnx, createModelProvider, localModelFiles } from '@po/models';
 import { afterAll, describe, expect, it } from 'vitest';
 import { constraintScore } from './constraint-score.ts';
-import { type CompileOptions, compileStrategy } from './engine.ts';
+import { compileStrategy } from './engine.ts';
 import { CycleError, InputDataError, StrategyValidationError } from './errors.ts';
 import type { Optimizer } from './optimizer/types.ts';
+import type { CompileOptions } from './types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'po-engine-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,4 +1,5 @@
-import { mulberry32, type PhaseOutcome, SolveContext, type StopReason, solveFixed } from './problem.ts';
+import { mulberry32 } from '@po/core';
+import { type PhaseOutcome, SolveContext, type StopReason, solveFixed } from './problem.ts';
 import type { BoundedProblem, Optimizer, OptimizerOptions, OptimizerResult } from './types.ts';
 
 /**
@@ -10,7 +11,7 @@ import type { BoundedProblem, Optimizer, OptimizerOptions, OptimizerResult } fro
  * Why DE rather than CMA-ES: the costs it is for have steps (a boolean times 500) and
  * kinks, where DE's greedy one-to-one selection is robust and needs no step-size or
  * covariance state to recover; the smooth, ill-conditioned end game that CMA-ES is good
- * at is left to SLSQP (see `auto`). One generation is one batch; the population is
+ * at is left to the projected quasi-Newton method (see `auto`). One generation is one batch; the population is
  * sized to fill a batch (rows are nearly free up to ~64).
  *
  * The initial population is x0 plus a seeded Latin hypercube over the box, so the result

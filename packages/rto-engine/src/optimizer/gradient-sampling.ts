@@ -1,0 +1,231 @@
+import type { FiniteDifferences } from './finite-differences.ts';
+import { clamp01, type SolveContext, type StopReason } from './problem.ts';
+
+/** Gradient sampling moves along a direction scaled to a whole box width at a = 1; rows are nearly free. */
+export const SAMPLING_STEPS = [1, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6];
+
+/** The iterate that gradient sampling moves (the quasi-Newton run's own state). */
+export interface Iterate {
+  /** The point, normalised. */
+  readonly z: Float64Array;
+  /** The gradient at z (written here). */
+  readonly g: Float64Array;
+  /** Per variable: 1 when it may move (written here; read for where to sample). */
+  readonly free: Uint8Array;
+  /** The cost at z. */
+  f: number;
+  /** Why the solve stopped, once a budget stops it. */
+  stop: StopReason;
+}
+
+export type SamplingStep = 'moved' | 'stationary' | 'stopped';
+
+/**
+ * Gradient sampling (Burke, Lewis & Overton, 2005) for a point where no step along the
+ * gradient lowers the cost, as on a kink: forward-difference gradients at m + 1 random points
+ * within `radius` (one batch), the shortest vector in their convex hull as the descent
+ * direction, then one line-search batch. The radius shrinks from 50·diffStep by factors of 5 to
+ * diffStep; below that the point is taken as stationary.
+ */
+export class GradientSampling {
+  private radius: number;
+  private readonly sampleZ: Float64Array;
+  private readonly sampleG: Float64Array;
+  private readonly hull: Float64Array;
+  private readonly scratch: Float64Array;
+  private readonly d: Float64Array;
+
+  constructor(
+    private readonly ctx: SolveContext,
+    private readonly fd: FiniteDifferences,
+    private readonly zb: Float64Array,
+    private readonly cb: Float64Array,
+    private readonly rng: () => number,
+    private readonly gtol: number,
+  ) {
+    const m = fd.m;
+    this.radius = 50 * fd.h;
+    this.sampleZ = new Float64Array(m);
+    this.sampleG = new Float64Array(m);
+    this.hull = new Float64Array((m + 2) * m);
+    this.scratch = new Float64Array(4 * (m + 2));
+    this.d = new Float64Array(m);
+  }
+
+  /** Rows the batches need for `m` free variables. */
+  static rows(m: number): number {
+    return Math.max((m + 2) * (m + 1), SAMPLING_STEPS.length);
+  }
+
+  /** One sampling step from `it`: it moves to a lower cost, or is stationary, or a budget stopped it. */
+  async step(it: Iterate): Promise<SamplingStep> {
+    const saved = this.fd.mode;
+    // Sampled gradients are forward differences whatever the run uses.
+    this.fd.mode = 'forward';
+    try {
+      for (; this.radius >= this.fd.h; this.radius /= 5) {
+        if (!(await this.sampleBatch(it))) return 'stopped';
+        if (this.stationaryAtCentre(it)) return 'stationary';
+        if (!this.hullDirection(it)) continue;
+        const moved = await this.lineSearch(it);
+        if (moved !== undefined) return moved;
+      }
+      return 'stationary';
+    } finally {
+      this.fd.mode = saved;
+    }
+  }
+
+  /** One batch: the gradient rows at z, then at m + 1 random points around it (free variables only). */
+  private async sampleBatch(it: Iterate): Promise<boolean> {
+    const { fd, rng } = this;
+    const m = fd.m;
+    const samples = m + 1;
+    fd.write(it.z, 0);
+    for (let c = 1; c <= samples; c++) {
+      for (let k = 0; k < m; k++) {
+        this.sampleZ[k] = it.free[k] ? clamp01(it.z[k]! + this.radius * (2 * rng() - 1)) : it.z[k]!;
+      }
+      fd.write(this.sampleZ, c * (m + 1));
+    }
+    const count = (samples + 1) * (m + 1);
+    it.stop = this.ctx.stopReason(count);
+    if (it.stop) return false;
+    await this.ctx.evaluate(this.zb, count, this.cb);
+    return true;
+  }
+
+  /** Reads the gradient at z and the free set; true when the projected gradient vanishes there. */
+  private stationaryAtCentre(it: Iterate): boolean {
+    const { fd } = this;
+    fd.read(0, it.g);
+    // Variables at a bound that the gradient at z pushes out stay there.
+    let pgNorm = 0;
+    for (let k = 0; k < fd.m; k++) {
+      const zk = it.z[k]!;
+      const gk = it.g[k]!;
+      it.free[k] = fd.unknown[k] || (zk <= 0 && gk > 0) || (zk >= 1 && gk < 0) ? 0 : 1;
+      pgNorm = Math.max(pgNorm, Math.abs(clamp01(zk - gk) - zk));
+    }
+    return pgNorm <= this.gtol * Math.max(Math.abs(it.f), 1);
+  }
+
+  /**
+   * The descent direction from the sampled gradients (into `d`, scaled so that its largest
+   * component is 1); false when there is none.
+   */
+  private hullDirection(it: Iterate): boolean {
+    const { fd, hull, sampleG, d } = this;
+    const m = fd.m;
+    // The gradient at z is left out of the hull: z usually sits right on the kink, where
+    // forward differences mix one-sided slopes into a vector that is no gradient at all.
+    let used = 0;
+    for (let c = 1; c <= m + 1; c++) {
+      fd.read(c * (m + 1), sampleG);
+      let ok = Number.isFinite(this.cb[c * (m + 1)]!);
+      for (let k = 0; k < m; k++) if (fd.unknown[k]) ok = false;
+      if (!ok) continue;
+      for (let k = 0; k < m; k++) hull[used * m + k] = it.free[k] ? sampleG[k]! : 0;
+      used++;
+    }
+    fd.unknown.fill(0);
+    if (used === 0) return false;
+    minNormDirection(hull, used, m, this.scratch, m + 2, d);
+    let dmax = 0;
+    for (let k = 0; k < m; k++) dmax = Math.max(dmax, Math.abs(d[k]!));
+    if (!(dmax > this.gtol * Math.max(Math.abs(it.f), 1))) return false;
+    for (let k = 0; k < m; k++) d[k] = -d[k]! / dmax;
+    return true;
+  }
+
+  /** One batch along the projected path; moves `it` to the best trial when it lowers the cost. */
+  private async lineSearch(it: Iterate): Promise<SamplingStep | undefined> {
+    const { zb, cb, d } = this;
+    const m = this.fd.m;
+    for (let t = 0; t < SAMPLING_STEPS.length; t++) {
+      for (let k = 0; k < m; k++) zb[t * m + k] = clamp01(it.z[k]! + SAMPLING_STEPS[t]! * d[k]!);
+    }
+    it.stop = this.ctx.stopReason(SAMPLING_STEPS.length);
+    if (it.stop) return 'stopped';
+    await this.ctx.evaluate(zb, SAMPLING_STEPS.length, cb);
+    let best = -1;
+    for (let t = 0; t < SAMPLING_STEPS.length; t++) {
+      if (cb[t]! < (best < 0 ? it.f : cb[best]!)) best = t;
+    }
+    if (best < 0) return undefined;
+    for (let k = 0; k < m; k++) it.z[k] = zb[best * m + k]!;
+    it.f = cb[best]!;
+    this.ctx.iterations++;
+    return 'moved';
+  }
+}
+
+/**
+ * The shortest vector in the convex hull of the `count` rows of `G` (m values each), by
+ * accelerated projected gradient on the simplex of weights; written to `out`.
+ * `scratch` holds 4 * `capacity` values.
+ */
+function minNormDirection(
+  G: Float64Array,
+  count: number,
+  m: number,
+  scratch: Float64Array,
+  capacity: number,
+  out: Float64Array,
+): void {
+  const lambda = scratch.subarray(0, capacity);
+  const prev = scratch.subarray(capacity, 2 * capacity);
+  const yv = scratch.subarray(2 * capacity, 3 * capacity);
+  const sorted = scratch.subarray(3 * capacity, 4 * capacity);
+  // Lipschitz constant of the gradient of |G' lambda|^2: 2 * trace(G G') bounds it.
+  let trace = 0;
+  for (let i = 0; i < count * m; i++) trace += G[i]! * G[i]!;
+  const L = 2 * trace;
+  lambda.fill(0);
+  lambda[0] = 1;
+  if (count === 1 || !(L > 0)) {
+    for (let k = 0; k < m; k++) out[k] = G[k]!;
+    return;
+  }
+  for (let i = 0; i < count; i++) lambda[i] = 1 / count;
+  prev.set(lambda);
+  let t = 1;
+  for (let iter = 0; iter < 400; iter++) {
+    const tNext = (1 + Math.sqrt(1 + 4 * t * t)) / 2;
+    const beta = (t - 1) / tNext;
+    t = tNext;
+    for (let i = 0; i < count; i++) yv[i] = lambda[i]! + beta * (lambda[i]! - prev[i]!);
+    prev.set(lambda);
+    // v = G' y; gradient_i = 2 G_i . v
+    for (let k = 0; k < m; k++) {
+      let v = 0;
+      for (let i = 0; i < count; i++) v += yv[i]! * G[i * m + k]!;
+      out[k] = v;
+    }
+    for (let i = 0; i < count; i++) {
+      let gi = 0;
+      for (let k = 0; k < m; k++) gi += G[i * m + k]! * out[k]!;
+      lambda[i] = yv[i]! - (2 * gi) / L;
+    }
+    projectSimplex(lambda, count, sorted);
+  }
+  for (let k = 0; k < m; k++) {
+    let v = 0;
+    for (let i = 0; i < count; i++) v += lambda[i]! * G[i * m + k]!;
+    out[k] = v;
+  }
+}
+
+/** Euclidean projection of v[0..count) onto the probability simplex, in place. */
+function projectSimplex(v: Float64Array, count: number, sorted: Float64Array): void {
+  for (let i = 0; i < count; i++) sorted[i] = v[i]!;
+  sorted.subarray(0, count).sort();
+  let cumulative = 0;
+  let theta = 0;
+  for (let i = count - 1, j = 1; i >= 0; i--, j++) {
+    cumulative += sorted[i]!;
+    const candidate = (cumulative - 1) / j;
+    if (sorted[i]! - candidate > 0) theta = candidate;
+  }
+  for (let i = 0; i < count; i++) v[i] = Math.max(0, v[i]! - theta);
+}
