@@ -143,7 +143,7 @@ function modelRequest(name: string, skill: ModelSkill[1]) {
 }
 
 /** A provider's `ModelLoadError` as it is; anything else it rejects with, wrapped in one. */
-function asModelLoadError(skill: string, error: unknown): ModelLoadError {
+export function asModelLoadError(skill: string, error: unknown): ModelLoadError {
   if (error instanceof ModelLoadError) return error;
   return new ModelLoadError({
     skill,
