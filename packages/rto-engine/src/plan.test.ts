@@ -3,6 +3,7 @@
  */
 import type { SurrogateModel } from '@po/core';
 import { describe, expect, it } from 'vitest';
+import { miniKiln, miniKilnModels } from '../test/mini-kiln.ts';
 import { StrategyValidationError } from './errors.ts';
 import { independentModelRun, planStrategy, type StrategyPlan } from './plan.ts';
 import type { StrategySpec } from './schema.ts';
@@ -10,99 +11,13 @@ import { Feed, moveBounds } from './semantics.ts';
 import { createInMemoryModelProvider } from './testing/index.ts';
 import { checkStrategy } from './validate.ts';
 
-/** A kiln in miniature: a precalculated feed sum, two models on the cost path, one chained. */
 function kiln(compat?: 'predecessor'): StrategySpec {
-  const check = checkStrategy({
-    ...(compat ? { engine: { compat } } : {}),
-    variables: {
-      feed_a: { type: 'Operative', threshold: 2 },
-      feed_b: { type: 'Operative', threshold: 2 },
-      feed: { type: 'Calculated', threshold: 3 },
-      coal: { type: 'Operative', threshold: 0.1 },
-      fan: { type: 'Operative' },
-      temp: { type: 'Informative' },
-      unused: { type: 'Informative' },
-      delta_coal: { type: 'Delta' },
-      co: { type: 'Predicted' },
-      temp_pred: { type: 'Predicted' },
-      nox: { type: 'Predicted' },
-      co_score: { type: 'Constraint' },
-      cost: { type: 'CalculatedKPI' },
-    },
-    skills: {
-      mf_feed: {
-        class: 'MathFunction',
-        inputs: ['feed_a', 'feed_b'],
-        outputs: ['feed'],
-        config: { formula: 'feed_a + feed_b' },
-      },
-      mf_delta: {
-        class: 'MathFunction',
-        inputs: ['coal'],
-        outputs: ['delta_coal'],
-        config: { formula: 'coal - coal_current' },
-      },
-      im_co: {
-        class: 'InferenceModel',
-        inputs: ['delta_coal', 'temp'],
-        outputs: ['co'],
-        config: { model_path: 'co.onnx' },
-      },
-      im_temp: {
-        class: 'InferenceModel',
-        inputs: ['delta_coal', 'feed'],
-        outputs: ['temp_pred'],
-        config: { model_path: 'temp.onnx' },
-      },
-      im_nox: {
-        class: 'InferenceModel',
-        inputs: ['temp_pred'],
-        outputs: ['nox'],
-        config: { model_path: 'nox.onnx' },
-      },
-      cs_co: {
-        class: 'Constraint',
-        inputs: ['co'],
-        outputs: ['co_score'],
-        config: { var_min: 0, op_min: 0, op_max: 1, var_max: 2 },
-      },
-      mf_cost: {
-        class: 'MathFunction',
-        inputs: ['feed', 'co_score', 'nox'],
-        outputs: ['cost'],
-        config: { formula: '-feed - 100 * co_score + nox' },
-      },
-      flow: {
-        class: 'CompositionSkill',
-        config: { skill_sequence: ['mf_delta', 'im_co', 'im_temp', 'im_nox', 'cs_co', 'mf_cost'] },
-      },
-      opt: {
-        class: 'OptimizationSkill',
-        inputs: ['feed_a', 'feed', 'coal', 'fan', 'temp'],
-        config: {
-          cost_skill_name: 'flow',
-          cost_feature_name: 'cost',
-          algorithm: 'SLSQP',
-          options: { maxiter: 20 },
-        },
-      },
-    },
-    tasks: [
-      { name: 'PreCalculateVariables', skill_sequence: ['mf_feed'] },
-      { name: 'CalculateRecommendations', skill_sequence: ['opt'] },
-    ],
-  });
+  const check = checkStrategy(miniKiln(compat));
   expect(check.errors).toEqual([]);
   return check.strategy!;
 }
 
-const provider = createInMemoryModelProvider({
-  models: {
-    'co.onnx': { weights: [1, 0.01] },
-    'temp.onnx': { weights: [3, 0.1] },
-    'nox.onnx': { weights: [0.5] },
-  },
-});
+const provider = createInMemoryModelProvider(miniKilnModels);
 
 async function modelsOf(spec: StrategySpec): Promise<Map<string, SurrogateModel>> {
   const models = new Map<string, SurrogateModel>();

@@ -4,6 +4,7 @@ import { createModelProvider, localModelFiles } from '@po/models';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { miniKiln, miniKilnModels, miniKilnState as state } from '../test/mini-kiln.ts';
 import { compileStrategy } from './engine.ts';
 import { type CycleResult, cycleResultSchema } from './result-schema.ts';
 import { createInMemoryModelProvider } from './testing/index.ts';
@@ -15,73 +16,14 @@ function roundTrip(result: CycleResult): void {
   expect(parsed.data).toEqual(result);
 }
 
-const strategy = {
-  variables: {
-    feed_a: { type: 'Operative', threshold: 2, units: 't/h' },
-    feed_b: { type: 'Operative', threshold: 2, units: 't/h' },
-    feed: { type: 'Calculated', threshold: 3 },
-    coal: { type: 'Operative', threshold: 0.1, min: 0 },
-    temp: { type: 'Informative' },
-    delta_coal: { type: 'Delta' },
-    co: { type: 'Predicted' },
-    co_score: { type: 'Constraint' },
-    cost: { type: 'CalculatedKPI' },
-  },
-  skills: {
-    mf_feed: {
-      class: 'MathFunction',
-      inputs: ['feed_a', 'feed_b'],
-      outputs: ['feed'],
-      config: { formula: 'feed_a + feed_b' },
-    },
-    mf_delta: {
-      class: 'MathFunction',
-      inputs: ['coal'],
-      outputs: ['delta_coal'],
-      config: { formula: 'coal - coal_current' },
-    },
-    im_co: {
-      class: 'InferenceModel',
-      inputs: ['delta_coal', 'feed'],
-      outputs: ['co'],
-      config: { model_path: 'co.onnx' },
-    },
-    cs_co: {
-      class: 'Constraint',
-      inputs: ['co'],
-      outputs: ['co_score'],
-      config: { var_min: 0, op_min: 0, op_max: 1, var_max: 2 },
-    },
-    mf_cost: {
-      class: 'MathFunction',
-      inputs: ['feed', 'co_score', 'coal'],
-      outputs: ['cost'],
-      config: { formula: '-10 * feed - 100 * co_score + 1000 * coal' },
-    },
-    flow: {
-      class: 'CompositionSkill',
-      config: { skill_sequence: ['mf_delta', 'im_co', 'cs_co', 'mf_cost'] },
-    },
-    opt: {
-      class: 'OptimizationSkill',
-      inputs: ['feed', 'coal'],
-      config: { cost_skill_name: 'flow', cost_feature_name: 'cost' },
-    },
-  },
-  tasks: [
-    { name: 'PreCalculateVariables', skill_sequence: ['mf_feed'] },
-    { name: 'CalculateRecommendations', skill_sequence: ['opt'] },
-  ],
-};
-const state = { feed_a: 30, feed_b: 10, coal: 1, temp: 900 };
-const provider = () => createInMemoryModelProvider({ models: { 'co.onnx': { weights: [-2, 0.025] } } });
+const provider = () => createInMemoryModelProvider(miniKilnModels);
 
 describe('cycleResultSchema', () => {
   it('parses every mode of a real cycle, unchanged (constraint explanations, setpoints, bounds included)', async () => {
-    const s = await compileStrategy(strategy, { modelProvider: provider(), version: '1.2.0' });
+    const s = await compileStrategy(miniKiln(), { modelProvider: provider(), version: '1.2.0' });
     const optimized = await s.optimize(state);
     expect(Object.keys(optimized.explanation.constraints)).toEqual(['co_score']);
-    expect(Object.keys(optimized.setpoints).sort()).toEqual(['coal', 'feed_a', 'feed_b']);
+    expect(Object.keys(optimized.setpoints).sort()).toEqual(['coal', 'fan', 'feed_a', 'feed_b']);
     for (const result of [optimized, await s.simulate(state, { coal: 0.95 }), await s.monitor(state)]) {
       roundTrip(result);
     }
@@ -90,7 +32,7 @@ describe('cycleResultSchema', () => {
 
   it('parses the result of a strategy without optimization, whose costs are NaN (null in JSON)', async () => {
     const s = await compileStrategy(
-      { ...strategy, tasks: [{ name: 'Monitor', skill_sequence: ['mf_feed', 'flow'] }] },
+      { ...miniKiln(), tasks: [{ name: 'Monitor', skill_sequence: ['mf_feed', 'flow'] }] },
       { modelProvider: provider() },
     );
     const result = await s.optimize(state);
