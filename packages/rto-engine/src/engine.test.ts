@@ -299,6 +299,11 @@ describe('failures are loud', () => {
       'skills.im_z.config.model_path',
     ]);
     expect(err.message).toContain('missing.onnx');
+    // The load errors themselves, for codes and logs.
+    expect(err.cause.errors.map((e: ModelLoadError) => [e.skill, e.code])).toEqual([
+      ['im_y', 'FILE_NOT_FOUND'],
+      ['im_z', 'FILE_NOT_FOUND'],
+    ]);
   });
 
   it('a strategy with models needs a model provider', async () => {
@@ -471,6 +476,7 @@ describe('model load errors', () => {
         message: "Skill 'im_z': model file 'double.onnx': the network has 3 inputs, the skill 1.",
       },
     ]);
+    expect(err.cause).toBe(error);
   });
 
   it('anything else a provider rejects with is wrapped in a ModelLoadError naming the skill', async () => {

@@ -91,7 +91,7 @@ type ModelSkill = [string, Extract<SkillSpec, { class: 'InferenceModel' }>];
 
 /**
  * Loads the model of every InferenceModel skill, all of them, so that every failing file is
- * reported at once (then nothing stays loaded).
+ * reported at once, in the strategy's order (then nothing stays loaded).
  */
 async function loadModels(spec: StrategySpec, options: CompileOptions): Promise<Map<string, SurrogateModel>> {
   const modelSkills = Object.entries(spec.skills).filter(
@@ -107,24 +107,25 @@ async function loadModels(spec: StrategySpec, options: CompileOptions): Promise<
       options.source,
     );
   }
-  const models = new Map<string, SurrogateModel>();
-  const problems: StrategyIssue[] = [];
-  await Promise.all(
-    modelSkills.map(async ([name, skill]) => {
-      try {
-        models.set(name, await provider!.load(modelRequest(name, skill)));
-      } catch (e) {
-        const error = asModelLoadError(name, e);
-        problems.push({
-          path: `skills.${name}.config.model_path`,
-          message: describeError(error, { scope: false }),
-        });
-      }
-    }),
+  const settled = await Promise.allSettled(
+    modelSkills.map(([name, skill]) => provider!.load(modelRequest(name, skill))),
   );
-  if (problems.length > 0) {
+  const models = new Map<string, SurrogateModel>();
+  const failures: { skill: string; error: ModelLoadError }[] = [];
+  settled.forEach((result, i) => {
+    const skill = modelSkills[i]![0];
+    if (result.status === 'fulfilled') models.set(skill, result.value);
+    else failures.push({ skill, error: asModelLoadError(skill, result.reason) });
+  });
+  if (failures.length > 0) {
     await Promise.all([...models.values()].map((m) => m.dispose()));
-    throw new StrategyValidationError(problems, options.source);
+    const problems = failures.map(({ skill, error }) => ({
+      path: `skills.${skill}.config.model_path`,
+      message: describeError(error, { scope: false }),
+    }));
+    const errors = failures.map((f) => f.error);
+    const cause = errors.length === 1 ? errors[0] : new AggregateError(errors, 'models that did not load');
+    throw new StrategyValidationError(problems, options.source, { cause });
   }
   return models;
 }

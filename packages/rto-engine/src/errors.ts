@@ -20,13 +20,15 @@ export interface StrategyIssue {
 /** A strategy that does not validate: every problem at once. */
 export class StrategyValidationError extends EngineError {
   readonly issues: readonly StrategyIssue[];
-  constructor(issues: readonly StrategyIssue[], source?: string) {
+  /** `cause`: what made the problems, when they come from errors (e.g. the models that did not load). */
+  constructor(issues: readonly StrategyIssue[], source?: string, options?: PoErrorOptions) {
     const where = source ? ` ${source}` : '';
     super(
       'STRATEGY_INVALID',
       `Strategy${where} is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${issues
         .map((i) => `  - ${i.path}: ${i.message}`)
         .join('\n')}`,
+      options,
     );
     this.issues = issues;
   }
