@@ -32,7 +32,8 @@ export class GradientSampling {
   private readonly sampleZ: Float64Array;
   private readonly sampleG: Float64Array;
   private readonly hull: Float64Array;
-  private readonly scratch: Float64Array;
+  /** Weights of the hull's rows and the scratch of `minNormDirection`, one array each. */
+  private readonly simplex: SimplexScratch;
   private readonly d: Float64Array;
 
   constructor(
@@ -48,7 +49,12 @@ export class GradientSampling {
     this.sampleZ = new Float64Array(m);
     this.sampleG = new Float64Array(m);
     this.hull = new Float64Array((m + 2) * m);
-    this.scratch = new Float64Array(4 * (m + 2));
+    this.simplex = {
+      lambda: new Float64Array(m + 2),
+      prev: new Float64Array(m + 2),
+      yv: new Float64Array(m + 2),
+      sorted: new Float64Array(m + 2),
+    };
     this.d = new Float64Array(m);
   }
 
@@ -59,25 +65,32 @@ export class GradientSampling {
 
   /** One sampling step from `it`: it moves to a lower cost, or is stationary, or a budget stopped it. */
   async step(it: Iterate): Promise<SamplingStep> {
-    const saved = this.fd.mode;
+    const { ctx, fd, zb, cb } = this;
+    const saved = fd.mode;
     // Sampled gradients are forward differences whatever the run uses.
-    this.fd.mode = 'forward';
+    fd.mode = 'forward';
     try {
-      for (; this.radius >= this.fd.h; this.radius /= 5) {
-        if (!(await this.sampleBatch(it))) return 'stopped';
+      for (; this.radius >= fd.h; this.radius /= 5) {
+        const count = this.writeSamples(it);
+        it.stop = ctx.stopReason(count);
+        if (it.stop) return 'stopped';
+        await ctx.evaluate(zb, count, cb);
         if (this.stationaryAtCentre(it)) return 'stationary';
         if (!this.hullDirection(it)) continue;
-        const moved = await this.lineSearch(it);
-        if (moved !== undefined) return moved;
+        this.writeLineSearch(it);
+        it.stop = ctx.stopReason(SAMPLING_STEPS.length);
+        if (it.stop) return 'stopped';
+        await ctx.evaluate(zb, SAMPLING_STEPS.length, cb);
+        if (this.moveToBest(it)) return 'moved';
       }
       return 'stationary';
     } finally {
-      this.fd.mode = saved;
+      fd.mode = saved;
     }
   }
 
-  /** One batch: the gradient rows at z, then at m + 1 random points around it (free variables only). */
-  private async sampleBatch(it: Iterate): Promise<boolean> {
+  /** The gradient rows at z, then at m + 1 random points around it (free variables only); returns the rows. */
+  private writeSamples(it: Iterate): number {
     const { fd, rng } = this;
     const m = fd.m;
     const samples = m + 1;
@@ -88,11 +101,7 @@ export class GradientSampling {
       }
       fd.write(this.sampleZ, c * (m + 1));
     }
-    const count = (samples + 1) * (m + 1);
-    it.stop = this.ctx.stopReason(count);
-    if (it.stop) return false;
-    await this.ctx.evaluate(this.zb, count, this.cb);
-    return true;
+    return (samples + 1) * (m + 1);
   }
 
   /** Reads the gradient at z and the free set; true when the projected gradient vanishes there. */
@@ -130,7 +139,7 @@ export class GradientSampling {
     }
     fd.unknown.fill(0);
     if (used === 0) return false;
-    minNormDirection(hull, used, m, this.scratch, m + 2, d);
+    minNormDirection(hull, used, m, this.simplex, d);
     let dmax = 0;
     for (let k = 0; k < m; k++) dmax = Math.max(dmax, Math.abs(d[k]!));
     if (!(dmax > this.gtol * Math.max(Math.abs(it.f), 1))) return false;
@@ -138,45 +147,51 @@ export class GradientSampling {
     return true;
   }
 
-  /** One batch along the projected path; moves `it` to the best trial when it lowers the cost. */
-  private async lineSearch(it: Iterate): Promise<SamplingStep | undefined> {
-    const { zb, cb, d } = this;
+  /** The trial steps along the projected path P(z + a d), one row each. */
+  private writeLineSearch(it: Iterate): void {
+    const { zb, d } = this;
     const m = this.fd.m;
     for (let t = 0; t < SAMPLING_STEPS.length; t++) {
       for (let k = 0; k < m; k++) zb[t * m + k] = clamp01(it.z[k]! + SAMPLING_STEPS[t]! * d[k]!);
     }
-    it.stop = this.ctx.stopReason(SAMPLING_STEPS.length);
-    if (it.stop) return 'stopped';
-    await this.ctx.evaluate(zb, SAMPLING_STEPS.length, cb);
+  }
+
+  /** Moves `it` to the best trial when it lowers the cost; false when none does. */
+  private moveToBest(it: Iterate): boolean {
+    const { zb, cb } = this;
+    const m = this.fd.m;
     let best = -1;
     for (let t = 0; t < SAMPLING_STEPS.length; t++) {
       if (cb[t]! < (best < 0 ? it.f : cb[best]!)) best = t;
     }
-    if (best < 0) return undefined;
+    if (best < 0) return false;
     for (let k = 0; k < m; k++) it.z[k] = zb[best * m + k]!;
     it.f = cb[best]!;
     this.ctx.iterations++;
-    return 'moved';
+    return true;
   }
+}
+
+/** The arrays `minNormDirection` works in, each as long as the most rows it is given. */
+interface SimplexScratch {
+  lambda: Float64Array;
+  prev: Float64Array;
+  yv: Float64Array;
+  sorted: Float64Array;
 }
 
 /**
  * The shortest vector in the convex hull of the `count` rows of `G` (m values each), by
  * accelerated projected gradient on the simplex of weights; written to `out`.
- * `scratch` holds 4 * `capacity` values.
  */
 function minNormDirection(
   G: Float64Array,
   count: number,
   m: number,
-  scratch: Float64Array,
-  capacity: number,
+  scratch: SimplexScratch,
   out: Float64Array,
 ): void {
-  const lambda = scratch.subarray(0, capacity);
-  const prev = scratch.subarray(capacity, 2 * capacity);
-  const yv = scratch.subarray(2 * capacity, 3 * capacity);
-  const sorted = scratch.subarray(3 * capacity, 4 * capacity);
+  const { lambda, prev, yv, sorted } = scratch;
   // Lipschitz constant of the gradient of |G' lambda|^2: 2 * trace(G G') bounds it.
   let trace = 0;
   for (let i = 0; i < count * m; i++) trace += G[i]! * G[i]!;
@@ -190,18 +205,20 @@ function minNormDirection(
   for (let i = 0; i < count; i++) lambda[i] = 1 / count;
   prev.set(lambda);
   let t = 1;
-  for (let iter = 0; iter < 400; iter++) {
-    const tNext = (1 + Math.sqrt(1 + 4 * t * t)) / 2;
-    const beta = (t - 1) / tNext;
-    t = tNext;
-    for (let i = 0; i < count; i++) yv[i] = lambda[i]! + beta * (lambda[i]! - prev[i]!);
-    prev.set(lambda);
-    // v = G' y; gradient_i = 2 G_i . v
-    for (let k = 0; k < m; k++) {
-      let v = 0;
-      for (let i = 0; i < count; i++) v += yv[i]! * G[i * m + k]!;
-      out[k] = v;
+  // 400 iterations; the answer G' lambda is computed at the same call site as the iterations'
+  // G' y, so that no code after the loop runs without type feedback (V8 deoptimised it).
+  for (let iter = 0; ; iter++) {
+    const last = iter === 400;
+    if (!last) {
+      const tNext = (1 + Math.sqrt(1 + 4 * t * t)) / 2;
+      const beta = (t - 1) / tNext;
+      t = tNext;
+      for (let i = 0; i < count; i++) yv[i] = lambda[i]! + beta * (lambda[i]! - prev[i]!);
+      prev.set(lambda);
     }
+    // v = G' y; gradient_i = 2 G_i . v
+    combineRows(G, last ? lambda : yv, count, m, out);
+    if (last) return;
     for (let i = 0; i < count; i++) {
       let gi = 0;
       for (let k = 0; k < m; k++) gi += G[i * m + k]! * out[k]!;
@@ -209,9 +226,13 @@ function minNormDirection(
     }
     projectSimplex(lambda, count, sorted);
   }
+}
+
+/** out = G' w: the rows of `G` (m values each) weighted by `w`. */
+function combineRows(G: Float64Array, w: Float64Array, count: number, m: number, out: Float64Array): void {
   for (let k = 0; k < m; k++) {
     let v = 0;
-    for (let i = 0; i < count; i++) v += lambda[i]! * G[i * m + k]!;
+    for (let i = 0; i < count; i++) v += w[i]! * G[i * m + k]!;
     out[k] = v;
   }
 }

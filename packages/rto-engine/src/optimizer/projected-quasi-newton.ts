@@ -128,7 +128,8 @@ class QuasiNewtonRun implements Iterate {
   private readonly zb: Float64Array;
   private readonly cb: Float64Array;
   private readonly fd: FiniteDifferences;
-  private readonly sampling: GradientSampling;
+  /** Made when a kink calls for it (most solves never need it). */
+  private sampling: GradientSampling | undefined;
   private readonly rng: () => number;
   private readonly gOld: Float64Array;
   private readonly d: Float64Array;
@@ -183,11 +184,11 @@ class QuasiNewtonRun implements Iterate {
     this.spec = new Uint8Array(MAX_TRIALS);
     this.rng = mulberry32(options.seed ?? QUASI_NEWTON_DEFAULTS.seed);
     this.fd = new FiniteDifferences(m, h, this.zb, this.cb);
-    this.sampling = new GradientSampling(ctx, this.fd, this.zb, this.cb, this.rng, this.gtol);
     this.isFirst = first;
   }
 
   async run(): Promise<PhaseOutcome> {
+    const { ctx, zb, cb } = this;
     if (!(await this.gradientAt())) return this.done(false, '');
     if (!Number.isFinite(this.f) && !(await this.restartInBox())) return this.done(false, '');
     for (;;) {
@@ -199,10 +200,13 @@ class QuasiNewtonRun implements Iterate {
         if (!(await this.refineGradient())) return this.done(false, '');
         continue;
       }
-      if (this.ctx.iterations >= this.maxiter) return this.done(false, maxiterMessage(this.maxiter));
+      if (ctx.iterations >= this.maxiter) return this.done(false, maxiterMessage(this.maxiter));
       this.updateDirection();
       const steps = this.hasCurvature ? QUASI_NEWTON_STEPS : STEEPEST_STEPS;
-      if (!(await this.lineSearchBatch(steps))) return this.done(false, '');
+      const count = this.writeLineSearch(steps);
+      this.stop = ctx.stopReason(count);
+      if (this.stop) return this.done(false, '');
+      await ctx.evaluate(zb, count, cb);
       const chosenT = this.chooseStep(steps);
       this.lastSteps = steps;
       this.lastStep = chosenT < 0 ? 0 : steps[chosenT]!;
@@ -221,8 +225,17 @@ class QuasiNewtonRun implements Iterate {
         return this.sampleUntilStationary();
       }
       this.stalls = 0;
-      const ended = await this.step(chosenT);
-      if (ended) return ended;
+      const fOld = this.f;
+      const stepMax = this.takeStep(chosenT);
+      // The step's gradient is in the batch when a stencil was written for it.
+      if (!this.spec[chosenT] && !(await this.gradientAt())) return this.done(false, '');
+      this.updateCurvature();
+      const next = this.afterStep(fOld, stepMax);
+      if (next === 'refine') {
+        if (!(await this.refineGradient())) return this.done(false, '');
+      } else if (next) {
+        return next;
+      }
     }
   }
 
@@ -311,12 +324,12 @@ class QuasiNewtonRun implements Iterate {
   }
 
   /**
-   * One batch: the trial steps along the projected path, with speculative gradient stencils
-   * around the full step, the step length accepted last time (when the same step table was
-   * used), then the longer trial steps, while the batch stays within SPEC_ROWS rows. The
-   * gradient of the chosen step is then usually in the batch. False when a budget stops.
+   * Writes one batch: the trial steps along the projected path, with speculative gradient
+   * stencils around the full step, the step length accepted last time (when the same step table
+   * was used), then the longer trial steps, while the batch stays within SPEC_ROWS rows. The
+   * gradient of the chosen step is then usually in the batch. Returns the rows.
    */
-  private async lineSearchBatch(steps: readonly number[]): Promise<boolean> {
+  private writeLineSearch(steps: readonly number[]): number {
     const { m, z, d, s, zb, spec, trialRow, fd } = this;
     const stencil = fd.stencilRows;
     spec.fill(0);
@@ -343,10 +356,7 @@ class QuasiNewtonRun implements Iterate {
       trialRow[t] = count;
       count++;
     }
-    this.stop = this.ctx.stopReason(count);
-    if (this.stop) return false;
-    await this.ctx.evaluate(zb, count, this.cb);
-    return true;
+    return count;
   }
 
   /**
@@ -387,15 +397,10 @@ class QuasiNewtonRun implements Iterate {
     return chosenT;
   }
 
-  /**
-   * Takes trial `chosenT` (its gradient is in the batch when a stencil was written for it),
-   * updates the curvature, and applies the convergence tests; returns the outcome when the
-   * run ends.
-   */
-  private async step(chosenT: number): Promise<PhaseOutcome | undefined> {
+  /** Moves to trial `chosenT` (reading its gradient when it is in the batch); returns the largest step. */
+  private takeStep(chosenT: number): number {
     const { m, z, s, zb } = this;
     const chosen = this.trialRow[chosenT]!;
-    const fOld = this.f;
     let stepMax = 0;
     for (let k = 0; k < m; k++) {
       const zn = zb[chosen * m + k]!;
@@ -406,13 +411,8 @@ class QuasiNewtonRun implements Iterate {
     this.ctx.iterations++;
     this.gOld.set(this.g);
     this.f = this.chosenCost;
-    if (this.spec[chosenT]) {
-      this.fd.read(chosen, this.g);
-    } else if (!(await this.gradientAt())) {
-      return this.done(false, '');
-    }
-    this.updateCurvature();
-    return this.afterStep(fOld, stepMax);
+    if (this.spec[chosenT]) this.fd.read(chosen, this.g);
+    return stepMax;
   }
 
   /** y = g - gOld; BFGS update of the inverse Hessian when the curvature is positive. */
@@ -440,8 +440,11 @@ class QuasiNewtonRun implements Iterate {
     }
   }
 
-  /** Convergence tests after a step; the run goes on (undefined) or ends with the outcome. */
-  private async afterStep(fOld: number, stepMax: number): Promise<PhaseOutcome | undefined> {
+  /**
+   * Convergence tests after a step: the run ends (the outcome), goes on with fourth-order
+   * differences from here (`refine`), or goes on (undefined).
+   */
+  private afterStep(fOld: number, stepMax: number): PhaseOutcome | 'refine' | undefined {
     const f = this.f;
     const relDecrease = (fOld - f) / Math.max(Math.abs(fOld), Math.abs(f), 1);
     this.smallSteps = relDecrease < this.stallTol ? this.smallSteps + 1 : 0;
@@ -460,18 +463,17 @@ class QuasiNewtonRun implements Iterate {
             : `Converged: step ${stepMax.toExponential(2)} (fraction of box width) is below xtol.`,
         );
       }
-      if (!(await this.refineGradient())) return this.done(false, '');
-    } else if (this.fd.mode === 'forward' && stepMax < 10 * this.fd.h) {
-      // Steps this short meet the forward-difference bias (about h times the curvature).
-      if (!(await this.refineGradient())) return this.done(false, '');
+      return 'refine';
     }
-    return undefined;
+    // Steps this short meet the forward-difference bias (about h times the curvature).
+    return this.fd.mode === 'forward' && stepMax < 10 * this.fd.h ? 'refine' : undefined;
   }
 
   /** Gradient sampling until it finds no descent (2 batches per iteration); ends the run. */
   private async sampleUntilStationary(): Promise<PhaseOutcome> {
     for (;;) {
       const fBefore = this.f;
+      this.sampling ??= new GradientSampling(this.ctx, this.fd, this.zb, this.cb, this.rng, this.gtol);
       const sampled = await this.sampling.step(this);
       if (sampled === 'stopped') return this.done(false, '');
       if (sampled === 'stationary') {
