@@ -1,4 +1,8 @@
 import { defineConfig } from 'tsup';
 import { baseBuild } from '../../tsup.config.base.ts';
 
-export default defineConfig({ ...baseBuild });
+// `testing` is its own entry (the in-memory model provider and the ModelProvider conformance suite).
+export default defineConfig({
+  ...baseBuild,
+  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' },
+});

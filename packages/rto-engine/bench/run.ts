@@ -32,7 +32,9 @@ async function main() {
     modelProvider: createModelProvider({ readFile: localModelFiles(fixtures) }),
   });
 
-  console.log(`## @po/rto-engine: cycle latency (predecessor strategy, compat models, SLSQP)\n`);
+  console.log(
+    `## @po/rto-engine: cycle latency (predecessor strategy, compat models, SLSQP = projected-quasi-newton)\n`,
+  );
   console.log(
     `Command: \`pnpm --filter @po/rto-engine bench\` — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model}\n`,
   );

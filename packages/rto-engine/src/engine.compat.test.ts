@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { createModelProvider, localModelFiles } from '@po/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { type CompiledStrategy, compileStrategy } from './engine.ts';
+import { compileStrategy } from './engine.ts';
+import type { CompiledStrategy } from './types.ts';
 
 const fixtures = fileURLToPath(new URL('../test/fixtures/compat/', import.meta.url));
 const strategyText = readFileSync(`${fixtures}predecessor-strategy.onnx.yaml`, 'utf8');

@@ -1,46 +1,39 @@
 /**
- * The strategy semantics of the design, one rule at a time, on small strategies with
- * real ONNX models (exact linear networks built by @po/models, run by ONNX Runtime).
+ * The strategy semantics of the design, one rule at a time, on small strategies whose models are
+ * held in memory (`@po/rto-engine/testing`): no ONNX Runtime here. The predecessor's numbers with
+ * real ONNX models are checked in engine.compat.test.ts.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { buildMlpOnnx, createModelProvider, localModelFiles } from '@po/models';
-import { afterAll, describe, expect, it } from 'vitest';
+import { ModelLoadError, type ModelProvider, type SurrogateModel } from '@po/core';
+import { describe, expect, it } from 'vitest';
 import { constraintScore } from './constraint-score.ts';
-import { type CompileOptions, compileStrategy } from './engine.ts';
+import { asModelLoadError, compileStrategy } from './engine.ts';
 import { CycleError, InputDataError, StrategyValidationError } from './errors.ts';
+import { createOptimizer } from './optimizer/index.ts';
 import type { Optimizer } from './optimizer/types.ts';
+import { createInMemoryModelProvider, type InMemoryModelProviderOptions } from './testing/index.ts';
+import type { CompileOptions } from './types.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'po-engine-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-mkdirSync(join(dir, 'models'));
-
-/** y = w·x + b as a one-layer network (exact in float32 for these small integers). */
-function linearModel(file: string, weights: number[], bias = 0): void {
-  writeFileSync(
-    join(dir, 'models', file),
-    buildMlpOnnx({
-      inputSize: weights.length,
-      layers: [{ kind: 'linear', weight: [weights], bias: [bias] }],
-    }),
-  );
-}
-function scalers(file: string, content: unknown): void {
-  writeFileSync(join(dir, 'models', file), JSON.stringify(content));
-}
-
-linearModel('sum.onnx', [1, 1]);
-linearModel('double.onnx', [2]);
-// Input `delta_a` is scaled by a (key without delta_): x*0.5 + 1; output `delta_y` by y: (v - 0)/0.25.
-scalers('sum_scalers.json', {
-  scalers: {
-    a: { kind: 'MinMaxScaler', min_: [1], scale_: [0.5] },
-    y: { kind: 'MinMaxScaler', min_: [0], scale_: [0.25] },
+/**
+ * The models in engine units, as @po/models computes them from a network and its scalers:
+ * `sum.onnx` is y = x1 + x2 with input `delta_a` scaled by its scaler `a` (x*0.5 + 1, the key
+ * without delta_) and the output inverse-scaled by `y` (v / 0.25); `double.onnx` is y = 2x.
+ */
+const models: InMemoryModelProviderOptions = {
+  models: {
+    'sum.onnx': (row) => (row[0]! * 0.5 + 1 + row[1]!) / 0.25,
+    'double.onnx': { weights: [2] },
   },
-});
+  files: {
+    'sum_scalers.json': JSON.stringify({
+      scalers: {
+        a: { kind: 'MinMaxScaler', min_: [1], scale_: [0.5] },
+        y: { kind: 'MinMaxScaler', min_: [0], scale_: [0.25] },
+      },
+    }),
+  },
+};
 
-const provider = () => createModelProvider({ readFile: localModelFiles(dir) });
+const provider = () => createInMemoryModelProvider(models);
 const compile = (spec: unknown, options: CompileOptions = {}) =>
   compileStrategy(spec, { modelProvider: provider(), ...options });
 
@@ -127,36 +120,16 @@ describe('InferenceModel inputs, scalers and outputs', () => {
 });
 
 describe('fused models', () => {
-  /** The real provider, counting what the engine asks of it. */
-  function countingProvider() {
-    const inner = createModelProvider({ readFile: localModelFiles(dir) });
-    const counts = { fused: 0, groupRuns: 0 };
-    const provider = {
-      load: inner.load,
-      async fuse(models: Parameters<typeof inner.fuse>[0]) {
-        const group = await inner.fuse(models);
-        if (!group) return undefined;
-        counts.fused += models.length;
-        return {
-          predict: (i: readonly Float64Array[], n: number, o: readonly Float64Array[]) => {
-            counts.groupRuns++;
-            return group.predict(i, n, o);
-          },
-          dispose: () => group.dispose(),
-        };
-      },
-    };
-    return { provider, counts };
-  }
-
   it('independent consecutive models run as one group, with the same results', async () => {
-    const { provider, counts } = countingProvider();
+    const provider = createInMemoryModelProvider(models);
     const fused = await compileStrategy(strategy('predecessor'), { modelProvider: provider });
-    const plain = await compileStrategy(strategy('predecessor'), { modelProvider: { load: provider.load } });
-    expect(counts.fused).toBe(2);
+    const plain = await compileStrategy(strategy('predecessor'), {
+      modelProvider: createInMemoryModelProvider({ ...models, fuse: false }),
+    });
+    expect(provider.stats.fusedModels).toBe(2);
     const a = await fused.optimize({ a: 10, b: 2 });
     const b = await plain.optimize({ a: 10, b: 2 });
-    expect(counts.groupRuns).toBeGreaterThan(0);
+    expect(provider.stats.groupPredicts).toBeGreaterThan(0);
     expect(a.cost_function_value).toBe(b.cost_function_value);
     expect(a.variables.delta_y!.optimizer_suggested_value).toBe(
       b.variables.delta_y!.optimizer_suggested_value,
@@ -166,9 +139,9 @@ describe('fused models', () => {
   });
 
   it('a model fed by the previous one is not fused with it', async () => {
-    const { provider, counts } = countingProvider();
+    const provider = createInMemoryModelProvider(models);
     const s = await compileStrategy(strategy(), { modelProvider: provider });
-    expect(counts.fused).toBe(0);
+    expect(provider.stats.fusedModels).toBe(0);
     await s.dispose();
   });
 });
@@ -326,6 +299,11 @@ describe('failures are loud', () => {
       'skills.im_z.config.model_path',
     ]);
     expect(err.message).toContain('missing.onnx');
+    // The load errors themselves, for codes and logs.
+    expect(err.cause.errors.map((e: ModelLoadError) => [e.skill, e.code])).toEqual([
+      ['im_y', 'FILE_NOT_FOUND'],
+      ['im_z', 'FILE_NOT_FOUND'],
+    ]);
   });
 
   it('a strategy with models needs a model provider', async () => {
@@ -415,5 +393,121 @@ describe('constraint score', () => {
     expect(constraintScore(-0.1, co)).toBe(0);
     expect(constraintScore(1.08, co)).toBeCloseTo(-0.13333333, 6);
     expect(constraintScore(0.7, co)).toBeCloseTo(0.5, 12);
+  });
+});
+
+describe('the optimizer in results: the method that ran, and what the strategy asked for', () => {
+  const withAlgorithm = (algorithm?: string) => {
+    const spec = strategy();
+    if (algorithm !== undefined) Object.assign(spec.skills.opt.config, { algorithm });
+    return spec;
+  };
+
+  it.each([
+    ['SLSQP', 'projected-quasi-newton'],
+    ['L-BFGS-B', 'projected-quasi-newton'],
+    ['projected-quasi-newton', 'projected-quasi-newton'],
+    ['DE', 'DE'],
+    ['auto', 'DE + projected-quasi-newton'],
+  ])('%s runs %s', async (requested, algorithm) => {
+    const s = await compile(withAlgorithm(requested));
+    const r = await s.optimize({ a: 10, b: 2 });
+    expect(r.optimizer).toMatchObject({ algorithm, requested });
+    await s.dispose();
+  });
+
+  it('a strategy without algorithm asks for the default; monitor and simulate say that nothing ran', async () => {
+    const s = await compile(withAlgorithm());
+    expect((await s.optimize({ a: 10, b: 2 })).optimizer).toMatchObject({
+      algorithm: 'projected-quasi-newton',
+      requested: 'projected-quasi-newton',
+    });
+    expect((await s.monitor({ a: 10, b: 2 })).optimizer).toMatchObject({
+      algorithm: 'none (monitor mode)',
+      requested: 'projected-quasi-newton',
+    });
+    expect((await s.simulate({ a: 10, b: 2 })).optimizer.algorithm).toBe('none (simulation)');
+    await s.dispose();
+  });
+
+  it('an optimizer given to compileStrategy reports its own name', async () => {
+    const s = await compile(withAlgorithm('SLSQP'), {
+      optimizer: { ...createOptimizer('DE'), name: 'mine' },
+    });
+    expect((await s.optimize({ a: 10, b: 2 })).optimizer).toMatchObject({
+      algorithm: 'mine',
+      requested: 'SLSQP',
+    });
+    await s.dispose();
+  });
+
+  it('a strategy without an OptimizationSkill reports none for both', async () => {
+    const spec = strategy();
+    spec.tasks = [{ name: 'Monitor', skill_sequence: ['flow'] }];
+    const s = await compile(spec);
+    const r = await s.optimize({ a: 10, b: 2 });
+    expect(r.optimizer).toMatchObject({ algorithm: 'none', requested: 'none' });
+    expect(r.cost_function_value).toBeNaN();
+    await s.dispose();
+  });
+});
+
+describe('model load errors', () => {
+  const failing = (error: unknown): ModelProvider => ({
+    load: async (request) => {
+      if (request.skill === 'im_z') throw error;
+      return provider().load(request);
+    },
+  });
+
+  it("a provider's ModelLoadError is reported as it is", async () => {
+    const error = new ModelLoadError({
+      skill: 'im_z',
+      role: 'model',
+      path: 'double.onnx',
+      problem: 'the network has 3 inputs, the skill 1',
+      code: 'MODEL_SHAPE_MISMATCH',
+    });
+    const err = await compile(strategy(), { modelProvider: failing(error) }).catch((e) => e);
+    expect(err).toBeInstanceOf(StrategyValidationError);
+    expect(err.issues).toEqual([
+      {
+        path: 'skills.im_z.config.model_path',
+        message: "Skill 'im_z': model file 'double.onnx': the network has 3 inputs, the skill 1.",
+      },
+    ]);
+    expect(err.cause).toBe(error);
+  });
+
+  it('anything else a provider rejects with is wrapped in a ModelLoadError naming the skill', async () => {
+    const err = await compile(strategy(), { modelProvider: failing(new Error('socket hang up.')) }).catch(
+      (e) => e,
+    );
+    expect(err.issues).toEqual([
+      { path: 'skills.im_z.config.model_path', message: "Skill 'im_z': socket hang up." },
+    ]);
+    expect(asModelLoadError('im_z', 'down')).toMatchObject({
+      code: 'MODEL_LOAD_FAILED',
+      scope: 'rto-engine',
+      skill: 'im_z',
+      cause: 'down',
+      message: "[po/rto-engine] Skill 'im_z': down.",
+    });
+  });
+
+  it('a failed load disposes every model that did load', async () => {
+    const inner = provider();
+    const loaded: SurrogateModel[] = [];
+    const spy: ModelProvider = {
+      async load(request) {
+        if (request.skill === 'im_z') throw new Error('no');
+        const model = await inner.load(request);
+        loaded.push(model);
+        return model;
+      },
+    };
+    await expect(compile(strategy(), { modelProvider: spy })).rejects.toThrow(StrategyValidationError);
+    expect(loaded).toHaveLength(1);
+    await expect(loaded[0]!.predict(new Float64Array(2), 1, new Float64Array(1))).rejects.toThrow(/disposed/);
   });
 });

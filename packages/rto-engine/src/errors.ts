@@ -1,10 +1,13 @@
-/** Every error the engine raises; `code` is stable, messages start with `[po/rto-engine]`. */
-export class PoError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(`[po/rto-engine] ${message}`, options);
-    this.name = new.target.name;
-    this.code = code;
+import { PoError, type PoErrorOptions } from '@po/core';
+
+/**
+ * Every error the engine raises itself: a `PoError` of scope `rto-engine`; `code` is stable,
+ * messages start with `[po/rto-engine]`. A model that does not load is @po/core's
+ * `ModelLoadError` (from the provider, or wrapped by the engine with code `MODEL_LOAD_FAILED`).
+ */
+export class EngineError extends PoError {
+  constructor(code: string, message: string, options?: PoErrorOptions) {
+    super('rto-engine', code, message, options);
   }
 }
 
@@ -15,56 +18,45 @@ export interface StrategyIssue {
 }
 
 /** A strategy that does not validate: every problem at once. */
-export class StrategyValidationError extends PoError {
+export class StrategyValidationError extends EngineError {
   readonly issues: readonly StrategyIssue[];
-  constructor(issues: readonly StrategyIssue[], source?: string) {
+  /** `cause`: what made the problems, when they come from errors (e.g. the models that did not load). */
+  constructor(issues: readonly StrategyIssue[], source?: string, options?: PoErrorOptions) {
     const where = source ? ` ${source}` : '';
     super(
       'STRATEGY_INVALID',
       `Strategy${where} is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${issues
         .map((i) => `  - ${i.path}: ${i.message}`)
         .join('\n')}`,
+      options,
     );
     this.issues = issues;
   }
 }
 
 /** A formula that does not compile. */
-export class FormulaError extends PoError {
+export class FormulaError extends EngineError {
   constructor(message: string) {
     super('FORMULA_INVALID', message);
   }
 }
 
-/** A model, scaler or metadata file that a skill needs did not load. */
-export class ModelLoadError extends PoError {
-  constructor(skill: string, cause: unknown) {
-    super(
-      'MODEL_LOAD_FAILED',
-      `skill '${skill}': ${cause instanceof Error ? cause.message : String(cause)}`,
-      {
-        cause,
-      },
-    );
-  }
-}
-
 /** The plant state given to a cycle does not fit the strategy. */
-export class InputDataError extends PoError {
+export class InputDataError extends EngineError {
   constructor(message: string) {
     super('INPUT_INVALID', message);
   }
 }
 
 /** A cycle could not be computed (e.g. a non-finite value at the current state). */
-export class CycleError extends PoError {
-  constructor(message: string, options?: { cause?: unknown }) {
+export class CycleError extends EngineError {
+  constructor(message: string, options?: PoErrorOptions) {
     super('CYCLE_FAILED', message, options);
   }
 }
 
 /** The optimizer was given a malformed problem or found no finite cost. */
-export class OptimizerError extends PoError {
+export class OptimizerError extends EngineError {
   constructor(message: string) {
     super('OPTIMIZER_FAILED', message);
   }

@@ -1,22 +1,14 @@
 export { type ConstraintLimits, constraintScore } from './constraint-score.ts';
-export {
-  type CompiledStrategy,
-  type CompileOptions,
-  type CycleOptions,
-  compileStrategy,
-  type PlantState,
-} from './engine.ts';
+export { compileStrategy } from './engine.ts';
 export {
   CycleError,
+  EngineError,
   FormulaError,
   InputDataError,
-  ModelLoadError,
   OptimizerError,
-  PoError,
   type StrategyIssue,
   StrategyValidationError,
 } from './errors.ts';
-export type { ModelFile, ModelProvider, ModelRequest, SurrogateModel } from './model-provider.ts';
 export { createOptimizer, optimizerNames } from './optimizer/index.ts';
 export type {
   BoundedProblem,
@@ -24,14 +16,15 @@ export type {
   OptimizerOptions,
   OptimizerResult,
 } from './optimizer/types.ts';
-export type {
-  ConstraintExplanation,
-  CycleResult,
-  OptimizerSummary,
-  SetpointResult,
-  VariableCategory,
-  VariableResult,
-} from './result.ts';
+export {
+  type ConstraintExplanation,
+  type CycleResult,
+  cycleResultSchema,
+  type OptimizerSummary,
+  type SetpointResult,
+  type VariableCategory,
+  type VariableResult,
+} from './result-schema.ts';
 export {
   type SkillClass,
   type SkillSpec,
@@ -42,4 +35,5 @@ export {
   type VariableType,
   variableTypes,
 } from './schema.ts';
+export type { CompiledStrategy, CompileOptions, CycleOptions, PlantState } from './types.ts';
 export { checkStrategy, type StrategyCheck } from './validate.ts';

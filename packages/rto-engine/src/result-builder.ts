@@ -1,12 +1,16 @@
-import type { Engine, Outcome, RunRequest, SumMapping } from './plan.ts';
+import type { StrategyPlan, SumMapping } from './plan.ts';
 import type {
   ConstraintExplanation,
   CycleResult,
+  OptimizerSummary,
   SetpointResult,
   VariableCategory,
   VariableResult,
-} from './result.ts';
+} from './result-schema.ts';
 import type { VariableType } from './schema.ts';
+import { moveBounds } from './semantics.ts';
+import type { Outcome } from './solve.ts';
+import type { CycleRequest, CycleSetup } from './types.ts';
 import type { Workspace } from './workspace.ts';
 
 const CATEGORY: Record<VariableType, VariableCategory> = {
@@ -19,130 +23,39 @@ const CATEGORY: Record<VariableType, VariableCategory> = {
   CalculatedKPI: 'kpi',
 };
 
-export function buildResult(
-  e: Engine,
-  ws: Workspace,
-  provided: boolean[],
-  outcome: Outcome | undefined,
-  req: RunRequest,
-  warnings: string[],
-  elapsed: number,
-): CycleResult {
-  const variables: Record<string, VariableResult> = {};
+/** What one cycle found, for its result. */
+export interface CycleFindings {
+  mode: CycleRequest['mode'];
+  /** Per variable: whether the plant state gave it. */
+  provided: readonly boolean[];
+  outcome: Outcome | undefined;
+  warnings: string[];
+  elapsed: number;
+}
+
+/** The result of a cycle in the predecessor's shape, plus setpoints, explanation and provenance. */
+export function buildResult(setup: CycleSetup, ws: Workspace, found: CycleFindings): CycleResult {
+  const { plan } = setup;
+  const { mode, outcome, warnings } = found;
+  const variables = variableResults(plan, ws, found);
   const setpoints: Record<string, SetpointResult> = {};
-  const units = (v: number) => e.spec.variables[e.names[v]!]!.units ?? null;
-  const round = (x: number) => x;
-
-  e.names.forEach((name, v) => {
-    const type = e.types[v]!;
-    const current = ws.current[v]!;
-    const derived = type !== 'Operative' && type !== 'Informative' && type !== 'Calculated';
-    const known = provided[v] || (type !== 'Operative' && type !== 'Informative');
-    const suggested = derived ? ws.dof[v]![0]! : current;
-    variables[name] = {
-      category: CATEGORY[type],
-      type,
-      units: units(v),
-      user_input_value: known ? round(current) : null,
-      optimizer_suggested_value: known ? round(suggested) : null,
-      delta: known ? suggested - current : null,
-      ...(derived && outcome ? { value_at_current: outcome.atCurrent[v]! } : {}),
-    };
-  });
-
-  const decisionNames: string[] = [];
-  if (outcome && req.mode !== 'monitor') {
-    outcome.decisions.forEach((v, j) => {
-      const name = e.names[v]!;
-      decisionNames.push(name);
-      const x = outcome.x[j]!;
-      const lo = outcome.lower[j]!;
-      const hi = outcome.upper[j]!;
-      const tol = 1e-6 * Math.max(hi - lo, 1e-12);
-      const entry = variables[name]!;
-      Object.assign(entry, {
-        category: 'optimized',
-        user_input_value: outcome.x0[j]!,
-        optimizer_suggested_value: x,
-        delta: x - outcome.x0[j]!,
-        lower_bound: lo,
-        upper_bound: hi,
-        at_bound: hi - lo <= 0 ? null : x <= lo + tol ? 'lower' : x >= hi - tol ? 'upper' : null,
-      } satisfies Partial<VariableResult>);
-      if (e.types[v] === 'Operative') {
-        setpoints[name] = {
-          current: outcome.x0[j]!,
-          recommended: x,
-          delta: x - outcome.x0[j]!,
-          units: units(v),
-          from: name,
-        };
-        return;
-      }
-      const sum = e.sums.get(v);
-      if (!sum) {
-        warnings.push(`${name} is Calculated but not a plain sum of Operative tags, so it has no setpoints`);
-        return;
-      }
-      const split = splitSum(e, ws, sum, outcome.x0[j]!, x);
-      if (split.unplaced !== 0) {
-        warnings.push(
-          `${name}: ${split.unplaced} of the recommended change does not fit within the thresholds and limits of ${sum.parts.map((p) => e.names[p]).join(', ')}`,
-        );
-      }
-      sum.parts.forEach((p, i) => {
-        const part = e.names[p]!;
-        const cur = ws.current[p]!;
-        const rec = split.values[i]!;
-        setpoints[part] = { current: cur, recommended: rec, delta: rec - cur, units: units(p), from: name };
-        Object.assign(variables[part]!, {
-          category: 'setpoint',
-          optimizer_suggested_value: rec,
-          delta: rec - cur,
-        });
-      });
-    });
-  }
-
-  const constraints: Record<string, ConstraintExplanation> = {};
-  if (outcome) {
-    for (const p of e.plans) {
-      if (p.kind !== 'constraint') continue;
-      const score = ws.dof[p.out]![0]!;
-      if (!(score < 1)) continue;
-      const s = outcome.sensitivity.get(p.out)!;
-      const pushedBy = decisionNames
-        .map((variable, j) => {
-          const threshold = outcome.upper[j]! - outcome.lower[j]!;
-          return { variable, score_per_unit: s[j]!, effect_over_threshold: (s[j]! * threshold) / 2 };
-        })
-        .filter((x) => Number.isFinite(x.score_per_unit) && x.score_per_unit !== 0)
-        .sort((a, b) => Math.abs(b.effect_over_threshold) - Math.abs(a.effect_over_threshold));
-      constraints[e.names[p.out]!] = { score, value: ws.dof[p.input]![0]!, pushed_by: pushedBy };
-    }
-  }
-
-  const pick = (cat: (r: VariableResult) => boolean) =>
-    Object.fromEntries(Object.entries(variables).filter(([, r]) => cat(r)));
-  const optimized = pick((r) => r.category === 'optimized');
-  const predicted = pick((r) => r.category === 'predicted');
-  const constraintVars = pick((r) => r.category === 'constraint');
+  const decisionNames =
+    outcome && mode !== 'monitor' ? recommend(plan, ws, outcome, variables, setpoints, warnings) : [];
+  const constraints = outcome ? explainConstraints(plan, ws, outcome, decisionNames) : {};
+  const pick = (category: VariableCategory) =>
+    Object.fromEntries(Object.entries(variables).filter(([, r]) => r.category === category));
+  const optimized = pick('optimized');
+  const predicted = pick('predicted');
+  const constraintVars = pick('constraint');
   const cost = outcome?.cost ?? Number.NaN;
   const costAtCurrent = outcome?.costAtCurrent ?? Number.NaN;
-  const r = outcome?.result;
-  const message = outcome?.held
-    ? `holding the current values: ${outcome.holdReason}`
-    : req.mode === 'simulate'
-      ? 'simulation at the given decision values'
-      : req.mode === 'monitor'
-        ? 'monitor mode: predictions and constraint scores at the current values, no recommendation'
-        : (r?.message ?? 'no optimization');
+  const optimizer = optimizerSummary(mode, outcome);
   return {
     status: 'success',
-    mode: req.mode,
-    timestamp: req.now().toISOString(),
-    config_version: e.version,
-    duration_ms: elapsed,
+    mode,
+    timestamp: setup.now().toISOString(),
+    config_version: setup.version,
+    duration_ms: found.elapsed,
     variables,
     optimized_variables: optimized,
     predicted_variables: predicted,
@@ -150,28 +63,160 @@ export function buildResult(
     cost_function_value: cost,
     cost_at_current: costAtCurrent,
     setpoints,
-    optimizer: {
-      algorithm: outcome?.algorithm ?? 'none',
-      iterations: r?.iterations ?? 0,
-      evaluations: r?.evaluations ?? 0,
-      batches: r?.batches ?? 0,
-      converged: r?.converged ?? false,
-      timed_out: r?.timedOut ?? false,
-      held: outcome?.held ?? false,
-      message,
-    },
+    optimizer,
     explanation: { constraints },
     summary: {
-      total_variables: e.names.length,
+      total_variables: plan.names.length,
       optimized_count: Object.keys(optimized).length,
       setpoint_count: Object.keys(setpoints).length,
       predicted_count: Object.keys(predicted).length,
       constraint_count: Object.keys(constraintVars).length,
       constraints_below_one: Object.keys(constraints).length,
       cost_improvement: costAtCurrent - cost,
-      message,
+      message: optimizer.message,
     },
     warnings,
+  };
+}
+
+const units = (plan: StrategyPlan, v: number) => plan.spec.variables[plan.names[v]!]!.units ?? null;
+
+/** Every variable: its plant value and what the cycle computed (before recommendations). */
+function variableResults(
+  plan: StrategyPlan,
+  ws: Workspace,
+  found: CycleFindings,
+): Record<string, VariableResult> {
+  const variables: Record<string, VariableResult> = {};
+  plan.names.forEach((name, v) => {
+    const type = plan.types[v]!;
+    const current = ws.current[v]!;
+    const derived = type !== 'Operative' && type !== 'Informative' && type !== 'Calculated';
+    const known = found.provided[v] || (type !== 'Operative' && type !== 'Informative');
+    const suggested = derived ? ws.dof[v]![0]! : current;
+    variables[name] = {
+      category: CATEGORY[type],
+      type,
+      units: units(plan, v),
+      user_input_value: known ? current : null,
+      optimizer_suggested_value: known ? suggested : null,
+      delta: known ? suggested - current : null,
+      ...(derived && found.outcome ? { value_at_current: found.outcome.atCurrent[v]! } : {}),
+    };
+  });
+  return variables;
+}
+
+/**
+ * Marks the decision variables with their recommendation and bounds, and writes a setpoint for
+ * each Operative one and for each Operative part of a Calculated sum. Returns the decision names.
+ */
+function recommend(
+  plan: StrategyPlan,
+  ws: Workspace,
+  outcome: Outcome,
+  variables: Record<string, VariableResult>,
+  setpoints: Record<string, SetpointResult>,
+  warnings: string[],
+): string[] {
+  const decisionNames: string[] = [];
+  outcome.decisions.forEach((v, j) => {
+    const name = plan.names[v]!;
+    decisionNames.push(name);
+    const x = outcome.x[j]!;
+    const x0 = outcome.x0[j]!;
+    const lo = outcome.lower[j]!;
+    const hi = outcome.upper[j]!;
+    const tol = 1e-6 * Math.max(hi - lo, 1e-12);
+    Object.assign(variables[name]!, {
+      category: 'optimized',
+      user_input_value: x0,
+      optimizer_suggested_value: x,
+      delta: x - x0,
+      lower_bound: lo,
+      upper_bound: hi,
+      at_bound: hi - lo <= 0 ? null : x <= lo + tol ? 'lower' : x >= hi - tol ? 'upper' : null,
+    } satisfies Partial<VariableResult>);
+    if (plan.types[v] === 'Operative') {
+      setpoints[name] = { current: x0, recommended: x, delta: x - x0, units: units(plan, v), from: name };
+      return;
+    }
+    const sum = plan.sums.get(v);
+    if (!sum) {
+      warnings.push(`${name} is Calculated but not a plain sum of Operative tags, so it has no setpoints`);
+      return;
+    }
+    const split = splitSum(plan, ws, sum, x0, x);
+    if (split.unplaced !== 0) {
+      warnings.push(
+        `${name}: ${split.unplaced} of the recommended change does not fit within the thresholds and limits of ${sum.parts.map((p) => plan.names[p]).join(', ')}`,
+      );
+    }
+    sum.parts.forEach((p, i) => {
+      const part = plan.names[p]!;
+      const cur = ws.current[p]!;
+      const rec = split.values[i]!;
+      setpoints[part] = {
+        current: cur,
+        recommended: rec,
+        delta: rec - cur,
+        units: units(plan, p),
+        from: name,
+      };
+      Object.assign(variables[part]!, {
+        category: 'setpoint',
+        optimizer_suggested_value: rec,
+        delta: rec - cur,
+      });
+    });
+  });
+  return decisionNames;
+}
+
+/** Per constraint score below 1 at the recommendation: which decision variables push on it. */
+function explainConstraints(
+  plan: StrategyPlan,
+  ws: Workspace,
+  outcome: Outcome,
+  decisionNames: readonly string[],
+): Record<string, ConstraintExplanation> {
+  const constraints: Record<string, ConstraintExplanation> = {};
+  for (const p of plan.plans) {
+    if (p.kind !== 'constraint') continue;
+    const score = ws.dof[p.out]![0]!;
+    if (!(score < 1)) continue;
+    const s = outcome.sensitivity.get(p.out)!;
+    const pushedBy = decisionNames
+      .map((variable, j) => {
+        const threshold = outcome.upper[j]! - outcome.lower[j]!;
+        return { variable, score_per_unit: s[j]!, effect_over_threshold: (s[j]! * threshold) / 2 };
+      })
+      .filter((x) => Number.isFinite(x.score_per_unit) && x.score_per_unit !== 0)
+      .sort((a, b) => Math.abs(b.effect_over_threshold) - Math.abs(a.effect_over_threshold));
+    constraints[plan.names[p.out]!] = { score, value: ws.dof[p.input]![0]!, pushed_by: pushedBy };
+  }
+  return constraints;
+}
+
+function optimizerSummary(mode: CycleRequest['mode'], outcome: Outcome | undefined): OptimizerSummary {
+  const r = outcome?.result;
+  const message = outcome?.held
+    ? `holding the current values: ${outcome.holdReason}`
+    : mode === 'simulate'
+      ? 'simulation at the given decision values'
+      : mode === 'monitor'
+        ? 'monitor mode: predictions and constraint scores at the current values, no recommendation'
+        : (r?.message ?? 'no optimization');
+  return {
+    algorithm: outcome?.algorithm ?? 'none',
+    requested: outcome?.requested ?? 'none',
+    iterations: r?.iterations ?? 0,
+    evaluations: r?.evaluations ?? 0,
+    batches: r?.batches ?? 0,
+    converged: r?.converged ?? false,
+    timed_out: r?.timedOut ?? false,
+    held: outcome?.held ?? false,
+    message,
   };
 }
 
@@ -179,19 +224,12 @@ export function buildResult(
  * Splits a recommended total over its parts in proportion to their current values,
  * keeping each part within its own threshold and limits; what cannot be placed is reported.
  */
-function splitSum(e: Engine, ws: Workspace, sum: SumMapping, total0: number, total: number) {
+function splitSum(plan: StrategyPlan, ws: Workspace, sum: SumMapping, total0: number, total: number) {
   const parts = sum.parts;
   const cur = parts.map((p) => ws.current[p]!);
-  const lo = parts.map((p, i) => {
-    const s = e.spec.variables[e.names[p]!]!;
-    const t = s.threshold === null ? 1 : (s.threshold ?? 0);
-    return Math.max(cur[i]! - t, s.min ?? Number.NEGATIVE_INFINITY);
-  });
-  const hi = parts.map((p, i) => {
-    const s = e.spec.variables[e.names[p]!]!;
-    const t = s.threshold === null ? 1 : (s.threshold ?? 0);
-    return Math.min(cur[i]! + t, s.max ?? Number.POSITIVE_INFINITY);
-  });
+  const bounds = parts.map((p, i) => moveBounds(plan.spec.variables[plan.names[p]!]!, cur[i]!));
+  const lo = bounds.map((b) => b.lower);
+  const hi = bounds.map((b) => b.upper);
   const values = [...cur];
   let remaining = total - total0;
   for (
@@ -218,17 +256,4 @@ function splitSum(e: Engine, ws: Workspace, sum: SumMapping, total0: number, tot
     remaining -= placed;
   }
   return { values, unplaced: Math.abs(remaining) > 1e-9 * Math.max(1, Math.abs(total)) ? remaining : 0 };
-}
-
-/**
- * The input variables of a formula that is a plain sum of them (`A + B + C`, optionally
- * `A_dof`, optionally in parentheses), or undefined.
- */
-export function sumTerms(formula: string, inputs: readonly string[]): string[] | undefined {
-  let f = formula.trim();
-  while (f.startsWith('(') && f.endsWith(')')) f = f.slice(1, -1).trim();
-  const terms = f.split('+').map((t) => t.trim().replace(/_dof$/, ''));
-  if (terms.length < 2 || terms.some((t) => !inputs.includes(t))) return undefined;
-  if (new Set(terms).size !== terms.length) return undefined;
-  return terms;
 }

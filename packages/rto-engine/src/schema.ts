@@ -186,9 +186,11 @@ const optimizationConfig = z
     ),
     algorithm: z
       .string()
-      .default('SLSQP')
+      .default('projected-quasi-newton')
       .describe(
-        'SLSQP (gradient, the default), DE (differential evolution) or auto (DE, then SLSQP polishes).',
+        'projected-quasi-newton (gradient-based, the default; SLSQP and L-BFGS-B, the names predecessor strategies ' +
+          'use, are aliases of it), DE (differential evolution) or auto (DE, then projected-quasi-newton polishes). ' +
+          'Results report the method that ran as optimizer.algorithm and this value as optimizer.requested.',
       ),
     options: optimizerOptionsSchema.optional().describe('Optimizer options.'),
   })

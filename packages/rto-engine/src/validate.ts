@@ -1,9 +1,19 @@
+import { describeError } from '@po/core';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { StrategyIssue } from './errors.ts';
-import { compileFormula, type SymbolBinding } from './formula/index.ts';
-import { optimizerNames } from './optimizer/index.ts';
+import { compileFormula } from './formula/index.ts';
+import { describeOptimizerNames, isOptimizerName } from './optimizer/index.ts';
 import { type SkillSpec, type StrategySpec, strategySchema, type VariableSpec } from './schema.ts';
+import {
+  decisionVariables,
+  Feed,
+  fixedOperatives,
+  formulaBindings,
+  modelFeed,
+  moveLimit,
+  predecessorCompat,
+} from './semantics.ts';
 
 /** What loading a strategy found: the strategy when it is usable, and every problem at once. */
 export interface StrategyCheck {
@@ -12,8 +22,6 @@ export interface StrategyCheck {
   errors: StrategyIssue[];
   warnings: StrategyIssue[];
 }
-
-export const PRECALCULATION_TASK = 'PreCalculateVariables';
 
 /**
  * Parses, normalizes and checks a strategy: YAML text or an already parsed object.
@@ -113,26 +121,6 @@ function warnUnknownKeys(raw: Record<string, unknown>, warnings: StrategyIssue[]
   });
 }
 
-/** The symbols a formula of this skill may use, the predecessor's way. */
-export function formulaSymbols(
-  inputs: readonly string[],
-  variables: Readonly<Record<string, VariableSpec>>,
-  index: (name: string) => number,
-): (name: string) => SymbolBinding | undefined {
-  const table = new Map<string, SymbolBinding>();
-  for (const name of inputs) {
-    const v = index(name);
-    table.set(name, { kind: 'dof', variable: v });
-    table.set(`${name}_dof`, { kind: 'dof', variable: v });
-    table.set(`${name}_current`, { kind: 'current', variable: v });
-    const threshold = variables[name]?.threshold;
-    if (typeof threshold === 'number' && threshold !== 0) {
-      table.set(`${name}_threshold`, { kind: 'constant', value: threshold });
-    }
-  }
-  return (name) => table.get(name);
-}
-
 /** Explains why a symbol is unknown, in the user's terms. */
 export function explainUnknownSymbol(
   symbol: string,
@@ -152,15 +140,27 @@ export function explainUnknownSymbol(
   return `unknown symbol '${symbol}'`;
 }
 
-function checkSemantics(s: StrategySpec, errors: StrategyIssue[], warnings: StrategyIssue[]): void {
-  const variables = s.variables;
-  const names = Object.keys(variables);
-  const indexOf = new Map(names.map((n, i) => [n, i]));
-  const isVar = (n: string) => indexOf.has(n);
-  const skills = s.skills;
-  const hasSkill = (n: string) => Object.hasOwn(skills, n);
+/** Where the semantic checks write: errors stop a strategy, warnings do not. */
+interface Findings {
+  errors: StrategyIssue[];
+  warnings: StrategyIssue[];
+}
 
-  for (const [name, v] of Object.entries(variables)) {
+function checkSemantics(s: StrategySpec, errors: StrategyIssue[], warnings: StrategyIssue[]): void {
+  const found: Findings = { errors, warnings };
+  checkVariables(s, found);
+  for (const [name, skill] of Object.entries(s.skills)) {
+    const at = `skills.${name}`;
+    checkSkillIo(s, skill, at, found);
+    checkSkillConfig(s, skill, at, found);
+  }
+  checkCompositionCycles(s, found);
+  checkTasks(s, found);
+  checkDecisionMoves(s, found);
+}
+
+function checkVariables(s: StrategySpec, { errors }: Findings): void {
+  for (const [name, v] of Object.entries(s.variables)) {
     if (v.min !== undefined && v.max !== undefined && v.min > v.max) {
       errors.push({ path: `variables.${name}`, message: `min (${v.min}) is above max (${v.max})` });
     }
@@ -177,122 +177,136 @@ function checkSemantics(s: StrategySpec, errors: StrategyIssue[], warnings: Stra
       });
     }
   }
+}
 
-  for (const [skillName, skill] of Object.entries(skills)) {
-    const at = `skills.${skillName}`;
-    const strictIo =
-      skill.class === 'MathFunction' || skill.class === 'Constraint' || skill.class === 'InferenceModel';
-    const report = strictIo ? errors : warnings;
-    skill.inputs.forEach((n, i) => {
-      if (!isVar(n)) {
-        report.push({
-          path: `${at}.inputs.${i}`,
-          message: strictIo
-            ? `'${n}' is not a declared variable`
-            : `'${n}' is not a declared variable (ignored)`,
-        });
-      }
-    });
-    skill.outputs.forEach((n, i) => {
-      if (!isVar(n)) {
-        report.push({
-          path: `${at}.outputs.${i}`,
-          message: strictIo
-            ? `'${n}' is not a declared variable`
-            : `'${n}' is not a declared variable (ignored)`,
-        });
-      }
-    });
-    if (strictIo && skill.outputs.length === 0)
-      errors.push({ path: `${at}.outputs`, message: 'needs one output' });
-    if (strictIo && skill.outputs.length > 1) {
-      warnings.push({
-        path: `${at}.outputs`,
-        message: `only the first output ('${skill.outputs[0]}') is written`,
+/** Inputs and outputs must be declared variables (errors for skills that compute, warnings for the others). */
+function checkSkillIo(s: StrategySpec, skill: SkillSpec, at: string, { errors, warnings }: Findings): void {
+  const strictIo =
+    skill.class === 'MathFunction' || skill.class === 'Constraint' || skill.class === 'InferenceModel';
+  const report = strictIo ? errors : warnings;
+  const declared = (list: readonly string[], where: string) => {
+    list.forEach((n, i) => {
+      if (Object.hasOwn(s.variables, n)) return;
+      report.push({
+        path: `${at}.${where}.${i}`,
+        message: strictIo
+          ? `'${n}' is not a declared variable`
+          : `'${n}' is not a declared variable (ignored)`,
       });
-    }
-
-    switch (skill.class) {
-      case 'MathFunction':
-        checkFormula(skill, at, variables, indexOf, errors);
-        break;
-      case 'Constraint': {
-        const { var_min, op_min, op_max, var_max } = skill.config;
-        if (skill.inputs.length === 0)
-          errors.push({ path: `${at}.inputs`, message: 'needs one input (the value scored)' });
-        if (!(var_min <= op_min && op_min <= op_max && op_max <= var_max)) {
-          errors.push({
-            path: `${at}.config`,
-            message: `limits must satisfy var_min <= op_min <= op_max <= var_max (got ${var_min}, ${op_min}, ${op_max}, ${var_max})`,
-          });
-        }
-        break;
-      }
-      case 'InferenceModel':
-        if (skill.inputs.length === 0)
-          errors.push({ path: `${at}.inputs`, message: 'a model needs at least one input' });
-        skill.inputs.forEach((n, i) => {
-          const type = variables[n]?.type;
-          if (type === undefined || type === 'Delta') return;
-          const compat = s.engine?.compat === 'predecessor';
-          warnings.push({
-            path: `${at}.inputs.${i}`,
-            message: compat
-              ? `'${n}' is of type ${type}, so it is fed 0 (engine.compat: predecessor); po would feed its dof value`
-              : `'${n}' is of type ${type}: po feeds its dof value, the predecessor fed 0 (set engine.compat: predecessor to reproduce that)`,
-          });
-        });
-        break;
-      case 'CompositionSkill':
-        skill.config.skill_sequence.forEach((n, i) => {
-          const path = `${at}.config.skill_sequence.${i}`;
-          if (!hasSkill(n)) errors.push({ path, message: `unknown skill '${n}'` });
-          else if (skills[n]!.class === 'OptimizationSkill') {
-            errors.push({
-              path,
-              message: `'${n}' is an OptimizationSkill; it cannot run inside a composition`,
-            });
-          }
-        });
-        break;
-      case 'OptimizationSkill': {
-        const { cost_skill_name, cost_feature_name, algorithm } = skill.config;
-        if (!hasSkill(cost_skill_name)) {
-          errors.push({
-            path: `${at}.config.cost_skill_name`,
-            message: `unknown skill '${cost_skill_name}'`,
-          });
-        } else if (skills[cost_skill_name]!.class === 'OptimizationSkill') {
-          errors.push({
-            path: `${at}.config.cost_skill_name`,
-            message: `'${cost_skill_name}' is an OptimizationSkill`,
-          });
-        }
-        if (!isVar(cost_feature_name)) {
-          errors.push({
-            path: `${at}.config.cost_feature_name`,
-            message: `'${cost_feature_name}' is not a declared variable`,
-          });
-        } else if (hasSkill(cost_skill_name) && !writtenBy(cost_skill_name, skills).has(cost_feature_name)) {
-          warnings.push({
-            path: `${at}.config.cost_feature_name`,
-            message: `'${cost_feature_name}' is not written by '${cost_skill_name}', so the cost cannot change`,
-          });
-        }
-        if (!optimizerNames.some((n) => n.toLowerCase() === algorithm.toLowerCase())) {
-          errors.push({
-            path: `${at}.config.algorithm`,
-            message: `unknown algorithm '${algorithm}'; known: ${optimizerNames.join(', ')}`,
-          });
-        }
-        break;
-      }
-    }
+    });
+  };
+  declared(skill.inputs, 'inputs');
+  declared(skill.outputs, 'outputs');
+  if (strictIo && skill.outputs.length === 0)
+    errors.push({ path: `${at}.outputs`, message: 'needs one output' });
+  if (strictIo && skill.outputs.length > 1) {
+    warnings.push({
+      path: `${at}.outputs`,
+      message: `only the first output ('${skill.outputs[0]}') is written`,
+    });
   }
+}
 
-  // Compositions must not contain themselves, directly or not.
-  for (const name of Object.keys(skills)) {
-    const cycle = findCycle(name, skills, []);
+function checkSkillConfig(s: StrategySpec, skill: SkillSpec, at: string, found: Findings): void {
+  const { errors } = found;
+  switch (skill.class) {
+    case 'MathFunction':
+      checkFormula(skill, at, s.variables, errors);
+      break;
+    case 'Constraint': {
+      const { var_min, op_min, op_max, var_max } = skill.config;
+      if (skill.inputs.length === 0)
+        errors.push({ path: `${at}.inputs`, message: 'needs one input (the value scored)' });
+      if (!(var_min <= op_min && op_min <= op_max && op_max <= var_max)) {
+        errors.push({
+          path: `${at}.config`,
+          message: `limits must satisfy var_min <= op_min <= op_max <= var_max (got ${var_min}, ${op_min}, ${op_max}, ${var_max})`,
+        });
+      }
+      break;
+    }
+    case 'InferenceModel':
+      checkModelInputs(s, skill, at, found);
+      break;
+    case 'CompositionSkill':
+      skill.config.skill_sequence.forEach((n, i) => {
+        const path = `${at}.config.skill_sequence.${i}`;
+        if (!Object.hasOwn(s.skills, n)) errors.push({ path, message: `unknown skill '${n}'` });
+        else if (s.skills[n]!.class === 'OptimizationSkill') {
+          errors.push({
+            path,
+            message: `'${n}' is an OptimizationSkill; it cannot run inside a composition`,
+          });
+        }
+      });
+      break;
+    case 'OptimizationSkill':
+      checkOptimization(s, skill, at, found);
+      break;
+  }
+}
+
+/** Every model input that is not fed as a Delta: po and the predecessor differ there. */
+function checkModelInputs(
+  s: StrategySpec,
+  skill: Extract<SkillSpec, { class: 'InferenceModel' }>,
+  at: string,
+  { errors, warnings }: Findings,
+): void {
+  if (skill.inputs.length === 0)
+    errors.push({ path: `${at}.inputs`, message: 'a model needs at least one input' });
+  const compat = predecessorCompat(s);
+  skill.inputs.forEach((n, i) => {
+    const type = s.variables[n]?.type;
+    if (type === undefined || modelFeed(type, compat) === Feed.delta) return;
+    warnings.push({
+      path: `${at}.inputs.${i}`,
+      message: compat
+        ? `'${n}' is of type ${type}, so it is fed 0 (engine.compat: predecessor); po would feed its dof value`
+        : `'${n}' is of type ${type}: po feeds its dof value, the predecessor fed 0 (set engine.compat: predecessor to reproduce that)`,
+    });
+  });
+}
+
+function checkOptimization(
+  s: StrategySpec,
+  skill: Extract<SkillSpec, { class: 'OptimizationSkill' }>,
+  at: string,
+  { errors, warnings }: Findings,
+): void {
+  const { cost_skill_name, cost_feature_name, algorithm } = skill.config;
+  const hasCostSkill = Object.hasOwn(s.skills, cost_skill_name);
+  if (!hasCostSkill) {
+    errors.push({ path: `${at}.config.cost_skill_name`, message: `unknown skill '${cost_skill_name}'` });
+  } else if (s.skills[cost_skill_name]!.class === 'OptimizationSkill') {
+    errors.push({
+      path: `${at}.config.cost_skill_name`,
+      message: `'${cost_skill_name}' is an OptimizationSkill`,
+    });
+  }
+  if (!Object.hasOwn(s.variables, cost_feature_name)) {
+    errors.push({
+      path: `${at}.config.cost_feature_name`,
+      message: `'${cost_feature_name}' is not a declared variable`,
+    });
+  } else if (hasCostSkill && !writtenBy(cost_skill_name, s.skills).has(cost_feature_name)) {
+    warnings.push({
+      path: `${at}.config.cost_feature_name`,
+      message: `'${cost_feature_name}' is not written by '${cost_skill_name}', so the cost cannot change`,
+    });
+  }
+  if (!isOptimizerName(algorithm)) {
+    errors.push({
+      path: `${at}.config.algorithm`,
+      message: `unknown algorithm '${algorithm}'; known: ${describeOptimizerNames()}`,
+    });
+  }
+}
+
+/** Compositions must not contain themselves, directly or not. */
+function checkCompositionCycles(s: StrategySpec, { errors }: Findings): void {
+  for (const name of Object.keys(s.skills)) {
+    const cycle = findCycle(name, s.skills, []);
     if (cycle && cycle[0] === name) {
       errors.push({
         path: `skills.${name}.config.skill_sequence`,
@@ -300,13 +314,15 @@ function checkSemantics(s: StrategySpec, errors: StrategyIssue[], warnings: Stra
       });
     }
   }
+}
 
+function checkTasks(s: StrategySpec, { errors }: Findings): void {
   let optimizations = 0;
   s.tasks.forEach((task, t) => {
     task.skill_sequence.forEach((n, i) => {
-      if (!hasSkill(n))
+      if (!Object.hasOwn(s.skills, n))
         errors.push({ path: `tasks.${t}.skill_sequence.${i}`, message: `unknown skill '${n}'` });
-      else if (skills[n]!.class === 'OptimizationSkill') optimizations++;
+      else if (s.skills[n]!.class === 'OptimizationSkill') optimizations++;
     });
   });
   if (optimizations > 1) {
@@ -315,17 +331,16 @@ function checkSemantics(s: StrategySpec, errors: StrategyIssue[], warnings: Stra
       message: `${optimizations} OptimizationSkill runs in one cycle; po runs at most one`,
     });
   }
+}
 
-  // Decision variables that cannot move.
+/** Decision variables that cannot move, or move by the predecessor's default. */
+function checkDecisionMoves(s: StrategySpec, { warnings }: Findings): void {
   const fixed = fixedOperatives(s);
-  for (const [skillName, skill] of Object.entries(skills)) {
+  for (const [skillName, skill] of Object.entries(s.skills)) {
     if (skill.class !== 'OptimizationSkill') continue;
-    for (const n of skill.inputs) {
-      const v = variables[n];
-      if (!v) continue;
-      const decision = v.type === 'Calculated' || (v.type === 'Operative' && !fixed.has(n));
-      if (!decision) continue;
-      if (v.threshold === undefined || v.threshold === 0) {
+    for (const n of decisionVariables(s, skill.inputs, fixed)) {
+      const v = s.variables[n]!;
+      if (moveLimit(v) === 0) {
         warnings.push({
           path: `variables.${n}.threshold`,
           message: `decision variable of '${skillName}' has no threshold, so it cannot move`,
@@ -344,11 +359,12 @@ function checkFormula(
   skill: Extract<SkillSpec, { class: 'MathFunction' }>,
   at: string,
   variables: Readonly<Record<string, VariableSpec>>,
-  indexOf: ReadonlyMap<string, number>,
   errors: StrategyIssue[],
 ): void {
+  const names = Object.keys(variables);
+  const indexOf = new Map(names.map((n, i) => [n, i]));
   const inputs = skill.inputs.filter((n) => indexOf.has(n));
-  const resolveKnown = formulaSymbols(inputs, variables, (n) => indexOf.get(n)!);
+  const resolveKnown = formulaBindings(inputs, variables, (n) => indexOf.get(n)!);
   const unknown: string[] = [];
   try {
     compileFormula(skill.config.formula, {
@@ -360,17 +376,12 @@ function checkFormula(
       },
     });
   } catch (e) {
-    errors.push({ path: `${at}.config.formula`, message: stripPrefix(e) });
+    errors.push({ path: `${at}.config.formula`, message: describeError(e, { scope: false }) });
     return;
   }
   for (const name of new Set(unknown)) {
     errors.push({ path: `${at}.config.formula`, message: explainUnknownSymbol(name, inputs, variables) });
   }
-}
-
-export function stripPrefix(e: unknown): string {
-  const message = e instanceof Error ? e.message : String(e);
-  return message.replace(/^\[po\/[a-z-]+\] /, '');
 }
 
 /** Every variable a skill (recursively, for compositions) writes. */
@@ -400,33 +411,4 @@ function findCycle(name: string, skills: StrategySpec['skills'], stack: string[]
     if (c) return c;
   }
   return undefined;
-}
-
-/** Leaf skills of a sequence, compositions expanded in order. */
-export function flattenSequence(sequence: readonly string[], skills: StrategySpec['skills']): string[] {
-  const out: string[] = [];
-  for (const n of sequence) {
-    const skill = skills[n];
-    if (skill?.class === 'CompositionSkill')
-      out.push(...flattenSequence(skill.config.skill_sequence, skills));
-    else out.push(n);
-  }
-  return out;
-}
-
-/**
- * Operative variables that feed the PreCalculateVariables task: after it they are fixed
- * inputs of the Calculated variables they make up, never decision variables.
- */
-export function fixedOperatives(s: StrategySpec): Set<string> {
-  const fixed = new Set<string>();
-  for (const task of s.tasks) {
-    if (task.name !== PRECALCULATION_TASK) continue;
-    for (const n of flattenSequence(task.skill_sequence, s.skills)) {
-      for (const input of s.skills[n]?.inputs ?? []) {
-        if (s.variables[input]?.type === 'Operative') fixed.add(input);
-      }
-    }
-  }
-  return fixed;
 }

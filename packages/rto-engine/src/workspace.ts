@@ -1,6 +1,7 @@
 import { constraintScore } from './constraint-score.ts';
 import { CycleError } from './errors.ts';
-import type { Plan } from './plan.ts';
+import type { ModelSkillPlan, SkillPlan } from './plan.ts';
+import { Feed } from './semantics.ts';
 
 /**
  * The columnar state of one cycle: a dof column per variable (one row per candidate
@@ -22,7 +23,7 @@ export class Workspace {
 
   constructor(
     private readonly size: number,
-    private readonly plans: readonly Plan[],
+    private readonly plans: readonly SkillPlan[],
   ) {
     this.current = new Float64Array(size);
     this.base = new Float64Array(size);
@@ -40,7 +41,7 @@ export class Workspace {
       p.kind === 'model' ? new Float64Array(capacity * p.inputs.length) : undefined,
     );
     this.modelOut = this.plans.map((p) => (p.kind === 'model' ? new Float64Array(capacity) : undefined));
-    const members = (p: Plan, of: (Float64Array | undefined)[]) =>
+    const members = (p: SkillPlan, of: (Float64Array | undefined)[]) =>
       p.kind === 'modelGroup' ? [...p.members].map((m) => of[m]!) : undefined;
     this.groupIn = this.plans.map((p) => members(p, this.modelIn));
     this.groupOut = this.plans.map((p) => members(p, this.modelOut));
@@ -70,7 +71,7 @@ export class Workspace {
 
   /** Writes a model skill's inputs for `count` rows into its buffer: Delta dof - current, dof, or 0. */
   private gather(k: number, count: number): void {
-    const plan = this.plans[k] as Extract<Plan, { kind: 'model' }>;
+    const plan = this.plans[k] as ModelSkillPlan;
     const buf = this.modelIn[k]!;
     const width = plan.inputs.length;
     for (let j = 0; j < width; j++) {
@@ -78,15 +79,15 @@ export class Workspace {
       const col = this.dof[v]!;
       const feed = plan.feeds[j];
       const cur = this.current[v]!;
-      for (let r = 0; r < count; r++) {
-        buf[r * width + j] = feed === 0 ? col[r]! - cur : feed === 1 ? col[r]! : 0;
-      }
+      if (feed === Feed.delta) for (let r = 0; r < count; r++) buf[r * width + j] = col[r]! - cur;
+      else if (feed === Feed.dof) for (let r = 0; r < count; r++) buf[r * width + j] = col[r]!;
+      else for (let r = 0; r < count; r++) buf[r * width + j] = 0;
     }
   }
 
   /** Writes a model skill's predictions: the output's current value plus the prediction. */
   private scatter(k: number, count: number): void {
-    const plan = this.plans[k] as Extract<Plan, { kind: 'model' }>;
+    const plan = this.plans[k] as ModelSkillPlan;
     const res = this.modelOut[k]!;
     const out = this.dof[plan.out]!;
     const base = this.current[plan.out]!;

@@ -1,18 +1,23 @@
-import { dePopulationSize, runDe } from './differential-evolution.ts';
+import { DE_NAME, dePopulationSize, runDe } from './differential-evolution.ts';
 import { SolveContext, solveFixed } from './problem.ts';
-import { runSlsqp, type SlsqpOptions, slsqpRows } from './slsqp.ts';
+import {
+  QUASI_NEWTON_NAME,
+  type QuasiNewtonOptions,
+  quasiNewtonRows,
+  runQuasiNewton,
+} from './projected-quasi-newton.ts';
 import type { BoundedProblem, Optimizer, OptimizerOptions, OptimizerResult } from './types.ts';
 
 /**
  * `auto`: a short differential-evolution search over the whole box (to get past steps
- * and onto the right side of penalties), then `SLSQP` polishing from the best point
- * found. Both phases share one budget (time, evaluations, abort) and their counts add up
- * in the result. `maxiter`, `ftol` and `xtol` apply to the SLSQP phase; `populationSize`
- * and `seed` to the DE phase.
+ * and onto the right side of penalties), then projected quasi-Newton polishing from the
+ * best point found. Both phases share one budget (time, evaluations, abort) and their counts
+ * add up in the result. `maxiter`, `ftol` and `xtol` apply to the quasi-Newton phase;
+ * `populationSize` and `seed` to the DE phase. The result names the phases that ran.
  */
 export const AUTO_NAME = 'auto';
 
-export interface AutoOptions extends SlsqpOptions {
+export interface AutoOptions extends QuasiNewtonOptions {
   /** Generations of the DE phase. Default 30. */
   generations?: number;
   /** Stop the DE phase early when its population costs agree within this. Default 1e-6. */
@@ -26,7 +31,7 @@ export function createAuto(auto: AutoOptions = {}): Optimizer {
     name: AUTO_NAME,
     async minimize(problem: BoundedProblem, options: OptimizerOptions = {}): Promise<OptimizerResult> {
       const ctx = new SolveContext(problem, options, AUTO_NAME, (m) =>
-        Math.max(dePopulationSize(m, options.populationSize), slsqpRows(m)),
+        Math.max(dePopulationSize(m, options.populationSize), quasiNewtonRows(m)),
       );
       if (ctx.free === 0) return solveFixed(ctx);
       const search = await runDe(ctx, {
@@ -35,14 +40,17 @@ export function createAuto(auto: AutoOptions = {}): Optimizer {
         ftol: auto.searchFtol ?? AUTO_DEFAULTS.searchFtol,
         xtol: undefined,
       });
-      if (search.stop) return ctx.result(false, search.stop, search.message);
+      if (search.stop) return { ...ctx.result(false, search.stop, search.message), algorithm: DE_NAME };
       const generations = ctx.iterations;
       ctx.assertFinite();
-      const polish = await runSlsqp(ctx, Float64Array.from(ctx.bestZ), options, auto, false);
+      const polish = await runQuasiNewton(ctx, Float64Array.from(ctx.bestZ), options, auto, false);
       const message = `${polish.message} (after ${generations} DE generations, then ${
         ctx.iterations - generations
-      } SLSQP iterations)`;
-      return ctx.result(polish.converged, polish.stop, message);
+      } ${QUASI_NEWTON_NAME} iterations)`;
+      return {
+        ...ctx.result(polish.converged, polish.stop, message),
+        algorithm: `${DE_NAME} + ${QUASI_NEWTON_NAME}`,
+      };
     },
   };
 }

@@ -5,7 +5,7 @@ import { kilnCost, kilnWidths, makeProblem, rosenbrock } from './testing.ts';
 import type { OptimizerResult } from './types.ts';
 
 /** One suite, run against every optimizer. */
-describe.each(['SLSQP', 'DE', 'auto'])('optimizer %s', (name) => {
+describe.each(['projected-quasi-newton', 'DE', 'auto'])('optimizer %s', (name) => {
   const optimizer = createOptimizer(name);
   const smooth = name !== 'DE';
 
@@ -277,16 +277,20 @@ describe.each(['SLSQP', 'DE', 'auto'])('optimizer %s', (name) => {
 });
 
 describe('createOptimizer', () => {
-  it('knows the names, case-insensitively', () => {
-    expect(createOptimizer('slsqp').name).toBe('SLSQP');
-    expect(createOptimizer('L-BFGS-B').name).toBe('SLSQP');
+  it('knows the names, case-insensitively, and the aliases of predecessor strategies', () => {
+    expect(createOptimizer('projected-quasi-newton').name).toBe('projected-quasi-newton');
+    // SLSQP and L-BFGS-B (the predecessor's names) run the projected quasi-Newton method.
+    expect(createOptimizer('slsqp').name).toBe('projected-quasi-newton');
+    expect(createOptimizer('L-BFGS-B').name).toBe('projected-quasi-newton');
     expect(createOptimizer('de').name).toBe('DE');
     expect(createOptimizer('AUTO').name).toBe('auto');
-    expect(optimizerNames).toEqual(['SLSQP', 'L-BFGS-B', 'DE', 'auto']);
+    expect(optimizerNames).toEqual(['projected-quasi-newton', 'DE', 'auto', 'SLSQP', 'L-BFGS-B']);
   });
 
   it('rejects an unknown name, listing the known ones', () => {
     expect(() => createOptimizer('nelder-mead')).toThrow(OptimizerError);
-    expect(() => createOptimizer('nelder-mead')).toThrow(/'nelder-mead'.*'SLSQP', 'L-BFGS-B', 'DE', 'auto'/);
+    expect(() => createOptimizer('nelder-mead')).toThrow(
+      /'nelder-mead'.*'projected-quasi-newton', 'DE', 'auto' \(aliases 'SLSQP', 'L-BFGS-B'\)/,
+    );
   });
 });

@@ -265,15 +265,3 @@ export async function solveFixed(ctx: SolveContext): Promise<OptimizerResult> {
 export function clamp01(z: number): number {
   return z < 0 ? 0 : Math.min(z, 1);
 }
-
-/** mulberry32: a small seeded PRNG with 32 bits of state, uniform in [0,1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

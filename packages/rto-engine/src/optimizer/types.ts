@@ -61,6 +61,8 @@ export interface OptimizerResult {
   timedOut: boolean;
   /** Why the solve stopped, in words. */
   message: string;
+  /** The method that ran, when it is more precise than the optimizer's name (`auto`: its phases). */
+  algorithm?: string;
 }
 
 /**
@@ -71,7 +73,7 @@ export interface OptimizerResult {
  * or the problem itself is malformed (inverted bounds, no variables).
  */
 export interface Optimizer {
-  /** The name a strategy uses for it (`SLSQP`, `DE`, `auto`). */
+  /** The name it is registered under (`projected-quasi-newton`, `DE`, `auto`), reported with results. */
   readonly name: string;
   minimize(problem: BoundedProblem, options?: OptimizerOptions): Promise<OptimizerResult>;
 }

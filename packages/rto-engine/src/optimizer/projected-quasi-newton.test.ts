@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createSlsqp, SLSQP_DEFAULTS } from './slsqp.ts';
+import { createQuasiNewton, QUASI_NEWTON_DEFAULTS } from './projected-quasi-newton.ts';
 import { kilnCost, kilnWidths, makeProblem, rosenbrock } from './testing.ts';
 
-describe('SLSQP batches', () => {
+describe('projected quasi-Newton batches', () => {
   it('computes a forward-difference gradient as one batch of n + 1 rows', async () => {
     const n = 6;
     const problem = makeProblem({
@@ -15,7 +15,7 @@ describe('SLSQP batches', () => {
         return f;
       },
     });
-    const result = await createSlsqp().minimize(problem, { maxiter: 1 });
+    const result = await createQuasiNewton().minimize(problem, { maxiter: 1 });
     // The first batch is the gradient at x0: the centre and one row per variable.
     expect(problem.batchRows[0]).toBe(n + 1);
     expect(result.batches).toBe(problem.batchRows.length);
@@ -26,7 +26,7 @@ describe('SLSQP batches', () => {
     const steps: number[] = [];
     const problem = makeProblem({ lower: [0, -2000], upper: [0.1, 2000], x0: [0.05, 0], cost: () => 1 });
     const evaluate = problem.evaluate;
-    await createSlsqp().minimize(
+    await createQuasiNewton().minimize(
       {
         ...problem,
         async evaluate(points, count, costs) {
@@ -37,8 +37,8 @@ describe('SLSQP batches', () => {
       },
       { maxiter: 1 },
     );
-    expect(steps[0]).toBeCloseTo(SLSQP_DEFAULTS.diffStep * 0.1, 12);
-    expect(steps[1]).toBeCloseTo(SLSQP_DEFAULTS.diffStep * 4000, 6);
+    expect(steps[0]).toBeCloseTo(QUASI_NEWTON_DEFAULTS.diffStep * 0.1, 12);
+    expect(steps[1]).toBeCloseTo(QUASI_NEWTON_DEFAULTS.diffStep * 4000, 6);
   });
 
   it('solves a linear cost with active bounds in 2 batches', async () => {
@@ -48,7 +48,7 @@ describe('SLSQP batches', () => {
       x0: [0, 0],
       cost: (x, o) => x[o]! / 0.05 - x[o + 1]! / 2,
     });
-    const result = await createSlsqp().minimize(problem);
+    const result = await createQuasiNewton().minimize(problem);
     expect(Array.from(result.x)).toEqual([-0.05, 2]);
     expect(result.cost).toBe(-2);
     expect(result.batches).toBe(2);
@@ -62,7 +62,7 @@ describe('SLSQP batches', () => {
       x0: Array(10).fill(0),
       cost: kilnCost,
     });
-    const k = await createSlsqp().minimize(kiln);
+    const k = await createQuasiNewton().minimize(kiln);
     expect(k.cost).toBeLessThan(-102 + 1e-6);
     expect(k.batches).toBeLessThanOrEqual(30);
     const rosen = makeProblem({
@@ -71,15 +71,15 @@ describe('SLSQP batches', () => {
       x0: Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? -1.2 : 1)),
       cost: rosenbrock(10),
     });
-    const r = await createSlsqp().minimize(rosen);
+    const r = await createQuasiNewton().minimize(rosen);
     expect(r.cost).toBeLessThan(1e-6);
     expect(r.batches).toBeLessThan(r.iterations * 1.5);
   });
 });
 
-describe('SLSQP memory', () => {
+describe('projected quasi-Newton memory', () => {
   it('keeps the heap flat over 100,000 small solves', { timeout: 60_000 }, async () => {
-    const optimizer = createSlsqp();
+    const optimizer = createQuasiNewton();
     const problem = makeProblem({
       lower: [-1, -10],
       upper: [1, 10],

@@ -1,0 +1,177 @@
+import { z } from 'zod';
+import { variableTypes } from './schema.ts';
+
+/**
+ * The cycle result, as one zod schema: the TS types below are inferred from it, the HTTP API
+ * serves it as the OpenAPI description of `/optimize` and `/simulate`, and tests parse real
+ * results with it. It is the predecessor's response shape plus what a user needs to trust it.
+ */
+
+/**
+ * A cost that is NaN in memory when the strategy has no OptimizationSkill (JSON writes it as
+ * null): a number to TypeScript, `number | null` to JSON Schema.
+ */
+const cost = (description: string) =>
+  z
+    .union([
+      z.number(),
+      z.nan().meta({ type: 'null', description: 'No cost: the strategy has no optimization.' }),
+    ])
+    .describe(description);
+
+export const variableCategorySchema = z
+  .enum(['optimized', 'setpoint', 'fixed', 'input', 'calculated', 'delta', 'predicted', 'constraint', 'kpi'])
+  .describe(
+    'How the variable takes part in the cycle: optimized (a decision variable), setpoint (an Operative tag that ' +
+      'carries part of a recommended sum), input (Operative or Informative), calculated, delta, predicted, ' +
+      'constraint (a score), kpi; fixed is reserved.',
+  );
+
+export const variableResultSchema = z
+  .object({
+    category: variableCategorySchema,
+    type: z.enum(variableTypes).describe('The variable type the strategy declares.'),
+    units: z.string().nullable().describe('Engineering units from the strategy, or null.'),
+    user_input_value: z
+      .number()
+      .nullable()
+      .describe(
+        'The plant value (for Calculated variables: the value computed from the plant values); null when the plant data does not give it.',
+      ),
+    optimizer_suggested_value: z
+      .number()
+      .nullable()
+      .describe('What po recommends (decision variables and setpoints) or computes at the recommendation.'),
+    delta: z.number().nullable().describe('optimizer_suggested_value - user_input_value.'),
+    value_at_current: z
+      .number()
+      .optional()
+      .describe(
+        'For values the strategy computes (deltas, predictions, scores, KPIs): their value when holding the current setpoints.',
+      ),
+    lower_bound: z.number().optional().describe("For decision variables: this cycle's lower bound."),
+    upper_bound: z.number().optional().describe("For decision variables: this cycle's upper bound."),
+    at_bound: z
+      .enum(['lower', 'upper'])
+      .nullable()
+      .optional()
+      .describe('For decision variables: the bound the answer sits on, or null.'),
+  })
+  .describe('One variable in a result (the predecessor’s fields, plus bounds where they apply).');
+
+export const setpointResultSchema = z
+  .object({
+    current: z.number().describe('The current setpoint.'),
+    recommended: z.number().describe('The recommended setpoint.'),
+    delta: z.number().describe('recommended - current.'),
+    units: z.string().nullable().describe('Engineering units from the strategy, or null.'),
+    from: z
+      .string()
+      .describe(
+        'The decision variable this setpoint comes from (itself, or the Calculated sum it is part of).',
+      ),
+  })
+  .describe('A recommendation for one real Operative tag.');
+
+export const constraintExplanationSchema = z
+  .object({
+    score: z.number().describe('The constraint score at the recommendation (below 1).'),
+    value: z.number().nullable().describe('The predicted value that is scored.'),
+    pushed_by: z
+      .array(
+        z.object({
+          variable: z.string().describe('A decision variable.'),
+          score_per_unit: z.number().describe('Score change per unit of the variable.'),
+          effect_over_threshold: z
+            .number()
+            .describe("Score change over the variable's full move (half its box)."),
+        }),
+      )
+      .describe('Decision variables that move the score, strongest first.'),
+  })
+  .describe('Why a constraint score is below 1 at the recommendation.');
+
+export const optimizerSummarySchema = z
+  .object({
+    algorithm: z
+      .string()
+      .describe(
+        'The method that ran (e.g. projected-quasi-newton, DE, DE + projected-quasi-newton), or none with the reason.',
+      ),
+    requested: z
+      .string()
+      .describe(
+        "What the strategy asked for (config.algorithm, e.g. SLSQP or auto), or 'none' without an optimization.",
+      ),
+    iterations: z.number().describe('Iterations (generations) performed.'),
+    evaluations: z.number().describe('Cost evaluations (candidate points) performed.'),
+    batches: z.number().describe('Batches of candidate points evaluated (one model run per model each).'),
+    converged: z.boolean().describe('Whether a convergence test was met (not a budget or time limit).'),
+    timed_out: z.boolean().describe('Whether the time budget ran out.'),
+    held: z
+      .boolean()
+      .describe(
+        "True when the optimizer's answer was not better than holding the current values, so po holds them.",
+      ),
+    message: z.string().describe('Why the optimizer stopped, or why po holds, in words.'),
+  })
+  .describe('What the optimizer did.');
+
+export const cycleSummarySchema = z
+  .object({
+    total_variables: z.number().describe('Variables in the strategy.'),
+    optimized_count: z.number().describe('Decision variables.'),
+    setpoint_count: z.number().describe('Setpoints recommended.'),
+    predicted_count: z.number().describe('Predicted variables.'),
+    constraint_count: z.number().describe('Constraint scores.'),
+    constraints_below_one: z.number().describe('Constraint scores below 1 at the recommendation.'),
+    cost_improvement: cost('cost_at_current - cost_function_value.'),
+    message: z.string().describe('The optimizer message.'),
+  })
+  .describe('Counts and the outcome in one place (the predecessor’s summary).');
+
+const variableMap = (description: string) => z.record(z.string(), variableResultSchema).describe(description);
+
+export const cycleResultSchema = z
+  .object({
+    status: z.literal('success').describe('Always success (failures are error responses).'),
+    mode: z.enum(['optimize', 'simulate', 'monitor']).describe('What the cycle did.'),
+    timestamp: z.string().describe('When the result was made (ISO 8601).'),
+    config_version: z.string().nullable().describe('The strategy version, or null when it has none.'),
+    duration_ms: z.number().describe('How long the cycle took.'),
+    variables: variableMap('Every variable of the strategy, by name.'),
+    optimized_variables: variableMap('The decision variables.'),
+    predicted_variables: variableMap('The Predicted variables.'),
+    constraint_variables: variableMap('The Constraint (score) variables.'),
+    cost_function_value: cost('The cost at the recommendation.'),
+    cost_at_current: cost('The cost when holding the current values.'),
+    setpoints: z
+      .record(z.string(), setpointResultSchema)
+      .describe('The recommendation for each real Operative tag, by tag.'),
+    optimizer: optimizerSummarySchema,
+    explanation: z
+      .object({
+        constraints: z
+          .record(z.string(), constraintExplanationSchema)
+          .describe('Per constraint score below 1, which decision variables push on it.'),
+      })
+      .describe('Why the recommendation is what it is.'),
+    summary: cycleSummarySchema,
+    warnings: z.array(z.string()).describe('Problems that did not stop the cycle.'),
+  })
+  .describe(
+    'The result of a cycle: the predecessor’s shape plus provenance, optimizer summary and setpoints.',
+  );
+
+/** How a variable takes part in a cycle, as reported per variable. */
+export type VariableCategory = z.infer<typeof variableCategorySchema>;
+/** One variable in a result (the predecessor's fields, plus bounds where they apply). */
+export type VariableResult = z.infer<typeof variableResultSchema>;
+/** A recommendation for one real Operative tag. */
+export type SetpointResult = z.infer<typeof setpointResultSchema>;
+/** Why a constraint score is below 1 at the recommendation. */
+export type ConstraintExplanation = z.infer<typeof constraintExplanationSchema>;
+/** What the optimizer did. */
+export type OptimizerSummary = z.infer<typeof optimizerSummarySchema>;
+/** The result of `POST /optimize`, `po optimize --json` and `po simulate --json`. */
+export type CycleResult = z.infer<typeof cycleResultSchema>;

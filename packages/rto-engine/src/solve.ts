@@ -1,0 +1,244 @@
+import { describeError } from '@po/core';
+import { CycleError, InputDataError } from './errors.ts';
+import type { Optimizer, OptimizerResult } from './optimizer/types.ts';
+import type { OptimizationPlan, StrategyPlan } from './plan.ts';
+import { moveBounds } from './semantics.ts';
+import type { CycleRequest } from './types.ts';
+import type { Workspace } from './workspace.ts';
+
+/** What the optimization step of a cycle found. */
+export interface Outcome {
+  decisions: Int32Array;
+  x0: Float64Array;
+  x: Float64Array;
+  lower: Float64Array;
+  upper: Float64Array;
+  costAtCurrent: number;
+  cost: number;
+  /** The method that ran (or why none did). */
+  algorithm: string;
+  /** What the strategy asked for (`config.algorithm`). */
+  requested: string;
+  result: OptimizerResult | undefined;
+  held: boolean;
+  holdReason: string;
+  /** Constraint-score sensitivities per decision variable (score change per unit), by constraint variable. */
+  sensitivity: Map<number, Float64Array>;
+  /** Every variable's dof when holding the current values. */
+  atCurrent: Float64Array;
+}
+
+type CostBatch = (points: Float64Array, count: number, costs: Float64Array) => Promise<void>;
+
+/** The cost of a batch of candidate points, starting from the base state. */
+export function costBatch(ws: Workspace, plan: OptimizationPlan): CostBatch {
+  const n = plan.decisions.length;
+  return async (points: Float64Array, count: number, costs: Float64Array): Promise<void> => {
+    ws.ensure(count);
+    ws.reset(count);
+    for (let j = 0; j < n; j++) {
+      const col = ws.dof[plan.decisions[j]!]!;
+      for (let r = 0; r < count; r++) col[r] = points[r * n + j]!;
+    }
+    await ws.run(plan.costSequence, count);
+    const cost = ws.dof[plan.costVariable]!;
+    for (let r = 0; r < count; r++) costs[r] = cost[r]!;
+  };
+}
+
+/** The decision variables' start point and this cycle's bounds. */
+interface Box {
+  x0: Float64Array;
+  lower: Float64Array;
+  upper: Float64Array;
+}
+
+/** The decision point of one cycle and how it was found. */
+interface Decision {
+  x: Float64Array;
+  result: OptimizerResult | undefined;
+  algorithm: string;
+}
+
+/**
+ * The optimization step of a cycle, at the base state: bounds, the optimizer (or the given
+ * decisions), then one batch for the answer, holding, and the constraint-score sensitivities;
+ * the current values are held when the answer is not better.
+ */
+export async function solve(
+  plan: StrategyPlan,
+  optimizer: Optimizer | undefined,
+  ws: Workspace,
+  req: CycleRequest,
+  warnings: string[],
+): Promise<Outcome> {
+  const opt = plan.optimization!;
+  const n = opt.decisions.length;
+  const box = decisionBox(plan, ws, warnings);
+  const evaluate = costBatch(ws, opt);
+  const decision = await decide(plan, optimizer, box, evaluate, req, warnings);
+  const steps = new Float64Array(n);
+  let x = decision.x;
+  let final = aroundBatch(x, box, steps);
+  const costs = new Float64Array(final.rows);
+  await evaluate(final.points, final.rows, costs);
+  const costAtCurrent = costs[1]!;
+  if (!Number.isFinite(costAtCurrent)) {
+    // Holding must be computable: find the skill that fails at the current values.
+    ws.reset(1);
+    for (let j = 0; j < n; j++) ws.dof[opt.decisions[j]!]![0] = box.x0[j]!;
+    await ws.run(opt.costSequence, 1, true);
+    throw new CycleError(`the cost is not finite (${costAtCurrent}) at the current plant values`);
+  }
+  const holdReason = req.mode === 'optimize' && n > 0 ? whyHold(x, box, costs[0]!, costAtCurrent) : '';
+  if (holdReason) {
+    x = Float64Array.from(box.x0);
+    warnings.push(`holding the current values: ${holdReason}`);
+    // Row 0 and the sensitivities must describe what is recommended: the current values.
+    final = aroundBatch(x, box, steps);
+    await evaluate(final.points, final.rows, costs);
+  }
+  // Row 0 now holds the clean forward values at the recommendation, row 1 at holding.
+  const atCurrent = new Float64Array(plan.names.length);
+  for (let v = 0; v < plan.names.length; v++) atCurrent[v] = ws.dof[v]![1]!;
+  return {
+    decisions: opt.decisions,
+    ...box,
+    x,
+    costAtCurrent,
+    cost: ws.dof[opt.costVariable]![0]!,
+    algorithm: decision.algorithm,
+    requested: opt.algorithm,
+    result: decision.result,
+    held: holdReason !== '',
+    holdReason,
+    sensitivity: sensitivities(plan, ws, steps),
+    atCurrent,
+  };
+}
+
+function decisionBox(plan: StrategyPlan, ws: Workspace, warnings: string[]): Box {
+  const decisions = plan.optimization!.decisions;
+  const n = decisions.length;
+  const box = { x0: new Float64Array(n), lower: new Float64Array(n), upper: new Float64Array(n) };
+  for (let j = 0; j < n; j++) {
+    const v = decisions[j]!;
+    const name = plan.names[v]!;
+    const spec = plan.spec.variables[name]!;
+    const c = ws.base[v]!;
+    const bounds = moveBounds(spec, c);
+    const limits = `[${spec.min ?? '-inf'}, ${spec.max ?? 'inf'}]`;
+    if (bounds.status === 'beyond') {
+      warnings.push(
+        `${name} = ${c} is outside its limits ${limits}; moving it by ${bounds.move} toward them`,
+      );
+    } else if (bounds.status === 'outside') {
+      warnings.push(`${name} = ${c} is outside its limits ${limits}; the recommendation moves it inside`);
+    }
+    box.x0[j] = c;
+    box.lower[j] = bounds.lower;
+    box.upper[j] = bounds.upper;
+  }
+  return box;
+}
+
+/** The optimizer's answer, or in simulate and monitor mode the given decisions (others hold). */
+async function decide(
+  plan: StrategyPlan,
+  optimizer: Optimizer | undefined,
+  box: Box,
+  evaluate: CostBatch,
+  req: CycleRequest,
+  warnings: string[],
+): Promise<Decision> {
+  const opt = plan.optimization!;
+  const n = opt.decisions.length;
+  if (req.mode !== 'optimize') {
+    const x = Float64Array.from(box.x0);
+    for (const [name, value] of Object.entries(req.decisions ?? {})) {
+      const j = [...opt.decisions].findIndex((v) => plan.names[v] === name);
+      if (j < 0) {
+        throw new InputDataError(
+          `'${name}' is not a decision variable; the decision variables are: ${[...opt.decisions].map((v) => plan.names[v]).join(', ')}`,
+        );
+      }
+      if (!Number.isFinite(value)) throw new InputDataError(`value of '${name}' is not a finite number`);
+      if (value < box.lower[j]! || value > box.upper[j]!) {
+        warnings.push(`${name} = ${value} is outside this cycle's bounds [${box.lower[j]}, ${box.upper[j]}]`);
+      }
+      x[j] = value;
+    }
+    const algorithm = req.mode === 'monitor' ? 'none (monitor mode)' : 'none (simulation)';
+    return { x, result: undefined, algorithm };
+  }
+  const algorithm = optimizer?.name ?? opt.algorithm;
+  if (n === 0) {
+    warnings.push('the optimization has no decision variables; holding the current values');
+    return { x: new Float64Array(0), result: undefined, algorithm };
+  }
+  const options = { ...opt.options, signal: req.cycleOptions?.signal };
+  const limit = req.cycleOptions?.maxTimeMs;
+  if (limit !== undefined) {
+    options.maxTimeMs = options.maxTimeMs === undefined ? limit : Math.min(options.maxTimeMs, limit);
+  }
+  const x0 = box.x0.map((c, j) => Math.min(Math.max(c, box.lower[j]!), box.upper[j]!));
+  let result: OptimizerResult;
+  try {
+    result = await optimizer!.minimize(
+      { dimension: n, lower: box.lower, upper: box.upper, x0, evaluate },
+      options,
+    );
+  } catch (err) {
+    throw new CycleError(`optimizer ${algorithm} failed: ${describeError(err, { scope: false })}`, {
+      cause: err,
+    });
+  }
+  return { x: result.x, result, algorithm: result.algorithm ?? algorithm };
+}
+
+/**
+ * One batch around a point: row 0 the point, row 1 the current values (holding), then one
+ * row per decision variable moved by a small step (written to `steps`) for sensitivities.
+ */
+function aroundBatch(at: Float64Array, box: Box, steps: Float64Array) {
+  const n = at.length;
+  const rows = n + 2;
+  const points = new Float64Array(rows * n);
+  for (let r = 0; r < rows; r++) points.set(r === 1 ? box.x0 : at, r * n);
+  for (let j = 0; j < n; j++) {
+    const width = box.upper[j]! - box.lower[j]!;
+    const h = width > 0 ? 1e-3 * width : 1e-6 * Math.max(1, Math.abs(at[j]!));
+    steps[j] = at[j]! + h > box.upper[j]! && width > 0 ? -h : h;
+    points[(j + 2) * n + j] = at[j]! + steps[j]!;
+  }
+  return { points, rows };
+}
+
+/** Why the optimizer's answer must not be recommended (empty when it may be). */
+function whyHold(x: Float64Array, box: Box, cost: number, costAtCurrent: number): string {
+  const { lower, upper } = box;
+  const outside = [...x].some(
+    (xi, j) => xi < lower[j]! - 1e-9 * Math.abs(lower[j]!) || xi > upper[j]! + 1e-9 * Math.abs(upper[j]!),
+  );
+  const tolerance = 1e-9 * Math.max(1, Math.abs(costAtCurrent));
+  if (outside) return 'the optimizer returned a point outside the bounds';
+  if (!Number.isFinite(cost)) return `the cost at the optimizer's answer is not finite (${cost})`;
+  if (cost > costAtCurrent + tolerance) {
+    return `the optimizer's answer (cost ${cost}) is not better than holding (cost ${costAtCurrent})`;
+  }
+  return '';
+}
+
+/** Score change per unit of each decision variable, per constraint, from the rows of `aroundBatch`. */
+function sensitivities(plan: StrategyPlan, ws: Workspace, steps: Float64Array): Map<number, Float64Array> {
+  const n = steps.length;
+  const sensitivity = new Map<number, Float64Array>();
+  for (const p of plan.plans) {
+    if (p.kind !== 'constraint') continue;
+    const col = ws.dof[p.out]!;
+    const s = new Float64Array(n);
+    for (let j = 0; j < n; j++) s[j] = (col[j + 2]! - col[0]!) / steps[j]!;
+    sensitivity.set(p.out, s);
+  }
+  return sensitivity;
+}

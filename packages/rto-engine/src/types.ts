@@ -1,0 +1,72 @@
+import type { ModelFile, ModelProvider } from '@po/core';
+import type { StrategyIssue } from './errors.ts';
+import type { Optimizer } from './optimizer/types.ts';
+import type { StrategyPlan } from './plan.ts';
+import type { CycleResult } from './result-schema.ts';
+import type { StrategySpec } from './schema.ts';
+
+/** A plant state: variable name -> value (numbers, or numeric strings as the predecessor accepted). */
+export type PlantState = Readonly<Record<string, unknown>>;
+
+export interface CompileOptions {
+  /** Loads InferenceModel skills; required when the strategy has any. */
+  modelProvider?: ModelProvider;
+  /** The strategy's version, reported with every result. */
+  version?: string;
+  /** Where the strategy came from, for error messages (a file name). */
+  source?: string;
+  /** Time source for result timestamps (tests). */
+  now?: () => Date;
+  /** Runs instead of the strategy's `algorithm` (a custom method, or a test double). */
+  optimizer?: Optimizer;
+}
+
+export interface CycleOptions {
+  /** Wall-clock budget for the optimizer (overrides the strategy's `max_time_ms` when lower). */
+  maxTimeMs?: number;
+  /** Aborts the optimizer; the best point so far is used. */
+  signal?: AbortSignal;
+}
+
+/** A strategy ready to run: formulas compiled, every model loaded. Safe to use from concurrent cycles. */
+export interface CompiledStrategy {
+  readonly version: string | null;
+  readonly spec: StrategySpec;
+  /** Problems that do not stop the strategy from running. */
+  readonly warnings: readonly StrategyIssue[];
+  /** Names of the decision variables, in the optimizer's order. */
+  readonly decisionVariables: readonly string[];
+  /** Files of every model, for provenance. */
+  readonly modelFiles: readonly (ModelFile & { skill: string })[];
+  /** Runs one cycle: precalculation, optimization, recommendation. */
+  optimize(state: PlantState, options?: CycleOptions): Promise<CycleResult>;
+  /** Evaluates the strategy at given decision values (others hold), without optimizing. */
+  simulate(state: PlantState, decisions?: Readonly<Record<string, number>>): Promise<CycleResult>;
+  /** Monitor mode: predictions and constraint scores at the current values, no recommendation. */
+  monitor(state: PlantState): Promise<CycleResult>;
+  /**
+   * The cost at `count` candidate points for one plant state, in one batch: `points` holds
+   * `count` rows of decision values (row-major, `decisionVariables` order). A non-finite
+   * cost marks a point where the strategy cannot be computed.
+   */
+  evaluate(state: PlantState, points: Float64Array, count: number): Promise<Float64Array>;
+  /** Releases the model sessions. */
+  dispose(): Promise<void>;
+}
+
+/** What a cycle was asked to do. */
+export interface CycleRequest {
+  mode: 'optimize' | 'simulate' | 'monitor';
+  cycleOptions?: CycleOptions;
+  decisions?: Readonly<Record<string, number>>;
+}
+
+/** What every cycle of one compiled strategy shares. */
+export interface CycleSetup {
+  plan: StrategyPlan;
+  /** The strategy's version, reported with every result. */
+  version: string | null;
+  /** Runs the optimization; undefined when the strategy has no OptimizationSkill. */
+  optimizer: Optimizer | undefined;
+  now: () => Date;
+}
