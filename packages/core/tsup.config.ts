@@ -1,4 +1,8 @@
 import { defineConfig } from 'tsup';
 import { baseBuild } from '../../tsup.config.base.ts';
 
-export default defineConfig({ ...baseBuild });
+// `testing` is its own entry: the ModelProvider conformance suite (needs vitest, the main entry nothing).
+export default defineConfig({
+  ...baseBuild,
+  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' },
+});

@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
 import { localModelFiles } from '@po/models';
 import type { CycleResult } from '@po/rto-engine';
+import { cycleResultSchema } from '@po/rto-engine';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createApp } from './app.ts';
-import { cycleResultSchema } from './cycle-result.ts';
 import {
   bundleFromFiles,
   type CyclePool,

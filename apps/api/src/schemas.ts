@@ -1,7 +1,7 @@
 /**
  * Every request and response of the API as one zod schema each: requests are validated with them,
  * the OpenAPI document is generated from them, and the TypeScript types below are inferred from
- * them. (The cycle result's schema is in `cycle-result.ts`.)
+ * them. (The cycle result's schema is `cycleResultSchema` of @po/rto-engine.)
  */
 import type { SourceStatus } from '@po/core';
 import type { StrategyIssue } from '@po/rto-engine';

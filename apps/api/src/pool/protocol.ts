@@ -73,9 +73,6 @@ export interface TaskResults {
   describe: StrategyDescription;
 }
 
-/** `[po/<scope>] ` at the start of a message from a package whose errors do not carry `scope` yet. */
-const SCOPE_PREFIX = /^\[po\/([a-z-]+)\] /;
-
 /**
  * An error raised in a worker (or by the pool), rebuilt on the calling thread as a `PoError` with
  * the original's `code`, `scope`, class name (`errorClass`) and `issues`, so callers map it without
@@ -87,7 +84,7 @@ export class CycleTaskError extends PoError {
   readonly errorClass: string;
   readonly issues: readonly StrategyIssue[] | undefined;
   constructor(error: SerializedError, options?: { cause?: unknown }) {
-    super(error.scope ?? SCOPE_PREFIX.exec(error.message)?.[1] ?? 'pool', error.code, error.message, options);
+    super(error.scope ?? 'pool', error.code, error.message, options);
     this.errorClass = error.name;
     this.issues = error.issues;
   }

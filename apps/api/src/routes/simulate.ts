@@ -1,6 +1,6 @@
 import type { PlantState } from '@po/rto-engine';
+import { cycleResultSchema } from '@po/rto-engine';
 import { Hono } from 'hono';
-import { cycleResultSchema } from '../cycle-result.ts';
 import type { Cycles } from '../cycles.ts';
 import type { Operation } from '../openapi.ts';
 import { readJson } from '../request.ts';

@@ -1,5 +1,6 @@
+import { isPoError } from '@po/core';
 import { createModelProvider } from '@po/models';
-import { checkStrategy, compileStrategy, PoError, type StrategySpec } from '@po/rto-engine';
+import { checkStrategy, compileStrategy, type StrategySpec } from '@po/rto-engine';
 import {
   deployVersion,
   listVersions,
@@ -159,8 +160,7 @@ function registerDeploy(program: Command, print: Print): void {
           source: document.key,
         });
       } catch (e) {
-        if (e instanceof PoError)
-          throw new CliError(`[po] version ${version} is not deployed:\n${e.message}`);
+        if (isPoError(e)) throw new CliError(`[po] version ${version} is not deployed:\n${e.message}`);
         throw e;
       }
       await strategy.dispose();

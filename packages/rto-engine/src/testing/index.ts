@@ -3,7 +3,7 @@
  * `ModelProvider` (models as functions or affine maps, no ONNX Runtime) and the conformance suite
  * every `ModelProvider` must pass (vitest).
  */
-export { type ModelProviderConformanceOptions, testModelProvider } from './conformance.ts';
+export { type ModelProviderConformanceOptions, testModelProvider } from '@po/core/testing';
 export {
   createInMemoryModelProvider,
   type InMemoryModel,

@@ -1,11 +1,11 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ModelFileRole,
   ModelLoadError,
   type ModelProvider,
   type ModelRequest,
   type SurrogateModel,
-} from '@po/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+} from '../index.ts';
 
 export interface ModelProviderConformanceOptions {
   /** Shown in the test titles, e.g. `in-memory` or `onnx`. */
