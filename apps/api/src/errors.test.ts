@@ -7,6 +7,7 @@ const invalid = () =>
   new CycleTaskError({
     name: 'StrategyValidationError',
     code: 'STRATEGY_INVALID',
+    scope: 'rto-engine',
     message: '[po/rto-engine] Strategy is invalid (1 problem):\n  - tasks: is required',
     issues: [{ path: 'tasks', message: 'is required' }],
   });
@@ -37,9 +38,7 @@ describe('toApiError', () => {
   });
 
   it('reads an error with a code from a strategy run on this thread like one from a worker', () => {
-    const error = Object.assign(new Error('[po/rto-engine] the cost is not finite'), {
-      code: 'CYCLE_FAILED',
-    });
+    const error = new PoError('rto-engine', 'CYCLE_FAILED', 'the cost is not finite');
     expect(toApiError(error, 'request')?.body()).toEqual({
       status: 'error',
       error: 'the cost is not finite',
