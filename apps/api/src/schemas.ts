@@ -195,7 +195,6 @@ export type ErrorBody = z.output<typeof errorResponseSchema>;
 export type Feedback = z.output<typeof feedbackRequestSchema>;
 export type ValidationReport = z.output<typeof validationResponseSchema>;
 export type DeployedResponse = z.output<typeof deployedResponseSchema>;
-/** How the deployed strategy is, as reported by `/health`. */
 /** Load figures of a pool. */
 export type PoolStats = z.output<typeof poolStatsSchema>;
 export type CycleOutcome = z.output<typeof cycleOutcomeSchema>;

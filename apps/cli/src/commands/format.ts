@@ -97,8 +97,10 @@ function constraintTable(r: CycleResult, c: Colors): Table.Table {
 
 function optimizerLine(r: CycleResult, c: Colors): string {
   const o = r.optimizer;
+  // Say what the strategy asked for when another name ran (`SLSQP` is an alias, `auto` a choice).
+  const asked = o.requested && o.requested !== o.algorithm ? ` (requested ${o.requested})` : '';
   return (
-    `optimizer ${o.algorithm}: ${o.message.replace(/\.$/, '')}; ${o.iterations} iterations, ${o.evaluations} evaluations in ${o.batches} batches` +
+    `optimizer ${o.algorithm}${asked}: ${o.message.replace(/\.$/, '')}; ${o.iterations} iterations, ${o.evaluations} evaluations in ${o.batches} batches` +
     (o.timed_out ? c.yellow(' (time limit reached)') : '') +
     (o.held ? c.yellow(' (held current values)') : '')
   );
