@@ -25,7 +25,8 @@ describe('demo models', () => {
   beforeAll(async () => {
     outDir = await mkdtemp(join(tmpdir(), 'po-demo-models-'));
     await buildDemoModels(outDir);
-  }, 60_000);
+    // A hang guard, not a timing check: training takes tens of seconds, minutes on a loaded machine.
+  }, 300_000);
   afterAll(() => rm(outDir, { recursive: true, force: true }));
 
   it('regenerate byte-identical to config/demo/models and config/demo/example-state.json', async () => {
