@@ -54,6 +54,19 @@ export interface SurrogateModel {
    * inverse-scaled predictions into `out`. Never allocates per row.
    */
   predict(inputs: Float64Array, count: number, out: Float64Array): Promise<void>;
+  /**
+   * Optional: the prediction and its exact derivatives for a batch. Writes `count` predictions
+   * into `out` (as `predict`, possibly computed in float64 where `predict` runs in float32) and,
+   * row-major, `count × inputs-per-row` partial derivatives d prediction / d input (engine units,
+   * scaling included) into `jacobian`. Models without it are differentiated by the engine with
+   * finite differences of `predict`.
+   */
+  valueAndJacobian?(
+    inputs: Float64Array,
+    count: number,
+    out: Float64Array,
+    jacobian: Float64Array,
+  ): Promise<void>;
   /** Files this model was built from (path and SHA-256), for result provenance. */
   readonly files: readonly ModelFile[];
   /** Human-readable notes from loading (e.g. a missing output scaler). */

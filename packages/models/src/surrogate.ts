@@ -1,6 +1,7 @@
 import type { ModelFile, ModelRequest, SurrogateModel, SurrogateModelGroup } from '@po/core';
 import { describeError } from '@po/core';
 import * as ort from 'onnxruntime-node';
+import { type DenseKernel, denseKernel } from './dense-kernel.ts';
 import { ModelPredictError } from './errors.ts';
 import type { ModelMetadata } from './metadata.ts';
 import type { OnnxSignature } from './onnx-session.ts';
@@ -62,7 +63,22 @@ export class OnnxSurrogateModel implements LoadedModel {
   readonly #outA: number;
   readonly #outB: number;
   readonly #onDispose: () => Promise<void>;
+  /** The typed-array value-and-Jacobian kernel, when the graph is a small dense network. */
+  readonly #kernel: DenseKernel | undefined;
+  /** d network input / d engine input, per input (the input scaling's slope). */
+  readonly #inputSlope: Float64Array;
+  #scaled = new Float64Array(0);
   #buffer: Float32Array;
+  /**
+   * The prediction and its exact Jacobian (float64, the dense kernel), when the network is one
+   * the kernel runs; absent otherwise (the engine then uses finite differences of `predict`).
+   */
+  readonly valueAndJacobian?: (
+    inputs: Float64Array,
+    count: number,
+    out: Float64Array,
+    jacobian: Float64Array,
+  ) => Promise<void>;
   #tensor: ort.Tensor | undefined;
   #tensorRows = -1;
   #tail: Promise<void> = Promise.resolve();
@@ -89,6 +105,72 @@ export class OnnxSurrogateModel implements LoadedModel {
     this.#outB = parts.outputStep.b;
     this.#onDispose = parts.onDispose;
     this.#buffer = new Float32Array(MIN_CAPACITY_ROWS * this.#width);
+    this.#inputSlope = Float64Array.from(parts.inputSteps, (s) => (s.op === 'mulAdd' ? s.a : 1 / s.b));
+    this.#kernel = denseKernel(parts.onnxBytes, this.#width);
+    if (this.#kernel !== undefined) {
+      this.valueAndJacobian = (inputs, count, out, jacobian) => {
+        try {
+          this.#check(inputs, count, out);
+          this.#jacobian(inputs, count, out, jacobian);
+          return Promise.resolve();
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      };
+    }
+  }
+
+  /** Rejects a disposed model and a batch whose arrays are too small. */
+  #check(inputs: Float64Array, count: number, out: Float64Array): void {
+    if (this.#disposed !== undefined) {
+      throw new ModelPredictError(
+        'DISPOSED',
+        this.skill,
+        'the model was disposed. Load it again from the provider.',
+      );
+    }
+    if (!Number.isInteger(count) || count < 0) {
+      throw new ModelPredictError(
+        'INVALID_BATCH',
+        this.skill,
+        `count must be a non-negative integer, got ${count}.`,
+      );
+    }
+    if (inputs.length < count * this.#width || out.length < count) {
+      throw new ModelPredictError(
+        'INVALID_BATCH',
+        this.skill,
+        `a batch of ${count} row(s) needs ${count * this.#width} input values (${this.#width} per row) and ` +
+          `${count} output slots; got ${inputs.length} and ${out.length}. Size the arrays for the batch.`,
+      );
+    }
+  }
+
+  /** The kernel's rows: scaled in float64, run with tangents, inverse-scaled with the chain rule. */
+  #jacobian(inputs: Float64Array, count: number, out: Float64Array, jacobian: Float64Array): void {
+    const width = this.#width;
+    if (jacobian.length < count * width) {
+      throw new ModelPredictError(
+        'INVALID_BATCH',
+        this.skill,
+        `a Jacobian of ${count} row(s) needs ${count * width} slots; got ${jacobian.length}.`,
+      );
+    }
+    if (this.#scaled.length < width) this.#scaled = new Float64Array(width);
+    const scaled = this.#scaled;
+    const kernel = this.#kernel!;
+    const outSlope = this.#outOp === OP_MUL_ADD ? this.#outA : 1 / this.#outB;
+    for (let r = 0; r < count; r++) {
+      const base = r * width;
+      for (let j = 0; j < width; j++) {
+        const x = inputs[base + j]!;
+        scaled[j] =
+          this.#ops[j] === OP_MUL_ADD ? x * this.#a[j]! + this.#b[j]! : (x - this.#a[j]!) / this.#b[j]!;
+      }
+      const y = kernel.run(scaled, 0, this.#inputSlope, jacobian, base);
+      out[r] = this.#outOp === OP_MUL_ADD ? y * this.#outA + this.#outB : (y - this.#outA) / this.#outB;
+      for (let j = 0; j < width; j++) jacobian[base + j]! *= outSlope;
+    }
   }
 
   predict(inputs: Float64Array, count: number, out: Float64Array): Promise<void> {

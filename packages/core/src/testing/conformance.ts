@@ -181,6 +181,52 @@ async function fusesLikeMembers({ provider, options, load, width }: Suite): Prom
   expect(Array.from(alone[0]!)).toEqual(Array.from(fused[0]!.subarray(0, ROWS)));
 }
 
+/**
+ * `valueAndJacobian`, when the model has one: its values agree with `predict` (within the
+ * float32 resolution `predict` may run at), and its Jacobian with central differences of its
+ * own values. Models without it pass (the engine differentiates them by finite differences).
+ */
+async function jacobianMatchesDifferences({ options, load, width }: Suite): Promise<void> {
+  const model = await load(options.request);
+  if (model.valueAndJacobian === undefined) return;
+  const inputs = batch(ROWS, width, 0.9);
+  const values = filled(ROWS + 1);
+  const jacobian = filled(ROWS * width + 1);
+  await model.valueAndJacobian(inputs, ROWS, values, jacobian);
+  expect(values[ROWS]).toBe(SENTINEL);
+  expect(jacobian[ROWS * width]).toBe(SENTINEL);
+  const predicted = filled(ROWS);
+  await model.predict(inputs, ROWS, predicted);
+  const scale = Math.max(...Array.from(predicted, Math.abs), 1);
+  for (let r = 0; r < ROWS; r++) {
+    expect(Math.abs(values[r]! - predicted[r]!), `row ${r} value`).toBeLessThanOrEqual(1e-5 * scale);
+  }
+  const h = 1e-5;
+  const probe = new Float64Array(2 * width * width);
+  const probeOut = new Float64Array(2 * width);
+  const probeJ = new Float64Array(2 * width * width);
+  for (let r = 0; r < ROWS; r++) {
+    for (let i = 0; i < width; i++) {
+      for (const [k, sign] of [
+        [2 * i, 1],
+        [2 * i + 1, -1],
+      ] as const) {
+        probe.set(inputs.subarray(r * width, (r + 1) * width), k * width);
+        probe[k * width + i]! += sign * h;
+      }
+    }
+    await model.valueAndJacobian(probe, 2 * width, probeOut, probeJ);
+    for (let i = 0; i < width; i++) {
+      const difference = (probeOut[2 * i]! - probeOut[2 * i + 1]!) / (2 * h);
+      const exact = jacobian[r * width + i]!;
+      expect(
+        Math.abs(exact - difference),
+        `row ${r}, d/d input ${i}: ${exact} vs central difference ${difference}`,
+      ).toBeLessThanOrEqual(1e-5 * Math.max(Math.abs(difference), 1e-3 * scale));
+    }
+  }
+}
+
 /** The checks, by title. */
 const CHECKS: readonly [
   string | ((o: ModelProviderConformanceOptions) => string),
@@ -202,6 +248,10 @@ const CHECKS: readonly [
     deterministic,
   ],
   ['predict rejects after dispose', disposeThenPredictRejects],
+  [
+    'valueAndJacobian (when given) agrees with predict and with central differences of its values',
+    jacobianMatchesDifferences,
+  ],
   [
     (o) =>
       o.fuses
