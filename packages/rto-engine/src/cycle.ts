@@ -3,7 +3,7 @@ import type { StrategyPlan } from './plan.ts';
 import { buildResult } from './result-builder.ts';
 import type { CycleResult } from './result-schema.ts';
 import { PRECALCULATION_TASK, startsAtZero } from './semantics.ts';
-import { costBatch, type Outcome, solve } from './solve.ts';
+import { costBatch, derivativesFor, type Outcome, solve } from './solve.ts';
 import type { CycleRequest, CycleSetup, PlantState } from './types.ts';
 import type { Workspace } from './workspace.ts';
 
@@ -74,6 +74,31 @@ export async function evaluateBatch(
   const costs = new Float64Array(count);
   await runTasks(plan, ws, () => costBatch(ws, opt)(points, count, costs));
   return costs;
+}
+
+/** The cost and its exact derivatives at `count` candidate points (`CompiledStrategy.evaluateGradient`). */
+export async function evaluateGradientBatch(
+  plan: StrategyPlan,
+  ws: Workspace,
+  state: PlantState,
+  points: Float64Array,
+  count: number,
+): Promise<{ costs: Float64Array; gradients: Float64Array; kinks: number }> {
+  const opt = plan.optimization;
+  if (!opt)
+    throw new InputDataError('the strategy has no OptimizationSkill, so there is no cost to differentiate');
+  const n = opt.decisions.length;
+  if (!(Number.isInteger(count) && count >= 0) || points.length < count * n) {
+    throw new InputDataError(`points must hold ${count} rows of ${n} decision values`);
+  }
+  readPlantState(plan, ws, state);
+  const costs = new Float64Array(count);
+  const gradients = new Float64Array(count * n);
+  let kinks = 0;
+  await runTasks(plan, ws, async () => {
+    kinks = await derivativesFor(plan, ws).run(points, count, costs, gradients);
+  });
+  return { costs, gradients, kinks };
 }
 
 /** Fills current values from the plant state; missing required values and bad numbers are errors. */

@@ -5,7 +5,7 @@ import {
   type SurrogateModel,
   type SurrogateModelGroup,
 } from '@po/core';
-import { evaluateBatch, runCycle } from './cycle.ts';
+import { evaluateBatch, evaluateGradientBatch, runCycle } from './cycle.ts';
 import { type StrategyIssue, StrategyValidationError } from './errors.ts';
 import { createOptimizer } from './optimizer/index.ts';
 import { independentModelRun, type ModelSkillPlan, planStrategy, type StrategyPlan } from './plan.ts';
@@ -83,6 +83,8 @@ function compiled(
       withWorkspace((ws) => runCycle(setup, ws, state, { mode: 'simulate', decisions })),
     monitor: (state) => withWorkspace((ws) => runCycle(setup, ws, state, { mode: 'monitor' })),
     evaluate: (state, points, count) => withWorkspace((ws) => evaluateBatch(plan, ws, state, points, count)),
+    evaluateGradient: (state, points, count) =>
+      withWorkspace((ws) => evaluateGradientBatch(plan, ws, state, points, count)),
     dispose,
   };
 }

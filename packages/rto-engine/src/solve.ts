@@ -1,6 +1,7 @@
 import { describeError } from '@po/core';
+import { CostDerivatives } from './derivatives.ts';
 import { CycleError, InputDataError } from './errors.ts';
-import type { Optimizer, OptimizerResult } from './optimizer/types.ts';
+import type { BoundedProblem, Optimizer, OptimizerResult } from './optimizer/types.ts';
 import type { OptimizationPlan, StrategyPlan } from './plan.ts';
 import { moveBounds } from './semantics.ts';
 import type { CycleRequest } from './types.ts';
@@ -29,6 +30,35 @@ export interface Outcome {
 }
 
 type CostBatch = (points: Float64Array, count: number, costs: Float64Array) => Promise<void>;
+type CostGradient = NonNullable<BoundedProblem['valueAndGradient']>;
+
+/** One derivative engine per workspace (its buffers are reused from cycle to cycle). */
+const derivativesOf = new WeakMap<Workspace, CostDerivatives>();
+
+/** The derivative engine of a workspace (made on first use). */
+export function derivativesFor(plan: StrategyPlan, ws: Workspace): CostDerivatives {
+  let derivatives = derivativesOf.get(ws);
+  if (derivatives === undefined) {
+    derivatives = new CostDerivatives(ws, plan.plans, plan.optimization!, plan.names.length);
+    derivativesOf.set(ws, derivatives);
+  }
+  return derivatives;
+}
+
+/**
+ * The exact cost and its one-sided derivatives at one point, from the base state: one forward
+ * pass along +e_j, and a second along -e_j only when the first met a kink.
+ */
+export function costGradient(plan: StrategyPlan, ws: Workspace): CostGradient {
+  const engine = derivativesFor(plan, ws);
+  const cost = new Float64Array(1);
+  return async (x, gradient, gradientBelow) => {
+    const kinked = await engine.run(x, 1, cost, gradient, 1);
+    if (kinked > 0) await engine.run(x, 1, cost, gradientBelow, -1);
+    else gradientBelow.set(gradient);
+    return cost[0]!;
+  };
+}
 
 /** The cost of a batch of candidate points, starting from the base state. */
 export function costBatch(ws: Workspace, plan: OptimizationPlan): CostBatch {
@@ -76,7 +106,14 @@ export async function solve(
   const n = opt.decisions.length;
   const box = decisionBox(plan, ws, warnings);
   const evaluate = costBatch(ws, opt);
-  const decision = await decide(plan, optimizer, box, evaluate, req, warnings);
+  const decision = await decide(
+    plan,
+    optimizer,
+    box,
+    { evaluate, valueAndGradient: costGradient(plan, ws) },
+    req,
+    warnings,
+  );
   const steps = new Float64Array(n);
   let x = decision.x;
   let final = aroundBatch(x, box, steps);
@@ -147,7 +184,7 @@ async function decide(
   plan: StrategyPlan,
   optimizer: Optimizer | undefined,
   box: Box,
-  evaluate: CostBatch,
+  cost: { evaluate: CostBatch; valueAndGradient: CostGradient },
   req: CycleRequest,
   warnings: string[],
 ): Promise<Decision> {
@@ -185,7 +222,7 @@ async function decide(
   let result: OptimizerResult;
   try {
     result = await optimizer!.minimize(
-      { dimension: n, lower: box.lower, upper: box.upper, x0, evaluate },
+      { dimension: n, lower: box.lower, upper: box.upper, x0, ...cost },
       options,
     );
   } catch (err) {

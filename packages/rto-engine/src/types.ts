@@ -50,6 +50,17 @@ export interface CompiledStrategy {
    * cost marks a point where the strategy cannot be computed.
    */
   evaluate(state: PlantState, points: Float64Array, count: number): Promise<Float64Array>;
+  /**
+   * The cost and its exact derivatives at `count` candidate points, as `evaluate`:
+   * `gradients[r * n + j]` is d cost / d decision j at row r (moving it up; one-sided where a
+   * constraint score sits on a kink), `kinks` how many rows met a nonsmooth point. Optional so
+   * that test doubles need not have it; the engine's strategies always do.
+   */
+  evaluateGradient?(
+    state: PlantState,
+    points: Float64Array,
+    count: number,
+  ): Promise<{ costs: Float64Array; gradients: Float64Array; kinks: number }>;
   /** Releases the model sessions. */
   dispose(): Promise<void>;
 }

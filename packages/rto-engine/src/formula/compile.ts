@@ -11,9 +11,10 @@ import {
   type FormulaAst,
   type FormulaFunction,
   formulaSymbols,
-  type LogicalOperator,
 } from './ast.ts';
+import { type FormulaGradient, gradientEvaluator, type KinkCounter } from './derivative.ts';
 import { parseFormula } from './parser.ts';
+import type { Plan, RowEvaluator } from './plan.ts';
 import {
   clip,
   logBase,
@@ -46,8 +47,8 @@ export interface CompileOptions {
   resolve(name: string): SymbolBinding | undefined;
 }
 
-/** Evaluates the formula for one row of the bound dof columns. */
-export type RowEvaluator = (row: number) => number;
+export type { FormulaGradient, KinkCounter } from './derivative.ts';
+export type { RowEvaluator } from './plan.ts';
 
 export interface CompiledFormula {
   readonly source: string;
@@ -61,38 +62,20 @@ export interface CompiledFormula {
    * needs no rebind. Throws FormulaError when a column or current index is missing.
    */
   bind(dofColumns: readonly Float64Array[], current: Float64Array): RowEvaluator;
+  /** The dof variables the formula reads, each once: the order of `bindGradient`'s partials. */
+  readonly dofVariables: readonly number[];
+  /**
+   * Binds the formula's exact derivative: the evaluator returns the value at a row and writes
+   * d value / d dof[dofVariables[k]] into `partials[k]`; every nonsmooth point it meets (a kink
+   * or a jump, where the derivative written is one-sided) increments `kinks.count`.
+   */
+  bindGradient(
+    dofColumns: readonly Float64Array[],
+    current: Float64Array,
+    partials: Float64Array,
+    kinks: KinkCounter,
+  ): FormulaGradient;
 }
-
-/** The formula after name resolution and constant folding. */
-type Plan =
-  | { readonly kind: 'constant'; readonly value: number }
-  | { readonly kind: 'dof'; readonly variable: number }
-  | { readonly kind: 'current'; readonly variable: number }
-  | { readonly kind: 'negate' | 'not'; readonly operand: Plan }
-  | {
-      readonly kind: 'arithmetic';
-      readonly operator: ArithmeticOperator;
-      readonly left: Plan;
-      readonly right: Plan;
-    }
-  | {
-      readonly kind: 'compare';
-      readonly operators: readonly ComparisonOperator[];
-      readonly operands: readonly Plan[];
-    }
-  | {
-      readonly kind: 'logical';
-      readonly operator: LogicalOperator;
-      readonly left: Plan;
-      readonly right: Plan;
-    }
-  | { readonly kind: 'conditional'; readonly body: Plan; readonly test: Plan; readonly orelse: Plan }
-  | {
-      readonly kind: 'call';
-      readonly callee: FormulaFunction;
-      readonly args: readonly Plan[];
-      readonly digits?: number;
-    };
 
 type ConstantPlan = Extract<Plan, { kind: 'constant' }>;
 
@@ -111,26 +94,47 @@ export function compileFormula(source: string, options: CompileOptions): Compile
   const dofVariables = new Set<number>();
   const currentVariables = new Set<number>();
   collectVariables(plan, dofVariables, currentVariables);
+  const checkBinding = (dofColumns: readonly Float64Array[], current: Float64Array): void => {
+    for (const variable of dofVariables) {
+      if (!(dofColumns[variable] instanceof Float64Array)) {
+        throw new FormulaError(
+          `formula "${source}" reads dof column ${variable}, but bind() was given ${dofColumns.length} columns`,
+        );
+      }
+    }
+    for (const variable of currentVariables) {
+      if (!(current instanceof Float64Array) || variable >= current.length) {
+        throw new FormulaError(
+          `formula "${source}" reads current value ${variable}, but bind() was given ${current?.length ?? 0} values`,
+        );
+      }
+    }
+  };
+  const dofOrder = [...dofVariables];
   return Object.freeze({
+    dofVariables: Object.freeze(dofOrder),
     source,
     symbols: Object.freeze(symbols),
     constant: plan.kind === 'constant' ? plan.value : undefined,
     bind(dofColumns: readonly Float64Array[], current: Float64Array): RowEvaluator {
-      for (const variable of dofVariables) {
-        if (!(dofColumns[variable] instanceof Float64Array)) {
-          throw new FormulaError(
-            `formula "${source}" reads dof column ${variable}, but bind() was given ${dofColumns.length} columns`,
-          );
-        }
-      }
-      for (const variable of currentVariables) {
-        if (!(current instanceof Float64Array) || variable >= current.length) {
-          throw new FormulaError(
-            `formula "${source}" reads current value ${variable}, but bind() was given ${current?.length ?? 0} values`,
-          );
-        }
-      }
+      checkBinding(dofColumns, current);
       return evaluator(plan, dofColumns, current);
+    },
+    bindGradient(
+      dofColumns: readonly Float64Array[],
+      current: Float64Array,
+      partials: Float64Array,
+      kinks: KinkCounter,
+    ): FormulaGradient {
+      checkBinding(dofColumns, current);
+      if (!(partials instanceof Float64Array) || partials.length < dofOrder.length) {
+        throw new FormulaError(
+          `formula "${source}" has ${dofOrder.length} partial derivatives, but bindGradient() was given ${partials?.length ?? 0} slots`,
+        );
+      }
+      const dofIndex = new Map(dofOrder.map((v, k) => [v, k]));
+      const value = (p: Plan) => evaluator(p, dofColumns, current);
+      return gradientEvaluator(plan, dofColumns, current, dofIndex, partials, kinks, value);
     },
   });
 }

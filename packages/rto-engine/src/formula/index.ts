@@ -19,6 +19,13 @@ export type {
   UnaryOperator,
 } from './ast.ts';
 export { FORMULA_FUNCTIONS, formulaSymbols } from './ast.ts';
-export type { CompiledFormula, CompileOptions, RowEvaluator, SymbolBinding } from './compile.ts';
+export type {
+  CompiledFormula,
+  CompileOptions,
+  FormulaGradient,
+  KinkCounter,
+  RowEvaluator,
+  SymbolBinding,
+} from './compile.ts';
 export { compileFormula } from './compile.ts';
 export { parseFormula } from './parser.ts';

@@ -22,6 +22,13 @@ export interface BoundedProblem {
    * `evaluate` must not keep them.
    */
   evaluate(points: Float64Array, count: number, costs: Float64Array): Promise<void>;
+  /**
+   * Optional: the exact cost at one point `x` (length n) and its one-sided partial derivatives:
+   * `gradient[j]` = d cost / d x_j moving x_j up, `gradientBelow[j]` moving it down. They are
+   * equal where the cost is smooth and differ at a kink. Resolves the cost (non-finite marks an
+   * infeasible point). Methods that use it count each call as one evaluation.
+   */
+  valueAndGradient?(x: Float64Array, gradient: Float64Array, gradientBelow: Float64Array): Promise<number>;
 }
 
 /** Options every optimizer understands; each documents its defaults. */

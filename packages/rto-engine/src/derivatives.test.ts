@@ -1,0 +1,127 @@
+/**
+ * Exact derivatives of the whole cost (formulas, constraint scores, models) on every public
+ * fixture: the predecessor's strategy with its three networks (real ONNX Runtime through
+ * @po/models, the dense kernel for the Jacobians) at every plant state of the compat fixtures,
+ * against central differences; and the one-sided slopes at a constraint score's kinks.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createModelProvider, localModelFiles } from '@po/models';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { constraintScore, constraintScoreSlopes } from './constraint-score.ts';
+import { compileStrategy } from './engine.ts';
+import type { CompiledStrategy } from './types.ts';
+
+const fixtures = fileURLToPath(new URL('../test/fixtures/compat/', import.meta.url));
+const cases = JSON.parse(readFileSync(`${fixtures}expected/optimize-cases.json`, 'utf8')).cases as {
+  case_id: string;
+  input_data: Record<string, number>;
+  bounds: [number, number][];
+  x0: number[];
+  scipy: { x: number[] };
+}[];
+const probes = JSON.parse(readFileSync(`${fixtures}expected/forward-probes.json`, 'utf8')).states as {
+  state_id: string;
+  input_data: Record<string, number>;
+  bounds: [number, number][];
+  points: { label: string; x: number[] }[];
+}[];
+
+let strategy: CompiledStrategy;
+beforeAll(async () => {
+  const spec = parse(readFileSync(`${fixtures}predecessor-strategy.onnx.yaml`, 'utf8'));
+  spec.engine = { compat: 'predecessor' };
+  strategy = await compileStrategy(spec, {
+    modelProvider: createModelProvider({ readFile: localModelFiles(fixtures) }),
+  });
+});
+afterAll(() => strategy.dispose());
+
+const states = [
+  ...cases.map((c) => ({ id: c.case_id, input: c.input_data, bounds: c.bounds, points: [c.x0, c.scipy.x] })),
+  ...probes.map((p) => ({
+    id: p.state_id,
+    input: p.input_data,
+    bounds: p.bounds,
+    points: p.points.map((q) => q.x),
+  })),
+];
+
+describe('the predecessor strategy: exact gradients against central differences', () => {
+  it.each(states)('$id: every point of the fixture and a point in each half of the box', async (state) => {
+    const n = state.bounds.length;
+    const points = [
+      ...state.points,
+      state.bounds.map(([lo, hi], j) => lo + (0.2 + 0.05 * j) * (hi - lo)),
+      state.bounds.map(([lo, hi], j) => hi - (0.15 + 0.03 * j) * (hi - lo)),
+    ];
+    for (const x of points) {
+      const at = Float64Array.from(x);
+      const exact = await strategy.evaluateGradient!(state.input, at, 1);
+      // Central differences of the same (float64) cost, one variable at a time, with a step of
+      // 1e-7 of the box width: far from every kink unless the point sits on one.
+      const stencil = new Float64Array(2 * n * n);
+      for (let j = 0; j < n; j++) {
+        const h = 1e-7 * (state.bounds[j]![1] - state.bounds[j]![0]);
+        stencil.set(at, 2 * j * n);
+        stencil.set(at, (2 * j + 1) * n);
+        stencil[2 * j * n + j]! += h;
+        stencil[(2 * j + 1) * n + j]! -= h;
+      }
+      const around = await strategy.evaluateGradient!(state.input, stencil, 2 * n);
+      for (let j = 0; j < n; j++) {
+        const h = 1e-7 * (state.bounds[j]![1] - state.bounds[j]![0]);
+        const up = (around.costs[2 * j]! - exact.costs[0]!) / h;
+        const down = (exact.costs[0]! - around.costs[2 * j + 1]!) / h;
+        const g = exact.gradients[j]!;
+        const scale = Math.max(1, Math.abs(up), Math.abs(down)) / (state.bounds[j]![1] - state.bounds[j]![0]);
+        // Moving up: the exact (upper) derivative agrees with the forward difference.
+        expect(
+          Math.abs(g - up),
+          `${state.id} x=${x} d/dx${j}: exact ${g}, forward ${up}`,
+        ).toBeLessThanOrEqual(1e-4 * Math.max(Math.abs(up), scale));
+        if (exact.kinks === 0)
+          expect(Math.abs(g - down)).toBeLessThanOrEqual(1e-4 * Math.max(Math.abs(down), scale));
+      }
+      // The cost of the derivative pass is the cost `evaluate` gives (ONNX Runtime in float32).
+      const [value] = await strategy.evaluate(state.input, at, 1);
+      expect(Math.abs(exact.costs[0]! - value!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(value!)));
+    }
+  });
+});
+
+describe('constraintScoreSlopes', () => {
+  const limits = { var_min: 0, var_max: 10, op_min: 2, op_max: 6 };
+  const slopes = new Float64Array(2);
+
+  it('gives both one-sided slopes and says where the score is at a kink', () => {
+    expect(constraintScoreSlopes(1, limits, slopes)).toBe('smooth');
+    expect(Array.from(slopes)).toEqual([0.5, 0.5]);
+    expect(constraintScoreSlopes(2, limits, slopes)).toBe('kink');
+    expect(Array.from(slopes)).toEqual([0.5, 0]);
+    expect(constraintScoreSlopes(4, limits, slopes)).toBe('smooth');
+    expect(Array.from(slopes)).toEqual([0, 0]);
+    expect(constraintScoreSlopes(6, limits, slopes)).toBe('kink');
+    expect(Array.from(slopes)).toEqual([0, -0.25]);
+    expect(constraintScoreSlopes(12, limits, slopes)).toBe('smooth');
+    expect(Array.from(slopes)).toEqual([-0.25, -0.25]);
+  });
+
+  it('reports a jump where an operating limit equals the physical one', () => {
+    const co = { var_min: 0, var_max: 1, op_min: 0, op_max: 0.4 };
+    expect(constraintScoreSlopes(0, co, slopes)).toBe('jump');
+    expect(constraintScore(0, co)).toBe(1);
+    expect(constraintScore(-1e-9, co)).toBe(0);
+  });
+
+  it('slopes agree with differences of the score away from the kinks', () => {
+    for (const v of [-3, 0.7, 1.9, 2.1, 5.9, 6.1, 9.5, 14]) {
+      constraintScoreSlopes(v, limits, slopes);
+      const h = 1e-6;
+      const d = (constraintScore(v + h, limits) - constraintScore(v - h, limits)) / (2 * h);
+      expect(slopes[0]).toBeCloseTo(d, 6);
+      expect(slopes[1]).toBeCloseTo(d, 6);
+    }
+  });
+});

@@ -1,0 +1,257 @@
+import type { SurrogateModel } from '@po/core';
+import { constraintScore, constraintScoreSlopes } from './constraint-score.ts';
+import type { FormulaGradient, KinkCounter } from './formula/index.ts';
+import type { ModelSkillPlan, OptimizationPlan, SkillPlan } from './plan.ts';
+import { Feed } from './semantics.ts';
+import type { Workspace } from './workspace.ts';
+
+/**
+ * Exact derivatives of the cost by the decision variables, through the whole cost sequence, in
+ * forward mode: every variable carries, per row, its directional derivatives along each decision
+ * variable (n tangents). Formulas give their partial derivatives (the formula compiler's
+ * `bindGradient`), constraint scores their one-sided slopes, models their Jacobian
+ * (`SurrogateModel.valueAndJacobian`, or central differences of `predict` for a model without
+ * one). A pass runs along +e_j (derivatives moving each variable up) or -e_j (moving it down):
+ * the two differ only where a constraint score sits on a kink, and a pass reports whether the
+ * cost met one.
+ */
+export class CostDerivatives {
+  private readonly n: number;
+  private capacity = 0;
+  private tangents: Float64Array[] = [];
+  /** Per variable and row: 1 when a nonsmooth point lies upstream of it. */
+  private flags: Uint8Array[] = [];
+  private boundTo: readonly Float64Array[] | undefined;
+  private grads: (FormulaGradient | undefined)[] = [];
+  private readonly partials: (Float64Array | undefined)[];
+  private readonly kinks: KinkCounter = { count: 0 };
+  private readonly slopes = new Float64Array(2);
+  private readonly row: Float64Array;
+  private modelIn: (Float64Array | undefined)[] = [];
+  private modelOut: (Float64Array | undefined)[] = [];
+  private jacobians: (Float64Array | undefined)[] = [];
+  /** The leaf skills of the cost sequence (a fused model group is differentiated member by member). */
+  private readonly sequence: number[];
+
+  constructor(
+    private readonly ws: Workspace,
+    private readonly plans: readonly SkillPlan[],
+    private readonly opt: OptimizationPlan,
+    private readonly size: number,
+  ) {
+    this.n = opt.decisions.length;
+    this.row = new Float64Array(this.n);
+    this.partials = plans.map((p) =>
+      p.kind === 'math' ? new Float64Array(Math.max(1, p.formula.dofVariables.length)) : undefined,
+    );
+    this.sequence = [...opt.costSequence].flatMap((k) => {
+      const p = plans[k]!;
+      return p.kind === 'modelGroup' ? [...p.members] : [k];
+    });
+  }
+
+  private ensure(count: number): void {
+    this.ws.ensure(count);
+    if (this.boundTo !== this.ws.dof) {
+      this.boundTo = this.ws.dof;
+      this.grads = this.plans.map((p, k) =>
+        p.kind === 'math'
+          ? p.formula.bindGradient(this.ws.dof, this.ws.current, this.partials[k]!, this.kinks)
+          : undefined,
+      );
+    }
+    if (count <= this.capacity) return;
+    const capacity = Math.max(count, 2 * this.capacity);
+    const n = this.n;
+    this.tangents = Array.from({ length: this.size }, () => new Float64Array(capacity * n));
+    this.flags = Array.from({ length: this.size }, () => new Uint8Array(capacity));
+    const rows = (p: ModelSkillPlan) => capacity * (p.model.valueAndJacobian ? 1 : 2 * p.inputs.length + 1);
+    this.modelIn = this.plans.map((p) =>
+      p.kind === 'model' ? new Float64Array(rows(p) * p.inputs.length) : undefined,
+    );
+    this.modelOut = this.plans.map((p) => (p.kind === 'model' ? new Float64Array(rows(p)) : undefined));
+    this.jacobians = this.plans.map((p) =>
+      p.kind === 'model' ? new Float64Array(capacity * p.inputs.length) : undefined,
+    );
+    this.capacity = capacity;
+  }
+
+  /**
+   * The cost and its derivatives at `count` points (row-major decision values), from the
+   * workspace's base state: `costs[r]`, and `gradients[r * n + j]` = d cost / d x_j moving x_j
+   * up (`direction` 1) or down (`direction` -1; the derivative, not the directional derivative).
+   * Returns how many rows met a nonsmooth point upstream of the cost.
+   */
+  async run(
+    points: Float64Array,
+    count: number,
+    costs: Float64Array,
+    gradients: Float64Array,
+    direction: 1 | -1 = 1,
+  ): Promise<number> {
+    const n = this.n;
+    this.ensure(count);
+    const { ws } = this;
+    ws.reset(count);
+    for (let v = 0; v < this.size; v++) {
+      this.tangents[v]!.fill(0, 0, count * n);
+      this.flags[v]!.fill(0, 0, count);
+    }
+    for (let j = 0; j < n; j++) {
+      const v = this.opt.decisions[j]!;
+      const col = ws.dof[v]!;
+      const t = this.tangents[v]!;
+      for (let r = 0; r < count; r++) {
+        col[r] = points[r * n + j]!;
+        t[r * n + j] = direction;
+      }
+    }
+    for (const k of this.sequence) {
+      const plan = this.plans[k]!;
+      if (plan.kind === 'math') this.math(k, plan.out, count);
+      else if (plan.kind === 'constraint') this.constraint(plan, count);
+      else if (plan.kind === 'model') await this.model(k, plan, count);
+    }
+    const c = this.opt.costVariable;
+    const cost = ws.dof[c]!;
+    const t = this.tangents[c]!;
+    const flags = this.flags[c]!;
+    let kinked = 0;
+    for (let r = 0; r < count; r++) {
+      costs[r] = cost[r]!;
+      kinked += flags[r]!;
+      for (let j = 0; j < n; j++) gradients[r * n + j] = direction * t[r * n + j]!;
+    }
+    return kinked;
+  }
+
+  private math(k: number, out: number, count: number): void {
+    const f = this.grads[k]!;
+    const p = this.partials[k]!;
+    const plan = this.plans[k] as Extract<SkillPlan, { kind: 'math' }>;
+    const inputs = plan.formula.dofVariables;
+    const n = this.n;
+    const column = this.ws.dof[out]!;
+    const tOut = this.tangents[out]!;
+    const fOut = this.flags[out]!;
+    const row = this.row;
+    for (let r = 0; r < count; r++) {
+      this.kinks.count = 0;
+      column[r] = f(r);
+      let flag = this.kinks.count > 0 ? 1 : 0;
+      row.fill(0);
+      for (let i = 0; i < inputs.length; i++) {
+        const pi = p[i]!;
+        const v = inputs[i]!;
+        flag |= this.flags[v]![r]!;
+        if (pi === 0) continue;
+        const t = this.tangents[v]!;
+        for (let j = 0; j < n; j++) row[j]! += pi * t[r * n + j]!;
+      }
+      tOut.set(row, r * n);
+      fOut[r] = flag;
+    }
+  }
+
+  private constraint(plan: Extract<SkillPlan, { kind: 'constraint' }>, count: number): void {
+    const n = this.n;
+    const input = this.ws.dof[plan.input]!;
+    const out = this.ws.dof[plan.out]!;
+    const tIn = this.tangents[plan.input]!;
+    const tOut = this.tangents[plan.out]!;
+    const fIn = this.flags[plan.input]!;
+    const fOut = this.flags[plan.out]!;
+    const slopes = this.slopes;
+    for (let r = 0; r < count; r++) {
+      const v = input[r]!;
+      out[r] = constraintScore(v, plan.limits);
+      const smoothness = constraintScoreSlopes(v, plan.limits, slopes);
+      let moved = false;
+      for (let j = 0; j < n; j++) {
+        const t = tIn[r * n + j]!;
+        if (t !== 0) moved = true;
+        // The directional derivative along the tangent: the slope on the side it moves to.
+        tOut[r * n + j] = t > 0 ? slopes[1]! * t : t < 0 ? slopes[0]! * t : 0;
+      }
+      fOut[r] = fIn[r]! | (smoothness !== 'smooth' && moved ? 1 : 0);
+    }
+  }
+
+  private async model(k: number, plan: ModelSkillPlan, count: number): Promise<void> {
+    const n = this.n;
+    const width = plan.inputs.length;
+    const buf = this.modelIn[k]!;
+    const res = this.modelOut[k]!;
+    const jac = this.jacobians[k]!;
+    this.gather(plan, buf, count);
+    if (plan.model.valueAndJacobian) await plan.model.valueAndJacobian(buf, count, res, jac);
+    else await differences(plan.model, width, buf, count, res, jac);
+    const out = this.ws.dof[plan.out]!;
+    const base = this.ws.current[plan.out]!;
+    const tOut = this.tangents[plan.out]!;
+    const fOut = this.flags[plan.out]!;
+    for (let r = 0; r < count; r++) {
+      out[r] = base + res[r]!;
+      let flag = 0;
+      for (let j = 0; j < n; j++) tOut[r * n + j] = 0;
+      for (let i = 0; i < width; i++) {
+        if (plan.feeds[i] === Feed.zero) continue;
+        const v = plan.inputs[i]!;
+        flag |= this.flags[v]![r]!;
+        const d = jac[r * width + i]!;
+        const t = this.tangents[v]!;
+        for (let j = 0; j < n; j++) tOut[r * n + j]! += d * t[r * n + j]!;
+      }
+      fOut[r] = flag;
+    }
+  }
+
+  /** A model's inputs as the workspace feeds them: Delta dof - current, dof, or 0 (d/d dof: 1, 1, 0). */
+  private gather(plan: ModelSkillPlan, buf: Float64Array, count: number): void {
+    const width = plan.inputs.length;
+    for (let i = 0; i < width; i++) {
+      const v = plan.inputs[i]!;
+      const col = this.ws.dof[v]!;
+      const cur = this.ws.current[v]!;
+      const feed = plan.feeds[i];
+      for (let r = 0; r < count; r++) {
+        buf[r * width + i] = feed === Feed.delta ? col[r]! - cur : feed === Feed.dof ? col[r]! : 0;
+      }
+    }
+  }
+}
+
+/**
+ * The fallback for a model without `valueAndJacobian`: one `predict` batch holding every row
+ * and its central-difference stencil (step 1e-3 * max(1, |input|)).
+ */
+async function differences(
+  model: SurrogateModel,
+  width: number,
+  buf: Float64Array,
+  count: number,
+  res: Float64Array,
+  jac: Float64Array,
+): Promise<void> {
+  const stencil = 2 * width + 1;
+  // Rows [count, count * stencil) hold the stencils; the buffer was sized for them.
+  for (let r = 0; r < count; r++) {
+    for (let s = 0; s < 2 * width; s++) {
+      const target = (count + r * 2 * width + s) * width;
+      buf.copyWithin(target, r * width, (r + 1) * width);
+      const i = s >> 1;
+      const x = buf[r * width + i]!;
+      buf[target + i] = x + (s & 1 ? -1 : 1) * 1e-3 * Math.max(1, Math.abs(x));
+    }
+  }
+  await model.predict(buf, count * stencil, res);
+  for (let r = 0; r < count; r++) {
+    for (let i = 0; i < width; i++) {
+      const x = buf[r * width + i]!;
+      const h = 1e-3 * Math.max(1, Math.abs(x));
+      const up = res[count + r * 2 * width + 2 * i]!;
+      const down = res[count + r * 2 * width + 2 * i + 1]!;
+      jac[r * width + i] = (up - down) / (2 * h);
+    }
+  }
+}
