@@ -173,7 +173,7 @@ export class GradientSampling {
 }
 
 /** The arrays `minNormDirection` works in, each as long as the most rows it is given. */
-interface SimplexScratch {
+export interface SimplexScratch {
   lambda: Float64Array;
   prev: Float64Array;
   yv: Float64Array;
@@ -184,7 +184,7 @@ interface SimplexScratch {
  * The shortest vector in the convex hull of the `count` rows of `G` (m values each), by
  * accelerated projected gradient on the simplex of weights; written to `out`.
  */
-function minNormDirection(
+export function minNormDirection(
   G: Float64Array,
   count: number,
   m: number,

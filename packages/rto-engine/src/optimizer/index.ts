@@ -1,6 +1,7 @@
 import { OptimizerError } from '../errors.ts';
 import { AUTO_NAME, createAuto } from './auto.ts';
 import { createDifferentialEvolution, DE_NAME } from './differential-evolution.ts';
+import { createProjectedBfgs, PROJECTED_BFGS_NAME } from './projected-bfgs.ts';
 import { createQuasiNewton, QUASI_NEWTON_NAME } from './projected-quasi-newton.ts';
 import type { Optimizer } from './types.ts';
 
@@ -13,12 +14,14 @@ export {
   dePopulationSize,
 } from './differential-evolution.ts';
 export { validateProblem } from './problem.ts';
+export { createProjectedBfgs, PROJECTED_BFGS_NAME } from './projected-bfgs.ts';
 export type { QuasiNewtonOptions } from './projected-quasi-newton.ts';
 export { createQuasiNewton, QUASI_NEWTON_DEFAULTS, QUASI_NEWTON_NAME } from './projected-quasi-newton.ts';
 export type { BoundedProblem, Optimizer, OptimizerOptions, OptimizerResult } from './types.ts';
 
 /** The optimizers by the names they are registered under. */
 const factories: Record<string, () => Optimizer> = {
+  [PROJECTED_BFGS_NAME]: () => createProjectedBfgs(),
   [QUASI_NEWTON_NAME]: () => createQuasiNewton(),
   [DE_NAME]: () => createDifferentialEvolution(),
   [AUTO_NAME]: () => createAuto(),
@@ -26,11 +29,12 @@ const factories: Record<string, () => Optimizer> = {
 
 /**
  * Names predecessor strategies use, and the method that runs for them: with bounds only, SLSQP
- * and L-BFGS-B are what a projected quasi-Newton method does.
+ * and L-BFGS-B are what a projected quasi-Newton method does; `projected-bfgs` does it on exact
+ * gradients (and falls back to `projected-quasi-newton` for a problem without them).
  */
 const aliases: Record<string, string> = {
-  SLSQP: QUASI_NEWTON_NAME,
-  'L-BFGS-B': QUASI_NEWTON_NAME,
+  SLSQP: PROJECTED_BFGS_NAME,
+  'L-BFGS-B': PROJECTED_BFGS_NAME,
 };
 
 /** The names `createOptimizer` accepts (case-insensitive): the methods, then the aliases. */

@@ -196,6 +196,45 @@ export class SolveContext {
     }
   }
 
+  /** Whether the problem gives exact derivatives (`valueAndGradient`). */
+  get hasGradient(): boolean {
+    return this.problem.valueAndGradient !== undefined;
+  }
+
+  #x: Float64Array | undefined;
+  #gUp: Float64Array | undefined;
+  #gDown: Float64Array | undefined;
+
+  /**
+   * The exact cost at one normalised point and its one-sided derivatives by z (cost per box
+   * width): `up[k]` moving z_k up, `down[k]` moving it down. Counts one evaluation and one
+   * batch; a non-finite cost becomes +Infinity. Only when `hasGradient`.
+   */
+  async valueAndGradient(z: Float64Array, up: Float64Array, down: Float64Array): Promise<number> {
+    const n = this.dimension;
+    const m = this.free;
+    this.#x ??= new Float64Array(n);
+    this.#gUp ??= new Float64Array(n);
+    this.#gDown ??= new Float64Array(n);
+    const x = this.#x;
+    x.set(this.template);
+    for (let k = 0; k < m; k++) x[this.freeIndex[k]!] = this.toX(k, z[k]!);
+    this.batches++;
+    this.evaluations++;
+    let cost = await this.problem.valueAndGradient!(x, this.#gUp, this.#gDown);
+    for (let k = 0; k < m; k++) {
+      const i = this.freeIndex[k]!;
+      up[k] = this.#gUp[i]! * this.width[k]!;
+      down[k] = this.#gDown[i]! * this.width[k]!;
+    }
+    if (!Number.isFinite(cost)) cost = Number.POSITIVE_INFINITY;
+    else if (cost < this.bestCost) {
+      this.bestCost = cost;
+      for (let k = 0; k < m; k++) this.bestZ[k] = clamp01(z[k]!);
+    }
+    return cost;
+  }
+
   /** The caller's value of free variable `k` at normalised `z`, inside its bounds. */
   toX(k: number, z: number): number {
     const lo = this.offset[k]!;

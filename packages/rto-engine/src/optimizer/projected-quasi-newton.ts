@@ -495,7 +495,7 @@ class QuasiNewtonRun implements Iterate {
 }
 
 /** H <- (I - r s y') H (I - r y s') + r s s', r = 1 / (s'y); `hy` is scratch. */
-function bfgsUpdate(
+export function bfgsUpdate(
   H: Float64Array,
   m: number,
   s: Float64Array,

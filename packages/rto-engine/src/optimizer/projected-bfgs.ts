@@ -1,0 +1,371 @@
+import { mulberry32 } from '@po/core';
+import { minNormDirection, type SimplexScratch } from './gradient-sampling.ts';
+import { clamp01, type PhaseOutcome, SolveContext, type StopReason, solveFixed } from './problem.ts';
+import {
+  bfgsUpdate,
+  QUASI_NEWTON_DEFAULTS,
+  QUASI_NEWTON_NAME,
+  type QuasiNewtonOptions,
+  quasiNewtonRows,
+  runQuasiNewton,
+} from './projected-quasi-newton.ts';
+import type { BoundedProblem, Optimizer, OptimizerOptions, OptimizerResult } from './types.ts';
+
+/**
+ * `projected-bfgs`: a bounded quasi-Newton method on exact gradients (the problem's
+ * `valueAndGradient`: one evaluation gives the cost and its one-sided derivatives), in the spirit
+ * of L-BFGS-B with a dense BFGS matrix (decision vectors are small). Strategies written for the
+ * predecessor name it `SLSQP` or `L-BFGS-B`.
+ *
+ * Per iteration, in normalised variables z in [0, 1]:
+ * 1. The working gradient takes, per variable, the one-sided derivative that lowers the cost
+ *    (they differ only at a kink); a variable at a bound pushed outwards, or at a kink that
+ *    rises on both sides, is held.
+ * 2. d = -H g on the others (H: BFGS inverse Hessian), the step along the projected path
+ *    P(z + a d) from a = 1 (capped to one box width), backtracking with quadratic
+ *    interpolation on the exact slope until Armijo holds; every trial is one evaluation and its
+ *    gradient comes with it.
+ * 3. Kinks handled deliberately: only when the line search fails or progress stalls while the
+ *    projected gradient is not small (the signature of a kink), a gradient-sampling step
+ *    (Burke, Lewis & Overton) takes exact gradients at m + 1 seeded random points within a
+ *    radius, moves along the shortest vector of their convex hull and shrinks the radius until
+ *    no descent is left (a Clarke-stationary point). Smooth problems never pay for it.
+ *
+ * A problem without `valueAndGradient` runs `projected-quasi-newton` (finite differences) and
+ * the result says so.
+ */
+export const PROJECTED_BFGS_NAME = 'projected-bfgs';
+
+/** Armijo sufficient-decrease constant. */
+const ARMIJO = 1e-4;
+/** Line-search trials per iteration. */
+const MAX_TRIALS = 20;
+/** Gradient-sampling radii (normalised units): the first, the factor, the last. */
+const SAMPLING_RADIUS = 1e-2;
+const SAMPLING_SHRINK = 10;
+const SAMPLING_MIN_RADIUS = 1e-6;
+/** The outcome's message when the start point's cost is not finite (the caller probes the box). */
+const INFEASIBLE_START = 'The cost is not finite at the start point.';
+/** Consecutive iterations below `stallTol` that count as a stall. */
+const STALL_ITERATIONS = 2;
+
+/** Runs the method on `ctx` from `zStart`; the context must have `ctx.hasGradient`. */
+export async function runProjectedBfgs(
+  ctx: SolveContext,
+  zStart: Float64Array,
+  options: OptimizerOptions,
+  method: QuasiNewtonOptions = {},
+): Promise<PhaseOutcome> {
+  return new BfgsRun(ctx, zStart, options, method).run();
+}
+
+class BfgsRun {
+  private readonly m: number;
+  private readonly z: Float64Array;
+  private f = Number.POSITIVE_INFINITY;
+  private readonly up: Float64Array;
+  private readonly down: Float64Array;
+  /** The working gradient (descent-side one-sided derivatives; 0 where held). */
+  private readonly g: Float64Array;
+  private readonly held: Uint8Array;
+  private readonly H: Float64Array;
+  private fresh = true;
+  private readonly d: Float64Array;
+  private readonly zt: Float64Array;
+  private readonly upT: Float64Array;
+  private readonly downT: Float64Array;
+  private readonly s: Float64Array;
+  private readonly y: Float64Array;
+  private readonly hy: Float64Array;
+  private readonly gOld: Float64Array;
+  private readonly samples: Float64Array;
+  private readonly simplex: SimplexScratch;
+  private readonly rng: () => number;
+  private readonly maxiter: number;
+  private readonly ftol: number;
+  private readonly xtol: number;
+  private readonly gtol: number;
+  private readonly stallTol: number;
+  private stop: StopReason;
+
+  constructor(
+    private readonly ctx: SolveContext,
+    zStart: Float64Array,
+    options: OptimizerOptions,
+    method: QuasiNewtonOptions,
+  ) {
+    const m = ctx.free;
+    this.m = m;
+    this.z = Float64Array.from(zStart, clamp01);
+    this.up = new Float64Array(m);
+    this.down = new Float64Array(m);
+    this.g = new Float64Array(m);
+    this.d = new Float64Array(m);
+    this.zt = new Float64Array(m);
+    this.upT = new Float64Array(m);
+    this.downT = new Float64Array(m);
+    this.s = new Float64Array(m);
+    this.y = new Float64Array(m);
+    this.hy = new Float64Array(m);
+    this.gOld = new Float64Array(m);
+    this.held = new Uint8Array(m);
+    this.H = new Float64Array(m * m);
+    this.samples = new Float64Array((m + 3) * m);
+    this.simplex = {
+      lambda: new Float64Array(m + 3),
+      prev: new Float64Array(m + 3),
+      yv: new Float64Array(m + 3),
+      sorted: new Float64Array(m + 3),
+    };
+    this.rng = mulberry32(options.seed ?? QUASI_NEWTON_DEFAULTS.seed);
+    this.maxiter = options.maxiter ?? QUASI_NEWTON_DEFAULTS.maxiter;
+    this.ftol = options.ftol ?? QUASI_NEWTON_DEFAULTS.ftol;
+    this.xtol = options.xtol ?? QUASI_NEWTON_DEFAULTS.xtol;
+    this.gtol = method.gtol ?? QUASI_NEWTON_DEFAULTS.gtol;
+    this.stallTol = method.stallTol ?? QUASI_NEWTON_DEFAULTS.stallTol;
+  }
+
+  private done(converged: boolean, message: string): PhaseOutcome {
+    return { converged, stop: this.stop, message };
+  }
+
+  /** One exact evaluation at `z` into (up, down); false when a budget stopped the run. */
+  private async evaluate(z: Float64Array, up: Float64Array, down: Float64Array): Promise<number | undefined> {
+    this.stop = this.ctx.evaluations === 0 ? undefined : this.ctx.stopReason(1);
+    if (this.stop) return undefined;
+    return this.ctx.valueAndGradient(z, up, down);
+  }
+
+  async run(): Promise<PhaseOutcome> {
+    const f0 = await this.evaluate(this.z, this.up, this.down);
+    if (f0 === undefined) return this.done(false, '');
+    this.f = f0;
+    if (!Number.isFinite(this.f)) return this.done(false, INFEASIBLE_START);
+    let stalls = 0;
+    while (true) {
+      const pg = this.workingGradient();
+      const scale = Math.max(Math.abs(this.f), 1);
+      if (pg <= this.gtol * scale) return this.done(true, 'Converged: the projected gradient vanishes.');
+      if (this.ctx.iterations >= this.maxiter) {
+        return this.done(
+          false,
+          `Stopped at maxiter (${this.maxiter}) iterations without meeting a convergence test.`,
+        );
+      }
+      const before = this.f;
+      const moved = await this.quasiNewtonStep();
+      if (this.stop) return this.done(false, '');
+      this.ctx.iterations++;
+      const decrease = before - this.f;
+      stalls =
+        moved && decrease > this.stallTol * Math.max(Math.abs(before), Math.abs(this.f), 1) ? 0 : stalls + 1;
+      if (moved && stalls === 0) continue;
+      if (moved && decrease > this.ftol * scale && stalls < STALL_ITERATIONS) continue;
+      // No step, or progress stalled while the projected gradient is not small: a kink.
+      const sampled = await this.sample();
+      if (this.stop) return this.done(false, '');
+      if (!sampled) {
+        return this.done(
+          true,
+          'Converged: no descent direction in the gradients sampled around the point (a kink).',
+        );
+      }
+      stalls = 0;
+    }
+  }
+
+  /**
+   * The working gradient and the held variables at the current point; returns the largest
+   * component of the projected gradient (0 at a stationary point).
+   */
+  private workingGradient(): number {
+    const { z, up, down, g, held } = this;
+    let largest = 0;
+    for (let k = 0; k < this.m; k++) {
+      const lowers = up[k]! < 0 && z[k]! < 1;
+      const raises = down[k]! > 0 && z[k]! > 0;
+      if (lowers && raises) g[k] = -up[k]! > down[k]! ? up[k]! : down[k]!;
+      else if (lowers) g[k] = up[k]!;
+      else if (raises) g[k] = down[k]!;
+      else g[k] = 0;
+      held[k] =
+        g[k] === 0 && up[k] !== down[k]
+          ? 1
+          : z[k]! <= 0 && up[k]! >= 0
+            ? 1
+            : z[k]! >= 1 && down[k]! <= 0
+              ? 1
+              : 0;
+      if (held[k]) g[k] = 0;
+      largest = Math.max(largest, Math.abs(g[k]!));
+    }
+    return largest;
+  }
+
+  /** d = -H g on the free variables; steepest descent when that is not a descent direction. */
+  private direction(): number {
+    const { m, H, g, d, held } = this;
+    if (this.fresh) {
+      H.fill(0);
+      for (let k = 0; k < m; k++) H[k * m + k] = 1;
+    }
+    let slope = 0;
+    for (let i = 0; i < m; i++) {
+      let v = 0;
+      if (!held[i]) for (let j = 0; j < m; j++) if (!held[j]) v -= H[i * m + j]! * g[j]!;
+      d[i] = v;
+      slope += v * g[i]!;
+    }
+    if (slope < 0) return slope;
+    this.fresh = true;
+    slope = 0;
+    for (let i = 0; i < m; i++) {
+      d[i] = held[i] ? 0 : -g[i]!;
+      slope -= g[i]! * g[i]!;
+    }
+    return slope;
+  }
+
+  /** One BFGS iteration with its line search; false when no step lowered the cost. */
+  private async quasiNewtonStep(): Promise<boolean> {
+    const slope = this.direction();
+    if (!(slope < 0)) return false;
+    let dmax = 0;
+    for (let k = 0; k < this.m; k++) dmax = Math.max(dmax, Math.abs(this.d[k]!));
+    const accepted = await this.lineSearch(Math.min(1, 1 / dmax), true);
+    if (accepted === undefined) {
+      // Failed with curvature information: once more from steepest descent.
+      if (this.fresh) return false;
+      this.fresh = true;
+      return this.quasiNewtonStep();
+    }
+    return true;
+  }
+
+  /**
+   * Backtracking along P(z + a d) from `a`, Armijo on the working gradient; on success moves
+   * the point (and updates H when `update`). Returns the step taken, or undefined.
+   */
+  private async lineSearch(start: number, update: boolean): Promise<number | undefined> {
+    const { m, z, zt, d, g } = this;
+    let a = start;
+    for (let trial = 0; trial < MAX_TRIALS; trial++) {
+      let predicted = 0;
+      let step = 0;
+      for (let k = 0; k < m; k++) {
+        zt[k] = clamp01(z[k]! + a * d[k]!);
+        predicted += g[k]! * (zt[k]! - z[k]!);
+        step = Math.max(step, Math.abs(zt[k]! - z[k]!));
+      }
+      if (step <= this.xtol) return undefined;
+      const ft = await this.evaluate(zt, this.upT, this.downT);
+      if (ft === undefined) return undefined;
+      if (ft <= this.f + ARMIJO * predicted && ft < this.f) {
+        this.accept(ft, update);
+        return a;
+      }
+      // Quadratic interpolation on the exact initial slope, kept within [0.1 a, 0.5 a].
+      const q = Number.isFinite(ft) ? (-predicted * a) / (2 * (ft - this.f - predicted)) : 0.1 * a;
+      a = Math.min(0.5 * a, Math.max(0.1 * a, q));
+    }
+    return undefined;
+  }
+
+  /** Moves to the trial point; the BFGS update on (s, y) when it keeps H positive definite. */
+  private accept(ft: number, update: boolean): void {
+    const { m, z, zt, s, y, gOld, g } = this;
+    gOld.set(g);
+    for (let k = 0; k < m; k++) s[k] = zt[k]! - z[k]!;
+    z.set(zt);
+    this.up.set(this.upT);
+    this.down.set(this.downT);
+    this.f = ft;
+    this.workingGradient();
+    if (!update) return;
+    let sy = 0;
+    let yy = 0;
+    for (let k = 0; k < m; k++) {
+      // The same one-sided derivative on both ends: the smooth piece's curvature.
+      y[k] = (s[k]! >= 0 ? this.up[k]! : this.down[k]!) - gOld[k]!;
+      sy += s[k]! * y[k]!;
+      yy += y[k]! * y[k]!;
+    }
+    if (!(sy > 1e-12 * Math.sqrt(yy) * Math.hypot(...s))) return;
+    if (this.fresh) {
+      // Scale the identity to the curvature seen (Nocedal & Wright 6.20) before the first update.
+      const gamma = sy / yy;
+      for (let k = 0; k < m * m; k++) this.H[k]! *= gamma;
+      this.fresh = false;
+    }
+    bfgsUpdate(this.H, m, s, y, sy, this.hy);
+  }
+
+  /**
+   * A gradient-sampling step: exact gradients at m + 1 seeded random points within the radius
+   * (plus both one-sided gradients at the point), the shortest vector of their convex hull, a
+   * line search along it; the radius shrinks while no descent is found. False when the point is
+   * stationary at the smallest radius.
+   */
+  private async sample(): Promise<boolean> {
+    const { m, z, zt, samples, d } = this;
+    for (let radius = SAMPLING_RADIUS; radius >= SAMPLING_MIN_RADIUS; radius /= SAMPLING_SHRINK) {
+      samples.set(this.up, 0);
+      samples.set(this.down, m);
+      let rows = 2;
+      for (let p = 0; p <= m; p++) {
+        for (let k = 0; k < m; k++) zt[k] = clamp01(z[k]! + radius * (2 * this.rng() - 1));
+        const ft = await this.evaluate(zt, this.upT, this.downT);
+        if (ft === undefined) return false;
+        if (!Number.isFinite(ft)) continue;
+        samples.set(this.upT, rows * m);
+        rows++;
+      }
+      minNormDirection(samples, rows, m, this.simplex, d);
+      let norm = 0;
+      for (let k = 0; k < m; k++) {
+        const v = -d[k]!;
+        // Held at a bound: the direction must not leave the box.
+        d[k] = (z[k]! <= 0 && v < 0) || (z[k]! >= 1 && v > 0) ? 0 : v;
+        norm = Math.max(norm, Math.abs(d[k]!));
+      }
+      if (norm <= this.gtol * Math.max(Math.abs(this.f), 1)) continue;
+      // The line search's Armijo test uses g; along the hull direction, use the direction itself.
+      for (let k = 0; k < m; k++) this.g[k] = -d[k]!;
+      const accepted = await this.lineSearch(Math.min(1, (10 * radius) / norm), false);
+      if (this.stop) return false;
+      if (accepted !== undefined) {
+        this.fresh = true;
+        return true;
+      }
+    }
+    this.workingGradient();
+    return false;
+  }
+}
+
+export function createProjectedBfgs(method: QuasiNewtonOptions = {}): Optimizer {
+  return {
+    name: PROJECTED_BFGS_NAME,
+    async minimize(problem: BoundedProblem, options: OptimizerOptions = {}): Promise<OptimizerResult> {
+      const ctx = new SolveContext(problem, options, PROJECTED_BFGS_NAME, quasiNewtonRows);
+      if (ctx.free === 0) return solveFixed(ctx);
+      if (!ctx.hasGradient) {
+        const outcome = await runQuasiNewton(ctx, ctx.z0, options, method);
+        return {
+          ...ctx.result(outcome.converged, outcome.stop, outcome.message),
+          algorithm: QUASI_NEWTON_NAME,
+        };
+      }
+      const outcome = await runProjectedBfgs(ctx, ctx.z0, options, method);
+      if (outcome.message === INFEASIBLE_START && !outcome.stop) {
+        // Finite differences probe the box for a finite cost; then this method polishes from there.
+        const probe = await runQuasiNewton(ctx, ctx.z0, options, method);
+        return { ...ctx.result(probe.converged, probe.stop, probe.message), algorithm: QUASI_NEWTON_NAME };
+      }
+      return {
+        ...ctx.result(outcome.converged, outcome.stop, outcome.message),
+        algorithm: PROJECTED_BFGS_NAME,
+      };
+    },
+  };
+}
