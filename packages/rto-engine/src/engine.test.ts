@@ -404,11 +404,12 @@ describe('the optimizer in results: the method that ran, and what the strategy a
   };
 
   it.each([
-    ['SLSQP', 'projected-quasi-newton'],
-    ['L-BFGS-B', 'projected-quasi-newton'],
+    ['SLSQP', 'projected-bfgs'],
+    ['L-BFGS-B', 'projected-bfgs'],
+    ['projected-bfgs', 'projected-bfgs'],
     ['projected-quasi-newton', 'projected-quasi-newton'],
     ['DE', 'DE'],
-    ['auto', 'DE + projected-quasi-newton'],
+    ['auto', 'DE + projected-bfgs'],
   ])('%s runs %s', async (requested, algorithm) => {
     const s = await compile(withAlgorithm(requested));
     const r = await s.optimize({ a: 10, b: 2 });
@@ -419,12 +420,12 @@ describe('the optimizer in results: the method that ran, and what the strategy a
   it('a strategy without algorithm asks for the default; monitor and simulate say that nothing ran', async () => {
     const s = await compile(withAlgorithm());
     expect((await s.optimize({ a: 10, b: 2 })).optimizer).toMatchObject({
-      algorithm: 'projected-quasi-newton',
-      requested: 'projected-quasi-newton',
+      algorithm: 'projected-bfgs',
+      requested: 'projected-bfgs',
     });
     expect((await s.monitor({ a: 10, b: 2 })).optimizer).toMatchObject({
       algorithm: 'none (monitor mode)',
-      requested: 'projected-quasi-newton',
+      requested: 'projected-bfgs',
     });
     expect((await s.simulate({ a: 10, b: 2 })).optimizer.algorithm).toBe('none (simulation)');
     await s.dispose();

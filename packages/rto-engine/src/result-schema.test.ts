@@ -51,7 +51,7 @@ describe('cycleResultSchema', () => {
       },
     );
     const result = await s.optimize(cases[0].input_data);
-    expect(result.optimizer).toMatchObject({ algorithm: 'projected-quasi-newton', requested: 'SLSQP' });
+    expect(result.optimizer).toMatchObject({ algorithm: 'projected-bfgs', requested: 'SLSQP' });
     roundTrip(result);
     await s.dispose();
   });

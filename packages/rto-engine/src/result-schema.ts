@@ -96,7 +96,7 @@ export const optimizerSummarySchema = z
     algorithm: z
       .string()
       .describe(
-        'The method that ran (e.g. projected-quasi-newton, DE, DE + projected-quasi-newton), or none with the reason.',
+        'The method that ran (e.g. projected-bfgs, projected-quasi-newton, DE, DE + projected-bfgs), or none with the reason.',
       ),
     requested: z
       .string()

@@ -186,10 +186,11 @@ const optimizationConfig = z
     ),
     algorithm: z
       .string()
-      .default('projected-quasi-newton')
+      .default('projected-bfgs')
       .describe(
-        'projected-quasi-newton (gradient-based, the default; SLSQP and L-BFGS-B, the names predecessor strategies ' +
-          'use, are aliases of it), DE (differential evolution) or auto (DE, then projected-quasi-newton polishes). ' +
+        'projected-bfgs (quasi-Newton on exact gradients, the default; SLSQP and L-BFGS-B, the names predecessor ' +
+          'strategies use, are aliases of it), projected-quasi-newton (the same on finite differences), ' +
+          'DE (differential evolution) or auto (DE, then projected-bfgs polishes). ' +
           'Results report the method that ran as optimizer.algorithm and this value as optimizer.requested.',
       ),
     options: optimizerOptionsSchema.optional().describe('Optimizer options.'),

@@ -157,7 +157,7 @@ describe('checkStrategy', () => {
     expect(messages).toContain("skills.opt.config.cost_skill_name: unknown skill 'flw'");
     expect(messages).toContain("skills.opt.config.cost_feature_name: 'costs' is not a declared variable");
     expect(messages.find((m) => m.startsWith('skills.opt.config.algorithm'))).toMatch(
-      /unknown algorithm 'BFGS'; known: 'projected-quasi-newton', 'DE', 'auto' \(aliases 'SLSQP', 'L-BFGS-B'\)/,
+      /unknown algorithm 'BFGS'; known: 'projected-bfgs', 'projected-quasi-newton', 'DE', 'auto' \(aliases 'SLSQP', 'L-BFGS-B'\)/,
     );
   });
 

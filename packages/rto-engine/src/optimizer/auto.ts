@@ -1,5 +1,6 @@
 import { DE_NAME, dePopulationSize, runDe } from './differential-evolution.ts';
 import { SolveContext, solveFixed } from './problem.ts';
+import { PROJECTED_BFGS_NAME, runProjectedBfgs } from './projected-bfgs.ts';
 import {
   QUASI_NEWTON_NAME,
   type QuasiNewtonOptions,
@@ -10,8 +11,9 @@ import type { BoundedProblem, Optimizer, OptimizerOptions, OptimizerResult } fro
 
 /**
  * `auto`: a short differential-evolution search over the whole box (to get past steps
- * and onto the right side of penalties), then projected quasi-Newton polishing from the
- * best point found. Both phases share one budget (time, evaluations, abort) and their counts
+ * and onto the right side of penalties), then quasi-Newton polishing from the best point
+ * found (projected-bfgs on exact gradients when the problem has them, else
+ * projected-quasi-newton on finite differences). Both phases share one budget (time, evaluations, abort) and their counts
  * add up in the result. `maxiter`, `ftol` and `xtol` apply to the quasi-Newton phase;
  * `populationSize` and `seed` to the DE phase. The result names the phases that ran.
  */
@@ -43,13 +45,18 @@ export function createAuto(auto: AutoOptions = {}): Optimizer {
       if (search.stop) return { ...ctx.result(false, search.stop, search.message), algorithm: DE_NAME };
       const generations = ctx.iterations;
       ctx.assertFinite();
-      const polish = await runQuasiNewton(ctx, Float64Array.from(ctx.bestZ), options, auto, false);
+      // Exact gradients when the problem has them; finite differences otherwise.
+      const start = Float64Array.from(ctx.bestZ);
+      const polisher = ctx.hasGradient ? PROJECTED_BFGS_NAME : QUASI_NEWTON_NAME;
+      const polish = ctx.hasGradient
+        ? await runProjectedBfgs(ctx, start, options, auto)
+        : await runQuasiNewton(ctx, start, options, auto, false);
       const message = `${polish.message} (after ${generations} DE generations, then ${
         ctx.iterations - generations
-      } ${QUASI_NEWTON_NAME} iterations)`;
+      } ${polisher} iterations)`;
       return {
         ...ctx.result(polish.converged, polish.stop, message),
-        algorithm: `${DE_NAME} + ${QUASI_NEWTON_NAME}`,
+        algorithm: `${DE_NAME} + ${polisher}`,
       };
     },
   };

@@ -279,12 +279,20 @@ describe.each(['projected-quasi-newton', 'DE', 'auto'])('optimizer %s', (name) =
 describe('createOptimizer', () => {
   it('knows the names, case-insensitively, and the aliases of predecessor strategies', () => {
     expect(createOptimizer('projected-quasi-newton').name).toBe('projected-quasi-newton');
-    // SLSQP and L-BFGS-B (the predecessor's names) run the projected quasi-Newton method.
-    expect(createOptimizer('slsqp').name).toBe('projected-quasi-newton');
-    expect(createOptimizer('L-BFGS-B').name).toBe('projected-quasi-newton');
+    // SLSQP and L-BFGS-B (the predecessor's names) run projected BFGS on exact gradients.
+    expect(createOptimizer('projected-bfgs').name).toBe('projected-bfgs');
+    expect(createOptimizer('slsqp').name).toBe('projected-bfgs');
+    expect(createOptimizer('L-BFGS-B').name).toBe('projected-bfgs');
     expect(createOptimizer('de').name).toBe('DE');
     expect(createOptimizer('AUTO').name).toBe('auto');
-    expect(optimizerNames).toEqual(['projected-quasi-newton', 'DE', 'auto', 'SLSQP', 'L-BFGS-B']);
+    expect(optimizerNames).toEqual([
+      'projected-bfgs',
+      'projected-quasi-newton',
+      'DE',
+      'auto',
+      'SLSQP',
+      'L-BFGS-B',
+    ]);
   });
 
   it('rejects an unknown name, listing the known ones', () => {

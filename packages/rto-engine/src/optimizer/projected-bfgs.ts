@@ -46,6 +46,8 @@ const SAMPLING_SHRINK = 10;
 const SAMPLING_MIN_RADIUS = 1e-6;
 /** The outcome's message when the start point's cost is not finite (the caller probes the box). */
 const INFEASIBLE_START = 'The cost is not finite at the start point.';
+/** Evaluations in one iteration that count as a long backtrack (the step crossed a kink). */
+const LONG_BACKTRACK = 4;
 /** Consecutive iterations below `stallTol` that count as a stall. */
 const STALL_ITERATIONS = 2;
 
@@ -79,6 +81,11 @@ class BfgsRun {
   private readonly hy: Float64Array;
   private readonly gOld: Float64Array;
   private readonly samples: Float64Array;
+  /** The bundle: the last m + 1 points evaluated and their (upper) gradients, a ring. */
+  private readonly bundleZ: Float64Array;
+  private readonly bundleG: Float64Array;
+  private bundleSize = 0;
+  private bundleNext = 0;
   private readonly simplex: SimplexScratch;
   private readonly rng: () => number;
   private readonly maxiter: number;
@@ -110,12 +117,14 @@ class BfgsRun {
     this.gOld = new Float64Array(m);
     this.held = new Uint8Array(m);
     this.H = new Float64Array(m * m);
-    this.samples = new Float64Array((m + 3) * m);
+    this.samples = new Float64Array((2 * m + 4) * m);
+    this.bundleZ = new Float64Array((m + 1) * m);
+    this.bundleG = new Float64Array((m + 1) * m);
     this.simplex = {
-      lambda: new Float64Array(m + 3),
-      prev: new Float64Array(m + 3),
-      yv: new Float64Array(m + 3),
-      sorted: new Float64Array(m + 3),
+      lambda: new Float64Array(2 * m + 4),
+      prev: new Float64Array(2 * m + 4),
+      yv: new Float64Array(2 * m + 4),
+      sorted: new Float64Array(2 * m + 4),
     };
     this.rng = mulberry32(options.seed ?? QUASI_NEWTON_DEFAULTS.seed);
     this.maxiter = options.maxiter ?? QUASI_NEWTON_DEFAULTS.maxiter;
@@ -133,7 +142,15 @@ class BfgsRun {
   private async evaluate(z: Float64Array, up: Float64Array, down: Float64Array): Promise<number | undefined> {
     this.stop = this.ctx.evaluations === 0 ? undefined : this.ctx.stopReason(1);
     if (this.stop) return undefined;
-    return this.ctx.valueAndGradient(z, up, down);
+    const f = await this.ctx.valueAndGradient(z, up, down);
+    if (Number.isFinite(f)) {
+      const m = this.m;
+      this.bundleZ.set(z.subarray(0, m), this.bundleNext * m);
+      this.bundleG.set(up.subarray(0, m), this.bundleNext * m);
+      this.bundleNext = (this.bundleNext + 1) % (m + 1);
+      this.bundleSize = Math.min(this.bundleSize + 1, m + 1);
+    }
+    return f;
   }
 
   async run(): Promise<PhaseOutcome> {
@@ -141,7 +158,10 @@ class BfgsRun {
     if (f0 === undefined) return this.done(false, '');
     this.f = f0;
     if (!Number.isFinite(this.f)) return this.done(false, INFEASIBLE_START);
+    // Phases (iterations, sampling steps) in a row that lowered the cost by less than stallTol,
+    // and iterations in a row that needed a long backtrack (a kink crossed).
     let stalls = 0;
+    let backtracks = 0;
     while (true) {
       const pg = this.workingGradient();
       const scale = Math.max(Math.abs(this.f), 1);
@@ -153,24 +173,28 @@ class BfgsRun {
         );
       }
       const before = this.f;
+      const evaluations = this.ctx.evaluations;
       const moved = await this.quasiNewtonStep();
       if (this.stop) return this.done(false, '');
       this.ctx.iterations++;
-      const decrease = before - this.f;
-      stalls =
-        moved && decrease > this.stallTol * Math.max(Math.abs(before), Math.abs(this.f), 1) ? 0 : stalls + 1;
-      if (moved && stalls === 0) continue;
-      if (moved && decrease > this.ftol * scale && stalls < STALL_ITERATIONS) continue;
-      // No step, or progress stalled while the projected gradient is not small: a kink.
+      const small = !moved || before - this.f <= this.stallTol * Math.max(Math.abs(before), 1);
+      stalls = small ? stalls + 1 : 0;
+      backtracks = moved && this.ctx.evaluations - evaluations >= LONG_BACKTRACK ? backtracks + 1 : 0;
+      if (moved && stalls < STALL_ITERATIONS && backtracks < STALL_ITERATIONS) continue;
+      // No step, stalled progress or repeated long backtracks with a projected gradient that
+      // is not small: the signature of a kink.
+      backtracks = 0;
+      const beforeSampling = this.f;
       const sampled = await this.sample();
       if (this.stop) return this.done(false, '');
-      if (!sampled) {
+      const gained = beforeSampling - this.f > this.stallTol * Math.max(Math.abs(beforeSampling), 1);
+      if (!sampled || (!gained && stalls >= STALL_ITERATIONS)) {
         return this.done(
           true,
           'Converged: no descent direction in the gradients sampled around the point (a kink).',
         );
       }
-      stalls = 0;
+      if (gained) stalls = 0;
     }
   }
 
@@ -307,7 +331,14 @@ class BfgsRun {
    * stationary at the smallest radius.
    */
   private async sample(): Promise<boolean> {
-    const { m, z, zt, samples, d } = this;
+    // A bundle step first: the gradients already evaluated near the point (the iterations that
+    // crossed the kink) cost nothing.
+    const near = this.bundleRadius();
+    if (near > 0) {
+      const moved = await this.hullStep(this.bundleRows(near), near);
+      if (moved !== undefined) return moved;
+    }
+    const { m, z, zt, samples } = this;
     for (let radius = SAMPLING_RADIUS; radius >= SAMPLING_MIN_RADIUS; radius /= SAMPLING_SHRINK) {
       samples.set(this.up, 0);
       samples.set(this.down, m);
@@ -320,26 +351,64 @@ class BfgsRun {
         samples.set(this.upT, rows * m);
         rows++;
       }
-      minNormDirection(samples, rows, m, this.simplex, d);
-      let norm = 0;
-      for (let k = 0; k < m; k++) {
-        const v = -d[k]!;
-        // Held at a bound: the direction must not leave the box.
-        d[k] = (z[k]! <= 0 && v < 0) || (z[k]! >= 1 && v > 0) ? 0 : v;
-        norm = Math.max(norm, Math.abs(d[k]!));
-      }
-      if (norm <= this.gtol * Math.max(Math.abs(this.f), 1)) continue;
-      // The line search's Armijo test uses g; along the hull direction, use the direction itself.
-      for (let k = 0; k < m; k++) this.g[k] = -d[k]!;
-      const accepted = await this.lineSearch(Math.min(1, (10 * radius) / norm), false);
-      if (this.stop) return false;
-      if (accepted !== undefined) {
-        this.fresh = true;
-        return true;
-      }
+      const moved = await this.hullStep(rows, radius);
+      if (moved !== undefined) return moved;
     }
     this.workingGradient();
     return false;
+  }
+
+  /** The largest distance (max norm) from the point to a bundle point within 0.1; 0 when none. */
+  private bundleRadius(): number {
+    const { m, z } = this;
+    let radius = 0;
+    for (let b = 0; b < this.bundleSize; b++) {
+      let distance = 0;
+      for (let k = 0; k < m; k++) distance = Math.max(distance, Math.abs(this.bundleZ[b * m + k]! - z[k]!));
+      if (distance <= 0.1) radius = Math.max(radius, distance);
+    }
+    return radius;
+  }
+
+  /** Writes both one-sided gradients at the point and the bundle's gradients within `radius`; returns the rows. */
+  private bundleRows(radius: number): number {
+    const { m, z, samples } = this;
+    samples.set(this.up, 0);
+    samples.set(this.down, m);
+    let rows = 2;
+    for (let b = 0; b < this.bundleSize; b++) {
+      let distance = 0;
+      for (let k = 0; k < m; k++) distance = Math.max(distance, Math.abs(this.bundleZ[b * m + k]! - z[k]!));
+      if (distance > radius) continue;
+      samples.set(this.bundleG.subarray(b * m, (b + 1) * m), rows * m);
+      rows++;
+    }
+    return rows;
+  }
+
+  /**
+   * Moves along the shortest vector of the hull of the `rows` gradients in `samples`: true when
+   * it lowered the cost, undefined when there is no descent at this radius (or the line search
+   * found none); false when a budget stopped the run.
+   */
+  private async hullStep(rows: number, radius: number): Promise<boolean | undefined> {
+    const { m, z, d } = this;
+    minNormDirection(this.samples, rows, m, this.simplex, d);
+    let norm = 0;
+    for (let k = 0; k < m; k++) {
+      const v = -d[k]!;
+      // Held at a bound: the direction must not leave the box.
+      d[k] = (z[k]! <= 0 && v < 0) || (z[k]! >= 1 && v > 0) ? 0 : v;
+      norm = Math.max(norm, Math.abs(d[k]!));
+    }
+    if (norm <= this.gtol * Math.max(Math.abs(this.f), 1)) return undefined;
+    // The Armijo test along the hull direction uses the direction itself as the slope.
+    for (let k = 0; k < m; k++) this.g[k] = -d[k]!;
+    const accepted = await this.lineSearch(Math.min(1, (10 * radius) / norm), false);
+    if (this.stop) return false;
+    if (accepted === undefined) return undefined;
+    this.fresh = true;
+    return true;
   }
 }
 
