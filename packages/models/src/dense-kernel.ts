@@ -186,13 +186,22 @@ function binary(
     const kb = bv.length === 1 ? 0 : k;
     const a = av[ka]!;
     const b = bv[kb]!;
-    let y: number;
-    let da: number;
-    let db: number;
-    if (fn === '+') [y, da, db] = [a + b, 1, 1];
-    else if (fn === '-') [y, da, db] = [a - b, 1, -1];
-    else if (fn === '*') [y, da, db] = [a * b, b, a];
-    else [y, da, db] = [a / b, 1 / b, -a / (b * b)];
+    let y = a / b;
+    let da = 1 / b;
+    let db = -a / (b * b);
+    if (fn === '+') {
+      y = a + b;
+      da = 1;
+      db = 1;
+    } else if (fn === '-') {
+      y = a - b;
+      da = 1;
+      db = -1;
+    } else if (fn === '*') {
+      y = a * b;
+      da = b;
+      db = a;
+    }
     yv[k] = y;
     for (let i = 0; i < d; i++) yt[k * d + i] = da * at_[ka * d + i]! + db * bt[kb * d + i]!;
   }

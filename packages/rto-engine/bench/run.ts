@@ -1,11 +1,15 @@
 /**
  * Engine benchmarks on the predecessor's strategy with the compat models (ONNX exports):
- * full-cycle latency and evaluations per cycle, and batched evaluation throughput.
+ * full-cycle latency and evaluations per cycle (against the predecessor's scipy counts), the
+ * same on 200 random plant states, batched evaluation and value-and-gradient throughput, and
+ * RSS over 100,000 cycles in one process.
  * Run: pnpm --filter @po/rto-engine bench   (prints markdown for BENCHMARKS.md)
+ *      BENCH_CYCLES=20000 to shorten the memory run.
  */
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '@po/core';
 import { createModelProvider, localModelFiles } from '@po/models';
 import { parse } from 'yaml';
 import { compileStrategy } from '../src/index.ts';
@@ -15,6 +19,9 @@ const cases = JSON.parse(readFileSync(`${fixtures}expected/optimize-cases.json`,
   case_id: string;
   input_data: Record<string, number>;
   bounds: [number, number][];
+  success: boolean;
+  cost: number;
+  scipy: { nfev: number; fun: number };
 }[];
 
 const probes = JSON.parse(readFileSync(`${fixtures}expected/forward-probes.json`, 'utf8')).states as {
@@ -25,62 +32,113 @@ const probes = JSON.parse(readFileSync(`${fixtures}expected/forward-probes.json`
 const quantile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
-async function main() {
+async function load(algorithm?: string) {
   const spec = parse(readFileSync(`${fixtures}predecessor-strategy.onnx.yaml`, 'utf8'));
   spec.engine = { compat: 'predecessor' };
-  const strategy = await compileStrategy(spec, {
+  if (algorithm) spec.skills.os_main_optimizer.config.algorithm = algorithm;
+  return compileStrategy(spec, {
     modelProvider: createModelProvider({ readFile: localModelFiles(fixtures) }),
   });
+}
 
+type Strategy = Awaited<ReturnType<typeof load>>;
+
+/** `cycles` timed cycles after 20 warm-up ones; the times and the last result. */
+async function timeCycles(strategy: Strategy, state: Record<string, number>, cycles: number) {
+  for (let i = 0; i < 20; i++) await strategy.optimize(state);
+  const times: number[] = [];
+  let result = await strategy.optimize(state);
+  for (let i = 0; i < cycles; i++) {
+    const t = performance.now();
+    result = await strategy.optimize(state);
+    times.push(performance.now() - t);
+  }
+  return { times, result };
+}
+
+const ms = (v: number) => v.toFixed(3);
+
+async function predecessorStates(strategy: Strategy, before: Strategy) {
   console.log(
-    `## @po/rto-engine: cycle latency (predecessor strategy, compat models, SLSQP = projected-quasi-newton)\n`,
+    '## @po/rto-engine: cycle latency (predecessor strategy, compat models, SLSQP = projected-bfgs)\n',
   );
   console.log(
     `Command: \`pnpm --filter @po/rto-engine bench\` — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model}\n`,
   );
   console.log(
-    '| case | cycles | median ms | p95 ms | evaluations/cycle | batches/cycle | iterations | cost |',
+    '| state | cycles | median ms | p95 ms | evaluations/cycle | scipy nfev | projected-quasi-newton evaluations | iterations | cost | scipy cost |',
   );
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   const all: number[] = [];
-  for (const c of cases) {
-    for (let i = 0; i < 20; i++) await strategy.optimize(c.input_data); // warm-up
-    const times: number[] = [];
-    let result = await strategy.optimize(c.input_data);
-    for (let i = 0; i < 200; i++) {
-      const t = performance.now();
-      result = await strategy.optimize(c.input_data);
-      times.push(performance.now() - t);
-    }
+  const states = [
+    ...cases.map((c) => ({ id: c.case_id, input: c.input_data, scipy: c })),
+    ...probes.map((p) => ({ id: p.state_id, input: p.input_data, scipy: undefined })),
+  ];
+  for (const state of states) {
+    const { times, result } = await timeCycles(strategy, state.input, 200);
+    const old = await before.optimize(state.input);
     times.sort((a, b) => a - b);
     all.push(...times);
     const o = result.optimizer;
+    const scipyCost = state.scipy
+      ? state.scipy.success
+        ? state.scipy.cost
+        : state.scipy.scipy.fun
+      : undefined;
     console.log(
-      `| ${c.case_id} | ${times.length} | ${quantile(times, 0.5).toFixed(3)} | ${quantile(times, 0.95).toFixed(3)} | ${o.evaluations} | ${o.batches} | ${o.iterations} | ${result.cost_function_value.toFixed(4)} |`,
+      `| ${state.id} | ${times.length} | ${ms(quantile(times, 0.5))} | ${ms(quantile(times, 0.95))} | ${o.evaluations} | ${state.scipy?.scipy.nfev ?? '–'} | ${old.optimizer.evaluations} | ${o.iterations} | ${result.cost_function_value.toFixed(4)} | ${scipyCost?.toFixed(4) ?? '–'} |`,
     );
   }
   all.sort((a, b) => a - b);
-  const row = (label: string) =>
-    `| **${label}** | ${all.length} | **${quantile(all, 0.5).toFixed(3)}** | **${quantile(all, 0.95).toFixed(3)}** | | | | |`;
-  console.log(row('the 6 reference cases'));
-  // The forward-probe states are predecessor plant states too (two push values past the physical limits).
-  for (const p of probes) {
-    for (let i = 0; i < 20; i++) await strategy.optimize(p.input_data);
-    for (let i = 0; i < 200; i++) {
-      const t = performance.now();
-      await strategy.optimize(p.input_data);
-      all.push(performance.now() - t);
-    }
-  }
-  all.sort((a, b) => a - b);
-  console.log(`${row('all 12 predecessor states (the 6 cases + the 6 forward-probe states)')}\n`);
+  console.log(
+    `| **all 12 predecessor states** | ${all.length} | **${ms(quantile(all, 0.5))}** | **${ms(quantile(all, 0.95))}** | | | | | | |\n`,
+  );
+}
 
-  console.log('## @po/rto-engine: batched evaluation throughput (cost composition, 3 ONNX models)\n');
-  console.log('| batch size | batches | points/s | µs per batch |');
+/** 200 random plant states, each input uniform within the span of the 12 predecessor states. */
+async function randomStates(strategy: Strategy) {
+  const inputs = [...cases.map((c) => c.input_data), ...probes.map((p) => p.input_data)];
+  const names = Object.keys(inputs[0]!);
+  const lo = names.map((n) => Math.min(...inputs.map((s) => s[n]!)));
+  const hi = names.map((n) => Math.max(...inputs.map((s) => s[n]!)));
+  const rng = mulberry32(2026);
+  const times: number[] = [];
+  const evaluations: number[] = [];
+  let held = 0;
+  let gains = 0;
+  for (let k = 0; k < 200; k++) {
+    const state = Object.fromEntries(names.map((n, j) => [n, lo[j]! + rng() * (hi[j]! - lo[j]!)]));
+    const { times: t, result } = await timeCycles(strategy, state, 20);
+    times.push(...t);
+    evaluations.push(result.optimizer.evaluations);
+    if (result.warnings.some((w) => w.startsWith('holding'))) held++;
+    gains += result.cost_at_current - result.cost_function_value;
+  }
+  times.sort((a, b) => a - b);
+  evaluations.sort((a, b) => a - b);
+  console.log(
+    "## @po/rto-engine: 200 random plant states (seed 2026, each input uniform over the 12 states' span)\n",
+  );
+  console.log('| | median | p95 | max |');
   console.log('|---|---|---|---|');
+  console.log(
+    `| cycle ms (20 timed cycles per state) | ${ms(quantile(times, 0.5))} | ${ms(quantile(times, 0.95))} | ${ms(times.at(-1)!)} |`,
+  );
+  console.log(
+    `| evaluations/cycle | ${quantile(evaluations, 0.5)} | ${quantile(evaluations, 0.95)} | ${evaluations.at(-1)} |`,
+  );
+  console.log(
+    `\nHeld (no better answer than the current values): ${held} of 200; mean cost gain over holding ${(gains / 200).toFixed(3)}.\n`,
+  );
+}
+
+async function throughput(strategy: Strategy) {
+  console.log('## @po/rto-engine: evaluation throughput (cost composition, 3 models)\n');
+  console.log('| batch size | what | calls | points/s | µs per call |');
+  console.log('|---|---|---|---|---|');
   const c = cases[0]!;
   const n = strategy.decisionVariables.length;
-  for (const size of [1, 11, 64, 256, 1024]) {
+  for (const size of [1, 64]) {
     const points = new Float64Array(size * n);
     for (let r = 0; r < size; r++) {
       for (let j = 0; j < n; j++) {
@@ -88,18 +146,54 @@ async function main() {
         points[r * n + j] = lo + (((r * 7 + j * 13) % 17) / 16) * (hi - lo);
       }
     }
-    for (let i = 0; i < 50; i++) await strategy.evaluate(c.input_data, points, size);
-    const batches = Math.max(50, Math.round(200_000 / size));
-    const t = performance.now();
-    for (let i = 0; i < batches; i++) await strategy.evaluate(c.input_data, points, size);
-    const seconds = (performance.now() - t) / 1000;
-    console.log(
-      `| ${size} | ${batches} | ${Math.round((batches * size) / seconds).toLocaleString('en-US')} | ${((seconds * 1e6) / batches).toFixed(1)} |`,
-    );
+    const runs = {
+      'value (ONNX Runtime)': () => strategy.evaluate(c.input_data, points, size),
+      'value and gradient (kernel)': () => strategy.evaluateGradient!(c.input_data, points, size),
+    };
+    for (const [what, run] of Object.entries(runs)) {
+      for (let i = 0; i < 50; i++) await run();
+      const calls = Math.max(50, Math.round(100_000 / size));
+      const t = performance.now();
+      for (let i = 0; i < calls; i++) await run();
+      const seconds = (performance.now() - t) / 1000;
+      console.log(
+        `| ${size} | ${what} | ${calls} | ${Math.round((calls * size) / seconds).toLocaleString('en-US')} | ${((seconds * 1e6) / calls).toFixed(1)} |`,
+      );
+    }
+  }
+  console.log('\nEach call includes the per-call set-up (plant state, PreCalculateVariables).\n');
+}
+
+async function memory(strategy: Strategy) {
+  const total = Number(process.env.BENCH_CYCLES ?? 100_000);
+  const states = [...cases.map((c) => c.input_data), ...probes.map((p) => p.input_data)];
+  console.log(`## @po/rto-engine: memory over ${total.toLocaleString('en-US')} cycles in one process\n`);
+  console.log('| cycles | RSS MiB | heap used MiB |');
+  console.log('|---|---|---|');
+  const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+  const row = (k: number) => {
+    const m = process.memoryUsage();
+    console.log(`| ${k.toLocaleString('en-US')} | ${mib(m.rss)} | ${mib(m.heapUsed)} |`);
+  };
+  row(0);
+  const t = performance.now();
+  for (let k = 1; k <= total; k++) {
+    await strategy.optimize(states[k % states.length]!);
+    if (k % 10_000 === 0) row(k);
   }
   console.log(
-    '\nEach batch includes the per-cycle set-up (plant state, PreCalculateVariables) that `evaluate` does once per call.',
+    `\n${total} cycles (the 12 states in turn) in ${((performance.now() - t) / 1000).toFixed(1)} s.\n`,
   );
+}
+
+async function main() {
+  const strategy = await load();
+  const before = await load('projected-quasi-newton');
+  await predecessorStates(strategy, before);
+  await randomStates(strategy);
+  await throughput(strategy);
+  await memory(strategy);
+  await before.dispose();
   await strategy.dispose();
 }
 
