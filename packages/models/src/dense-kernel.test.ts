@@ -3,14 +3,17 @@
  * ONNX exports and as the original .pth/.pkl files), against real ONNX Runtime predictions
  * and against finite differences; and a graph the kernel does not run gets no kernel.
  */
+import { fileURLToPath } from 'node:url';
 import type { SurrogateModel } from '@po/core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEMO_MODELS } from '../scripts/build-demo-models.ts';
 import { compatRequest, expected, FIXTURES, pthRequest, stackRows } from '../test/compat.ts';
 import { denseKernel } from './dense-kernel.ts';
 import { buildMlpOnnx } from './mlp-onnx.ts';
 import { localModelFiles } from './paths.ts';
 import { createModelProvider } from './provider.ts';
 
+const DEMO = fileURLToPath(new URL('../../../config/demo/models/', import.meta.url));
 const provider = createModelProvider({ readFile: localModelFiles(FIXTURES) });
 const loaded: SurrogateModel[] = [];
 afterAll(async () => {
@@ -30,67 +33,102 @@ function probeRows(rows: readonly (readonly number[])[]): number[][] {
   ];
 }
 
+/**
+ * The model has a kernel; its values agree with ONNX Runtime, its Jacobian with central
+ * differences of its own float64 values (tight) and of ONNX Runtime's float32 predictions with a
+ * larger step (loose: float32 rounding over the step).
+ */
+async function checkJacobian(surrogate: SurrogateModel, inputNames: readonly string[], rows: number[][]) {
+  expect(surrogate.valueAndJacobian, 'the kernel runs this network').toBeDefined();
+  const width = inputNames.length;
+  const count = rows.length;
+  const inputs = stackRows(rows);
+  const values = new Float64Array(count);
+  const jacobian = new Float64Array(count * width);
+  await surrogate.valueAndJacobian!(inputs, count, values, jacobian);
+  const predicted = new Float64Array(count);
+  await surrogate.predict(inputs, count, predicted);
+  const scale = Math.max(...Array.from(predicted, Math.abs), 1);
+  for (let r = 0; r < count; r++) expect(Math.abs(values[r]! - predicted[r]!)).toBeLessThan(1e-5 * scale);
+  const spread = Array.from({ length: width }, (_, j) => {
+    const column = rows.map((row) => row[j]!);
+    return Math.max(...column) - Math.min(...column) || 1;
+  });
+  const shifted = new Float64Array(2 * width * width);
+  const up = new Float64Array(2 * width);
+  const scratch = new Float64Array(2 * width * width);
+  for (const [h, tolerance, run] of [
+    [
+      1e-6,
+      1e-5,
+      (x: Float64Array, n: number, o: Float64Array) => surrogate.valueAndJacobian!(x, n, o, scratch),
+    ],
+    [1e-3, 2e-2, (x: Float64Array, n: number, o: Float64Array) => surrogate.predict(x, n, o)],
+  ] as const) {
+    for (let r = 0; r < count; r++) {
+      for (let i = 0; i < width; i++) {
+        for (const [k, sign] of [
+          [2 * i, 1],
+          [2 * i + 1, -1],
+        ] as const) {
+          shifted.set(rows[r]!, k * width);
+          shifted[k * width + i]! += sign * h * spread[i]!;
+        }
+      }
+      await run(shifted, 2 * width, up);
+      for (let i = 0; i < width; i++) {
+        const difference = (up[2 * i]! - up[2 * i + 1]!) / (2 * h * spread[i]!);
+        const exact = jacobian[r * width + i]!;
+        const floor = (1e-3 * scale) / spread[i]!;
+        expect(
+          Math.abs(exact - difference),
+          `row ${r}, input ${inputNames[i]}: exact ${exact} vs difference ${difference} (step ${h})`,
+        ).toBeLessThanOrEqual(tolerance * Math.max(Math.abs(difference), floor));
+      }
+    }
+  }
+}
+
 describe.each(
   expected.models.flatMap((m) => [
     ['onnx', m, compatRequest(m)] as const,
     ['pth', m, pthRequest(m)] as const,
   ]),
 )('%s %s', (_format, model, request) => {
-  it('has a kernel whose values agree with ONNX Runtime and whose Jacobian agrees with central differences', async () => {
+  it('has a kernel that agrees with ONNX Runtime and with central differences', async () => {
     const surrogate = await provider.load(request);
     loaded.push(surrogate);
-    expect(surrogate.valueAndJacobian, 'the kernel runs this network').toBeDefined();
-    const rows = probeRows(model.rows.map((r) => r.x));
-    const width = request.inputs.length;
-    const count = rows.length;
-    const inputs = stackRows(rows);
-    const values = new Float64Array(count);
-    const jacobian = new Float64Array(count * width);
-    await surrogate.valueAndJacobian!(inputs, count, values, jacobian);
-    const predicted = new Float64Array(count);
-    await surrogate.predict(inputs, count, predicted);
-    const scale = Math.max(...Array.from(predicted, Math.abs), 1);
-    for (let r = 0; r < count; r++) expect(Math.abs(values[r]! - predicted[r]!)).toBeLessThan(1e-5 * scale);
+    await checkJacobian(surrogate, request.inputs, probeRows(model.rows.map((r) => r.x)));
+  });
+});
 
-    // Central differences of the kernel's own float64 values (tight), and of ONNX Runtime's
-    // float32 predictions with a larger step (loose: float32 rounding over the step).
-    const spread = Array.from({ length: width }, (_, j) => {
-      const column = rows.map((row) => row[j]!);
-      return Math.max(...column) - Math.min(...column) || 1;
+describe('the demo kiln models (config/demo/models)', () => {
+  const demo = createModelProvider({ readFile: localModelFiles(DEMO) });
+  it.each(DEMO_MODELS.map((spec) => [spec.output, spec] as const))('%s', async (_name, spec) => {
+    const surrogate = await demo.load({
+      skill: spec.skill,
+      modelPath: `saved_models/demo_${spec.output}_ann.onnx`,
+      scalerPath: `saved_scalers/demo_${spec.output}_scalers.json`,
+      inputs: spec.inputs.map((i) => i.name),
+      output: spec.output,
     });
-    const shifted = new Float64Array(2 * width * width);
-    const up = new Float64Array(2 * width);
-    const scratch = new Float64Array(2 * width * width);
-    for (const [h, tolerance, run] of [
-      [
-        1e-6,
-        1e-5,
-        (x: Float64Array, n: number, o: Float64Array) => surrogate.valueAndJacobian!(x, n, o, scratch),
-      ],
-      [1e-3, 2e-2, (x: Float64Array, n: number, o: Float64Array) => surrogate.predict(x, n, o)],
-    ] as const) {
-      for (let r = 0; r < count; r++) {
-        for (let i = 0; i < width; i++) {
-          for (const [k, sign] of [
-            [2 * i, 1],
-            [2 * i + 1, -1],
-          ] as const) {
-            shifted.set(rows[r]!, k * width);
-            shifted[k * width + i]! += sign * h * spread[i]!;
-          }
-        }
-        await run(shifted, 2 * width, up);
-        for (let i = 0; i < width; i++) {
-          const difference = (up[2 * i]! - up[2 * i + 1]!) / (2 * h * spread[i]!);
-          const exact = jacobian[r * width + i]!;
-          const floor = (1e-3 * scale) / spread[i]!;
-          expect(
-            Math.abs(exact - difference),
-            `row ${r}, input ${request.inputs[i]}: exact ${exact} vs difference ${difference} (step ${h})`,
-          ).toBeLessThanOrEqual(tolerance * Math.max(Math.abs(difference), floor));
-        }
-      }
-    }
+    loaded.push(surrogate);
+    const n = spec.inputs.length;
+    const rows = [
+      Array(n).fill(0),
+      ...spec.inputs.flatMap((input, j) =>
+        [1, -1].map((sign) => {
+          const row = Array(n).fill(0);
+          row[j] = sign * input.probe;
+          return row;
+        }),
+      ),
+    ];
+    await checkJacobian(
+      surrogate,
+      spec.inputs.map((i) => i.name),
+      rows,
+    );
   });
 });
 
