@@ -2,8 +2,10 @@
  * A typed-array value-and-Jacobian kernel for the small dense networks po runs (Linear/Gemm,
  * MatMul, BatchNormalization in inference mode, exact GELU as Div/Erf/Add/Mul, ReLU, tanh,
  * sigmoid, leaky ReLU, and elementwise arithmetic with constants): the ONNX graph is read once
- * and interpreted row by row in float64, carrying forward-mode tangents (d node / d network
- * input), so one call gives a batch's outputs and their Jacobian. A graph with anything else
+ * and interpreted row by row in float64, a forward pass for the values and one reverse sweep
+ * from the scalar output for d output / d every input, so one call gives a batch's outputs and
+ * their Jacobian. (`apply` can also carry forward-mode tangents; the reverse sweep is cheaper
+ * for one output.) A graph with anything else
  * (another op, another shape) gets no kernel: `denseKernel` returns undefined and the engine
  * falls back to finite differences of the ONNX Runtime predictions.
  */
@@ -26,12 +28,13 @@ type Constant = Float64Array;
 
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
 
-/** The compiled kernel of one network: `run` evaluates one row with its tangents. */
+/** The compiled kernel of one network: `run` evaluates one row and its gradient. */
 export class DenseKernel {
   readonly inputWidth: number;
   private readonly steps: readonly Step[];
   private readonly values: Float64Array[];
   private readonly tangents: Float64Array[];
+  private readonly adjoints: Float64Array[];
   private readonly output: number;
 
   constructor(inputWidth: number, widths: readonly number[], steps: readonly Step[], output: number) {
@@ -39,6 +42,7 @@ export class DenseKernel {
     this.steps = steps;
     this.values = widths.map((w) => new Float64Array(w));
     this.tangents = widths.map((w) => new Float64Array(w * inputWidth));
+    this.adjoints = widths.map((w) => new Float64Array(w));
     this.output = output;
   }
 
@@ -61,16 +65,70 @@ export class DenseKernel {
   ): number {
     const d = this.inputWidth;
     const v0 = this.values[0]!;
-    const t0 = this.tangents[0]!;
-    t0.fill(0);
-    for (let i = 0; i < d; i++) {
-      v0[i] = x[offset + i]!;
-      t0[i * d + i] = inputScale[i]!;
-    }
-    for (const step of this.steps) this.apply(step, d);
-    const t = this.tangents[this.output]!;
-    for (let i = 0; i < d; i++) gradient[gOffset + i] = t[i]!;
+    for (let i = 0; i < d; i++) v0[i] = x[offset + i]!;
+    // Forward: values only (no tangents: d = 0). Backward: one reverse sweep from the scalar
+    // output gives d output / d every input (cheaper than d forward tangents).
+    const steps = this.steps;
+    for (let s = 0; s < steps.length; s++) this.apply(steps[s]!, 0);
+    const adjoints = this.adjoints;
+    for (let k = 0; k < adjoints.length; k++) adjoints[k]!.fill(0);
+    adjoints[this.output]![0] = 1;
+    for (let s = steps.length - 1; s >= 0; s--) this.backward(steps[s]!);
+    const a0 = adjoints[0]!;
+    for (let i = 0; i < d; i++) gradient[gOffset + i] = a0[i]! * inputScale[i]!;
     return this.values[this.output]![0]!;
+  }
+
+  /** Adds the step's output adjoint, times its local derivative, to its inputs' adjoints. */
+  private backward(step: Step): void {
+    const ay = this.adjoints[step.y]!;
+    const ax = this.adjoints[step.x]!;
+    const xv = this.values[step.x]!;
+    const n = ay.length;
+    switch (step.op) {
+      case 'gemm': {
+        const { w, cols } = step;
+        for (let o = 0; o < n; o++) {
+          const a = ay[o]!;
+          if (a === 0) continue;
+          for (let k = 0; k < cols; k++) ax[k]! += w[o * cols + k]! * a;
+        }
+        return;
+      }
+      case 'affine':
+        for (let k = 0; k < n; k++) ax[k]! += at(step.scale, k) * ay[k]!;
+        return;
+      case 'unary': {
+        const yv = this.values[step.y]!;
+        for (let k = 0; k < n; k++) ax[k]! += unarySlope(step.fn, step.alpha, xv[k]!, yv[k]!) * ay[k]!;
+        return;
+      }
+      case 'binary': {
+        const az = this.adjoints[step.z]!;
+        const zv = this.values[step.z]!;
+        for (let k = 0; k < n; k++) {
+          const ka = xv.length === 1 ? 0 : k;
+          const kb = zv.length === 1 ? 0 : k;
+          const a = xv[ka]!;
+          const b = zv[kb]!;
+          const g = ay[k]!;
+          if (step.fn === '+') {
+            ax[ka]! += g;
+            az[kb]! += g;
+          } else if (step.fn === '-') {
+            ax[ka]! += g;
+            az[kb]! -= g;
+          } else if (step.fn === '*') {
+            ax[ka]! += b * g;
+            az[kb]! += a * g;
+          } else {
+            ax[ka]! += g / b;
+            az[kb]! -= (a * g) / (b * b);
+          }
+        }
+        return;
+      }
+    }
   }
 
   private apply(step: Step, d: number): void {
@@ -167,6 +225,24 @@ function unary(
     }
     yv[k] = y;
     for (let i = 0; i < d; i++) yt[k * d + i] = xt[k * d + i]! * dy;
+  }
+}
+
+/** d unary(x) / dx, given x and y = unary(x). */
+function unarySlope(fn: Unary, alpha: number, x: number, y: number): number {
+  switch (fn) {
+    case 'erf':
+      return TWO_OVER_SQRT_PI * Math.exp(-x * x);
+    case 'relu':
+      return x > 0 ? 1 : 0;
+    case 'leaky_relu':
+      return x > 0 ? 1 : alpha;
+    case 'tanh':
+      return 1 - y * y;
+    case 'sigmoid':
+      return y * (1 - y);
+    default:
+      return 1;
   }
 }
 
