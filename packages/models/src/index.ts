@@ -32,7 +32,7 @@ export {
   type PthImportOptions,
   type ScalerDescription,
 } from './import/index.ts';
-export { type ModelMetadata, parseModelMetadata } from './metadata.ts';
+export { type MetadataDomain, type ModelMetadata, parseModelMetadata } from './metadata.ts';
 export {
   type ActivationFunction,
   buildMlpOnnx,
