@@ -5,6 +5,7 @@ export {
   DEMO_KILN_OUTPUTS,
   DEMO_KILN_SETPOINTS,
   type DemoKiln,
+  type DemoKilnDrift,
   DemoKilnError,
   type DemoKilnHistoryOptions,
   type DemoKilnOptions,

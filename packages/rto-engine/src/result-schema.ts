@@ -202,6 +202,13 @@ export const modelTrustSchema = z
     unknown_inputs: z
       .record(z.string(), z.string())
       .describe('Inputs without a known training range, with why.'),
+    training_error: z
+      .object({
+        rmse: z.number().nullable().describe('Held-out root-mean-square error (output units).'),
+        mean_abs: z.number().nullable().describe('Held-out mean absolute error (output units).'),
+      })
+      .nullable()
+      .describe('The model’s error on held-out data, from its metadata; null when it does not say.'),
     unchecked: z
       .array(z.string())
       .describe('Domain variables that are not variables of this strategy (not checked).'),

@@ -1,4 +1,4 @@
-import type { VariableRange } from '@po/core';
+import type { TrainingError, VariableRange } from '@po/core';
 import type { StrategyPlan } from './plan.ts';
 import type { DomainCheckResult, DomainExcursion, ModelTrust } from './result-schema.ts';
 import { deltaSource, Feed } from './semantics.ts';
@@ -40,6 +40,7 @@ export interface ModelDomainPlan {
   /** Domain variables that are not variables of the strategy (not checked). */
   unchecked: readonly string[];
   checks: readonly DomainCheck[];
+  trainingError: TrainingError | undefined;
 }
 
 /** Plans the guard of every model skill of a strategy plan. */
@@ -50,7 +51,7 @@ export function planDomains(plan: StrategyPlan): ModelDomainPlan[] {
   for (const p of plan.plans) {
     if (p.kind !== 'model') continue;
     const domain = p.model.domain;
-    const base = { skill: p.name, output: plan.names[p.out]! };
+    const base = { skill: p.name, output: plan.names[p.out]!, trainingError: p.model.trainingError };
     if (domain === undefined) {
       out.push({ ...base, source: 'unknown', unknown: {}, unchecked: [], checks: [] });
       continue;
@@ -183,6 +184,9 @@ export function modelTrustOf(
     output: domain.output,
     domain: domain.source,
     unknown_inputs: { ...domain.unknown },
+    training_error: domain.trainingError
+      ? { rmse: domain.trainingError.rmse ?? null, mean_abs: domain.trainingError.meanAbs ?? null }
+      : null,
     unchecked: [...domain.unchecked],
     at_current: checkDomain(domain, ws, rows.current),
     at_recommendation:
