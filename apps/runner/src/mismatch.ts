@@ -12,6 +12,7 @@ import {
   monitoredPredictions,
   type PlantState,
   type StrategySpec,
+  strategyDecisionVariables,
   updateMismatch,
 } from '@po/rto-engine';
 import type { CycleStrategy } from './types.ts';
@@ -95,11 +96,12 @@ export class MismatchTracker {
     this.use(strategy.spec, version);
     if (this.monitored.length === 0) return;
     const settings = mismatchSettings(strategy.spec.models);
-    const decisions = Object.fromEntries(
-      Object.entries(result.optimized_variables)
-        .filter(([, v]) => typeof v.user_input_value === 'number')
-        .map(([name, v]) => [name, v.user_input_value as number]),
-    );
+    // The decision variables' values in this cycle's plant state (in every mode).
+    const decisions: Record<string, number> = {};
+    for (const name of strategyDecisionVariables(strategy.spec)) {
+      const value = result.variables[name]?.user_input_value;
+      if (typeof value === 'number') decisions[name] = value;
+    }
     const reference = this.reference(at.getTime() - settings.horizonS * 1000);
     if (reference && strategy.simulate) {
       const predicted = await strategy.simulate(reference.state, decisions);

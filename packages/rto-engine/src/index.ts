@@ -52,6 +52,6 @@ export {
   type VariableType,
   variableTypes,
 } from './schema.ts';
-export { type MonitoredPrediction, monitoredPredictions } from './semantics.ts';
+export { type MonitoredPrediction, monitoredPredictions, strategyDecisionVariables } from './semantics.ts';
 export type { CompiledStrategy, CompileOptions, CycleOptions, PlantState } from './types.ts';
 export { checkStrategy, type StrategyCheck } from './validate.ts';

@@ -306,3 +306,17 @@ export function monitoredPredictions(spec: StrategySpec): MonitoredPrediction[] 
   }
   return out;
 }
+
+/** The decision variables of every OptimizationSkill a task runs, in order, once each. */
+export function strategyDecisionVariables(spec: StrategySpec): string[] {
+  const fixed = fixedOperatives(spec);
+  const out = new Set<string>();
+  for (const task of spec.tasks) {
+    for (const n of task.skill_sequence) {
+      const skill = spec.skills[n];
+      if (skill?.class === 'OptimizationSkill')
+        for (const d of decisionVariables(spec, skill.inputs, fixed)) out.add(d);
+    }
+  }
+  return [...out];
+}
