@@ -32,12 +32,15 @@ afterAll(async () => {
   await cleanup?.();
 });
 
+/** The parts of a strategy the tests change. */
+type EditableSpec = { skills: Record<string, { config: Record<string, unknown> }>; models?: unknown };
+
 /** The demo strategy with `edit` applied, compiled with its real models. */
-async function demoStrategy(edit: (spec: Record<string, any>) => void): Promise<CompiledStrategy> {
+async function demoStrategy(edit: (spec: EditableSpec) => void): Promise<CompiledStrategy> {
   const spec = structuredClone(
     checkStrategy(await readFile(join(DEMO_DIR, 'strategy.yaml'), 'utf8')).strategy!,
   );
-  edit(spec as Record<string, any>);
+  edit(spec as unknown as EditableSpec);
   const strategy = await compileStrategy(spec, {
     modelProvider: createModelProvider({ readFile: localModelFiles(join(DEMO_DIR, 'models')) }),
     version: '1.0.0',
@@ -79,7 +82,7 @@ const trustOf = (r: StoredResult) => (r.modelTrust as ModelTrustSection).models[
 describe('model-plant mismatch on the runner loop (PGlite, demo kiln)', () => {
   it('a gain drift drives the drive-current model to suspect, then bad (monitor mode, it is critical), and back to good without it', async () => {
     const strategy = await demoStrategy((spec) => {
-      spec.skills[DRIVE].config.critical = true;
+      spec.skills[DRIVE]!.config.critical = true;
       spec.models = {
         mismatch: { filter: 0.3, models: { [DRIVE]: { suspect: 8, bad: 16, cusum: 60, slack: 8 } } },
       };
