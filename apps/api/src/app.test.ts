@@ -358,6 +358,38 @@ describe('other routes', () => {
     expect(text).toContain('po_http_request_duration_seconds_bucket');
   });
 
+  it('GET /metrics: model trust gauges per model (extrapolation of the last cycle; the runner’s mismatch)', async () => {
+    await post(`${base}/optimize`, { input_data: state });
+    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(
+      /po_model_extrapolating\{model="im_predict_delta_Kiln_Drive_Current"\} [01]/,
+    );
+    const status = {
+      variable: 'predicted_Kiln_Drive_Current',
+      measured_by: 'Kiln_Drive_Current',
+      inferred: true,
+      status: 'suspect' as const,
+      reason: 'filtered absolute error 4 ≥ suspect 3.6',
+      samples: 9,
+      last_error: 5,
+      bias: 2.5,
+      mean_abs_error: 4,
+      corrected_mean_abs_error: 2,
+      cusum_high: 7,
+      cusum_low: 0,
+      thresholds: { suspect: 3.6, bad: 7.2, cusum: 9, slack: 1.8 },
+    };
+    const withRunner = await start({
+      modelMismatch: () => ({ models: { im_predict_delta_Kiln_Drive_Current: status }, forcedMonitor: null }),
+    });
+    const text = await (await fetch(`${withRunner}/metrics`)).text();
+    const model = '{model="im_predict_delta_Kiln_Drive_Current"}';
+    expect(text).toContain(`po_model_mismatch_status${model} 1`);
+    expect(text).toContain(`po_model_mismatch_bias${model} 2.5`);
+    expect(text).toContain(`po_model_mismatch_abs_error${model} 4`);
+    expect(text).toContain(`po_model_mismatch_cusum_high${model} 7`);
+    expect(text).toContain('po_strategy_forced_monitor 0');
+  });
+
   it('GET /openapi.json parses and lists the routes; /docs embeds it', async () => {
     const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { openapi: string; paths: object };
     expect(doc.openapi).toBe('3.1.0');

@@ -53,7 +53,7 @@ export function createApp(options: AppOptions): PoApp {
   const logger = options.logger ?? silentLogger;
   const token = options.settings?.apiToken || undefined;
   const maxBodyBytes = options.settings?.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
-  const metrics = createMetrics({ executor, cache });
+  const metrics = createMetrics({ executor, cache, modelMismatch: options.modelMismatch });
   const deployed = deployedStrategy(strategies);
   const requestBundle = requestBundles(options.readModelFile);
   const cycles = createCycles({

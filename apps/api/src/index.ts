@@ -34,6 +34,7 @@ export type {
   ApiSettings,
   AppOptions,
   CacheControl,
+  ModelMismatchReport,
   ResultsStore,
   RunnableStrategy,
   StrategySource,

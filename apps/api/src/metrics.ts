@@ -1,8 +1,8 @@
-import type { CycleResult } from '@po/rto-engine';
+import type { CycleResult, MismatchStatus } from '@po/rto-engine';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { CycleExecutor } from './pool/index.ts';
 import type { CycleOutcome, PoolStats } from './schemas.ts';
-import type { CacheControl } from './types.ts';
+import type { CacheControl, ModelMismatchReport } from './types.ts';
 
 /** The API's Prometheus metrics, in a registry of their own (several apps can live in one process). */
 export interface ApiMetrics {
@@ -16,17 +16,25 @@ const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 export function createMetrics(sources: {
   executor: CycleExecutor;
   cache?: CacheControl | undefined;
+  modelMismatch?: (() => ModelMismatchReport | undefined) | undefined;
 }): ApiMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const cycle = cycleMetrics(registry);
+  const extrapolating = new Gauge({
+    name: 'po_model_extrapolating',
+    help: "1 when the model's inputs left its training domain in the last cycle the API ran (current point or recommendation), else 0.",
+    labelNames: ['model'],
+    registers: [registry],
+  });
+  const cycle = cycleMetrics(registry, extrapolating);
   const request = requestMetrics(registry);
   poolGauges(registry, sources.executor);
   if (sources.cache) cacheGauges(registry, sources.cache);
+  if (sources.modelMismatch) mismatchGauges(registry, sources.modelMismatch);
   return { registry, cycle, request };
 }
 
-function cycleMetrics(registry: Registry): ApiMetrics['cycle'] {
+function cycleMetrics(registry: Registry, extrapolating: Gauge): ApiMetrics['cycle'] {
   const cycles = new Counter({
     name: 'po_cycles_total',
     help: 'Cycles run by the API, by mode and outcome.',
@@ -58,6 +66,10 @@ function cycleMetrics(registry: Registry): ApiMetrics['cycle'] {
     if (result) {
       solveDuration.observe({ mode }, result.duration_ms / 1000);
       evaluations.inc(result.optimizer.evaluations);
+      const outside = new Set(result.model_trust.extrapolating);
+      for (const model of Object.keys(result.model_trust.models)) {
+        extrapolating.set({ model }, outside.has(model) ? 1 : 0);
+      }
     }
   };
 }
@@ -80,6 +92,63 @@ function requestMetrics(registry: Registry): ApiMetrics['request'] {
     requests.inc({ method, route, status: String(status) });
     latency.observe({ method, route }, seconds);
   };
+}
+
+const STATUS_VALUE = { unknown: -1, good: 0, suspect: 1, bad: 2 } as const;
+
+/** Model-plant mismatch per model, read when Prometheus scrapes. */
+const MISMATCH_GAUGES: readonly [name: string, help: string, read: (s: MismatchStatus) => number | null][] = [
+  [
+    'po_model_mismatch_status',
+    'Model-plant mismatch status: -1 unknown, 0 good, 1 suspect, 2 bad.',
+    (s) => STATUS_VALUE[s.status],
+  ],
+  [
+    'po_model_mismatch_bias',
+    'Filtered bias of the model: measured minus predicted (output units).',
+    (s) => s.bias,
+  ],
+  [
+    'po_model_mismatch_abs_error',
+    'Filtered absolute prediction error (output units).',
+    (s) => s.mean_abs_error,
+  ],
+  [
+    'po_model_mismatch_cusum_high',
+    'Upper CUSUM of the prediction error (the plant above the model).',
+    (s) => s.cusum_high,
+  ],
+  [
+    'po_model_mismatch_cusum_low',
+    'Lower CUSUM of the prediction error (the plant below the model).',
+    (s) => s.cusum_low,
+  ],
+];
+
+function mismatchGauges(registry: Registry, read: () => ModelMismatchReport | undefined): void {
+  for (const [name, help, field] of MISMATCH_GAUGES) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['model'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [model, status] of Object.entries(read()?.models ?? {})) {
+          const value = field(status);
+          if (value !== null) this.set({ model }, value);
+        }
+      },
+    });
+  }
+  new Gauge({
+    name: 'po_strategy_forced_monitor',
+    help: '1 while a bad critical model keeps the strategy in monitor mode, else 0.',
+    registers: [registry],
+    collect() {
+      this.set(read()?.forcedMonitor ? 1 : 0);
+    },
+  });
 }
 
 /** The pool's load, read when Prometheus scrapes. */

@@ -1,5 +1,5 @@
 import type { StrategySource as CoreStrategySource, Logger, ModelFileReader } from '@po/core';
-import type { CompiledStrategy } from '@po/rto-engine';
+import type { CompiledStrategy, MismatchStatus } from '@po/rto-engine';
 import type { CycleExecutor } from './pool/pool.ts';
 import type { Feedback, StoredResult } from './schemas.ts';
 
@@ -62,6 +62,12 @@ export interface ApiSettings {
 }
 
 /** Options of `createApp`. */
+/** Model-plant mismatch as a runner reports it: per model, and why a critical bad model forces monitor mode. */
+export interface ModelMismatchReport {
+  models: Readonly<Record<string, MismatchStatus>>;
+  forcedMonitor: string | null;
+}
+
 export interface AppOptions {
   /** The deployed strategy (used by `POST /optimize` and `/simulate` without `config`). */
   strategies: StrategySource;
@@ -82,6 +88,11 @@ export interface AppOptions {
    * check and bounded to 250 ms. A section `{ ok: false, reason? }` makes the status `degraded`.
    */
   health?: () => Promise<Record<string, unknown>>;
+  /**
+   * Model-plant mismatch per model (the runner's, when it runs in this process), read when
+   * Prometheus scrapes `/metrics`: one gauge set per model.
+   */
+  modelMismatch?: () => ModelMismatchReport | undefined;
   settings?: ApiSettings;
   /** pino or any `Logger` of @po/core. Default: silent. */
   logger?: Logger;

@@ -1,4 +1,5 @@
-import type { CycleResult } from '@po/rto-engine';
+import type { CycleResult, PlantState } from '@po/rto-engine';
+import type { MismatchTracker } from './mismatch.ts';
 import type { Clock, CycleRecord, CycleStrategy, PlantRow } from './types.ts';
 import type { InputValidator } from './validation.ts';
 
@@ -16,6 +17,8 @@ export interface CycleContext {
   mode: 'advisory' | 'monitor' | undefined;
   /** Asks the optimizer to stop early (on shutdown). */
   signal: AbortSignal;
+  /** Model-plant mismatch across cycles (bias correction, a critical bad model forcing monitor mode). */
+  mismatch?: MismatchTracker;
 }
 
 /** The first line of what a thrown value says: a cycle row's `reason`, a degraded reason. */
@@ -34,7 +37,8 @@ export async function runCycle(
 ): Promise<CycleRecord> {
   const started = performance.now();
   const { strategy, version } = loaded;
-  const mode = context.mode ?? strategy.spec.mode ?? 'advisory';
+  const forced = context.mismatch?.forcedMonitor(strategy.spec, version);
+  const mode = forced ? 'monitor' : (context.mode ?? strategy.spec.mode ?? 'advisory');
   const base: CycleRecord = {
     dataTimestamp: row.timestamp,
     status: 'ok',
@@ -56,13 +60,32 @@ export async function runCycle(
   if (checked.skipReason) return done({ status: 'skipped', reason: checked.skipReason, substitutions });
   try {
     const state = { ...row.values, ...checked.values };
+    const modelBias = context.mismatch?.biases(strategy.spec, version);
     const result =
       mode === 'monitor'
         ? await strategy.monitor(state)
-        : await strategy.optimize(state, { signal: context.signal });
+        : await strategy.optimize(state, { signal: context.signal, ...(modelBias ? { modelBias } : {}) });
+    if (forced) result.warnings.push(forced);
+    await observeMismatch(context, loaded, row.timestamp, state, result);
     return done({ ...summarize(result, mode), substitutions });
   } catch (e) {
     return done({ status: 'failed', reason: messageOf(e), substitutions });
+  }
+}
+
+/** Compares the models with the plant; a failure to do so is a warning of the cycle, never its failure. */
+async function observeMismatch(
+  context: CycleContext,
+  loaded: LoadedStrategy,
+  at: Date,
+  state: PlantState,
+  result: CycleResult,
+): Promise<void> {
+  if (!context.mismatch) return;
+  try {
+    await context.mismatch.observe(loaded.strategy, loaded.version, at, state, result);
+  } catch (e) {
+    result.warnings.push(`model-plant mismatch not updated: ${messageOf(e)}`);
   }
 }
 
@@ -76,6 +99,7 @@ function summarize(result: CycleResult, mode: 'advisory' | 'monitor'): Partial<C
     predictions: atCurrentAndRecommended(result.predicted_variables),
     constraintScores: atCurrentAndRecommended(result.constraint_variables),
     optimizer: result.optimizer,
+    modelTrust: result.model_trust,
   };
 }
 

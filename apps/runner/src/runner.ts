@@ -1,5 +1,6 @@
 import { type Logger, type StrategySource, silentLogger } from '@po/core';
 import { messageOf } from './cycle.ts';
+import { MismatchTracker } from './mismatch.ts';
 import { RunnerHealth, type TickOutcome } from './status.ts';
 import { createTick } from './tick.ts';
 import type { Clock, CycleStrategy, DataSource, ResultSink, RunnerStatus } from './types.ts';
@@ -56,6 +57,7 @@ export function createRunner(options: RunnerOptions): Runner {
   const intervalMs = options.intervalMs ?? 60_000;
   const minRetryMs = Math.min(options.minRetryMs ?? 1000, intervalMs);
   const health = new RunnerHealth(logger);
+  const mismatch = new MismatchTracker(logger);
   const shutdown = new AbortController();
   const tick = createTick({
     strategies: options.strategies,
@@ -64,7 +66,7 @@ export function createRunner(options: RunnerOptions): Runner {
     logger,
     clock,
     health,
-    cycle: { validator: new InputValidator(), clock, mode: options.mode, signal: shutdown.signal },
+    cycle: { validator: new InputValidator(), clock, mode: options.mode, signal: shutdown.signal, mismatch },
     stats: options.stats,
     statsEvery: options.statsEvery ?? 10,
   });
@@ -122,7 +124,7 @@ export function createRunner(options: RunnerOptions): Runner {
       health.loop = 'stopped';
       logger.info({}, '[po/runner] stopped');
     },
-    status: () => health.snapshot(),
+    status: () => ({ ...health.snapshot(), models: mismatch.health() }),
   };
 }
 

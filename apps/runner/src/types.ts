@@ -1,4 +1,5 @@
 import type { CompiledStrategy } from '@po/rto-engine';
+import type { ModelMismatchHealth } from './mismatch.ts';
 
 /**
  * The part of a compiled strategy a cycle calls: a `CompiledStrategy` from `@po/rto-engine`,
@@ -7,7 +8,9 @@ import type { CompiledStrategy } from '@po/rto-engine';
  * other callers (the runner runs one cycle at a time itself). `options.signal` asks the
  * optimizer to stop early (on shutdown).
  */
-export type CycleStrategy = Pick<CompiledStrategy, 'spec' | 'optimize' | 'monitor' | 'modelFiles'>;
+export type CycleStrategy = Pick<CompiledStrategy, 'spec' | 'optimize' | 'monitor' | 'modelFiles'> &
+  /** Model-plant mismatch monitoring feeds the models what the plant did through it; without it there is none. */
+  Partial<Pick<CompiledStrategy, 'simulate'>>;
 
 /** One plant row. */
 export interface PlantRow {
@@ -88,4 +91,6 @@ export interface RunnerStatus {
   /** When the runner last looked for data. */
   lastCheckAt?: Date;
   cycles: { ok: number; skipped: number; failed: number };
+  /** Model-plant mismatch per model, and why the strategy runs in monitor mode when a critical model is bad. */
+  models?: ModelMismatchHealth;
 }

@@ -5,6 +5,8 @@ import type { InputIssue } from './types.ts';
 export function plantColumns(spec: StrategySpec): string[] {
   const read = new Set<string>();
   for (const skill of Object.values(spec.skills)) for (const v of skill.inputs) read.add(v);
+  // Columns that measure a prediction (model-plant mismatch) are read too.
+  for (const v of Object.values(spec.variables)) if (v.measured_by !== undefined) read.add(v.measured_by);
   return Object.entries(spec.variables)
     .filter(([name, v]) => read.has(name) && (v.type === 'Operative' || v.type === 'Informative'))
     .map(([name]) => name);

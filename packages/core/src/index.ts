@@ -18,6 +18,9 @@ export {
   type ModelRequest,
   type SurrogateModel,
   type SurrogateModelGroup,
+  type TrainingDomain,
+  type TrainingError,
+  type VariableRange,
 } from './model-provider.ts';
 export { gaussian, mulberry32 } from './random.ts';
 export type { SourceStatus, StrategySource } from './strategy-source.ts';

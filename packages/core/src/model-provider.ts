@@ -71,8 +71,52 @@ export interface SurrogateModel {
   readonly files: readonly ModelFile[];
   /** Human-readable notes from loading (e.g. a missing output scaler). */
   readonly warnings: readonly string[];
+  /**
+   * What the model was trained on, as far as its files say (metadata first, else the fitted
+   * scalers); undefined when the provider cannot tell at all. Inputs it cannot bound are listed
+   * in `unknown`, never guessed.
+   */
+  readonly domain?: TrainingDomain | undefined;
+  /** How well the model fitted its held-out data, when its metadata says (output units). */
+  readonly trainingError?: TrainingError | undefined;
   /** Releases the runtime session. */
   dispose(): Promise<void>;
+}
+
+/** The range of one variable in a model's training data, in engine units. */
+export interface VariableRange {
+  min: number;
+  max: number;
+  /** The training mean, when known. */
+  mean?: number | undefined;
+  /**
+   * True when the range is an estimate rather than the data's extremes (a StandardScaler's mean
+   * ± 3 standard deviations): checked and reported like any range, marked as soft.
+   */
+  soft?: boolean | undefined;
+}
+
+/**
+ * A model's training domain. `variables` holds the skill's inputs (as fed to the network: a Delta
+ * input as dof - current) and may hold other strategy variables the metadata names (e.g. the
+ * absolute operating point a delta model was trained around, checked at their dof value).
+ */
+export interface TrainingDomain {
+  /** Where the ranges come from. */
+  source: 'metadata' | 'scalers';
+  variables: Readonly<Record<string, VariableRange>>;
+  /** Inputs without a known range, with why (e.g. a RobustScaler has no data range). */
+  unknown: Readonly<Record<string, string>>;
+  /** Training covariance of some of the variables, when the metadata gives it (row-major, symmetric). */
+  covariance?: { variables: readonly string[]; matrix: readonly (readonly number[])[] } | undefined;
+}
+
+/** A model's error on held-out data, in output units. */
+export interface TrainingError {
+  /** Root-mean-square error. */
+  rmse?: number | undefined;
+  /** Mean absolute error. */
+  meanAbs?: number | undefined;
 }
 
 /** Models evaluated together: member i reads `inputs[i]` and writes `outs[i]`, as `SurrogateModel.predict`. */

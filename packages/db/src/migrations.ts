@@ -68,6 +68,11 @@ const migrations: Migration[] = [
       )`,
     ],
   },
+  {
+    // Model trust (training domains, model-plant mismatch, bias correction) of each cycle.
+    id: '002_results_model_trust',
+    statements: (t) => [`ALTER TABLE ${t.results} ADD COLUMN IF NOT EXISTS model_trust jsonb`],
+  },
 ];
 
 /**

@@ -31,6 +31,8 @@ export interface CycleRecord {
   /** Newer rows than the last processed one that this cycle did not run on (it takes the newest). */
   skippedRows?: number;
   durationMs?: number | null;
+  /** The cycle result's `model_trust` (training domains, model-plant mismatch, bias correction per model). */
+  modelTrust?: unknown;
 }
 
 /** A stored cycle result. */
@@ -52,6 +54,8 @@ export interface StoredResult {
   substitutions: unknown;
   skippedRows: number;
   durationMs: number | null;
+  /** The cycle result's `model_trust`, when the cycle ran. */
+  modelTrust: unknown;
   createdAt: Date;
 }
 
@@ -121,6 +125,7 @@ function toResult(r: Record<string, unknown>): StoredResult {
     substitutions: r.substitutions ?? null,
     skippedRows: Number(r.skipped_rows ?? 0),
     durationMs: num(r.duration_ms),
+    modelTrust: r.model_trust ?? null,
     createdAt: r.created_at as Date,
   };
 }
@@ -201,9 +206,9 @@ function recordCycle(db: Database, tables: Tables, record: CycleRecord, dataTabl
     const inserted = await tx.query(
       `INSERT INTO ${results} (data_table, data_timestamp, strategy_version, model_checksums, status, reason,
          mode, cost_at_current, cost_recommended, setpoints, predictions, constraint_scores, optimizer,
-         substitutions, skipped_rows, duration_ms)
+         substitutions, skipped_rows, duration_ms, model_trust)
        VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb,
-         $14::jsonb, $15, $16)
+         $14::jsonb, $15, $16, $17::jsonb)
        ON CONFLICT (data_table, data_timestamp) DO NOTHING
        RETURNING id`,
       [
@@ -223,6 +228,7 @@ function recordCycle(db: Database, tables: Tables, record: CycleRecord, dataTabl
         json(record.substitutions),
         record.skippedRows ?? 0,
         finiteOrNull(record.durationMs),
+        json(record.modelTrust),
       ],
     );
     // Advanced even when the row existed (a retry after a lost COMMIT acknowledgement); never moves back.

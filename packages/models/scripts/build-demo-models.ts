@@ -134,7 +134,13 @@ function tagsOf(delta: string): readonly (keyof DemoKilnRow)[] {
   return DELTA_TAGS[delta] ?? [delta.replace(/^delta_/, '') as keyof DemoKilnRow];
 }
 
-/** One move of the simulated operators, as the deltas of every variable the models use. */
+/** The strategy variable a delta variable is the change of: `delta_combined_Feed_rate` -> `combined_Feed_rate`. */
+const baseOf = (delta: string) => delta.replace(/^delta_/, '');
+
+/**
+ * One move of the simulated operators: the delta of every variable the models use, and (under the
+ * name without `delta_`) the value that variable started from.
+ */
 type TrainingPair = Record<string, number>;
 
 export interface DemoHistory {
@@ -173,6 +179,8 @@ export function trainingPairs({ rows, moves }: DemoHistory): TrainingPair[] {
     const pair: TrainingPair = {};
     for (const name of names) {
       pair[name] = tagsOf(name).reduce((s, tag) => s + mean(after, tag) - mean(move - WINDOW, tag), 0);
+      // The operating point the move started from, under the strategy's name of the absolute variable.
+      pair[baseOf(name)] = tagsOf(name).reduce((s, tag) => s + mean(move - WINDOW, tag), 0);
     }
     pairs.push(pair);
   });
@@ -401,11 +409,17 @@ function fitQuality(pairs: readonly { x: number[]; y: number }[], predict: (x: n
   const meanY = pairs.reduce((s, p) => s + p.y, 0) / pairs.length;
   let sse = 0;
   let sst = 0;
+  let sae = 0;
   for (const p of pairs) {
     sse += (predict(p.x) - p.y) ** 2;
+    sae += Math.abs(predict(p.x) - p.y);
     sst += (p.y - meanY) ** 2;
   }
-  return { r2: round(1 - sse / sst, 4), rmse: round(Math.sqrt(sse / pairs.length), 4) };
+  return {
+    r2: round(1 - sse / sst, 4),
+    rmse: round(Math.sqrt(sse / pairs.length), 4),
+    meanAbs: round(sae / pairs.length, 4),
+  };
 }
 
 /**
@@ -470,6 +484,8 @@ const scalerId = (name: string) => name.replaceAll('delta_', '');
 
 /** A model fitted on the first part of the pairs, with its scalers and the pairs it is judged on. */
 interface FittedDemoModel {
+  /** The training pairs the model was fitted on, as moves (for the training domain). */
+  fitMoves: readonly TrainingPair[];
   fit: { x: number[]; y: number }[];
   heldOut: { x: number[]; y: number }[];
   inputScalers: Affine[];
@@ -484,6 +500,7 @@ function fitDemoModel(spec: DemoModelSpec, pairs: readonly TrainingPair[]): Fitt
   const split = Math.round(all.length * (1 - HELD_OUT_FRACTION));
   const fit = all.slice(0, split);
   const heldOut = all.slice(split);
+  const fitMoves = pairs.slice(0, split);
 
   const fitScaler = spec.scalerKind === 'minmax' ? minmax : standard;
   const inputScalers = spec.inputs.map((_, j) => fitScaler(fit.map((p) => p.x[j]!)));
@@ -494,7 +511,7 @@ function fitDemoModel(spec: DemoModelSpec, pairs: readonly TrainingPair[]): Fitt
   const ys = Float64Array.from(fit, (p) => outputScaler.forward(p.y));
   const model = train(spec, xs, ys);
   const predict = (x: number[]) => outputScaler.inverse(model.forward(scaleRow(x)));
-  return { fit, heldOut, inputScalers, outputScaler, model, predict };
+  return { fitMoves, fit, heldOut, inputScalers, outputScaler, model, predict };
 }
 
 /** The po JSON scaler file of a fitted model. */
@@ -577,6 +594,22 @@ function trainingRecord(spec: DemoModelSpec, fitted: FittedDemoModel) {
   };
 }
 
+/**
+ * The training domain: the range and mean of every input (a delta) over the fitted moves, and of
+ * the absolute value each input's variable started from (the operating region the model knows).
+ */
+function trainingDomain(spec: DemoModelSpec, fitted: FittedDemoModel) {
+  const names = spec.inputs.flatMap((i) => [i.name, baseOf(i.name)]);
+  const variables = Object.fromEntries(
+    names.map((name) => {
+      const values = fitted.fitMoves.map((p) => p[name]!);
+      const mean = values.reduce((s, v) => s + v, 0) / values.length;
+      return [name, { min: round(Math.min(...values)), max: round(Math.max(...values)), mean: round(mean) }];
+    }),
+  );
+  return { variables };
+}
+
 /** The metadata file of a fitted model. */
 function metadataFile(spec: DemoModelSpec, fitted: FittedDemoModel) {
   const n = spec.inputs.length;
@@ -604,6 +637,11 @@ function metadataFile(spec: DemoModelSpec, fitted: FittedDemoModel) {
       input_shape: ['batch', n],
       output_name: 'output',
       output_shape: ['batch', 1],
+    },
+    training_domain: trainingDomain(spec, fitted),
+    training_error: {
+      rmse: fitQuality(fitted.heldOut, fitted.predict).rmse,
+      mean_abs: fitQuality(fitted.heldOut, fitted.predict).meanAbs,
     },
     training: trainingRecord(spec, fitted),
   };

@@ -5,6 +5,7 @@ export {
   DEMO_KILN_OUTPUTS,
   DEMO_KILN_SETPOINTS,
   type DemoKiln,
+  type DemoKilnDrift,
   DemoKilnError,
   type DemoKilnHistoryOptions,
   type DemoKilnOptions,
@@ -32,7 +33,7 @@ export {
   type PthImportOptions,
   type ScalerDescription,
 } from './import/index.ts';
-export { type ModelMetadata, parseModelMetadata } from './metadata.ts';
+export { type MetadataDomain, type ModelMetadata, parseModelMetadata } from './metadata.ts';
 export {
   type ActivationFunction,
   buildMlpOnnx,

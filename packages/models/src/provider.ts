@@ -7,6 +7,7 @@ import {
   type SurrogateModelGroup,
   silentLogger,
 } from '@po/core';
+import { trainingDomainOf } from './domain.ts';
 import { fuseOnnxModels } from './fuse.ts';
 import {
   checkRequest,
@@ -71,6 +72,7 @@ export function createModelProvider(options: ModelProviderOptions): OnnxModelPro
         ...scalingFor(request, scalers),
         files: files.files,
         metadata,
+        domain: trainingDomainOf(request, metadata, scalers),
         onDispose: async () => {
           live.delete(model);
           await sessions.release(network.sessionKey, shared);

@@ -1,3 +1,4 @@
+import type { VariableRange } from '@po/core';
 import { z } from 'zod';
 import { ScalerFormatError } from './errors.ts';
 import { jsonSource } from './json.ts';
@@ -13,6 +14,13 @@ export type ScalerKind = 'minmax' | 'standard' | 'robust' | 'maxabs';
  */
 export interface Scaler {
   readonly kind: ScalerKind;
+  /**
+   * The training range the fitted parameters tell, in engine units, or why there is none:
+   * minmax `data_min_`/`data_max_` (or, without them, `feature_range` mapped back through
+   * `min_`/`scale_`: exact); standard `mean_ ± 3 scale_` (soft: an estimate, not the extremes);
+   * maxabs `± scale_` (soft); robust none (a median and a quantile range do not bound the data).
+   */
+  readonly range: VariableRange | string;
   transform(x: number): number;
   inverseTransform(y: number): number;
 }
@@ -43,6 +51,7 @@ class FittedScaler implements Scaler {
     readonly kind: ScalerKind,
     readonly forward: AffineStep,
     readonly inverse: AffineStep,
+    readonly range: VariableRange | string,
   ) {}
 
   transform(x: number): number {
@@ -99,6 +108,9 @@ const entrySchema = z.looseObject({
   with_centering: z.boolean().optional(),
   with_scaling: z.boolean().optional(),
   clip: z.boolean().optional(),
+  data_min_: param.optional(),
+  data_max_: param.optional(),
+  feature_range: z.tuple([z.number(), z.number()]).optional(),
 });
 
 type ScalerEntry = z.infer<typeof entrySchema>;
@@ -167,7 +179,8 @@ function buildScaler(file: string, key: string, raw: unknown): Scaler {
       }
       const scale = nonZeroScale(file, key, entry);
       const min = required(file, key, entry, 'min_');
-      return new FittedScaler(kind, { op: 'mulAdd', a: scale, b: min }, { op: 'subDiv', a: min, b: scale });
+      const inverse: AffineStep = { op: 'subDiv', a: min, b: scale };
+      return new FittedScaler(kind, { op: 'mulAdd', a: scale, b: min }, inverse, minmaxRange(entry, inverse));
     }
     case 'standard':
     case 'robust': {
@@ -181,13 +194,48 @@ function buildScaler(file: string, key: string, raw: unknown): Scaler {
         kind,
         { op: 'subDiv', a: center, b: scale },
         { op: 'mulAdd', a: scale, b: center },
+        centeredRange(kind, centered && scaled, center, scale),
       );
     }
     case 'maxabs': {
       const scale = nonZeroScale(file, key, entry);
-      return new FittedScaler(kind, { op: 'subDiv', a: 0, b: scale }, { op: 'mulAdd', a: scale, b: 0 });
+      const range = { min: -Math.abs(scale), max: Math.abs(scale), soft: true };
+      return new FittedScaler(
+        kind,
+        { op: 'subDiv', a: 0, b: scale },
+        { op: 'mulAdd', a: scale, b: 0 },
+        range,
+      );
     }
   }
+}
+
+/** How many standard deviations around a StandardScaler's mean count as its (soft) training range. */
+export const STANDARD_RANGE_SIGMAS = 3;
+
+/** A MinMax scaler's data range: `data_min_`/`data_max_`, else `feature_range` mapped back (exact). */
+function minmaxRange(entry: ScalerEntry, inverse: AffineStep): VariableRange {
+  if (entry.data_min_ !== undefined && entry.data_max_ !== undefined) {
+    return { min: entry.data_min_, max: entry.data_max_ };
+  }
+  const [lo, hi] = entry.feature_range ?? [0, 1];
+  const a = applyStep(inverse, lo);
+  const b = applyStep(inverse, hi);
+  return { min: Math.min(a, b), max: Math.max(a, b) };
+}
+
+function centeredRange(
+  kind: ScalerKind,
+  both: boolean,
+  center: number,
+  scale: number,
+): VariableRange | string {
+  if (kind === 'robust') {
+    return 'a RobustScaler keeps a median and a quantile range, not the data range; give the range in the metadata (training_domain)';
+  }
+  if (!both) return 'a StandardScaler without both mean and standard deviation does not bound the data';
+  const half = STANDARD_RANGE_SIGMAS * Math.abs(scale);
+  return { min: center - half, max: center + half, mean: center, soft: true };
 }
 
 /**

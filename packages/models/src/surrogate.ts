@@ -1,4 +1,11 @@
-import type { ModelFile, ModelRequest, SurrogateModel, SurrogateModelGroup } from '@po/core';
+import type {
+  ModelFile,
+  ModelRequest,
+  SurrogateModel,
+  SurrogateModelGroup,
+  TrainingDomain,
+  TrainingError,
+} from '@po/core';
 import { describeError } from '@po/core';
 import * as ort from 'onnxruntime-node';
 import { type DenseKernel, denseKernel } from './dense-kernel.ts';
@@ -35,6 +42,7 @@ export interface SurrogateParts {
   files: readonly ModelFile[];
   warnings: readonly string[];
   metadata: ModelMetadata | undefined;
+  domain: TrainingDomain;
   onDispose: () => Promise<void>;
 }
 
@@ -51,6 +59,8 @@ export class OnnxSurrogateModel implements LoadedModel {
   readonly warnings: readonly string[];
   readonly metadata: ModelMetadata | undefined;
   readonly activation: string | undefined;
+  readonly domain: TrainingDomain;
+  readonly trainingError: TrainingError | undefined;
 
   readonly #session: ort.InferenceSession;
   /** The ONNX graph of this model, for `fuse`. */
@@ -94,6 +104,8 @@ export class OnnxSurrogateModel implements LoadedModel {
     this.warnings = Object.freeze([...parts.warnings]);
     this.metadata = parts.metadata;
     this.activation = parts.request.activation ?? parts.metadata?.activation;
+    this.domain = parts.domain;
+    this.trainingError = parts.metadata?.trainingError;
     this.#session = parts.session;
     this.onnxBytes = parts.onnxBytes;
     this.#width = parts.request.inputs.length;

@@ -17,9 +17,10 @@ export async function runCycle(
   const started = performance.now();
   const warnings: string[] = [];
   const provided = readPlantState(setup.plan, ws, state);
+  const biasCorrection = applyModelBias(setup, ws, req);
   let outcome: Outcome | undefined;
   await runTasks(setup.plan, ws, async () => {
-    outcome = await solve(setup.plan, setup.optimizer, ws, req, warnings);
+    outcome = await solve(setup, ws, req, warnings);
   });
   return buildResult(setup, ws, {
     mode: req.mode,
@@ -27,7 +28,28 @@ export async function runCycle(
     outcome,
     warnings,
     elapsed: performance.now() - started,
+    biasCorrection,
   });
+}
+
+/**
+ * Sets each model's bias shift for this cycle (`models.bias_correction` with biases from the
+ * caller; 0 otherwise) and returns the applied shifts by skill.
+ */
+function applyModelBias(setup: CycleSetup, ws: Workspace, req: CycleRequest): Map<string, number> {
+  const applied = new Map<string, number>();
+  const { plans, spec } = setup.plan;
+  const biases = spec.models?.bias_correction === true ? req.cycleOptions?.modelBias : undefined;
+  for (let k = 0; k < plans.length; k++) {
+    const p = plans[k]!;
+    const bias = p.kind === 'model' && biases && Object.hasOwn(biases, p.name) ? biases[p.name]! : 0;
+    if (bias !== 0 && !Number.isFinite(bias)) {
+      throw new InputDataError(`the bias correction of model '${p.name}' is not a finite number (${bias})`);
+    }
+    ws.shift[k] = bias;
+    if (p.kind === 'model' && biases && Object.hasOwn(biases, p.name)) applied.set(p.name, bias);
+  }
+  return applied;
 }
 
 /**
@@ -71,6 +93,7 @@ export async function evaluateBatch(
     throw new InputDataError(`points must hold ${count} rows of ${n} decision values`);
   }
   readPlantState(plan, ws, state);
+  ws.shift.fill(0);
   const costs = new Float64Array(count);
   await runTasks(plan, ws, () => costBatch(ws, opt)(points, count, costs));
   return costs;

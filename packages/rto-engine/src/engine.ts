@@ -10,6 +10,7 @@ import { type StrategyIssue, StrategyValidationError } from './errors.ts';
 import { createOptimizer } from './optimizer/index.ts';
 import { independentModelRun, type ModelSkillPlan, planStrategy, type StrategyPlan } from './plan.ts';
 import type { SkillSpec, StrategySpec } from './schema.ts';
+import { planDomains } from './training-domain.ts';
 import type { CompiledStrategy, CompileOptions, CycleSetup } from './types.ts';
 import { checkStrategy } from './validate.ts';
 import { Workspace } from './workspace.ts';
@@ -46,6 +47,7 @@ export async function compileStrategy(
       version: options.version ?? spec.version ?? null,
       optimizer: plan.optimization && (options.optimizer ?? createOptimizer(plan.optimization.algorithm)),
       now: options.now ?? (() => new Date()),
+      domains: planDomains(plan),
     };
     return compiled(setup, warnings, models, dispose);
   } catch (error) {

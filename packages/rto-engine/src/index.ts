@@ -9,6 +9,16 @@ export {
   type StrategyIssue,
   StrategyValidationError,
 } from './errors.ts';
+export {
+  initialMismatchState,
+  type MismatchSettings,
+  type MismatchState,
+  type MismatchThresholds,
+  mismatchSettings,
+  mismatchStatus,
+  mismatchThresholds,
+  updateMismatch,
+} from './mismatch-monitor.ts';
 export { createOptimizer, optimizerNames } from './optimizer/index.ts';
 export type {
   BoundedProblem,
@@ -20,12 +30,19 @@ export {
   type ConstraintExplanation,
   type CycleResult,
   cycleResultSchema,
+  type DomainCheckResult,
+  type DomainExcursion,
+  type MismatchStatus,
+  type ModelTrust,
+  type ModelTrustSection,
+  modelTrustSectionSchema,
   type OptimizerSummary,
   type SetpointResult,
   type VariableCategory,
   type VariableResult,
 } from './result-schema.ts';
 export {
+  type ModelsSpec,
   type SkillClass,
   type SkillSpec,
   type StrategySpec,
@@ -35,5 +52,6 @@ export {
   type VariableType,
   variableTypes,
 } from './schema.ts';
+export { type MonitoredPrediction, monitoredPredictions, strategyDecisionVariables } from './semantics.ts';
 export type { CompiledStrategy, CompileOptions, CycleOptions, PlantState } from './types.ts';
 export { checkStrategy, type StrategyCheck } from './validate.ts';

@@ -2,6 +2,9 @@ import type { StrategyPlan, SumMapping } from './plan.ts';
 import type {
   ConstraintExplanation,
   CycleResult,
+  DomainExcursion,
+  ModelTrust,
+  ModelTrustSection,
   OptimizerSummary,
   SetpointResult,
   VariableCategory,
@@ -10,6 +13,7 @@ import type {
 import type { VariableType } from './schema.ts';
 import { moveBounds } from './semantics.ts';
 import type { Outcome } from './solve.ts';
+import { modelTrustOf } from './training-domain.ts';
 import type { CycleRequest, CycleSetup } from './types.ts';
 import type { Workspace } from './workspace.ts';
 
@@ -31,6 +35,8 @@ export interface CycleFindings {
   outcome: Outcome | undefined;
   warnings: string[];
   elapsed: number;
+  /** Bias shifts applied to model outputs this cycle, by skill. */
+  biasCorrection: ReadonlyMap<string, number>;
 }
 
 /** The result of a cycle in the predecessor's shape, plus setpoints, explanation and provenance. */
@@ -50,6 +56,7 @@ export function buildResult(setup: CycleSetup, ws: Workspace, found: CycleFindin
   const cost = outcome?.cost ?? Number.NaN;
   const costAtCurrent = outcome?.costAtCurrent ?? Number.NaN;
   const optimizer = optimizerSummary(mode, outcome);
+  const trust = modelTrustSection(setup, ws, found);
   return {
     status: 'success',
     mode,
@@ -64,7 +71,7 @@ export function buildResult(setup: CycleSetup, ws: Workspace, found: CycleFindin
     cost_at_current: costAtCurrent,
     setpoints,
     optimizer,
-    explanation: { constraints },
+    explanation: { constraints, domain_limits: trust.limits },
     summary: {
       total_variables: plan.names.length,
       optimized_count: Object.keys(optimized).length,
@@ -75,8 +82,88 @@ export function buildResult(setup: CycleSetup, ws: Workspace, found: CycleFindin
       cost_improvement: costAtCurrent - cost,
       message: optimizer.message,
     },
+    model_trust: trust.section,
     warnings,
   };
+}
+
+/**
+ * The model-trust section: every model's inputs against its training domain at the current point
+ * (workspace row 1 after an optimization, row 0 without one) and at the recommendation (row 0),
+ * the domain bounds set under restrict and which of them hold the recommendation back, and the
+ * bias correction applied. Under `warn` and `restrict`, excursions are also warnings.
+ */
+function modelTrustSection(
+  setup: CycleSetup,
+  ws: Workspace,
+  found: CycleFindings,
+): { section: ModelTrustSection; limits: string[] } {
+  const { plan } = setup;
+  const { outcome, mode } = found;
+  const extrapolation = plan.spec.models?.extrapolation ?? 'warn';
+  const rows = { current: outcome ? 1 : 0, recommendation: outcome && mode !== 'monitor' ? 0 : undefined };
+  const limits: string[] = [];
+  const models: Record<string, ModelTrust> = {};
+  const extrapolating: string[] = [];
+  for (const domain of setup.domains) {
+    const restricted = (outcome?.domainLimits ?? [])
+      .filter((l) => l.skill === domain.skill)
+      .map((l) => {
+        const x = outcome!.x[l.decision]!;
+        const active = Math.abs(x - l.value) <= 1e-9 * Math.max(1, Math.abs(l.value));
+        const name = plan.names[outcome!.decisions[l.decision]!]!;
+        if (active && rows.recommendation !== undefined) {
+          limits.push(
+            `${name} is held at its ${l.bound} bound ${l.value} by the training domain of '${domain.skill}' ` +
+              `(${l.variable} ${l.bound === 'lower' ? 'min' : 'max'} ${l.limit})`,
+          );
+        }
+        return {
+          decision_variable: name,
+          bound: l.bound,
+          value: l.value,
+          domain_variable: l.variable,
+          limit: l.limit,
+          active,
+        };
+      });
+    const bias = found.biasCorrection.get(domain.skill);
+    const trust = modelTrustOf(domain, ws, rows, restricted, bias ?? null);
+    models[domain.skill] = trust;
+    const points = [
+      ['the current point', trust.at_current],
+      ['the recommendation', trust.at_recommendation],
+    ] as const;
+    let outside = false;
+    for (const [where, check] of points) {
+      if (!check || check.inside) continue;
+      outside = true;
+      if (extrapolation !== 'allow')
+        found.warnings.push(
+          `model '${domain.skill}' extrapolates at ${where}: ${describeExcursions(check.outside)}`,
+        );
+    }
+    if (outside) extrapolating.push(domain.skill);
+  }
+  return {
+    section: {
+      extrapolation,
+      bias_correction: plan.spec.models?.bias_correction ?? false,
+      extrapolating,
+      models,
+    },
+    limits,
+  };
+}
+
+function describeExcursions(outside: readonly DomainExcursion[]): string {
+  return outside
+    .map((e) => {
+      const pct =
+        e.fraction === null ? '' : ` (${(100 * e.fraction).toPrecision(3)} % of the training range)`;
+      return `${e.variable} = ${e.value} is ${e.excess.toPrecision(4)} ${e.side} its training range [${e.min}, ${e.max}]${pct}`;
+    })
+    .join('; ');
 }
 
 const units = (plan: StrategyPlan, v: number) => plan.spec.variables[plan.names[v]!]!.units ?? null;

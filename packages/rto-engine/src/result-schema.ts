@@ -130,6 +130,131 @@ export const cycleSummarySchema = z
   })
   .describe('Counts and the outcome in one place (the predecessor’s summary).');
 
+export const domainExcursionSchema = z
+  .object({
+    variable: z
+      .string()
+      .describe('The domain variable (a model input as the network sees it, or an operating variable).'),
+    value: z.number().describe('Its value (a Delta input: dof - current).'),
+    min: z.number().describe('Training minimum.'),
+    max: z.number().describe('Training maximum.'),
+    side: z.enum(['below', 'above']).describe('Which side of the training range it is on.'),
+    excess: z.number().describe('How far outside, in the variable’s units.'),
+    fraction: z
+      .number()
+      .nullable()
+      .describe(
+        'How far outside, as a fraction of the training range (max - min); null when the range is a point.',
+      ),
+    soft: z
+      .boolean()
+      .describe(
+        'True when the range is an estimate (a StandardScaler’s mean ± 3 sd), not the data extremes.',
+      ),
+  })
+  .describe('A value outside a model’s training domain.');
+
+export const domainCheckSchema = z
+  .object({
+    inside: z.boolean().describe('Every checked value lies inside the training domain.'),
+    outside: z.array(domainExcursionSchema).describe('The values that leave it.'),
+  })
+  .describe('A model’s inputs checked against its training domain at one point.');
+
+export const mismatchStatusSchema = z
+  .object({
+    variable: z.string().describe('The Predicted variable that is compared with the plant.'),
+    measured_by: z.string().describe('The plant-data column it is compared with.'),
+    inferred: z.boolean().describe('True when measured_by was inferred (delta-model pattern), not declared.'),
+    status: z
+      .enum(['good', 'suspect', 'bad', 'unknown'])
+      .describe(
+        'good, suspect or bad against the thresholds; unknown before the first comparison or without thresholds.',
+      ),
+    reason: z.string().describe('Why the status is what it is, in words.'),
+    samples: z.number().describe('Comparisons so far.'),
+    last_error: z.number().nullable().describe('The newest error: measured minus predicted (output units).'),
+    bias: z.number().nullable().describe('Filtered error (EWMA of measured minus predicted).'),
+    mean_abs_error: z.number().nullable().describe('Filtered absolute error (EWMA).'),
+    corrected_mean_abs_error: z
+      .number()
+      .nullable()
+      .describe(
+        'Filtered absolute error of the prediction shifted by the bias known before each comparison (what bias correction leaves).',
+      ),
+    cusum_high: z.number().describe('Upper CUSUM of the error beyond the slack (the plant above the model).'),
+    cusum_low: z.number().describe('Lower CUSUM (the plant below the model).'),
+    thresholds: z
+      .object({ suspect: z.number(), bad: z.number(), cusum: z.number(), slack: z.number() })
+      .nullable()
+      .describe(
+        'The thresholds in force, from the strategy or the training error; null when neither gives them.',
+      ),
+  })
+  .describe('Model-plant mismatch of one model: its predictions against what the plant did.');
+
+export const modelTrustSchema = z
+  .object({
+    output: z.string().describe('The model’s output variable.'),
+    domain: z
+      .enum(['metadata', 'scalers', 'unknown'])
+      .describe('Where the training domain comes from; unknown when the model’s files do not tell it.'),
+    unknown_inputs: z
+      .record(z.string(), z.string())
+      .describe('Inputs without a known training range, with why.'),
+    training_error: z
+      .object({
+        rmse: z.number().nullable().describe('Held-out root-mean-square error (output units).'),
+        mean_abs: z.number().nullable().describe('Held-out mean absolute error (output units).'),
+      })
+      .nullable()
+      .describe('The model’s error on held-out data, from its metadata; null when it does not say.'),
+    unchecked: z
+      .array(z.string())
+      .describe('Domain variables that are not variables of this strategy (not checked).'),
+    at_current: domainCheckSchema.describe('The inputs at the current plant values.'),
+    at_recommendation: domainCheckSchema
+      .nullable()
+      .describe('The inputs at the recommendation (null without one).'),
+    restricted: z
+      .array(
+        z.object({
+          decision_variable: z.string().describe('The decision variable whose bound the domain set.'),
+          bound: z.enum(['lower', 'upper']),
+          value: z.number().describe('The bound.'),
+          domain_variable: z.string().describe('The domain variable whose training limit it is.'),
+          limit: z.number().describe('That training limit.'),
+          active: z.boolean().describe('The recommendation sits at this bound.'),
+        }),
+      )
+      .describe('Bounds the training domain set on decision variables (models.extrapolation: restrict).'),
+    bias_correction: z
+      .number()
+      .nullable()
+      .describe(
+        'What was added to the model’s output this cycle (its filtered bias), or null without correction.',
+      ),
+    mismatch: mismatchStatusSchema
+      .nullable()
+      .describe(
+        'Model-plant mismatch, filled by the runner that compares predictions with the plant; null otherwise.',
+      ),
+  })
+  .describe('How far one model can be trusted in this cycle.');
+
+export const modelTrustSectionSchema = z
+  .object({
+    extrapolation: z.enum(['allow', 'warn', 'restrict']).describe('The strategy’s models.extrapolation.'),
+    bias_correction: z.boolean().describe('The strategy’s models.bias_correction.'),
+    extrapolating: z
+      .array(z.string())
+      .describe(
+        'Models whose inputs leave their training domain at the current point or the recommendation.',
+      ),
+    models: z.record(z.string(), modelTrustSchema).describe('Per InferenceModel skill.'),
+  })
+  .describe('Model trust: training domains, model-plant mismatch, bias correction, per model.');
+
 const variableMap = (description: string) => z.record(z.string(), variableResultSchema).describe(description);
 
 export const cycleResultSchema = z
@@ -154,9 +279,15 @@ export const cycleResultSchema = z
         constraints: z
           .record(z.string(), constraintExplanationSchema)
           .describe('Per constraint score below 1, which decision variables push on it.'),
+        domain_limits: z
+          .array(z.string())
+          .describe(
+            'Training-domain limits that hold the recommendation back (models.extrapolation: restrict), in words.',
+          ),
       })
       .describe('Why the recommendation is what it is.'),
     summary: cycleSummarySchema,
+    model_trust: modelTrustSectionSchema,
     warnings: z.array(z.string()).describe('Problems that did not stop the cycle.'),
   })
   .describe(
@@ -173,5 +304,15 @@ export type SetpointResult = z.infer<typeof setpointResultSchema>;
 export type ConstraintExplanation = z.infer<typeof constraintExplanationSchema>;
 /** What the optimizer did. */
 export type OptimizerSummary = z.infer<typeof optimizerSummarySchema>;
+/** A value outside a model's training domain. */
+export type DomainExcursion = z.infer<typeof domainExcursionSchema>;
+/** A model's inputs checked against its training domain at one point. */
+export type DomainCheckResult = z.infer<typeof domainCheckSchema>;
+/** Model-plant mismatch of one model. */
+export type MismatchStatus = z.infer<typeof mismatchStatusSchema>;
+/** How far one model can be trusted in a cycle. */
+export type ModelTrust = z.infer<typeof modelTrustSchema>;
+/** The `model_trust` section of a cycle result. */
+export type ModelTrustSection = z.infer<typeof modelTrustSectionSchema>;
 /** The result of `POST /optimize`, `po optimize --json` and `po simulate --json`. */
 export type CycleResult = z.infer<typeof cycleResultSchema>;

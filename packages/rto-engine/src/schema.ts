@@ -79,6 +79,12 @@ export const variableSchema = z
       .describe(
         'Input validation: a bad reading of a critical variable skips the cycle at once; others hold the last good value for a few cycles.',
       ),
+    measured_by: variableName
+      .optional()
+      .describe(
+        'Model-plant mismatch (Predicted variables): the plant-data column that measures this prediction, e.g. ' +
+          'Kiln_Drive_Current for predicted_Kiln_Drive_Current. Each cycle the prediction is compared with it.',
+      ),
   })
   .loose()
   .describe('A process variable.');
@@ -126,6 +132,13 @@ const inferenceModelConfig = z
       .optional()
       .describe(
         'Activation of a network whose file does not say it (gelu, relu, tanh, sigmoid, leaky_relu, silu).',
+      ),
+    critical: z
+      .boolean()
+      .optional()
+      .describe(
+        'Model-plant mismatch: while this model is bad (its predictions no longer match the plant), the strategy runs ' +
+          'in monitor mode (no recommendation) until it recovers.',
       ),
   })
   .loose();
@@ -242,10 +255,109 @@ export const engineSchema = z
   })
   .loose();
 
+export const mismatchThresholdsSchema = z
+  .object({
+    suspect: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        'Filtered absolute prediction error (output units) from which the model is suspect. Default: suspect_factor ' +
+          "times the model's held-out mean absolute error (training_error in its metadata).",
+      ),
+    bad: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        'Filtered absolute prediction error from which the model is bad. Default: bad_factor times the training error.',
+      ),
+    cusum: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        'CUSUM decision interval (output units): the model is bad when the cumulated error beyond the slack passes it, ' +
+          'suspect past half of it. Default: 5 times the training error.',
+      ),
+    slack: z
+      .number()
+      .min(0)
+      .optional()
+      .describe(
+        'CUSUM slack per cycle (output units): errors smaller than this do not accumulate. Default: the training error.',
+      ),
+  })
+  .strict();
+
+export const modelsSchema = z
+  .object({
+    extrapolation: z
+      .enum(['allow', 'warn', 'restrict'])
+      .default('warn')
+      .describe(
+        "What to do when a model's inputs leave its training domain. allow: report it in the result only. warn (the " +
+          'default): also add a warning. restrict: keep the optimizer inside each domain, as bounds on the decision ' +
+          'variables that feed a bounded input (the explanation names the active domain limit); a point already ' +
+          'outside may move toward the domain, never further out.',
+      ),
+    bias_correction: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Shift each monitored model's output by its filtered bias (measured minus predicted) before the optimizer " +
+          'uses it, the standard APC practice; results say the correction applied.',
+      ),
+    mismatch: z
+      .object({
+        horizon_s: z
+          .number()
+          .min(0)
+          .default(0)
+          .describe(
+            'How far ahead a prediction is judged, seconds: the model, fed what the plant did since the cycle this long ' +
+              'ago, is compared with the measurement now (0: since the previous cycle). Use the horizon the models ' +
+              'were trained on (e.g. 1800 for the demo delta models).',
+          ),
+        filter: z
+          .number()
+          .gt(0)
+          .max(1)
+          .default(0.2)
+          .describe(
+            'Weight of the newest error in the filtered bias and the filtered absolute error (EWMA factor).',
+          ),
+        suspect_factor: z
+          .number()
+          .positive()
+          .default(2)
+          .describe('Default suspect threshold, as a multiple of the training error.'),
+        bad_factor: z
+          .number()
+          .positive()
+          .default(4)
+          .describe('Default bad threshold, as a multiple of the training error.'),
+        models: z
+          .record(z.string().min(1), mismatchThresholdsSchema)
+          .default({})
+          .describe('Thresholds per InferenceModel skill (override the defaults from its training error).'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Model-plant mismatch monitoring of the Predicted variables that have measured_by.'),
+  })
+  .strict();
+export type ModelsSpec = z.infer<typeof modelsSchema>;
+
 export const strategySchema = z
   .object({
     version: z.string().optional().describe('Version of this strategy, when the file carries one.'),
     engine: engineSchema.optional().describe('Engine behaviour switches.'),
+    models: modelsSchema
+      .optional()
+      .describe(
+        'Trust in the models: extrapolation guard, model-plant mismatch monitoring, bias correction.',
+      ),
     mode: z
       .enum(['advisory', 'monitor'])
       .optional()

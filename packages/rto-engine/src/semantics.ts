@@ -197,3 +197,126 @@ export function sumTerms(formula: string, inputs: readonly string[]): string[] |
   if (new Set(terms).size !== terms.length) return undefined;
   return terms;
 }
+
+/**
+ * The delta-formula rule: a variable written by a MathFunction `X_dof - X_current` (or
+ * `X - X_current`) is the move of X; returns X, else undefined.
+ */
+export function deltaSource(spec: StrategySpec, variable: string): string | undefined {
+  for (const skill of Object.values(spec.skills)) {
+    if (skill.class !== 'MathFunction' || skill.outputs[0] !== variable) continue;
+    const m = /^\(?([A-Za-z_][A-Za-z0-9_]*?)(?:_dof)?-([A-Za-z_][A-Za-z0-9_]*)_current\)?$/.exec(
+      skill.config.formula.replace(/\s+/g, ''),
+    );
+    if (m && m[1] === m[2] && skill.inputs.includes(m[1]!)) return m[1];
+  }
+  return undefined;
+}
+
+/** A Predicted variable that the plant also measures, and the model whose prediction it is. */
+export interface MonitoredPrediction {
+  /** The Predicted variable. */
+  variable: string;
+  /** The variable (plant-data column) that measures it. */
+  measuredBy: string;
+  /** The InferenceModel skill behind the prediction. */
+  skill: string;
+  /** True when measured_by was inferred from the delta-model pattern rather than declared. */
+  inferred: boolean;
+}
+
+/** The skill that writes each variable (its first output), by variable name. */
+function producers(spec: StrategySpec): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, skill] of Object.entries(spec.skills)) {
+    const first = skill.outputs[0];
+    if (first !== undefined && skill.class !== 'CompositionSkill' && skill.class !== 'OptimizationSkill') {
+      out.set(first, name);
+    }
+  }
+  return out;
+}
+
+/**
+ * The model behind a Predicted variable: the InferenceModel that writes it, or the only model
+ * whose output the MathFunction that writes it reads; a string says why there is none.
+ */
+export function predictingModel(spec: StrategySpec, variable: string): string | { problem: string } {
+  const writers = producers(spec);
+  const writer = writers.get(variable);
+  const skill = writer === undefined ? undefined : spec.skills[writer];
+  if (skill === undefined) return { problem: `no skill writes '${variable}'` };
+  if (skill.class === 'InferenceModel') return writer!;
+  const models = [
+    ...new Set(
+      skill.inputs
+        .map((i) => writers.get(i))
+        .filter((w): w is string => w !== undefined && spec.skills[w]?.class === 'InferenceModel'),
+    ),
+  ];
+  if (models.length === 1) return models[0]!;
+  return {
+    problem:
+      models.length === 0
+        ? `'${variable}' is written by '${writer}', which reads no model output`
+        : `'${variable}' is written from several models (${models.join(', ')}); declare measured_by on one model's output`,
+  };
+}
+
+/**
+ * The delta-model pattern the predecessor used: `P = X_current + D_dof` (either order, `X` for
+ * `X_current` allowed only as `X_current`) with X a measured variable (Informative or Operative)
+ * and D a model's output: P is measured by X.
+ */
+function inferredMeasurement(spec: StrategySpec, skill: SkillSpec): string | undefined {
+  if (skill.class !== 'MathFunction' || skill.inputs.length !== 2) return undefined;
+  const terms = skill.config.formula
+    .replace(/\s+/g, '')
+    .replace(/^\((.*)\)$/, '$1')
+    .split('+');
+  if (terms.length !== 2) return undefined;
+  const measured = terms.find((t) => t.endsWith('_current'))?.slice(0, -'_current'.length);
+  const delta = terms.find((t) => !t.endsWith('_current'))?.replace(/_dof$/, '');
+  if (measured === undefined || delta === undefined || !skill.inputs.includes(measured)) return undefined;
+  if (!skill.inputs.includes(delta)) return undefined;
+  const type = spec.variables[measured]?.type;
+  return type === 'Informative' || type === 'Operative' ? measured : undefined;
+}
+
+/**
+ * The measured-counterpart rule: every Predicted variable with `measured_by`, and those that follow
+ * the delta-model pattern (`predicted_X = X_current + delta_X_dof`, X measured, delta_X a model's
+ * output), with the model behind each. Declared ones whose model cannot be told are left out
+ * (validation reports them).
+ */
+export function monitoredPredictions(spec: StrategySpec): MonitoredPrediction[] {
+  const out: MonitoredPrediction[] = [];
+  const writers = producers(spec);
+  for (const [name, v] of Object.entries(spec.variables)) {
+    if (v.type !== 'Predicted') continue;
+    const writer = writers.get(name);
+    const declared = v.measured_by;
+    const inferred =
+      declared === undefined && writer ? inferredMeasurement(spec, spec.skills[writer]!) : undefined;
+    const measuredBy = declared ?? inferred;
+    if (measuredBy === undefined) continue;
+    const skill = predictingModel(spec, name);
+    if (typeof skill !== 'string') continue;
+    out.push({ variable: name, measuredBy, skill, inferred: declared === undefined });
+  }
+  return out;
+}
+
+/** The decision variables of every OptimizationSkill a task runs, in order, once each. */
+export function strategyDecisionVariables(spec: StrategySpec): string[] {
+  const fixed = fixedOperatives(spec);
+  const out = new Set<string>();
+  for (const task of spec.tasks) {
+    for (const n of task.skill_sequence) {
+      const skill = spec.skills[n];
+      if (skill?.class === 'OptimizationSkill')
+        for (const d of decisionVariables(spec, skill.inputs, fixed)) out.add(d);
+    }
+  }
+  return [...out];
+}

@@ -4,7 +4,8 @@ import { CycleError, InputDataError } from './errors.ts';
 import type { BoundedProblem, Optimizer, OptimizerResult } from './optimizer/types.ts';
 import type { OptimizationPlan, StrategyPlan } from './plan.ts';
 import { moveBounds } from './semantics.ts';
-import type { CycleRequest } from './types.ts';
+import { type DomainLimit, restrictToDomains } from './training-domain.ts';
+import type { CycleRequest, CycleSetup } from './types.ts';
 import type { Workspace } from './workspace.ts';
 
 /** What the optimization step of a cycle found. */
@@ -27,6 +28,8 @@ export interface Outcome {
   sensitivity: Map<number, Float64Array>;
   /** Every variable's dof when holding the current values. */
   atCurrent: Float64Array;
+  /** Bounds that training domains set (models.extrapolation: restrict). */
+  domainLimits: DomainLimit[];
 }
 
 type CostBatch = (points: Float64Array, count: number, costs: Float64Array) => Promise<void>;
@@ -96,15 +99,17 @@ interface Decision {
  * the current values are held when the answer is not better.
  */
 export async function solve(
-  plan: StrategyPlan,
-  optimizer: Optimizer | undefined,
+  setup: CycleSetup,
   ws: Workspace,
   req: CycleRequest,
   warnings: string[],
 ): Promise<Outcome> {
+  const { plan, optimizer } = setup;
   const opt = plan.optimization!;
   const n = opt.decisions.length;
   const box = decisionBox(plan, ws, warnings);
+  const domainLimits =
+    plan.spec.models?.extrapolation === 'restrict' ? restrictToDomains(setup.domains, ws, box) : [];
   const evaluate = costBatch(ws, opt);
   const decision = await decide(
     plan,
@@ -151,6 +156,7 @@ export async function solve(
     holdReason,
     sensitivity: sensitivities(plan, ws, steps),
     atCurrent,
+    domainLimits,
   };
 }
 

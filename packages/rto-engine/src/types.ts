@@ -4,6 +4,7 @@ import type { Optimizer } from './optimizer/types.ts';
 import type { StrategyPlan } from './plan.ts';
 import type { CycleResult } from './result-schema.ts';
 import type { StrategySpec } from './schema.ts';
+import type { ModelDomainPlan } from './training-domain.ts';
 
 /** A plant state: variable name -> value (numbers, or numeric strings as the predecessor accepted). */
 export type PlantState = Readonly<Record<string, unknown>>;
@@ -26,6 +27,12 @@ export interface CycleOptions {
   maxTimeMs?: number;
   /** Aborts the optimizer; the best point so far is used. */
   signal?: AbortSignal;
+  /**
+   * Bias correction (used only when the strategy sets `models.bias_correction: true`): per
+   * InferenceModel skill, what to add to its prediction (its filtered bias, measured minus
+   * predicted, in output units), usually from a mismatch monitor.
+   */
+  modelBias?: Readonly<Record<string, number>>;
 }
 
 /** A strategy ready to run: formulas compiled, every model loaded. Safe to use from concurrent cycles. */
@@ -80,4 +87,6 @@ export interface CycleSetup {
   /** Runs the optimization; undefined when the strategy has no OptimizationSkill. */
   optimizer: Optimizer | undefined;
   now: () => Date;
+  /** The extrapolation guard of every model skill. */
+  domains: readonly ModelDomainPlan[];
 }

@@ -11,8 +11,10 @@ import {
   fixedOperatives,
   formulaBindings,
   modelFeed,
+  monitoredPredictions,
   moveLimit,
   predecessorCompat,
+  predictingModel,
 } from './semantics.ts';
 
 /** What loading a strategy found: the strategy when it is usable, and every problem at once. */
@@ -71,7 +73,7 @@ function flattenZodIssues(issues: readonly z.core.$ZodIssue[]): StrategyIssue[] 
 }
 
 const knownKeys = {
-  root: ['version', 'engine', 'mode', 'input_validation', 'variables', 'skills', 'tasks'],
+  root: ['version', 'engine', 'mode', 'input_validation', 'models', 'variables', 'skills', 'tasks'],
   variable: [
     'type',
     'units',
@@ -85,13 +87,22 @@ const knownKeys = {
     'frozen_after',
     'stale_after_s',
     'critical',
+    'measured_by',
   ],
   skill: ['class', 'inputs', 'outputs', 'config', 'description'],
   task: ['name', 'skill_sequence'],
   config: {
     MathFunction: ['formula'],
     Constraint: ['var_min', 'var_max', 'op_min', 'op_max'],
-    InferenceModel: ['model_path', 'scaler_path', 'metadata_path', 'model_type', 'activation', 'smoothing'],
+    InferenceModel: [
+      'model_path',
+      'scaler_path',
+      'metadata_path',
+      'model_type',
+      'activation',
+      'smoothing',
+      'critical',
+    ],
     CompositionSkill: ['skill_sequence'],
     OptimizationSkill: ['cost_skill_name', 'cost_feature_name', 'algorithm', 'options'],
   } as Record<string, string[]>,
@@ -157,6 +168,50 @@ function checkSemantics(s: StrategySpec, errors: StrategyIssue[], warnings: Stra
   checkCompositionCycles(s, found);
   checkTasks(s, found);
   checkDecisionMoves(s, found);
+  checkModelTrust(s, found);
+}
+
+/** measured_by names a measured variable and a model can be told behind it; per-model thresholds name models. */
+function checkModelTrust(s: StrategySpec, { errors }: Findings): void {
+  for (const [name, v] of Object.entries(s.variables)) {
+    if (v.measured_by === undefined) continue;
+    const at = `variables.${name}.measured_by`;
+    if (v.type !== 'Predicted') {
+      errors.push({
+        path: at,
+        message: `only a Predicted variable is measured by a plant column (this one is ${v.type})`,
+      });
+      continue;
+    }
+    const type = s.variables[v.measured_by]?.type;
+    if (type !== 'Informative' && type !== 'Operative') {
+      errors.push({
+        path: at,
+        message: `'${v.measured_by}' must be a declared Informative (or Operative) variable, the plant-data column that measures '${name}'`,
+      });
+    }
+    const model = predictingModel(s, name);
+    if (typeof model !== 'string')
+      errors.push({ path: at, message: `cannot tell which model predicts it: ${model.problem}` });
+  }
+  for (const skill of Object.keys(s.models?.mismatch.models ?? {})) {
+    if (s.skills[skill]?.class !== 'InferenceModel') {
+      errors.push({
+        path: `models.mismatch.models.${skill}`,
+        message: `'${skill}' is not an InferenceModel skill`,
+      });
+    }
+  }
+  const monitored = new Set(monitoredPredictions(s).map((m) => m.skill));
+  for (const [name, skill] of Object.entries(s.skills)) {
+    if (skill.class === 'InferenceModel' && skill.config.critical === true && !monitored.has(name)) {
+      errors.push({
+        path: `skills.${name}.config.critical`,
+        message:
+          'a critical model needs a measured counterpart: give its Predicted output (or the variable computed from it) measured_by',
+      });
+    }
+  }
 }
 
 function checkVariables(s: StrategySpec, { errors }: Findings): void {

@@ -14,6 +14,8 @@ export class Workspace {
   readonly current: Float64Array;
   /** dof values of the cycle's state before the optimizer moves anything (row template). */
   readonly base: Float64Array;
+  /** Per skill (plan index): what is added to a model's prediction this cycle (bias correction), else 0. */
+  readonly shift: Float64Array;
   private fns: (((row: number) => number) | undefined)[] = [];
   private modelIn: (Float64Array | undefined)[] = [];
   private modelOut: (Float64Array | undefined)[] = [];
@@ -27,6 +29,7 @@ export class Workspace {
   ) {
     this.current = new Float64Array(size);
     this.base = new Float64Array(size);
+    this.shift = new Float64Array(plans.length);
     this.ensure(16);
   }
 
@@ -85,12 +88,12 @@ export class Workspace {
     }
   }
 
-  /** Writes a model skill's predictions: the output's current value plus the prediction. */
+  /** Writes a model skill's predictions: the output's current value plus the prediction (plus its bias shift). */
   private scatter(k: number, count: number): void {
     const plan = this.plans[k] as ModelSkillPlan;
     const res = this.modelOut[k]!;
     const out = this.dof[plan.out]!;
-    const base = this.current[plan.out]!;
+    const base = this.current[plan.out]! + this.shift[k]!;
     for (let r = 0; r < count; r++) out[r] = base + res[r]!;
   }
 

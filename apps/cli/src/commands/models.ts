@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { isPoError } from '@po/core';
+import { isPoError, type VariableRange } from '@po/core';
 import {
   describeModelFile,
   type ImportedLayer,
@@ -331,9 +331,14 @@ function formatDescription(d: NetworkDescription | ScalerDescription): string {
     const tensors = d.tensors.map(
       (t) => `  ${t.name.padEnd(32)} ${t.dtype.padEnd(8)} [${t.shape.join(', ')}]`,
     );
-    return [head, 'layers:', ...layers, d.format === 'pth' ? 'tensors:' : 'initializers:', ...tensors].join(
-      '\n',
-    );
+    return [
+      head,
+      'layers:',
+      ...layers,
+      d.format === 'pth' ? 'tensors:' : 'initializers:',
+      ...tensors,
+      ...domainLines(d),
+    ].join('\n');
   }
   const lines = [`${d.file}: ${Object.keys(d.scalers).length} scaler(s)`];
   for (const [key, entry] of Object.entries(d.scalers)) {
@@ -346,5 +351,32 @@ function formatDescription(d: NetworkDescription | ScalerDescription): string {
       .join(' ');
     lines.push(`  ${key.padEnd(30)} ${String(entry.sklearn_class ?? entry.kind).padEnd(14)} ${params}`);
   }
+  lines.push('training ranges (from the fitted scalers):');
+  for (const [key, range] of Object.entries(d.trainingRanges))
+    lines.push(`  ${key.padEnd(30)} ${rangeText(range)}`);
   return lines.join('\n');
+}
+
+function rangeText(range: VariableRange | string): string {
+  if (typeof range === 'string') return `unknown: ${range}`;
+  const mean = range.mean === undefined ? '' : `, mean ${range.mean}`;
+  return `[${range.min}, ${range.max}]${mean}${range.soft ? ' (soft: an estimate, not the data extremes)' : ''}`;
+}
+
+/** The metadata's training domain and error, when `--metadata` gave them. */
+function domainLines(d: NetworkDescription): string[] {
+  const lines: string[] = [];
+  if (d.trainingDomain) {
+    lines.push('training domain (from the metadata):');
+    for (const [name, range] of Object.entries(d.trainingDomain.variables)) {
+      lines.push(`  ${name.padEnd(32)} ${rangeText(range)}`);
+    }
+    if (d.trainingDomain.covariance)
+      lines.push(`  covariance of ${d.trainingDomain.covariance.variables.join(', ')}`);
+  }
+  if (d.trainingError) {
+    const { rmse, meanAbs } = d.trainingError;
+    lines.push(`training error (held out): rmse ${rmse ?? '?'}, mean absolute ${meanAbs ?? '?'}`);
+  }
+  return lines;
 }

@@ -24,6 +24,13 @@ export interface HttpParts {
   logger: Logger;
 }
 
+/** `/health`'s model-plant mismatch: per model, and not ok while a bad critical model forces monitor mode. */
+function modelsSection(runner: Runner) {
+  const models = runner.status().models;
+  const forced = models?.forcedMonitor ?? null;
+  return { ok: forced === null, ...(forced ? { reason: forced } : {}), mismatch: models?.models ?? {} };
+}
+
 /** Builds the HTTP API on the service's parts and listens on `api.host:api.port`. */
 export async function serveHttp(settings: Settings, parts: HttpParts): Promise<HttpServer> {
   const { strategies, database, runner } = parts;
@@ -36,8 +43,10 @@ export async function serveHttp(settings: Settings, parts: HttpParts): Promise<H
     health: async () => ({
       ...strategies.health?.(),
       ...(runner ? { runner: { ok: runner.status().healthy, ...runner.status() } } : {}),
+      ...(runner ? { models: modelsSection(runner) } : {}),
       ...(database ? { database: await database.health() } : {}),
     }),
+    ...(runner ? { modelMismatch: () => runner.status().models } : {}),
     settings: {
       ...(settings.api.token ? { apiToken: settings.api.token } : {}),
       bodyLimitBytes: settings.api.body_limit_bytes,

@@ -5,6 +5,7 @@ import {
   type ModelProvider,
   type ModelRequest,
   type SurrogateModel,
+  type TrainingDomain,
 } from '../index.ts';
 
 export interface ModelProviderConformanceOptions {
@@ -35,6 +36,11 @@ export interface ModelProviderConformanceOptions {
    * calls (default 0: identical). Fused groups must always be identical to their members.
    */
   tolerance?: number;
+  /**
+   * The training domain `request`'s model must report (compared exactly), or `null` when it must
+   * report none. Without it, a reported domain is only checked for consistency.
+   */
+  domain?: TrainingDomain | null;
   /** Called once after the suite (remove a folder, stop a server). Models are already disposed. */
   dispose?: () => void | Promise<void>;
   /** When set, the suite is skipped and this reason is shown in its title. */
@@ -227,6 +233,25 @@ async function jacobianMatchesDifferences({ options, load, width }: Suite): Prom
   }
 }
 
+async function describesDomain({ options, load }: Suite): Promise<void> {
+  const model = await load(options.request);
+  if (options.domain !== undefined) expect(model.domain ?? null).toEqual(options.domain);
+  const domain = model.domain;
+  if (domain === undefined) return;
+  expect(['metadata', 'scalers']).toContain(domain.source);
+  for (const [name, range] of Object.entries(domain.variables)) {
+    expect(Number.isFinite(range.min) && Number.isFinite(range.max), name).toBe(true);
+    expect(range.min <= range.max, `${name}: min ${range.min} > max ${range.max}`).toBe(true);
+    if (range.mean !== undefined) expect(Number.isFinite(range.mean), name).toBe(true);
+  }
+  // Every input is either bounded or said to be unknown, never both, never neither.
+  for (const input of options.request.inputs) {
+    const known = Object.hasOwn(domain.variables, input);
+    expect(known !== Object.hasOwn(domain.unknown, input), `input '${input}'`).toBe(true);
+  }
+  for (const reason of Object.values(domain.unknown)) expect(reason.length).toBeGreaterThan(0);
+}
+
 /** The checks, by title. */
 const CHECKS: readonly [
   string | ((o: ModelProviderConformanceOptions) => string),
@@ -251,6 +276,10 @@ const CHECKS: readonly [
   [
     'valueAndJacobian (when given) agrees with predict and with central differences of its values',
     jacobianMatchesDifferences,
+  ],
+  [
+    'describes its training domain: finite ranges, every input either bounded or said to be unknown',
+    describesDomain,
   ],
   [
     (o) =>

@@ -1,6 +1,7 @@
 export {
   createDemoKiln,
   type DemoKiln,
+  type DemoKilnDrift,
   DemoKilnError,
   type DemoKilnHistoryOptions,
   type DemoKilnOptions,

@@ -163,3 +163,28 @@ describe('createDemoKiln', () => {
     expect(() => createDemoKiln().history({ rows: 3 })).toThrow(/needs a start time/);
   });
 });
+
+describe('demo kiln drift (for model-plant mismatch tests)', () => {
+  it('a gain scales an output’s response around its nominal steady state; an offset shifts it; {} removes both', () => {
+    const settle = (kiln: ReturnType<typeof createDemoKiln>, from: number) => {
+      kiln.tick(from + 3 * 3600_000);
+      return kiln.state().outputs.Kiln_Drive_Current;
+    };
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const plain = createDemoKiln({ seed: 3 });
+    const drifted = createDemoKiln({ seed: 3 });
+    for (const k of [plain, drifted]) {
+      k.tick(t0);
+      k.setSetpoints({ Kiln_Feed_SFF_1_Feed_rate: 92 });
+    }
+    drifted.setDrift({ Kiln_Drive_Current: { gain: 2, offset: 5 } });
+    const a = settle(plain, t0);
+    const b = settle(drifted, t0);
+    const nominal = demoKilnSteadyState(nominalSetpoints()).Kiln_Drive_Current;
+    expect(b - nominal).toBeCloseTo(2 * (a - nominal) + 5, 6);
+    drifted.setDrift({ Kiln_Drive_Current: {} });
+    expect(settle(drifted, t0 + 3 * 3600_000)).toBeCloseTo(settle(plain, t0 + 3 * 3600_000), 6);
+    expect(() => drifted.setDrift({ Nope: { gain: 2 } } as never)).toThrow(/'Nope' is not an output/);
+    expect(() => drifted.setDrift({ Kiln_Drive_Current: { gain: Number.NaN } })).toThrow(/finite gain/);
+  });
+});

@@ -6,6 +6,7 @@ import {
   DEMO_KILN_OUTPUTS,
   DEMO_KILN_SETPOINTS,
   type DemoKilnDisturbances,
+  type DemoKilnOutput,
   type DemoKilnOutputs,
   type DemoKilnRow,
   type DemoKilnSetpoint,
@@ -49,6 +50,17 @@ export interface DemoKilnHistoryOptions {
   onMove?: (rowIndex: number, setpoints: Readonly<DemoKilnSetpoints>) => void;
 }
 
+/**
+ * A change in how the plant responds, for tests of model-plant mismatch: an output's response
+ * away from its nominal steady state is multiplied by `gain` (default 1) and shifted by `offset`
+ * (its units, default 0), e.g. a drive current that reacts 1.6 times as strongly, or a coating
+ * building up.
+ */
+export interface DemoKilnDrift {
+  gain?: number;
+  offset?: number;
+}
+
 /** The noise-free internal state of the kiln, for tests and diagnostics. */
 export interface DemoKilnState {
   /** Simulated time, epoch milliseconds; undefined until the first `history` or `tick`. */
@@ -73,6 +85,8 @@ export interface DemoKiln {
   setSetpoints(setpoints: Partial<DemoKilnSetpoints>): DemoKilnSetpoints;
   /** The setpoints in force. */
   setpoints(): DemoKilnSetpoints;
+  /** Changes how outputs respond from now on (replaces the earlier drift of each output named; `{}` removes it). */
+  setDrift(drift: Partial<Record<DemoKilnOutput, DemoKilnDrift>>): void;
   state(): DemoKilnState;
 }
 
@@ -111,7 +125,11 @@ interface Plant {
   readonly drawDisturbance: () => number;
   readonly drawNoise: () => number;
   readonly operatorRandom: () => number;
+  readonly drift: Partial<Record<DemoKilnOutput, Required<DemoKilnDrift>>>;
 }
+
+/** The outputs' steady state at the nominal setpoints without disturbances: what a drift's gain scales around. */
+const NOMINAL_OUTPUTS = demoKilnSteadyState(nominalSetpoints());
 
 /** Validates every entry before applying any, so a bad call changes nothing. */
 function applySetpoints(sp: DemoKilnSetpoints, partial: Partial<DemoKilnSetpoints>): void {
@@ -141,7 +159,11 @@ function step(plant: Plant, dtMs: number): void {
     const a = Math.exp(-dt / tau);
     dist[key] = dist[key] * a + sd * Math.sqrt(1 - a * a) * plant.drawDisturbance();
   }
-  const follow = (name: keyof DemoKilnOutputs, target: number) => {
+  const follow = (name: keyof DemoKilnOutputs, response: number) => {
+    const d = plant.drift[name];
+    const target = d
+      ? NOMINAL_OUTPUTS[name] + d.gain * (response - NOMINAL_OUTPUTS[name]) + d.offset
+      : response;
     const k = 1 - Math.exp(-dt / OUTPUT_SPECS[name].lagSeconds);
     out[name] += (target - out[name]) * k;
   };
@@ -249,6 +271,7 @@ export function createDemoKiln(options: DemoKilnOptions = {}): DemoKiln {
     drawDisturbance: gaussian(mulberry32(seed * 4 + 1)),
     drawNoise: gaussian(mulberry32(seed * 4 + 2)),
     operatorRandom: mulberry32(seed * 4 + 3),
+    drift: {},
   };
   return {
     history: (historyOptions) => history(plant, historyOptions),
@@ -261,6 +284,21 @@ export function createDemoKiln(options: DemoKilnOptions = {}): DemoKiln {
       return { ...sp };
     },
     setpoints: () => ({ ...sp }),
+    setDrift(drift) {
+      for (const [name, d] of Object.entries(drift) as [DemoKilnOutput, DemoKilnDrift][]) {
+        if (!(DEMO_KILN_OUTPUTS as readonly string[]).includes(name)) {
+          throw new DemoKilnError(
+            `'${name}' is not an output of the demo kiln. Outputs: ${DEMO_KILN_OUTPUTS.join(', ')}.`,
+          );
+        }
+        const gain = d.gain ?? 1;
+        const offset = d.offset ?? 0;
+        if (!Number.isFinite(gain) || !Number.isFinite(offset)) {
+          throw new DemoKilnError(`the drift of '${name}' must have a finite gain and offset.`);
+        }
+        plant.drift[name] = { gain, offset };
+      }
+    },
     state: () => ({
       time: plant.time,
       setpoints: { ...sp },

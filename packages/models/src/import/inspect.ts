@@ -1,6 +1,8 @@
 /** What `po models inspect` shows: layers and shapes of a network, kind and parameters of scalers. */
+import type { TrainingError, VariableRange } from '@po/core';
 import onnxProto from 'onnx-proto';
-import { parseScalerFile } from '../scalers.ts';
+import { type MetadataDomain, parseModelMetadata } from '../metadata.ts';
+import { parseScalerFile, type ScalerSet } from '../scalers.ts';
 import { ModelImportError } from './errors.ts';
 import { type ImportedLayer, importPthModel, type PthImportOptions } from './network.ts';
 import { importScalerPickle } from './scalers-pickle.ts';
@@ -27,6 +29,10 @@ export interface NetworkDescription {
   activationSource?: string | undefined;
   opset?: number | undefined;
   producer?: string | undefined;
+  /** The metadata's `training_domain`, when a metadata file was given and has one. */
+  trainingDomain?: MetadataDomain | undefined;
+  /** The metadata's `training_error`, when given. */
+  trainingError?: TrainingError | undefined;
 }
 
 /** A scaler file described. */
@@ -35,6 +41,19 @@ export interface ScalerDescription {
   format: 'pkl' | 'json';
   file: string;
   scalers: Readonly<Record<string, Record<string, unknown>>>;
+  /** Per key, the training range the scaler tells (see `Scaler.range`), or why it tells none. */
+  trainingRanges: Readonly<Record<string, VariableRange | string>>;
+}
+
+function rangesOf(set: ScalerSet): Record<string, VariableRange | string> {
+  return Object.fromEntries([...set.scalers].map(([key, scaler]) => [key, scaler.range]));
+}
+
+/** The training domain and error a metadata object gives (nothing without one). */
+function metadataTrust(metadata: Record<string, unknown> | undefined, file: string) {
+  if (metadata === undefined) return {};
+  const parsed = parseModelMetadata(metadata, `${file} metadata`);
+  return { trainingDomain: parsed.trainingDomain, trainingError: parsed.trainingError };
 }
 
 /** The file kinds `describeModelFile` reads, by extension. */
@@ -125,19 +144,23 @@ export function describeModelFile(
         tensors: [...net.stateDict.tensors].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape })),
         activation: net.layers.find((l) => l.kind === 'activation')?.detail,
         activationSource: net.activationSource,
+        ...metadataTrust(options?.metadata, file),
       };
     }
     case 'onnx':
-      return describeOnnx(bytes, file);
-    case 'pkl':
-      return { type: 'scalers', format, file, scalers: importScalerPickle(bytes, file).scalers };
+      return { ...describeOnnx(bytes, file), ...metadataTrust(options?.metadata, file) };
+    case 'pkl': {
+      const { scalers } = importScalerPickle(bytes, file);
+      const trainingRanges = rangesOf(parseScalerFile({ scalers }, file));
+      return { type: 'scalers', format, file, scalers, trainingRanges };
+    }
     case 'json': {
       // Validate with the engine's parser, then show the entries as written.
-      parseScalerFile(bytes, file);
+      const trainingRanges = rangesOf(parseScalerFile(bytes, file));
       const json = JSON.parse(new TextDecoder().decode(bytes)) as {
         scalers: Record<string, Record<string, unknown>>;
       };
-      return { type: 'scalers', format, file, scalers: json.scalers };
+      return { type: 'scalers', format, file, scalers: json.scalers, trainingRanges };
     }
     default:
       throw new ModelImportError(

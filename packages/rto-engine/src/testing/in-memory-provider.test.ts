@@ -17,9 +17,16 @@ const request = {
 };
 const other = { skill: 'im_square', modelPath: 'models/square.onnx', inputs: ['a', 'b'], output: 'z' };
 
+const domain = {
+  source: 'metadata' as const,
+  variables: { a: { min: -1, max: 1, mean: 0 }, b: { min: 0, max: 2 } },
+  unknown: { c: 'the metadata gives no range for it' },
+};
+
 testModelProvider({
   name: 'in-memory (fuses)',
-  create: () => createInMemoryModelProvider({ models, files }),
+  create: () => createInMemoryModelProvider({ models, files, domains: { 'models/affine.onnx': domain } }),
+  domain,
   request,
   other,
   missing: { ...request, skill: 'im_missing', modelPath: 'models/none.onnx' },
@@ -34,6 +41,7 @@ testModelProvider({
   missing: { ...other, scalerPath: 'scalers/none.json' },
   missingRole: 'scaler',
   fuses: false,
+  domain: null,
   reference: (row) => row[0]! * row[0]! - row[1]!,
 });
 

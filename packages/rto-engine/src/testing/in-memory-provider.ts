@@ -8,6 +8,8 @@ import {
   PoError,
   type SurrogateModel,
   type SurrogateModelGroup,
+  type TrainingDomain,
+  type TrainingError,
 } from '@po/core';
 
 /**
@@ -25,6 +27,10 @@ export interface InMemoryModelProviderOptions {
    * SHA-256 when a skill names them. A skill naming a path that is in neither map fails to load.
    */
   files?: Readonly<Record<string, string | Uint8Array>>;
+  /** Training domains, by model path: what the loaded model reports as `domain` (none without one). */
+  domains?: Readonly<Record<string, TrainingDomain>>;
+  /** Training errors, by model path: what the loaded model reports as `trainingError`. */
+  trainingErrors?: Readonly<Record<string, TrainingError>>;
   /**
    * Offer `fuse` (default true): independent models then run as one group per batch, as the
    * ONNX provider does, so that the engine's fusion paths are exercised. False: no `fuse` method.
@@ -71,6 +77,8 @@ class InMemorySurrogate implements SurrogateModel {
     readonly width: number,
     readonly files: readonly ModelFile[],
     private readonly stats: InMemoryProviderStats,
+    readonly domain: TrainingDomain | undefined,
+    readonly trainingError: TrainingError | undefined,
   ) {
     this.row = new Float64Array(width);
   }
@@ -153,7 +161,15 @@ export function createInMemoryModelProvider(options: InMemoryModelProviderOption
           scope: SCOPE,
         });
       }
-      const loaded = new InMemorySurrogate(request.skill, model!, width, files, stats);
+      const loaded = new InMemorySurrogate(
+        request.skill,
+        model!,
+        width,
+        files,
+        stats,
+        lookup(options.domains, request.modelPath),
+        lookup(options.trainingErrors, request.modelPath),
+      );
       stats.loads++;
       live.add(loaded);
       return loaded;
@@ -185,6 +201,9 @@ function inMemoryGroup(
     async dispose() {},
   };
 }
+
+const lookup = <T>(map: Readonly<Record<string, T>> | undefined, key: string): T | undefined =>
+  map !== undefined && Object.hasOwn(map, key) ? map[key] : undefined;
 
 function missingFile(skill: string, role: ModelFileRole, path: string, problem: string): ModelLoadError {
   return new ModelLoadError({

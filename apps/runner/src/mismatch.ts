@@ -1,0 +1,188 @@
+import type { Logger, TrainingError } from '@po/core';
+import {
+  type CycleResult,
+  initialMismatchState,
+  type MismatchState,
+  type MismatchStatus,
+  type ModelTrust,
+  type MonitoredPrediction,
+  mismatchSettings,
+  mismatchStatus,
+  mismatchThresholds,
+  monitoredPredictions,
+  type PlantState,
+  type StrategySpec,
+  strategyDecisionVariables,
+  updateMismatch,
+} from '@po/rto-engine';
+import type { CycleStrategy } from './types.ts';
+
+/** A model's training error as a result reports it. */
+function trainingError(trust: ModelTrust | undefined): TrainingError | undefined {
+  const e = trust?.training_error;
+  return e ? { rmse: e.rmse ?? undefined, meanAbs: e.mean_abs ?? undefined } : undefined;
+}
+
+/** One cycle the tracker remembers: its plant state and the decision variables' values in it. */
+interface Seen {
+  at: number;
+  state: PlantState;
+  decisions: Record<string, number>;
+}
+
+/** What /health shows of model-plant mismatch. */
+export interface ModelMismatchHealth {
+  /** Per InferenceModel skill with a measured counterpart. */
+  models: Record<string, MismatchStatus>;
+  /** Why the strategy runs in monitor mode (a critical model is bad), or null. */
+  forcedMonitor: string | null;
+}
+
+/**
+ * Model-plant mismatch across cycles, for the runner: after each cycle, the strategy's models are
+ * fed what the plant did since the cycle `models.mismatch.horizon_s` ago (simulate at that cycle's
+ * state with today's decision values) and their predictions compared with today's measurements
+ * (the pure monitor of @po/rto-engine). It gives the biases for bias correction, fills each
+ * result's `model_trust.models[*].mismatch`, and says when a critical model is bad. State is kept
+ * per strategy version and starts over when the version changes.
+ */
+export class MismatchTracker {
+  private version: string | null | undefined;
+  private monitored: MonitoredPrediction[] = [];
+  private states = new Map<string, MismatchState>();
+  private statuses = new Map<string, MismatchStatus>();
+  private history: Seen[] = [];
+  private forced: string | null = null;
+
+  constructor(private readonly logger: Logger) {}
+
+  /** Starts over on a new strategy version. */
+  private use(spec: StrategySpec, version: string | null): void {
+    if (this.version === version && this.version !== undefined) return;
+    this.version = version;
+    this.monitored = monitoredPredictions(spec);
+    this.states = new Map(this.monitored.map((m) => [m.skill, initialMismatchState()]));
+    this.statuses.clear();
+    this.history = [];
+    this.forced = null;
+  }
+
+  /** Biases for `CycleOptions.modelBias` (only with `models.bias_correction: true`). */
+  biases(spec: StrategySpec, version: string | null): Record<string, number> | undefined {
+    this.use(spec, version);
+    if (spec.models?.bias_correction !== true) return undefined;
+    const out: Record<string, number> = {};
+    for (const [skill, s] of this.states) if (s.bias !== null) out[skill] = s.bias;
+    return out;
+  }
+
+  /** Why the cycle must run in monitor mode (a critical model is bad), or undefined. */
+  forcedMonitor(spec: StrategySpec, version: string | null): string | undefined {
+    this.use(spec, version);
+    return this.forced ?? undefined;
+  }
+
+  /**
+   * Compares the models with the plant at this cycle and fills `result.model_trust`. `state` is the
+   * validated plant state of the cycle at `at`.
+   */
+  async observe(
+    strategy: CycleStrategy,
+    version: string | null,
+    at: Date,
+    state: PlantState,
+    result: CycleResult,
+  ): Promise<void> {
+    this.use(strategy.spec, version);
+    if (this.monitored.length === 0) return;
+    const settings = mismatchSettings(strategy.spec.models);
+    // The decision variables' values in this cycle's plant state (in every mode).
+    const decisions: Record<string, number> = {};
+    for (const name of strategyDecisionVariables(strategy.spec)) {
+      const value = result.variables[name]?.user_input_value;
+      if (typeof value === 'number') decisions[name] = value;
+    }
+    const reference = this.reference(at.getTime() - settings.horizonS * 1000);
+    if (reference && strategy.simulate) {
+      const predicted = await strategy.simulate(reference.state, decisions);
+      for (const m of this.monitored) this.compare(m, predicted, state, settings.filter, strategy);
+    }
+    this.history.push({ at: at.getTime(), state, decisions });
+    this.forget(at.getTime() - settings.horizonS * 1000);
+    for (const m of this.monitored) {
+      const thresholds = mismatchThresholds(
+        m.skill,
+        settings,
+        trainingError(result.model_trust.models[m.skill]),
+      );
+      const status = mismatchStatus(m, this.states.get(m.skill)!, thresholds);
+      this.statuses.set(m.skill, status);
+      const trust = result.model_trust.models[m.skill];
+      if (trust) trust.mismatch = status;
+    }
+    this.updateForced(strategy.spec);
+  }
+
+  private compare(
+    m: MonitoredPrediction,
+    predicted: CycleResult,
+    state: PlantState,
+    filter: number,
+    strategy: CycleStrategy,
+  ): void {
+    const result = predicted;
+    const p = predicted.variables[m.variable]?.optimizer_suggested_value;
+    const measured = Number(state[m.measuredBy]);
+    if (typeof p !== 'number' || !Number.isFinite(p) || !Number.isFinite(measured)) return;
+    const settings = mismatchSettings(strategy.spec.models);
+    const thresholds = mismatchThresholds(
+      m.skill,
+      settings,
+      trainingError(result.model_trust.models[m.skill]),
+    );
+    this.states.set(m.skill, updateMismatch(this.states.get(m.skill)!, p, measured, filter, thresholds));
+  }
+
+  /** The newest remembered cycle at or before `before` (the previous cycle when the horizon is 0). */
+  private reference(before: number): Seen | undefined {
+    for (let i = this.history.length - 1; i >= 0; i--)
+      if (this.history[i]!.at <= before) return this.history[i];
+    return undefined;
+  }
+
+  /** Keeps the newest cycle at or before `before` and everything after it. */
+  private forget(before: number): void {
+    let keep = 0;
+    for (let i = this.history.length - 1; i >= 0; i--) {
+      if (this.history[i]!.at <= before) {
+        keep = i;
+        break;
+      }
+    }
+    if (keep > 0) this.history.splice(0, keep);
+  }
+
+  private updateForced(spec: StrategySpec): void {
+    const bad = this.monitored.filter((m) => {
+      const skill = spec.skills[m.skill];
+      return (
+        skill?.class === 'InferenceModel' &&
+        skill.config.critical === true &&
+        this.statuses.get(m.skill)?.status === 'bad'
+      );
+    });
+    const reason =
+      bad.length === 0
+        ? null
+        : `critical model ${bad.map((m) => `'${m.skill}' (${this.statuses.get(m.skill)!.reason})`).join(', ')} is bad: monitor mode until it recovers`;
+    if (reason !== null && this.forced === null)
+      this.logger.warn({ models: bad.map((m) => m.skill) }, `[po/runner] ${reason}`);
+    if (reason === null && this.forced !== null)
+      this.logger.info({}, '[po/runner] critical models recovered: advisory again');
+    this.forced = reason;
+  }
+
+  health(): ModelMismatchHealth {
+    return { models: Object.fromEntries(this.statuses), forcedMonitor: this.forced };
+  }
+}
