@@ -1,3 +1,4 @@
+export type { LoadedStrategy } from './cycle.ts';
 export { type SeedDemoOptions, seedDemo, startDemoFeeder } from './demo.ts';
 export {
   type ReplayData,
