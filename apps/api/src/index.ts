@@ -34,6 +34,8 @@ export type {
   ApiSettings,
   AppOptions,
   CacheControl,
+  ReplayRequest,
+  ReplayService,
   ResultsStore,
   RunnableStrategy,
   StrategySource,

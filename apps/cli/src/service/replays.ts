@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { bundleFromFiles, type CyclePool, pooledStrategy } from '@po/api';
-import type { ModelFileReader } from '@po/core';
+import { bundleFromFiles, type CyclePool, pooledStrategy, type ReplayService } from '@po/api';
+import { type Logger, type ModelFileReader, PoError } from '@po/core';
 import {
   createProcessDataSource,
   createReplayStore,
@@ -11,7 +11,7 @@ import {
   type ReplayStore,
 } from '@po/db';
 import { localModelFiles } from '@po/models';
-import { cycleCounts, type LoadedStrategy, type ReplayProgress, runReplay } from '@po/runner';
+import { cycleCounts, type LoadedStrategy, type ReplayProgress, replayReport, runReplay } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { readStrategy } from '@po/storage';
 import { CliError } from '../errors.ts';
@@ -172,4 +172,76 @@ export async function createReplay(
     strategySource: strategy.source,
     rowsInWindow: await tables.data.countBetween(window),
   });
+}
+
+/** Options of `httpReplays`. */
+export interface HttpReplayOptions {
+  pool: CyclePool;
+  db: Database;
+  logger: Logger;
+  /** Largest window a client may replay, in plant rows (after --every). Default 50,000. */
+  maxRows?: number;
+}
+
+/**
+ * `POST /replays` and `GET /replays/{id}` on the service's pool and database: one replay at a
+ * time, bounded in rows, run in the background on the pool the API and the runner share.
+ */
+export function httpReplays(settings: Settings, options: HttpReplayOptions): ReplayService {
+  const maxRows = options.maxRows ?? 50_000;
+  const invalid = (message: string, cause?: unknown) =>
+    new PoError('replay', 'REPLAY_INVALID', message, cause === undefined ? undefined : { cause });
+  let tables: Promise<ReplayTables> | undefined;
+  const open = () => {
+    tables ??= openReplayTables(options.db, settings).catch((e: unknown) => {
+      tables = undefined;
+      throw e;
+    });
+    return tables;
+  };
+  let running: string | undefined;
+  return {
+    async start(request) {
+      if (running)
+        throw new PoError(
+          'replay',
+          'REPLAY_BUSY',
+          `replay ${running} is running; wait for it (GET /replays/${running})`,
+        );
+      const t = await open();
+      const rows = await t.data.countBetween(request);
+      if (Math.ceil(rows / request.every) > maxRows)
+        throw invalid(
+          `the window holds ${rows} rows (${Math.ceil(rows / request.every)} with every ${request.every}); at most ${maxRows} per replay over HTTP: narrow it, raise every, or use po replay`,
+        );
+      const choice: ReplayStrategyChoice = request.strategy
+        ? { version: request.strategy }
+        : settings.strategy.file
+          ? {
+              config: settings.strategy.file,
+              ...(settings.strategy.models_dir ? { modelsDir: settings.strategy.models_dir } : {}),
+            }
+          : {};
+      const strategy = await loadReplayStrategy(options.pool, settings, choice).catch((e: unknown) => {
+        throw invalid(
+          `strategy ${request.strategy ?? '(deployed)'} cannot be replayed: ${e instanceof Error ? e.message : String(e)}`,
+          e,
+        );
+      });
+      const replay = await createReplay(t, strategy, request);
+      running = replay.id;
+      executeReplay({ tables: t, replay, strategy, concurrency: options.pool.stats().threads * 2 })
+        .then((outcome) => options.logger.info({ id: replay.id, ...outcome }, '[po] replay done'))
+        .catch((e: unknown) => options.logger.error({ id: replay.id, err: e }, '[po] replay failed'))
+        .finally(() => {
+          running = undefined;
+        });
+      return { id: replay.id, rows };
+    },
+    async report(id) {
+      const t = await open();
+      const replay = await t.store.get(id);
+      return replay && replayReport(replay, await t.store.cycles(id));
+    },
+  };
 }
