@@ -165,15 +165,17 @@ function printReports(output: Output, flags: ReplayFlags, reports: ReplayReport[
   else output.out(formatReplayReports(reports));
 }
 
-/** Runs `work` with a progress bar (terminal), JSON progress lines (--json), or nothing. */
+/** Runs `work` with a progress bar (terminal) or JSON progress lines (--json: stdout; not a terminal: stderr). */
 async function withProgress<T>(
   output: Output,
   flags: ReplayFlags,
   replay: Replay,
   work: (onProgress: (p: ReplayProgress) => void) => Promise<T>,
 ): Promise<T> {
-  if (flags.json) {
-    output.out(
+  if (flags.json || !output.isTTY) {
+    // Not a terminal: progress as JSON lines (stdout with --json, else stderr beside the table).
+    const write = flags.json ? output.out : output.err;
+    write(
       JSON.stringify({
         event: 'started',
         id: replay.id,
@@ -187,12 +189,11 @@ async function withProgress<T>(
     return work((p) => {
       const now = Date.now();
       const rate = p.storedNow / Math.max(0.001, (now - started) / 1000);
-      output.out(
+      write(
         JSON.stringify({ event: 'progress', id: replay.id, ...p, cycles_per_s: Math.round(rate * 10) / 10 }),
       );
     });
   }
-  if (!output.isTTY) return work(() => {});
   const bar = new SingleBar({
     format: `replay ${replay.id.slice(0, 8)} [{bar}] {value}/{total} cycles | {rate} cycles/s | ETA {eta_formatted}`,
     hideCursor: true,
