@@ -26,7 +26,9 @@ try {
   const rows = createDemoKiln({ seed: 1 }).history({ rows: ROWS, start: START });
   await tables.data.createProcessDataTable(Object.keys(rows[0]!).filter((c) => c !== 'timestamp'));
   await tables.data.insertRows(rows);
-  const strategy = await loadReplayStrategy(pool, settings, { config: join(root, 'config/demo/strategy.yaml') });
+  const strategy = await loadReplayStrategy(pool, settings, {
+    config: join(root, 'config/demo/strategy.yaml'),
+  });
   const to = new Date(START.getTime() + (ROWS - 1) * 60_000);
   const replay = await createReplay(tables, strategy, { from: START, to, every: 1 });
   const load = loadavg()[0]!.toFixed(1);

@@ -118,6 +118,46 @@ describe('po replay', () => {
     expect(a).toEqual(b);
   }, 240_000);
 
+  it('--compare replays a store version over the same window and prints both side by side', async () => {
+    const demo = join(root, 'config/demo');
+    expect(
+      (await po(['upload-models', '--data-dir', join(demo, 'models')], { cwd: dir.path, env })).code,
+    ).toBe(0);
+    const upload = await po(['upload-config', '--config', strategy, '--version', '1.0.0'], {
+      cwd: dir.path,
+      env,
+    });
+    expect(upload.code, upload.stderr).toBe(0);
+    const short = [
+      '--from',
+      START.toISOString(),
+      '--to',
+      new Date(START.getTime() + 29 * 60_000).toISOString(),
+    ];
+    const compared = await po(['replay', ...short, '--config', strategy, '--compare', '1.0.0', '--json'], {
+      cwd: dir.path,
+      env,
+    });
+    expect(compared.code, compared.stderr).toBe(0);
+    const reports = lines(compared.stdout).find((l) => l.event === 'report')!.reports as {
+      replay: Record<string, unknown>;
+      rows: Record<string, unknown>;
+      cost: Record<string, unknown>;
+    }[];
+    expect(reports.map((r) => r.replay.strategy_version)).toEqual([null, '1.0.0']);
+    expect(reports.map((r) => r.rows.stored)).toEqual([30, 30]);
+    // The same strategy text and models: the same model-estimated cost over the same window.
+    expect(reports[1]!.cost).toEqual(reports[0]!.cost);
+    const table = await po(['replay', ...short, '--config', strategy, '--compare', '1.0.0'], {
+      cwd: dir.path,
+      env,
+    });
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/Replay \S+ vs \S+/);
+    expect(table.stdout).toContain('cost at actual mean / median / total (model-estimated)');
+    expect(table.stdout).toContain('1.0.0');
+  }, 240_000);
+
   it('names bad flags with exit 2', async () => {
     const bad = await po(['replay', '--from', 'yesterday', '--to', END.toISOString(), '--config', strategy], {
       cwd: dir.path,
