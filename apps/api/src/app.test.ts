@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
+import { PoError } from '@po/core';
 import { localModelFiles } from '@po/models';
 import type { CycleResult } from '@po/rto-engine';
 import { cycleResultSchema } from '@po/rto-engine';
@@ -327,6 +328,43 @@ describe('other routes', () => {
     ).toBe(400);
   });
 
+  it("replays routes answer 501 without a service, 400 for a bad window, and map the service's codes", async () => {
+    expect(
+      (await post(`${base}/replays`, { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z' })).status,
+    ).toBe(501);
+    // A stand-in service: the real one (database, pool, strategy) is tested through `po start` in apps/cli.
+    const started: unknown[] = [];
+    const withService = await start({
+      replays: {
+        start: async (request) => {
+          started.push(request);
+          if (request.every === 2) throw new PoError('replay', 'REPLAY_BUSY', 'replay r1 is running');
+          if (request.strategy === '9.9.9') throw new PoError('replay', 'REPLAY_INVALID', 'no version 9.9.9');
+          return { id: 'r1', rows: 10 };
+        },
+        report: async (id) => (id === 'r1' ? ({ replay: { id } } as never) : undefined),
+      },
+    });
+    const window = { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z' };
+    const ok = await post(`${withService}/replays`, window);
+    expect(ok.status).toBe(202);
+    expect(await ok.json()).toEqual({ status: 'accepted', id: 'r1', rows: 10 });
+    expect(started[0]).toEqual({
+      from: new Date(window.from),
+      to: new Date(window.to),
+      every: 1,
+      strategy: undefined,
+    });
+    const backwards = await post(`${withService}/replays`, { from: window.to, to: window.from });
+    expect(backwards.status).toBe(400);
+    expect(JSON.stringify(await backwards.json())).toContain('`to` is before `from`');
+    expect((await post(`${withService}/replays`, { ...window, every: 0 })).status).toBe(400);
+    expect((await post(`${withService}/replays`, { ...window, every: 2 })).status).toBe(409);
+    expect((await post(`${withService}/replays`, { ...window, strategy: '9.9.9' })).status).toBe(400);
+    expect((await fetch(`${withService}/replays/r1`)).status).toBe(200);
+    expect((await fetch(`${withService}/replays/r2`)).status).toBe(404);
+  });
+
   it('cache routes keep the predecessor’s shapes', async () => {
     const cleared: (string | undefined)[] = [];
     const withCache = await start({
@@ -422,6 +460,9 @@ describe('auth', () => {
     const wrong = await post(`${secured}/optimize`, { input_data: state }, { authorization: 'Bearer nope' });
     expect(wrong.status).toBe(401);
     expect((await fetch(`${secured}/cache/stats`)).status).toBe(401);
+    expect(
+      (await post(`${secured}/replays`, { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z' })).status,
+    ).toBe(401);
     const ok = await post(`${secured}/optimize`, { input_data: state }, { authorization: `Bearer ${TOKEN}` });
     expect(ok.status).toBe(200);
     expect((await fetch(`${secured}/health`)).status).toBe(200);

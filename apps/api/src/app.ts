@@ -14,6 +14,7 @@ import { docsOperations, docsRoutes } from './routes/docs.ts';
 import { healthOperations, healthRoutes } from './routes/health.ts';
 import { metricsOperations, metricsRoutes } from './routes/metrics.ts';
 import { optimizeOperations, optimizeRoutes } from './routes/optimize.ts';
+import { replaysOperations, replaysRoutes } from './routes/replays.ts';
 import { resultsOperations, resultsRoutes } from './routes/results.ts';
 import { simulateOperations, simulateRoutes } from './routes/simulate.ts';
 import { strategiesOperations, strategiesRoutes } from './routes/strategies.ts';
@@ -31,6 +32,7 @@ const OPERATIONS: readonly Operation[] = [
   ...simulateOperations,
   ...strategiesOperations,
   ...resultsOperations,
+  ...replaysOperations,
   ...healthOperations,
   ...cacheOperations,
   ...metricsOperations,
@@ -92,6 +94,7 @@ export function createApp(options: AppOptions): PoApp {
     }),
   );
   app.route('/results', resultsRoutes(results, logger));
+  app.route('/replays', replaysRoutes(options.replays, logger));
   app.route(
     '/health',
     healthRoutes({ strategies, executor, lastCycle: cycles.last, sections: options.health }),

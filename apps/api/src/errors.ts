@@ -69,6 +69,8 @@ const STATUS_BY_CODE: Readonly<Record<string, ContentfulStatusCode>> = {
   OPTIMIZER_FAILED: 422,
   TIMEOUT: 504,
   POOL_BUSY: 503,
+  REPLAY_INVALID: 400,
+  REPLAY_BUSY: 409,
   POOL_CLOSED: 503,
   ABORTED: 503,
 };

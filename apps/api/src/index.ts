@@ -35,6 +35,8 @@ export type {
   AppOptions,
   CacheControl,
   ModelMismatchReport,
+  ReplayRequest,
+  ReplayService,
   ResultsStore,
   RunnableStrategy,
   StrategySource,

@@ -11,14 +11,14 @@ export interface Operation {
   /** The OpenAPI path (`/results/{id}`); path parameters are read from it. */
   path: string;
   summary: string;
-  tag: 'cycles' | 'strategies' | 'results' | 'operations';
+  tag: 'cycles' | 'strategies' | 'results' | 'replays' | 'operations';
   body?: z.ZodType;
   /** Whether the body may be left out. Default false. */
   bodyOptional?: boolean;
   /** The body may also be YAML text. */
   yamlBody?: boolean;
   query?: z.ZodObject;
-  ok: { status: 200 | 201; description: string; schema?: z.ZodType; text?: 'text/plain' | 'text/html' };
+  ok: { status: 200 | 201 | 202; description: string; schema?: z.ZodType; text?: 'text/plain' | 'text/html' };
   /** Error statuses the route answers (see `ERRORS`). */
   errors: ErrorStatus[];
   /** Never needs the token. */
@@ -28,10 +28,11 @@ export interface Operation {
 const ERRORS = {
   400: 'Malformed body, invalid strategy (every problem in `details`) or missing input variables (named).',
   401: 'Missing or wrong bearer token.',
-  404: 'No such result.',
+  404: 'No such result or replay.',
+  409: 'A replay is already running.',
   413: 'Body over the size limit.',
   422: 'The optimizer could not compute a recommendation for this state.',
-  501: 'No results store configured.',
+  501: 'No results store (or replays) configured.',
   503: 'No strategy deployed or loaded, or the store is unreachable.',
   504: 'The request overran its time limit.',
   500: 'Unexpected error (no details are given; see the server log).',

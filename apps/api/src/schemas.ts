@@ -211,3 +211,25 @@ export function zodIssues(error: z.ZodError): StrategyIssue[] {
       i.code === 'invalid_type' && i.message.includes('received undefined') ? 'is required' : i.message,
   }));
 }
+
+export const replayRequestSchema = z
+  .object({
+    from: z.iso.datetime({ offset: true }).describe('Window start (ISO 8601), included.'),
+    to: z.iso.datetime({ offset: true }).describe('Window end (ISO 8601), included.'),
+    every: z.number().int().min(1).max(1_000_000).default(1).describe('Run every Nth row of the window.'),
+    strategy: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('A strategy version of the store (default: the deployed one).'),
+  })
+  .refine((r) => Date.parse(r.to) >= Date.parse(r.from), { message: '`to` is before `from`', path: ['to'] })
+  .describe('A replay of a strategy over a window of the plant data table.');
+
+export const replayStartedSchema = z.object({
+  status: z.literal('accepted'),
+  id: z.string().describe('The replay id: GET /replays/{id} reports it (while it runs, too).'),
+  rows: z.number().describe('Plant rows in the window.'),
+});
+
+export { replayReportSchema } from '@po/runner';

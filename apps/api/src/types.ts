@@ -1,5 +1,6 @@
 import type { StrategySource as CoreStrategySource, Logger, ModelFileReader } from '@po/core';
 import type { CompiledStrategy, MismatchStatus } from '@po/rto-engine';
+import type { ReplayReport } from '@po/runner';
 import type { CycleExecutor } from './pool/pool.ts';
 import type { Feedback, StoredResult } from './schemas.ts';
 
@@ -47,6 +48,28 @@ export interface CacheControl {
   cleanup?(): unknown;
 }
 
+/** A replay an HTTP client asks for (`POST /replays`). */
+export interface ReplayRequest {
+  from: Date;
+  to: Date;
+  /** Every Nth row. */
+  every: number;
+  /** A store version; undefined: the deployed one. */
+  strategy?: string | undefined;
+}
+
+/**
+ * Replays over plant history (implemented by the service with @po/runner and @po/db). `start`
+ * checks the request and the strategy, then runs the replay in the background and resolves with
+ * its id; it rejects with a `PoError` of code `REPLAY_INVALID` (400: an unknown version, a window
+ * over the limit) or `REPLAY_BUSY` (409: one is running). `report` is undefined for an unknown id.
+ * Other rejections (the database) answer 503.
+ */
+export interface ReplayService {
+  start(request: ReplayRequest): Promise<{ id: string; rows: number }>;
+  report(id: string): Promise<ReplayReport | undefined>;
+}
+
 /** Settings of the HTTP layer. */
 export interface ApiSettings {
   /** When set, every route but `/health` and `/metrics` needs `Authorization: Bearer <token>`. */
@@ -83,6 +106,8 @@ export interface AppOptions {
   results?: ResultsStore;
   /** The artifact cache behind `/cache/stats` and `/cache/clear`. */
   cache?: CacheControl;
+  /** Replays over plant history; without it `/replays` answers 501. */
+  replays?: ReplayService;
   /**
    * Extra `/health` sections (runner status, database reachability), called on every health
    * check and bounded to 250 ms. A section `{ ok: false, reason? }` makes the status `degraded`.

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { registerCacheCommands } from './commands/cache.ts';
 import { registerModelsCommands } from './commands/models.ts';
 import { runOptimize, runSimulate } from './commands/optimize.ts';
+import { registerReplayCommand } from './commands/replay.ts';
 import { registerStartCommand } from './commands/start.ts';
 import { registerStoreCommands, withStoreFlags } from './commands/store.ts';
 import { runValidate } from './commands/validate.ts';
@@ -91,6 +92,7 @@ function buildProgram(output: Output): Command {
   registerStoreCommands(program, output);
   registerCacheCommands(program, output);
   registerStartCommand(program, output);
+  registerReplayCommand(program, output);
   return program;
 }
 

@@ -89,6 +89,30 @@ describe('po start (hybrid, embedded defaults)', () => {
     expect(stats.cache_stats).toHaveProperty('model');
   });
 
+  it('replays a window of the demo history over HTTP: POST /replays, then GET /replays/{id}', async () => {
+    const now = Date.now();
+    const window = { from: new Date(now - 200_000).toISOString(), to: new Date(now - 100_000).toISOString() };
+    const bad = await fetch(`${url}/replays`, {
+      method: 'POST',
+      body: JSON.stringify({ from: window.to, to: window.from }),
+    });
+    expect(bad.status).toBe(400);
+    expect((await json(bad)).details).toEqual([expect.objectContaining({ path: 'to' })]);
+    const started = await fetch(`${url}/replays`, { method: 'POST', body: JSON.stringify(window) });
+    expect(started.status).toBe(202);
+    const { id, rows } = await json(started);
+    expect(rows).toBeGreaterThan(0);
+    const report = await until('the replay to finish', async () => {
+      const body = await json(await fetch(`${url}/replays/${id}`));
+      return body.replay?.status === 'done' ? body : undefined;
+    });
+    expect(report.replay).toMatchObject({ id, strategy_version: '1.0.0', every: 1 });
+    expect(report.rows).toMatchObject({ in_window: rows, stored: rows, pending: 0 });
+    expect(report.cycles.run + report.cycles.skipped).toBe(rows);
+    expect(report.cost.model_estimated).toBe(true);
+    expect((await fetch(`${url}/replays/no-such-replay`)).status).toBe(404);
+  });
+
   it('a second po on the same port says the port is in use, and exits 1', async () => {
     const port = new URL(url).port;
     const r = await po(['start', '--mode', 'api', '--port', port], {

@@ -25,6 +25,14 @@ export interface CycleContext {
 export const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 
 /**
+ * A cycle after its checks: either already finished (`record`: skipped for missing columns or
+ * bad readings), or ready to run the strategy on `state` (`run`).
+ */
+export type PreparedCycle =
+  | { record: CycleRecord }
+  | { run: (signal: AbortSignal) => Promise<{ record: CycleRecord; result?: CycleResult }> };
+
+/**
  * One cycle on one row: missing columns and bad readings skip it, the strategy runs in its mode
  * (advisory optimizes, monitor predicts and scores), and an error fails it. Never rejects: every
  * outcome is a record.
@@ -35,7 +43,22 @@ export async function runCycle(
   row: PlantRow,
   context: CycleContext,
 ): Promise<CycleRecord> {
-  const started = performance.now();
+  const prepared = prepareCycle(loaded, columns, row, context);
+  return 'record' in prepared ? prepared.record : (await prepared.run(context.signal)).record;
+}
+
+/**
+ * The checks of a cycle (columns, input validation), apart from running the strategy, so that
+ * a replay can validate rows in time order (the validator is stateful) and run the strategy
+ * of several rows at once. `run` never rejects; it also returns the engine's full result.
+ */
+export function prepareCycle(
+  loaded: LoadedStrategy,
+  columns: readonly string[],
+  row: PlantRow,
+  context: Omit<CycleContext, 'signal'>,
+): PreparedCycle {
+  let started = performance.now();
   const { strategy, version } = loaded;
   const forced = context.mismatch?.forcedMonitor(strategy.spec, version);
   const mode = forced ? 'monitor' : (context.mode ?? strategy.spec.mode ?? 'advisory');
@@ -54,28 +77,34 @@ export async function runCycle(
   });
   const missing = columns.filter((c) => !(c in row.values));
   if (missing.length > 0)
-    return done({ status: 'skipped', reason: `missing columns: ${missing.join(', ')}` });
+    return { record: done({ status: 'skipped', reason: `missing columns: ${missing.join(', ')}` }) };
   const checked = context.validator.check(strategy.spec, columns, row, context.clock.now());
   const substitutions = checked.issues;
-  if (checked.skipReason) return done({ status: 'skipped', reason: checked.skipReason, substitutions });
-  try {
-    const state = { ...row.values, ...checked.values };
-    const modelBias = context.mismatch?.biases(strategy.spec, version);
-    const result =
-      mode === 'monitor'
-        ? await strategy.monitor(state)
-        : await strategy.optimize(state, { signal: context.signal, ...(modelBias ? { modelBias } : {}) });
-    if (forced) result.warnings.push(forced);
-    await observeMismatch(context, loaded, row.timestamp, state, result);
-    return done({ ...summarize(result, mode), substitutions });
-  } catch (e) {
-    return done({ status: 'failed', reason: messageOf(e), substitutions });
-  }
+  if (checked.skipReason)
+    return { record: done({ status: 'skipped', reason: checked.skipReason, substitutions }) };
+  const state = { ...row.values, ...checked.values };
+  return {
+    async run(signal) {
+      started = performance.now(); // a replay queues prepared cycles: time the run alone
+      try {
+        const modelBias = context.mismatch?.biases(strategy.spec, version);
+        const result =
+          mode === 'monitor'
+            ? await strategy.monitor(state)
+            : await strategy.optimize(state, { signal, ...(modelBias ? { modelBias } : {}) });
+        if (forced) result.warnings.push(forced);
+        await observeMismatch(context, loaded, row.timestamp, state, result);
+        return { record: done({ ...summarize(result, mode), substitutions }), result };
+      } catch (e) {
+        return { record: done({ status: 'failed', reason: messageOf(e), substitutions }) };
+      }
+    },
+  };
 }
 
 /** Compares the models with the plant; a failure to do so is a warning of the cycle, never its failure. */
 async function observeMismatch(
-  context: CycleContext,
+  context: Pick<CycleContext, 'mismatch'>,
   loaded: LoadedStrategy,
   at: Date,
   state: PlantState,

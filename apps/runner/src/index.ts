@@ -1,4 +1,22 @@
+export type { LoadedStrategy } from './cycle.ts';
 export { type SeedDemoOptions, seedDemo, startDemoFeeder } from './demo.ts';
+export {
+  type ReplayData,
+  type ReplayOptions,
+  type ReplayOutcome,
+  type ReplayProgress,
+  type ReplaySink,
+  replayFigures,
+  runReplay,
+} from './replay.ts';
+export {
+  cycleCounts,
+  median,
+  percentile,
+  type ReplayReport,
+  replayReport,
+  replayReportSchema,
+} from './replay-report.ts';
 export { createRunner, type Runner, type RunnerOptions, type TickOutcome } from './runner.ts';
 export { staticStrategySource } from './strategy.ts';
 export type {

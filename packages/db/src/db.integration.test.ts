@@ -47,6 +47,7 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
     expect(await migrate(db)).toEqual([
       'optimization_results/001_results_feedback_state',
       'optimization_results/002_results_model_trust',
+      'optimization_results/003_replays',
     ]);
     expect(await migrate(db)).toEqual([]);
     const again = await Promise.all([migrate(db), migrate(db)]);

@@ -9,6 +9,7 @@ export type DbErrorCode =
   | 'MISSING_COLUMNS'
   | 'MISSING_TABLE'
   | 'UNKNOWN_RESULT'
+  | 'UNKNOWN_REPLAY'
   | 'INVALID_ARGUMENT';
 
 /** Every error @po/db raises (a `PoError` of scope `db`); `code` is stable, messages start with `[po/db]`. */

@@ -20,7 +20,19 @@ export {
   type ProcessDataInput,
   type ProcessDataSource,
   type ProcessDataSourceOptions,
+  type TimeWindow,
 } from './process-data.ts';
+export {
+  createReplayStore,
+  type Replay,
+  type ReplayCycleRecord,
+  type ReplayDecision,
+  type ReplayInput,
+  type ReplayStatus,
+  type ReplayStore,
+  type ReplayStoreOptions,
+  type StoredReplayCycle,
+} from './replays.ts';
 export {
   type CycleRecord,
   type CycleStatus,

@@ -9,12 +9,18 @@ export interface TableNames {
   feedback: string;
   /** Last processed data timestamp per data table. Default `runner_state`. */
   runnerState: string;
+  /** Replays over history: window, strategy, status, counts. Default `replays`. */
+  replays: string;
+  /** One cycle per (replay, data timestamp). Default `replay_results`. */
+  replayResults: string;
 }
 
 export const defaultTableNames: Readonly<TableNames> = {
   results: 'optimization_results',
   feedback: 'result_feedback',
   runnerState: 'runner_state',
+  replays: 'replays',
+  replayResults: 'replay_results',
 };
 
 /** The table recording which migrations ran (per results table, so that several table sets can share a schema). */
@@ -73,6 +79,48 @@ const migrations: Migration[] = [
     id: '002_results_model_trust',
     statements: (t) => [`ALTER TABLE ${t.results} ADD COLUMN IF NOT EXISTS model_trust jsonb`],
   },
+  {
+    // Replays (issue 10): a strategy run over a window of plant history, each cycle stored once.
+    id: '003_replays',
+    statements: (t, raw) => [
+      `CREATE TABLE IF NOT EXISTS ${t.replays} (
+        id text PRIMARY KEY,
+        data_table text NOT NULL,
+        window_from timestamptz NOT NULL,
+        window_to timestamptz NOT NULL,
+        every integer NOT NULL CHECK (every >= 1),
+        strategy_version text,
+        strategy_source text,
+        strategy_key text NOT NULL,
+        status text NOT NULL CHECK (status IN ('running', 'interrupted', 'done', 'failed')),
+        reason text,
+        rows_in_window integer,
+        counts jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE TABLE IF NOT EXISTS ${t.replayResults} (
+        replay_id text NOT NULL REFERENCES ${t.replays} (id) ON DELETE CASCADE,
+        data_timestamp timestamptz NOT NULL,
+        status text NOT NULL CHECK (status IN ('ok', 'skipped', 'failed')),
+        reason text,
+        mode text,
+        held boolean,
+        cost_at_current double precision,
+        cost_recommended double precision,
+        decisions jsonb,
+        setpoints jsonb,
+        predictions jsonb,
+        constraint_scores jsonb,
+        optimizer jsonb,
+        substitutions jsonb,
+        models jsonb,
+        duration_ms double precision,
+        PRIMARY KEY (replay_id, data_timestamp)
+      )`,
+      `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${raw.replays}_created_at_idx`.slice(0, 63))} ON ${t.replays} (created_at)`,
+    ],
+  },
 ];
 
 /**
@@ -86,6 +134,8 @@ export async function migrate(db: Database, names: Partial<TableNames> = {}): Pr
     results: quoteIdent(raw.results, 'results table'),
     feedback: quoteIdent(raw.feedback, 'feedback table'),
     runnerState: quoteIdent(raw.runnerState, 'runner state table'),
+    replays: quoteIdent(raw.replays, 'replays table'),
+    replayResults: quoteIdent(raw.replayResults, 'replay results table'),
   };
   return db.transaction(async (tx) => {
     await tx.query("SELECT pg_advisory_xact_lock(hashtext('po/db migrations'))");

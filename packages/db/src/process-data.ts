@@ -19,6 +19,12 @@ export interface ProcessDataSourceOptions {
   timestampColumn?: string;
 }
 
+/** A closed time window of plant data. */
+export interface TimeWindow {
+  from: Date;
+  to: Date;
+}
+
 /** A plant row to insert: a timestamp and numbers by column. */
 export type ProcessDataInput = { timestamp: Date | string | number } & Record<string, unknown>;
 
@@ -33,6 +39,17 @@ export interface ProcessDataSource {
    * `MissingColumnsError` naming them.
    */
   next(after: Date | undefined, columns?: readonly string[]): Promise<PlantRow | undefined>;
+  /**
+   * Rows of a time window in time order (`from` and `to` included), for replays: at most
+   * `limit` rows (default 1000) strictly after `after` when given. `columns` as in `next`.
+   */
+  between(
+    window: TimeWindow,
+    columns: readonly string[],
+    page?: { after?: Date; limit?: number },
+  ): Promise<PlantRow[]>;
+  /** How many rows a time window holds (`from` and `to` included). */
+  countBetween(window: TimeWindow): Promise<number>;
   /** The table's columns (without the time column). */
   columns(): Promise<string[]>;
   /** Creates the table (time column as primary key, double precision columns) or adds missing columns. */
@@ -98,6 +115,30 @@ export function createProcessDataSource(
       const { [timeColumn]: time, po_new_rows: count, ...values } = row;
       const timestamp = time instanceof Date ? time : new Date(String(time));
       return { timestamp, values, skippedRows: Number(count) - 1 };
+    },
+    async between(window, columns, page = {}) {
+      await checkColumns(columns);
+      const select = [ts, ...columns.filter((c) => c !== timeColumn).map((c) => quoteIdent(c))].join(', ');
+      const params: unknown[] = [window.from, window.to, Math.max(1, Math.min(page.limit ?? 1000, 100_000))];
+      if (page.after) params.push(page.after);
+      const r = await db.query(
+        `SELECT ${select} FROM ${t} WHERE ${ts} >= $1 AND ${ts} <= $2
+         ${page.after ? `AND ${ts} >= $4::timestamptz + interval '1 millisecond'` : ''}
+         ORDER BY ${ts} LIMIT $3`,
+        params,
+      );
+      return r.rows.map((row) => {
+        const { [timeColumn]: time, ...values } = row;
+        return { timestamp: time instanceof Date ? time : new Date(String(time)), values, skippedRows: 0 };
+      });
+    },
+    async countBetween(window) {
+      known ??= await readColumns();
+      const r = await db.query<{ n: string | number }>(
+        `SELECT count(*) AS n FROM ${t} WHERE ${ts} >= $1 AND ${ts} <= $2`,
+        [window.from, window.to],
+      );
+      return Number(r.rows[0]?.n ?? 0);
     },
     async columns() {
       known = await readColumns();

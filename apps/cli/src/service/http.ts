@@ -1,5 +1,5 @@
 import { type ServerType, serve } from '@hono/node-server';
-import { type CycleExecutor, createApp } from '@po/api';
+import { type CycleExecutor, createApp, type ReplayService } from '@po/api';
 import { errorCode, type Logger } from '@po/core';
 import type { Runner } from '@po/runner';
 import type { Settings } from '@po/settings';
@@ -21,6 +21,8 @@ export interface HttpParts {
   executor: CycleExecutor;
   database: ServiceDatabase | undefined;
   runner: Runner | undefined;
+  /** `POST /replays`, `GET /replays/{id}` (with a database). */
+  replays?: ReplayService | undefined;
   logger: Logger;
 }
 
@@ -40,6 +42,7 @@ export async function serveHttp(settings: Settings, parts: HttpParts): Promise<H
     readModelFile: strategies.readModelFile,
     ...(database ? { results: httpResults(database.results) } : {}),
     ...(strategies.cache ? { cache: strategies.cache } : {}),
+    ...(parts.replays ? { replays: parts.replays } : {}),
     health: async () => ({
       ...strategies.health?.(),
       ...(runner ? { runner: { ok: runner.status().healthy, ...runner.status() } } : {}),

@@ -5,6 +5,7 @@ import { createRunner, type ResultSink, type Runner } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { openPlantData, openServiceDatabase, type PlantData, type ServiceDatabase } from './database.ts';
 import { type HttpServer, serveHttp } from './http.ts';
+import { httpReplays } from './replays.ts';
 import { fileStrategies, type StrategyBackend, storeStrategies } from './strategies.ts';
 
 /** What the service runs: the HTTP API and the continuous runner (hybrid), or one of them. */
@@ -77,7 +78,15 @@ export async function startService(settings: Settings, options: ServiceOptions =
     }
     if (mode !== 'continuous') {
       const { runner } = parts;
-      parts.server = await serveHttp(settings, { strategies, executor: pool, database, runner, logger });
+      const replays = database ? httpReplays(settings, { pool, db: database.db, logger }) : undefined;
+      parts.server = await serveHttp(settings, {
+        strategies,
+        executor: pool,
+        database,
+        runner,
+        replays,
+        logger,
+      });
       logger.info({ url: parts.server.url, mode }, '[po] listening');
     } else {
       logger.info({ mode }, '[po] running (no HTTP API in continuous mode)');

@@ -1,0 +1,54 @@
+/**
+ * Benchmark of `po replay`'s engine path: the demo strategy over 30 days of minute data
+ * (43,200 rows of the demo kiln's generated history) in a fresh PostgreSQL schema, on the
+ * worker pool. Run: `pnpm --filter @po/cli bench` (needs PostgreSQL at 127.0.0.1:5432).
+ * Prints rows, seconds, cycles/s and the cycle counts.
+ */
+import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { createCyclePool } from '@po/api';
+import { openDatabase } from '@po/db';
+import { createDemoKiln } from '@po/models';
+import { loadSettings } from '@po/settings';
+import { openPostgresSchema } from '@po/test-kit';
+import { createReplay, executeReplay, loadReplayStrategy, openReplayTables } from '../src/service/replays.ts';
+
+const ROWS = Number(process.argv[2] ?? 43_200);
+const THREADS = Number(process.argv[3] ?? availableParallelism());
+const root = join(import.meta.dirname, '../../..');
+const START = new Date('2026-03-01T00:00:00Z');
+
+const { db, cleanup } = await openPostgresSchema(openDatabase, { prefix: 'po_bench_replay' });
+const pool = createCyclePool({ threads: THREADS });
+try {
+  const settings = loadSettings({ overrides: { 'runner.data_table': 'process_data' } });
+  const tables = await openReplayTables(db, settings);
+  const rows = createDemoKiln({ seed: 1 }).history({ rows: ROWS, start: START });
+  await tables.data.createProcessDataTable(Object.keys(rows[0]!).filter((c) => c !== 'timestamp'));
+  await tables.data.insertRows(rows);
+  const strategy = await loadReplayStrategy(pool, settings, {
+    config: join(root, 'config/demo/strategy.yaml'),
+  });
+  const to = new Date(START.getTime() + (ROWS - 1) * 60_000);
+  const replay = await createReplay(tables, strategy, { from: START, to, every: 1 });
+  const load = loadavg()[0]!.toFixed(1);
+  const t0 = performance.now();
+  const outcome = await executeReplay({ tables, replay, strategy, concurrency: THREADS * 2 });
+  const seconds = (performance.now() - t0) / 1000;
+  const counts = (await tables.store.get(replay.id))?.counts;
+  console.log(
+    JSON.stringify({
+      rows: ROWS,
+      threads: THREADS,
+      seconds: Math.round(seconds * 10) / 10,
+      cycles_per_s: Math.round(outcome.storedNow / seconds),
+      stored: outcome.stored,
+      counts,
+      load_average_at_start: load,
+      cpus: availableParallelism(),
+    }),
+  );
+} finally {
+  await pool.close();
+  await cleanup();
+}

@@ -1,0 +1,175 @@
+/**
+ * `po replay` as a user runs it: the built binary on an embedded database (PGlite in a temp
+ * folder) holding the demo kiln's generated history; interrupted with a real SIGINT, resumed,
+ * and compared with an uninterrupted replay of the same window.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createProcessDataSource, type Database, openDatabase } from '@po/db';
+import { createDemoKiln } from '@po/models';
+import { tempDir } from '@po/test-kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { po, root } from '../test/po.ts';
+
+const ROWS = 400;
+const START = new Date('2026-03-01T00:00:00Z');
+const END = new Date(START.getTime() + (ROWS - 1) * 60_000);
+const strategy = join(root, 'config/demo/strategy.yaml');
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let env: Record<string, string | undefined>;
+
+const withDb = async <T>(fn: (db: Database) => Promise<T>): Promise<T> => {
+  const db = await openDatabase({ dataDir: join(dir.path, 'pglite') });
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+};
+
+beforeAll(async () => {
+  dir = await tempDir('po-replay-cli');
+  env = { PO_PGLITE_DIR: join(dir.path, 'pglite'), DATABASE_URL: undefined, PO_LOG_PRETTY: 'false' };
+  await withDb(async (db) => {
+    const source = createProcessDataSource(db);
+    const rows = createDemoKiln({ seed: 3 }).history({ rows: ROWS, start: START });
+    await source.createProcessDataTable(Object.keys(rows[0]!).filter((c) => c !== 'timestamp'));
+    await source.insertRows(rows);
+  });
+}, 60_000);
+afterAll(async () => {
+  await dir?.remove();
+});
+
+const lines = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown> & { event: string });
+
+const window = ['--from', START.toISOString(), '--to', END.toISOString(), '--config', strategy];
+
+/** The real CLI, sent SIGINT once it has stored `after` cycles. */
+function interruptedReplay(after: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [join(root, 'apps/cli/dist/bin.js'), 'replay', ...window, '--json', '--threads', '1'],
+      {
+        cwd: dir.path,
+        env: { ...process.env, ...env } as NodeJS.ProcessEnv,
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+      if (!sent && lines(stdout).some((l) => l.event === 'progress' && Number(l.storedNow) >= after)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+type Row = Record<string, unknown>;
+const tableOf = (id: string) =>
+  withDb(async (db) => {
+    const r = await db.query<Row>(
+      'SELECT * FROM replay_results WHERE replay_id = $1 ORDER BY data_timestamp',
+      [id],
+    );
+    return r.rows.map(({ replay_id: _, duration_ms: __, ...row }) => row);
+  });
+
+describe('po replay', () => {
+  it('stops cleanly on SIGINT, resumes without running a row twice, and ends with the uninterrupted table', async () => {
+    const stopped = await interruptedReplay(100);
+    expect(stopped.code, stopped.stderr).toBe(130);
+    const note = lines(stopped.stdout).find((l) => l.event === 'interrupted')!;
+    expect(note.resume).toBe(`po replay --resume ${note.id}`);
+    expect(stopped.stderr).toContain(`Resume with: po replay --resume ${note.id}`);
+    const partial = await tableOf(String(note.id));
+    expect(partial.length).toBeGreaterThanOrEqual(100);
+    expect(partial.length).toBeLessThan(ROWS);
+
+    const resumed = await po(['replay', '--resume', String(note.id), '--json', '--threads', '1'], {
+      cwd: dir.path,
+      env,
+    });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const progress = lines(resumed.stdout).filter((l) => l.event === 'progress');
+    expect(progress.at(-1)).toMatchObject({ stored: ROWS, storedNow: ROWS - partial.length });
+    const report = lines(resumed.stdout).find((l) => l.event === 'report')!.reports as Row[];
+    expect(report[0]).toMatchObject({ rows: { in_window: ROWS, stored: ROWS, pending: 0 } });
+
+    const whole = await po(['replay', ...window, '--json', '--threads', '1'], { cwd: dir.path, env });
+    expect(whole.code, whole.stderr).toBe(0);
+    const wholeId = String(lines(whole.stdout).find((l) => l.event === 'started')!.id);
+    const a = await tableOf(String(note.id));
+    const b = await tableOf(wholeId);
+    expect(a).toHaveLength(ROWS);
+    expect(new Set(a.map((r) => (r.data_timestamp as Date).getTime())).size).toBe(ROWS);
+    expect(a).toEqual(b);
+  }, 240_000);
+
+  it('--compare replays a store version over the same window and prints both side by side', async () => {
+    const demo = join(root, 'config/demo');
+    expect(
+      (await po(['upload-models', '--data-dir', join(demo, 'models')], { cwd: dir.path, env })).code,
+    ).toBe(0);
+    const upload = await po(['upload-config', '--config', strategy, '--version', '1.0.0'], {
+      cwd: dir.path,
+      env,
+    });
+    expect(upload.code, upload.stderr).toBe(0);
+    const short = [
+      '--from',
+      START.toISOString(),
+      '--to',
+      new Date(START.getTime() + 29 * 60_000).toISOString(),
+    ];
+    const compared = await po(['replay', ...short, '--config', strategy, '--compare', '1.0.0', '--json'], {
+      cwd: dir.path,
+      env,
+    });
+    expect(compared.code, compared.stderr).toBe(0);
+    const reports = lines(compared.stdout).find((l) => l.event === 'report')!.reports as {
+      replay: Record<string, unknown>;
+      rows: Record<string, unknown>;
+      cost: Record<string, unknown>;
+    }[];
+    expect(reports.map((r) => r.replay.strategy_version)).toEqual([null, '1.0.0']);
+    expect(reports.map((r) => r.rows.stored)).toEqual([30, 30]);
+    // The same strategy text and models: the same model-estimated cost over the same window.
+    expect(reports[1]!.cost).toEqual(reports[0]!.cost);
+    const table = await po(['replay', ...short, '--config', strategy, '--compare', '1.0.0'], {
+      cwd: dir.path,
+      env,
+    });
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/Replay \S+ vs \S+/);
+    expect(table.stdout).toContain('cost at actual mean / median / total (model-estimated)');
+    expect(table.stdout).toContain('1.0.0');
+  }, 240_000);
+
+  it('names bad flags with exit 2', async () => {
+    const bad = await po(['replay', '--from', 'yesterday', '--to', END.toISOString(), '--config', strategy], {
+      cwd: dir.path,
+      env,
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--from 'yesterday' is not a time");
+    const every = await po(['replay', ...window, '--every', '0'], { cwd: dir.path, env });
+    expect(every.code).toBe(2);
+    expect(every.stderr).toContain('--every must be a whole number >= 1');
+    const unknown = await po(['replay', '--resume', 'no-such-replay'], { cwd: dir.path, env });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no replay with id 'no-such-replay'");
+  }, 120_000);
+});

@@ -1,0 +1,186 @@
+import type { ReplayCycleRecord, ReplayDecision, TimeWindow } from '@po/db';
+import type { CycleResult } from '@po/rto-engine';
+import { type LoadedStrategy, type PreparedCycle, prepareCycle } from './cycle.ts';
+import type { PlantRow } from './types.ts';
+import { InputValidator, plantColumns } from './validation.ts';
+
+/** Plant history in time order (`@po/db`'s process data source implements it). */
+export interface ReplayData {
+  between(
+    window: TimeWindow,
+    columns: readonly string[],
+    page: { after?: Date; limit?: number },
+  ): Promise<PlantRow[]>;
+  countBetween(window: TimeWindow): Promise<number>;
+}
+
+/** Where replayed cycles go (`@po/db`'s replay store implements it): stored once per data timestamp. */
+export interface ReplaySink {
+  record(replayId: string, cycles: readonly ReplayCycleRecord[]): Promise<number>;
+  /** Data timestamps (epoch ms) already stored: a resumed replay does not run them again. */
+  recorded(replayId: string): Promise<Set<number>>;
+}
+
+export interface ReplayOptions {
+  replayId: string;
+  strategy: LoadedStrategy;
+  data: ReplayData;
+  sink: ReplaySink;
+  window: TimeWindow;
+  /** Run every Nth row of the window (the 1st, the N+1th, ...). Default 1. */
+  every?: number;
+  /**
+   * Cycles handed to the strategy at once. With a worker-pool strategy, the pool's threads
+   * plus a few queued keep every worker busy. Default 4.
+   */
+  concurrency?: number;
+  /** Overrides the strategy's mode, as the runner's `mode` does. */
+  mode?: 'advisory' | 'monitor';
+  /** Stops handing out new cycles: the running ones finish and are stored, then the replay returns `interrupted`. */
+  signal?: AbortSignal;
+  /** Called after each stored batch of cycles. */
+  onProgress?: (progress: ReplayProgress) => void;
+  /** Rows read per query. Default 2000. */
+  pageSize?: number;
+  /** Cycles stored per write. Default 500. */
+  batchSize?: number;
+}
+
+export interface ReplayProgress {
+  /** Plant rows in the window. */
+  rowsInWindow: number;
+  /** Rows the replay runs (every Nth). */
+  selected: number;
+  /** Selected rows stored so far (by earlier runs of this replay too). */
+  stored: number;
+  /** Stored by this run. */
+  storedNow: number;
+}
+
+export interface ReplayOutcome extends ReplayProgress {
+  /** Stored before this run (a resume). */
+  storedBefore: number;
+  /** True when `signal` stopped it before the end of the window. */
+  interrupted: boolean;
+}
+
+/**
+ * Runs a strategy over a window of plant history exactly as the runner would have, row by row:
+ * the same column check and input validation (a stateful validator fed every selected row in
+ * time order, with the row's own time as the clock, so `stale_after_s` never trips), the same
+ * modes, the same cycle. Only the strategy runs of several rows overlap (`concurrency`).
+ *
+ * Resumable: rows already stored for `replayId` are validated again (to rebuild the
+ * validator's state) but not run, and the sink stores each data timestamp once, so a resumed
+ * replay ends with the table an uninterrupted one would have. Rejects when the data or the
+ * sink fails (what was stored stays).
+ */
+export async function runReplay(options: ReplayOptions): Promise<ReplayOutcome> {
+  const { strategy, window, sink, replayId } = options;
+  const every = options.every ?? 1;
+  const columns = plantColumns(strategy.strategy.spec);
+  const rowsInWindow = await options.data.countBetween(window);
+  const selected = Math.ceil(rowsInWindow / every);
+  const already = await sink.recorded(replayId);
+  const validator = new InputValidator();
+  const progress = { rowsInWindow, selected, stored: 0, storedNow: 0 };
+  const queue = cycleQueue(options, progress);
+  let index = 0;
+  let after: Date | undefined;
+  let interrupted = false;
+  try {
+    for (;;) {
+      const page = await options.data.between(window, columns, {
+        ...(after ? { after } : {}),
+        limit: options.pageSize ?? 2000,
+      });
+      if (page.length === 0) break;
+      for (const row of page) {
+        if (index++ % every !== 0) continue;
+        if (options.signal?.aborted) {
+          interrupted = true;
+          break;
+        }
+        const clock = { now: () => row.timestamp };
+        const prepared = prepareCycle(strategy, columns, row, { validator, clock, mode: options.mode });
+        if (already.has(row.timestamp.getTime())) progress.stored++;
+        else await queue.add(prepared);
+      }
+      if (interrupted) break;
+      after = page[page.length - 1]!.timestamp;
+    }
+  } finally {
+    await queue.drain();
+  }
+  const storedBefore = progress.stored - progress.storedNow;
+  return { ...progress, storedBefore, interrupted };
+}
+
+/** Runs prepared cycles `concurrency` at a time and stores them in batches. */
+function cycleQueue(options: ReplayOptions, progress: ReplayProgress) {
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const batchSize = Math.max(1, options.batchSize ?? 500);
+  // Cycles in flight are not aborted on interrupt: a cut-short cycle would be stored as failed.
+  const never = new AbortController().signal;
+  const running = new Set<Promise<void>>();
+  let batch: ReplayCycleRecord[] = [];
+  let failure: unknown;
+
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const cycles = batch;
+    batch = [];
+    const stored = await options.sink.record(options.replayId, cycles);
+    progress.stored += stored;
+    progress.storedNow += stored;
+    options.onProgress?.({ ...progress });
+  };
+  const settle = async (prepared: PreparedCycle) => {
+    if ('record' in prepared) return batch.push(prepared.record);
+    const { record, result } = await prepared.run(never);
+    batch.push(result ? { ...record, ...replayFigures(result) } : record);
+  };
+  return {
+    async add(prepared: PreparedCycle) {
+      if (failure) throw failure;
+      const task = settle(prepared).then(
+        () => {
+          running.delete(task);
+        },
+        (e: unknown) => {
+          running.delete(task);
+          failure ??= e;
+        },
+      );
+      running.add(task);
+      while (running.size >= concurrency) await Promise.race(running);
+      if (batch.length >= batchSize) await flush();
+    },
+    async drain() {
+      await Promise.all(running);
+      await flush();
+      if (failure) throw failure;
+    },
+  };
+}
+
+/** What a replay keeps of a cycle's result beyond the runner's record. */
+export function replayFigures(result: CycleResult): Pick<ReplayCycleRecord, 'held' | 'decisions' | 'models'> {
+  const decisions: Record<string, ReplayDecision> = {};
+  for (const [name, v] of Object.entries(result.optimized_variables)) {
+    decisions[name] = {
+      current: v.user_input_value,
+      recommended: result.mode === 'monitor' ? null : v.optimizer_suggested_value,
+      lower_bound: v.lower_bound ?? null,
+      upper_bound: v.upper_bound ?? null,
+      at_bound: result.mode === 'monitor' ? null : (v.at_bound ?? null),
+    };
+  }
+  return {
+    held: result.mode === 'monitor' ? null : result.optimizer.held,
+    decisions,
+    // The per-model figures of the cycle (extrapolation report, predictions against the plant),
+    // stored as the engine gives them once it reports them (issue 10, the trust work).
+    models: (result as CycleResult & { models?: unknown }).models ?? null,
+  };
+}

@@ -1,0 +1,87 @@
+import { testDatabases } from '@po/test-kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createProcessDataSource,
+  createReplayStore,
+  type Database,
+  openDatabase,
+  type ReplayStore,
+} from './index.ts';
+
+// Needs the PostgreSQL server at 127.0.0.1:5432 (PO_TEST_DATABASE_URL).
+const postgres = testDatabases(openDatabase, { prefix: 'po_db_replays' }).filter(
+  (b) => b.name === 'postgres',
+);
+const T0 = Date.parse('2026-03-01T00:00:00Z');
+const at = (minute: number) => new Date(T0 + minute * 60_000);
+
+describe.each(postgres)('replays on $name', (backend) => {
+  let db: Database;
+  let cleanup: () => Promise<void>;
+  let store: ReplayStore;
+  beforeAll(async () => {
+    ({ db, cleanup } = await backend.open());
+    store = await createReplayStore(db);
+  });
+  afterAll(async () => {
+    await cleanup?.();
+  });
+
+  const newReplay = () =>
+    store.create({
+      dataTable: 'process_data',
+      from: at(0),
+      to: at(9),
+      every: 1,
+      strategyKey: 'k',
+      rowsInWindow: 10,
+    });
+
+  it('stores each (replay, data timestamp) once, and reads cycles back in time order', async () => {
+    const replay = await newReplay();
+    expect(replay).toMatchObject({ status: 'running', every: 1, rowsInWindow: 10, counts: null });
+    const cycle = (minute: number, costAtCurrent: number) => ({
+      dataTimestamp: at(minute),
+      status: 'ok' as const,
+      held: false,
+      costAtCurrent,
+      costRecommended: Number.NaN,
+      decisions: {
+        Fuel: { current: 1, recommended: 2, lower_bound: 0, upper_bound: 2, at_bound: 'upper' as const },
+      },
+    });
+    expect(await store.record(replay.id, [cycle(2, 5), cycle(1, 4)])).toBe(2);
+    expect(await store.record(replay.id, [cycle(2, 99), cycle(3, 6)])).toBe(1);
+    const cycles = await store.cycles(replay.id);
+    expect(cycles.map((c) => [c.dataTimestamp.getTime(), c.costAtCurrent])).toEqual([
+      [at(1).getTime(), 4],
+      [at(2).getTime(), 5],
+      [at(3).getTime(), 6],
+    ]);
+    expect(cycles[0]).toMatchObject({ costRecommended: null, decisions: { Fuel: { at_bound: 'upper' } } });
+    expect([...(await store.recorded(replay.id))].sort()).toEqual([1, 2, 3].map((m) => at(m).getTime()));
+    await store.update(replay.id, { status: 'done', counts: { ok: 3 } });
+    expect(await store.get(replay.id)).toMatchObject({ status: 'done', counts: { ok: 3 } });
+  });
+
+  it('names what is wrong: an unknown replay, a bad every', async () => {
+    await expect(store.update('nope', { status: 'done' })).rejects.toMatchObject({ code: 'UNKNOWN_REPLAY' });
+    await expect(
+      store.create({ dataTable: 'd', from: at(0), to: at(1), every: 0, strategyKey: 'k' }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('every') });
+    expect(await store.get('nope')).toBeUndefined();
+  });
+
+  it('reads plant rows of a window in pages, in time order', async () => {
+    const source = createProcessDataSource(db, { table: 'pd_window' });
+    await source.createProcessDataTable(['Feed']);
+    await source.insertRows(Array.from({ length: 20 }, (_, m) => ({ timestamp: at(m), Feed: m })));
+    const window = { from: at(5), to: at(14) };
+    expect(await source.countBetween(window)).toBe(10);
+    const first = await source.between(window, ['Feed'], { limit: 4 });
+    expect(first.map((r) => r.values.Feed)).toEqual([5, 6, 7, 8]);
+    const rest = await source.between(window, ['Feed'], { after: first.at(-1)!.timestamp, limit: 100 });
+    expect(rest.map((r) => r.values.Feed)).toEqual([9, 10, 11, 12, 13, 14]);
+    await expect(source.between(window, ['Coal'])).rejects.toMatchObject({ code: 'MISSING_COLUMNS' });
+  });
+});
