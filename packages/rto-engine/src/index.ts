@@ -9,6 +9,14 @@ export {
   type StrategyIssue,
   StrategyValidationError,
 } from './errors.ts';
+export {
+  checkStrategyText,
+  DEFAULT_STRATEGY_LIMITS,
+  jsonNesting,
+  LIMIT_SETTINGS,
+  type StrategyLimits,
+  strategyLimits,
+} from './limits.ts';
 export { createOptimizer, optimizerNames } from './optimizer/index.ts';
 export type {
   BoundedProblem,
@@ -36,4 +44,4 @@ export {
   variableTypes,
 } from './schema.ts';
 export type { CompiledStrategy, CompileOptions, CycleOptions, PlantState } from './types.ts';
-export { checkStrategy, type StrategyCheck } from './validate.ts';
+export { type CheckOptions, checkStrategy, type StrategyCheck } from './validate.ts';
