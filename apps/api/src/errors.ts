@@ -47,6 +47,8 @@ export const httpError = {
     new ApiError(400, 'BAD_REQUEST', message, details),
   unauthorized: (message: string) => new ApiError(401, 'UNAUTHORIZED', message),
   notFound: (message: string) => new ApiError(404, 'NOT_FOUND', message),
+  limitExceeded: (message: string, details: readonly StrategyIssue[]) =>
+    new ApiError(400, 'LIMIT_EXCEEDED', message, details),
   bodyTooLarge: (limitBytes: number) =>
     new ApiError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${limitBytes} bytes`),
   internal: () => new ApiError(500, 'INTERNAL', 'internal server error; see the server log'),
@@ -71,6 +73,7 @@ const STATUS_BY_CODE: Readonly<Record<string, ContentfulStatusCode>> = {
   POOL_BUSY: 503,
   POOL_CLOSED: 503,
   ABORTED: 503,
+  WORKER_MEMORY: 422,
 };
 
 /** Whose strategy failed: one sent in the request (the client's problem) or the deployed one (ours). */

@@ -1,24 +1,30 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { localModelFiles } from '@po/models';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { createCyclePool } from './pool/index.ts';
 import { deployedStrategy, requestBundles } from './strategy-sources.ts';
 
 const DEMO = fileURLToPath(new URL('../../../config/demo/', import.meta.url));
 const text = await readFile(`${DEMO}strategy.yaml`, 'utf8');
 
 describe('requestBundles', () => {
-  it('reads the files of a strategy sent in requests once per distinct content', async () => {
+  const pool = createCyclePool({ threads: 1 });
+  afterAll(() => pool.close());
+
+  it('reads the files of a strategy sent in requests once per distinct content (paths found in the pool)', async () => {
     const files = localModelFiles(`${DEMO}models`);
     const read: string[] = [];
     const bundle = requestBundles(async (path) => {
       read.push(path);
       return files(path);
-    });
+    }, pool);
     const first = await bundle(text);
     expect(await bundle(text)).toBe(first);
     expect(read).toHaveLength(Object.keys(first.files).length);
+    expect(read.length).toBeGreaterThan(0);
+    expect(pool.stats().completed).toBe(1);
     const asJson = await bundle(parse(text) as Record<string, unknown>);
     expect(asJson).not.toBe(first);
     expect(await bundle(parse(text) as Record<string, unknown>)).toBe(asJson);

@@ -12,6 +12,7 @@ export {
 export {
   checkStrategyText,
   DEFAULT_STRATEGY_LIMITS,
+  isLimitIssue,
   jsonNesting,
   LIMIT_SETTINGS,
   type StrategyLimits,

@@ -35,7 +35,7 @@ export const DEFAULT_STRATEGY_LIMITS: Readonly<StrategyLimits> = Object.freeze({
   maxTextBytes: 1_048_576,
   maxNesting: 64,
   maxAliases: 1_000,
-  maxVariables: 2_000,
+  maxVariables: 1_000,
   maxSkills: 1_000,
   maxFormulaChars: 10_000,
   maxPopulation: 1_000,
@@ -57,6 +57,11 @@ export const LIMIT_SETTINGS: Readonly<Record<keyof StrategyLimits, string>> = {
   maxEvaluations: 'limits.evaluations (PO_LIMIT_EVALUATIONS)',
   maxTimeMs: 'limits.optimizer_time_ms (PO_LIMIT_OPTIMIZER_TIME_MS)',
 };
+
+/** Whether an issue is a bound refused (rather than a mistake in the strategy). */
+export function isLimitIssue(issue: StrategyIssue): boolean {
+  return Object.values(LIMIT_SETTINGS).some((setting) => issue.message.includes(setting));
+}
 
 /** The defaults with `overrides` on top. */
 export function strategyLimits(overrides: Partial<StrategyLimits> = {}): StrategyLimits {

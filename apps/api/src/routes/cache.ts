@@ -43,7 +43,7 @@ export function cacheRoutes(cache: CacheControl | undefined) {
       const text = await c.req.text();
       let kind = c.req.query('kind') ?? c.req.query('cache_type');
       if (text.trim() !== '') {
-        const body = check(cacheClearRequestSchema, parseJson(text), 'invalid body');
+        const body = check(cacheClearRequestSchema, parseJson(c, text), 'invalid body');
         kind = body.kind ?? body.cache_type ?? kind;
       }
       if (!cache) return c.json({ status: 'success', message: 'no cache is configured; nothing to clear' });
