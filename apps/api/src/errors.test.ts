@@ -16,7 +16,7 @@ describe('toApiError', () => {
   it('maps engine and pool codes to statuses, without the [po/<scope>] prefix', () => {
     expect(toApiError(invalid(), 'request')?.body()).toEqual({
       status: 'error',
-      error: 'Strategy is invalid (1 problem):',
+      error: 'Strategy is invalid (1 problem): tasks: is required',
       code: 'STRATEGY_INVALID',
       details: [{ path: 'tasks', message: 'is required' }],
     });

@@ -98,16 +98,24 @@ export function toApiError(error: unknown, origin: StrategyOrigin): ApiError | u
     return new ApiError(
       503,
       known.code,
-      `the deployed strategy cannot be loaded: ${firstLine(message)}`,
+      `the deployed strategy cannot be loaded: ${headline(message, issues)}`,
       issues,
     );
   }
   return new ApiError(
     status,
     known.code,
-    known.code === 'STRATEGY_INVALID' ? firstLine(message) : message,
+    known.code === 'STRATEGY_INVALID' ? headline(message, issues) : message,
     issues,
   );
+}
+
+/** The first line of a multi-line message, with the first issue (the rest are in `details`). */
+function headline(message: string, issues: readonly StrategyIssue[] | undefined): string {
+  const first = issues?.[0];
+  if (!first) return firstLine(message);
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more in details)` : '';
+  return `${firstLine(message)} ${first.path}: ${first.message}${more}`;
 }
 
 /** A `PoError` as is; any other error with a code (a strategy run on this thread) read like one from a worker. */
