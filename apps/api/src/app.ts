@@ -94,7 +94,7 @@ export function createApp(options: AppOptions): PoApp {
   app.route('/results', resultsRoutes(results, logger));
   app.route(
     '/health',
-    healthRoutes({ strategies, executor, lastCycle: cycles.last, sections: options.health }),
+    healthRoutes({ strategies, executor, lastCycle: cycles.last, sections: options.health, cache }),
   );
   app.route('/cache', cacheRoutes(cache));
   app.route('/metrics', metricsRoutes(metrics));

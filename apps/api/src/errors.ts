@@ -31,7 +31,9 @@ export class ApiError extends PoError {
   body(): ErrorBody {
     return {
       status: 'error',
+      timestamp: new Date().toISOString(),
       error: this.detail,
+      error_type: this.code,
       code: this.code,
       ...(this.details && this.details.length > 0 ? { details: [...this.details] } : {}),
     };
@@ -53,7 +55,9 @@ export const httpError = {
     new ApiError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${limitBytes} bytes`),
   internal: () => new ApiError(500, 'INTERNAL', 'internal server error; see the server log'),
   notConfigured: (message: string) => new ApiError(501, 'NOT_CONFIGURED', message),
-  noStrategy: (message: string) => new ApiError(503, 'NO_STRATEGY', message),
+  /** Nothing deployed and no `config` sent: the request is incomplete (400, as the predecessor answered). */
+  noStrategy: (message: string) => new ApiError(400, 'NO_STRATEGY', message),
+  strategyLoading: (message: string) => new ApiError(503, 'NO_STRATEGY', message),
   strategyUnavailable: (cause: unknown) =>
     new ApiError(503, 'STRATEGY_UNAVAILABLE', `the deployed strategy cannot be loaded: ${said(cause)}`),
   storeUnavailable: (cause: unknown) =>
@@ -164,4 +168,7 @@ export function onError(logger: Logger): ErrorHandler {
 
 /** `app.notFound`. */
 export const notFound: NotFoundHandler = (c) =>
-  errorResponse(c, httpError.notFound(`no route ${c.req.method} ${c.req.path}; see /docs`));
+  errorResponse(
+    c,
+    httpError.notFound(`Endpoint not found: no route ${c.req.method} ${c.req.path}; see /docs`),
+  );

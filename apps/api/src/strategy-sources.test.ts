@@ -39,7 +39,8 @@ describe('deployedStrategy', () => {
         current: async () => undefined,
         status: () => ({ state, version: null, error: 'bad YAML at line 3' }),
       })().catch((e: unknown) => e);
-    expect(await reason('none')).toMatchObject({ status: 503, code: 'NO_STRATEGY' });
+    expect(await reason('none')).toMatchObject({ status: 400, code: 'NO_STRATEGY' });
+    expect(await reason('loading')).toMatchObject({ status: 503, code: 'NO_STRATEGY' });
     expect(await reason('loading')).toMatchObject({ detail: expect.stringContaining('still loading') });
     expect(await reason('error')).toMatchObject({
       detail: 'the deployed strategy cannot be loaded: bad YAML at line 3',

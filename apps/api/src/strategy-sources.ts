@@ -25,7 +25,13 @@ export function deployedStrategy(strategies: StrategySource): () => Promise<Depl
     } catch (e) {
       throw toApiError(e, 'deployed') ?? httpError.strategyUnavailable(e);
     }
-    if (!current) throw httpError.noStrategy(whyNone(strategies.status()));
+    if (!current) {
+      const status = strategies.status();
+      // Nothing deployed: the request must bring its strategy (400). Loading or broken: ours (503).
+      throw status.state === 'none'
+        ? httpError.noStrategy(whyNone(status))
+        : httpError.strategyLoading(whyNone(status));
+    }
     return current;
   };
 }

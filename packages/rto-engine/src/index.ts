@@ -33,6 +33,7 @@ export {
   type SetpointResult,
   type VariableCategory,
   type VariableResult,
+  type VariableRole,
 } from './result-schema.ts';
 export {
   type SkillClass,
