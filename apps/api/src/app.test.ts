@@ -484,7 +484,9 @@ describe('the contract in code', () => {
     expect(basic.headers.get('www-authenticate')).toBe('Bearer realm="po"');
     expect(await basic.json()).toEqual({
       status: 'error',
+      timestamp: expect.any(String),
       error: 'missing bearer token: send Authorization: Bearer <PO_API_TOKEN>',
+      error_type: 'UNAUTHORIZED',
       code: 'UNAUTHORIZED',
     });
     expect(

@@ -206,7 +206,8 @@ describe('the crash sequence from issue 9', () => {
       expect(((await res.json()) as { error: string }).error).toContain('time limit of 150 ms');
     }
     for (let i = 0; i < 2; i++) {
-      const res = await send(`${hurried}/strategies/validate`, nestedYaml, 'application/yaml');
+      // Same process and pool, the default time limit (a loaded machine reads 600 KB slowly).
+      const res = await send(`${base}/strategies/validate`, nestedYaml, 'application/yaml');
       expect(res.status).toBe(400);
     }
     const health = await fetch(`${hurried}/health`);
@@ -233,15 +234,17 @@ describe('the crash sequence from issue 9', () => {
 
 describe('/health never waits behind request work', () => {
   it('answers while a heavy validate is in flight', async () => {
+    // A generous limit: compiling on a loaded machine may take seconds.
+    const patient = await start({ settings: { requestTimeoutMs: 120_000 } });
     const fresh = `${strategyText}\n# heavy ${Date.now()}\n`;
     let validated = false;
-    const validating = send(`${base}/strategies/validate`, fresh, 'application/yaml').then((r) => {
+    const validating = send(`${patient}/strategies/validate`, fresh, 'application/yaml').then((r) => {
       validated = true;
       return r;
     });
     let seenRunning = false;
     while (!validated && !seenRunning) {
-      const health = (await (await fetch(`${base}/health`)).json()) as { pool: { running: number } };
+      const health = (await (await fetch(`${patient}/health`)).json()) as { pool: { running: number } };
       seenRunning = health.pool.running > 0 && !validated;
     }
     expect((await validating).status).toBe(200);
