@@ -213,7 +213,9 @@ describe('the crash sequence from issue 9', () => {
     const health = await fetch(`${hurried}/health`);
     expect(health.status).toBe(200);
     // The aborted workers were ended and replaced: the pool still runs cycles.
-    const after = await send(`${base}/optimize`, JSON.stringify({ input_data: state }));
+    // (New workers compile the deployed strategy again: a generous limit for a loaded machine.)
+    const patient = await start({ settings: { requestTimeoutMs: 120_000 } });
+    const after = await send(`${patient}/optimize`, JSON.stringify({ input_data: state }));
     expect(after.status).toBe(200);
     expect(pool.stats().threads).toBe(2);
     // On main, three 504s held 2.7 GB; ended workers give theirs back.

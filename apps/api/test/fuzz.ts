@@ -145,7 +145,7 @@ export interface FuzzReport {
 }
 
 /** A server with the demo strategy deployed, a real pool, and a results store holding nothing. */
-export async function startTarget(): Promise<{
+export async function startTarget(options: { requestTimeoutMs?: number } = {}): Promise<{
   url: string;
   state: Record<string, number>;
   close(): Promise<void>;
@@ -166,7 +166,13 @@ export async function startTarget(): Promise<{
     get: async () => undefined,
     addFeedback: async () => undefined,
   };
-  const app = createApp({ strategies, executor: pool, readModelFile, results });
+  const app = createApp({
+    strategies,
+    executor: pool,
+    readModelFile,
+    results,
+    ...(options.requestTimeoutMs ? { settings: { requestTimeoutMs: options.requestTimeoutMs } } : {}),
+  });
   const server = await new Promise<ServerType>((ready) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ready(s));
   });
