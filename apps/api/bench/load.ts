@@ -4,7 +4,10 @@
  * `po-api` serving the demo strategy file: its built dist/po-api.js, or src/po-api.ts through
  * tsx), so the clients do not share its event loop.
  *
- *   pnpm --filter @po/api bench [--duration 10 --connections 8 --threads 2]
+ *   pnpm --filter @po/api bench [--duration 10 --connections 8 --threads 2] [--route validate]
+ *
+ * `--route validate` loads POST /strategies/validate with issue 9's ~600 KB nested-YAML body
+ * instead (refused 400 by its nesting, checked on the HTTP thread before any parsing).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,8 +24,10 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '8' },
     threads: { type: 'string', default: String(Math.max(1, availableParallelism() - 1)) },
+    route: { type: 'string', default: 'optimize' },
   },
 });
+const validateRoute = values.route === 'validate';
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const threads = Number(values.threads);
@@ -74,7 +79,10 @@ const child = spawn(cmd, args, {
 try {
   await waitReady(url, child);
   const state = JSON.parse(await readFile(`${ROOT}config/demo/example-state.json`, 'utf8'));
-  const body = JSON.stringify({ input_data: state });
+  const body = validateRoute
+    ? `${'['.repeat(300_000)}${']'.repeat(300_000)}`
+    : JSON.stringify({ input_data: state });
+  const target = validateRoute ? '/strategies/validate' : '/optimize';
 
   // Health idle, for comparison.
   const idle: number[] = [];
@@ -95,9 +103,9 @@ try {
     }
   })();
   const result = await autocannon({
-    url: `${url}/optimize`,
+    url: `${url}${target}`,
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': validateRoute ? 'application/yaml' : 'application/json' },
     body,
     connections,
     duration,
@@ -110,14 +118,14 @@ try {
   const ms = (n: number) => n.toFixed(1);
   const non2xx = result.non2xx + result.errors + result.timeouts;
   console.log(
-    `\n### @po/api load (\`pnpm --filter @po/api bench --duration ${duration} --connections ${connections} --threads ${threads}\`, Node ${process.versions.node}, ${availableParallelism()} CPUs)\n`,
+    `\n### @po/api load (\`pnpm --filter @po/api bench --duration ${duration} --connections ${connections} --threads ${threads} --route ${values.route}\`, Node ${process.versions.node}, ${availableParallelism()} CPUs)\n`,
   );
   console.log('| measure | value |');
   console.log('| --- | --- |');
-  console.log(`| POST /optimize requests/s (mean) | ${result.requests.average.toFixed(1)} |`);
-  console.log(`| POST /optimize requests (total, non-2xx/errors) | ${result.requests.total} (${non2xx}) |`);
+  console.log(`| POST ${target} requests/s (mean) | ${result.requests.average.toFixed(1)} |`);
+  console.log(`| POST ${target} requests (total, non-2xx/errors) | ${result.requests.total} (${non2xx}) |`);
   console.log(
-    `| POST /optimize latency p50 / p99 / max (ms) | ${result.latency.p50} / ${result.latency.p99} / ${result.latency.max} |`,
+    `| POST ${target} latency p50 / p99 / max (ms) | ${result.latency.p50} / ${result.latency.p99} / ${result.latency.max} |`,
   );
   console.log(
     `| GET /health p50 / p99 / max during load (ms, n=${healthUnderLoad.length}) | ${ms(percentile(healthUnderLoad, 50))} / ${ms(percentile(healthUnderLoad, 99))} / ${ms(healthUnderLoad.at(-1)!)} |`,

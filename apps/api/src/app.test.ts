@@ -180,12 +180,12 @@ describe('POST /optimize', () => {
     expect(await res.json()).toMatchObject({ status: 'error', code: 'BODY_TOO_LARGE' });
   });
 
-  it('503 when no strategy is deployed', async () => {
+  it('400 when no strategy is deployed and the body has no config (as the predecessor answered)', async () => {
     const empty = await start({
       strategies: nothingDeployed,
     });
     const res = await post(`${empty}/optimize`, { input_data: state });
-    expect(res.status).toBe(503);
+    expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toContain('no strategy is deployed');
     const health = (await (await fetch(`${empty}/health`)).json()) as {
       status: string;
@@ -373,10 +373,11 @@ describe('other routes', () => {
         clear: (kind) => cleared.push(kind),
       },
     });
-    expect(await (await fetch(`${withCache}/cache/stats`)).json()).toEqual({
+    expect(await (await fetch(`${withCache}/cache/stats`)).json()).toMatchObject({
+      status: 'success',
       kinds: { model: { hits: 3, misses: 1 } },
     });
-    expect(await (await post(`${withCache}/cache/clear`, '')).json()).toEqual({
+    expect(await (await post(`${withCache}/cache/clear`, '')).json()).toMatchObject({
       status: 'success',
       message: 'Cache cleared',
     });
@@ -480,7 +481,7 @@ describe('health under load', () => {
       const res = await fetch(`${base}/health`);
       latencies.push(performance.now() - started);
       const health = (await res.json()) as { status: string; pool: { queued: number; running: number } };
-      expect(health.status).toBe('ok');
+      expect(health.status).toBe('healthy');
       if (health.pool.running + health.pool.queued > 0) sawBusyPool = true;
     }
     const responses = await Promise.all(inFlight);
@@ -556,7 +557,9 @@ describe('the contract in code', () => {
     expect(basic.headers.get('www-authenticate')).toBe('Bearer realm="po"');
     expect(await basic.json()).toEqual({
       status: 'error',
+      timestamp: expect.any(String),
       error: 'missing bearer token: send Authorization: Bearer <PO_API_TOKEN>',
+      error_type: 'UNAUTHORIZED',
       code: 'UNAUTHORIZED',
     });
     expect(

@@ -1,4 +1,5 @@
 import { silentLogger } from '@po/core';
+import { strategyLimits } from '@po/rto-engine';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
@@ -8,6 +9,7 @@ import { httpError, notFound, onError } from './errors.ts';
 import { type ApiMetrics, createMetrics } from './metrics.ts';
 import { bearerToken } from './middleware/auth.ts';
 import { observe } from './middleware/observe.ts';
+import { requestLimits } from './middleware/request-limits.ts';
 import type { Operation } from './openapi.ts';
 import { cacheOperations, cacheRoutes } from './routes/cache.ts';
 import { docsOperations, docsRoutes } from './routes/docs.ts';
@@ -57,14 +59,10 @@ export function createApp(options: AppOptions): PoApp {
   const maxBodyBytes = options.settings?.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
   const metrics = createMetrics({ executor, cache, modelMismatch: options.modelMismatch });
   const deployed = deployedStrategy(strategies);
-  const requestBundle = requestBundles(options.readModelFile);
-  const cycles = createCycles({
-    deployed,
-    requestBundle,
-    executor,
-    metrics,
-    timeoutMs: options.settings?.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS,
-  });
+  const requestBundle = requestBundles(options.readModelFile, executor);
+  const timeoutMs = options.settings?.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const limits = strategyLimits(options.settings?.limits);
+  const cycles = createCycles({ deployed, requestBundle, executor, metrics, timeoutMs });
 
   const app = new Hono() as PoApp;
   Object.defineProperty(app, 'metrics', { value: metrics });
@@ -78,6 +76,7 @@ export function createApp(options: AppOptions): PoApp {
       },
     }),
   );
+  app.use(requestLimits(timeoutMs, limits));
   app.onError(onError(logger));
   app.notFound(notFound);
 
@@ -90,6 +89,7 @@ export function createApp(options: AppOptions): PoApp {
       deployed,
       requestBundle,
       executor,
+      limits,
       withModels: options.readModelFile !== undefined,
     }),
   );
@@ -97,7 +97,7 @@ export function createApp(options: AppOptions): PoApp {
   app.route('/replays', replaysRoutes(options.replays, logger));
   app.route(
     '/health',
-    healthRoutes({ strategies, executor, lastCycle: cycles.last, sections: options.health }),
+    healthRoutes({ strategies, executor, lastCycle: cycles.last, sections: options.health, cache }),
   );
   app.route('/cache', cacheRoutes(cache));
   app.route('/metrics', metricsRoutes(metrics));

@@ -2,9 +2,10 @@
 import type { CycleResult, PlantState } from '@po/rto-engine';
 import { type ApiError, httpError, type StrategyOrigin, toApiError } from './errors.ts';
 import type { ApiMetrics } from './metrics.ts';
-import type { CycleExecutor, StrategyBundle } from './pool/index.ts';
+import { optimizeGrace } from './middleware/request-limits.ts';
+import type { CycleExecutor } from './pool/index.ts';
 import type { CycleOutcome, LastCycle } from './schemas.ts';
-import type { Deployed, StrategyInput } from './strategy-sources.ts';
+import type { Deployed, RequestBundle, StrategyInput } from './strategy-sources.ts';
 
 /** What a cycle route asks for. */
 export interface CycleRequest {
@@ -13,6 +14,8 @@ export interface CycleRequest {
   config?: StrategyInput | undefined;
   /** For `simulate`: decision variable -> value. */
   decisions?: Readonly<Record<string, number>> | undefined;
+  /** The request's deadline (`timeLimit`); aborting it stops the cycle. */
+  deadline?: AbortSignal | undefined;
 }
 
 /** The cycles the API runs. */
@@ -31,7 +34,7 @@ interface Limits {
 
 export interface CyclesOptions {
   deployed: () => Promise<Deployed>;
-  requestBundle: (config: StrategyInput) => Promise<StrategyBundle>;
+  requestBundle: RequestBundle;
   executor: CycleExecutor;
   metrics: ApiMetrics;
   /** The time limit of one request, in ms (the optimizer's budget). */
@@ -44,65 +47,77 @@ export function createCycles(options: CyclesOptions): Cycles {
   const run = (
     mode: 'optimize' | 'simulate',
     origin: StrategyOrigin,
+    request: CycleRequest,
     cycle: (limits: Limits) => Promise<CycleResult>,
   ) =>
-    runCycle(mode, origin, cycle, options, (record) => {
+    runCycle(mode, origin, request.deadline, cycle, options, (record) => {
       last = record;
     });
 
   return {
-    optimize: ({ state, config }) =>
-      config
-        ? run('optimize', 'request', async ({ maxTimeMs, deadline, signal }) =>
+    optimize: (request) => {
+      const { state, config } = request;
+      return config
+        ? run('optimize', 'request', request, async ({ maxTimeMs, deadline, signal }) =>
             executor.run(
-              { kind: 'optimize', bundle: await requestBundle(config), state, maxTimeMs, deadline },
+              { kind: 'optimize', bundle: await requestBundle(config, signal), state, maxTimeMs, deadline },
               { signal },
             ),
           )
-        : run('optimize', 'deployed', async ({ maxTimeMs, signal }) =>
+        : run('optimize', 'deployed', request, async ({ maxTimeMs, signal }) =>
             (await deployed()).strategy.optimize(state, { maxTimeMs, signal }),
-          ),
-    simulate: ({ state, config, decisions }) =>
-      config
-        ? run('simulate', 'request', async ({ signal }) =>
+          );
+    },
+    simulate: (request) => {
+      const { state, config, decisions } = request;
+      return config
+        ? run('simulate', 'request', request, async ({ signal }) =>
             executor.run(
               {
                 kind: 'simulate',
-                bundle: await requestBundle(config),
+                bundle: await requestBundle(config, signal),
                 state,
                 ...(decisions ? { decisions } : {}),
               },
               { signal },
             ),
           )
-        : run('simulate', 'deployed', async () => (await deployed()).strategy.simulate(state, decisions)),
+        : run('simulate', 'deployed', request, async ({ signal }) =>
+            (await deployed()).strategy.simulate(state, decisions, { signal }),
+          );
+    },
     last: () => last,
   };
 }
 
 /**
  * Runs one cycle with the time limit: the optimizer gets `timeoutMs` (and answers its best point
- * so far, flagged `timed_out`); a cycle that overruns it by `max(1 s, 50 %)` is aborted (504).
+ * so far, flagged `timed_out`); a simulation is stopped at `timeoutMs`, an optimization that
+ * overruns it by `optimizeGrace` (504). The request's `deadline` (the `timeLimit` middleware)
+ * does the same for a request; without one (a direct call) the cycle keeps its own.
  * Records the metrics and the last cycle whatever happens.
  */
 async function runCycle(
   mode: 'optimize' | 'simulate',
   origin: StrategyOrigin,
+  deadline: AbortSignal | undefined,
   cycle: (limits: Limits) => Promise<CycleResult>,
   { timeoutMs, metrics }: CyclesOptions,
   record: (last: LastCycle) => void,
 ): Promise<CycleResult> {
   const started = performance.now();
   const controller = new AbortController();
+  const stop = () => controller.abort(deadline?.reason);
+  deadline?.addEventListener('abort', stop, { once: true });
   const timer = setTimeout(
     () => {
-      const reason = new Error(
-        `the ${mode} request overran its time limit of ${timeoutMs} ms and was stopped; retry, or raise api.request_timeout_ms (PO_REQUEST_TIMEOUT_MS)`,
+      controller.abort(
+        httpError.timeout(
+          `the ${mode} request overran its time limit of ${timeoutMs} ms and was stopped; retry, or raise api.request_timeout_ms (PO_REQUEST_TIMEOUT_MS)`,
+        ),
       );
-      reason.name = 'TimeoutError';
-      controller.abort(reason);
     },
-    timeoutMs + Math.max(1000, timeoutMs / 2),
+    mode === 'optimize' ? timeoutMs + optimizeGrace(timeoutMs) : timeoutMs,
   );
   let outcome: CycleOutcome = 'error';
   let result: CycleResult | undefined;
@@ -116,13 +131,16 @@ async function runCycle(
     return result;
   } catch (e) {
     const mapped = controller.signal.aborted
-      ? httpError.timeout((controller.signal.reason as Error).message)
+      ? httpError.timeout(
+          (controller.signal.reason as Error | undefined)?.message ?? 'the request was stopped',
+        )
       : toApiError(e, origin);
     outcome = outcomeOf(mapped);
     // Hono only handles Error instances; anything else thrown becomes a plain 500.
     throw mapped ?? (e instanceof Error ? e : new Error(String(e)));
   } finally {
     clearTimeout(timer);
+    deadline?.removeEventListener('abort', stop);
     const seconds = (performance.now() - started) / 1000;
     metrics.cycle(mode, outcome, seconds, result);
     record({

@@ -16,7 +16,9 @@ describe('toApiError', () => {
   it('maps engine and pool codes to statuses, without the [po/<scope>] prefix', () => {
     expect(toApiError(invalid(), 'request')?.body()).toEqual({
       status: 'error',
-      error: 'Strategy is invalid (1 problem):',
+      timestamp: expect.any(String),
+      error: 'Strategy is invalid (1 problem): tasks: is required',
+      error_type: 'STRATEGY_INVALID',
       code: 'STRATEGY_INVALID',
       details: [{ path: 'tasks', message: 'is required' }],
     });
@@ -41,7 +43,9 @@ describe('toApiError', () => {
     const error = new PoError('rto-engine', 'CYCLE_FAILED', 'the cost is not finite');
     expect(toApiError(error, 'request')?.body()).toEqual({
       status: 'error',
+      timestamp: expect.any(String),
       error: 'the cost is not finite',
+      error_type: 'CYCLE_FAILED',
       code: 'CYCLE_FAILED',
     });
   });

@@ -31,7 +31,9 @@ export class ApiError extends PoError {
   body(): ErrorBody {
     return {
       status: 'error',
+      timestamp: new Date().toISOString(),
       error: this.detail,
+      error_type: this.code,
       code: this.code,
       ...(this.details && this.details.length > 0 ? { details: [...this.details] } : {}),
     };
@@ -47,11 +49,15 @@ export const httpError = {
     new ApiError(400, 'BAD_REQUEST', message, details),
   unauthorized: (message: string) => new ApiError(401, 'UNAUTHORIZED', message),
   notFound: (message: string) => new ApiError(404, 'NOT_FOUND', message),
+  limitExceeded: (message: string, details: readonly StrategyIssue[]) =>
+    new ApiError(400, 'LIMIT_EXCEEDED', message, details),
   bodyTooLarge: (limitBytes: number) =>
     new ApiError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${limitBytes} bytes`),
   internal: () => new ApiError(500, 'INTERNAL', 'internal server error; see the server log'),
   notConfigured: (message: string) => new ApiError(501, 'NOT_CONFIGURED', message),
-  noStrategy: (message: string) => new ApiError(503, 'NO_STRATEGY', message),
+  /** Nothing deployed and no `config` sent: the request is incomplete (400, as the predecessor answered). */
+  noStrategy: (message: string) => new ApiError(400, 'NO_STRATEGY', message),
+  strategyLoading: (message: string) => new ApiError(503, 'NO_STRATEGY', message),
   strategyUnavailable: (cause: unknown) =>
     new ApiError(503, 'STRATEGY_UNAVAILABLE', `the deployed strategy cannot be loaded: ${said(cause)}`),
   storeUnavailable: (cause: unknown) =>
@@ -73,6 +79,7 @@ const STATUS_BY_CODE: Readonly<Record<string, ContentfulStatusCode>> = {
   REPLAY_BUSY: 409,
   POOL_CLOSED: 503,
   ABORTED: 503,
+  WORKER_MEMORY: 422,
 };
 
 /** Whose strategy failed: one sent in the request (the client's problem) or the deployed one (ours). */
@@ -97,16 +104,24 @@ export function toApiError(error: unknown, origin: StrategyOrigin): ApiError | u
     return new ApiError(
       503,
       known.code,
-      `the deployed strategy cannot be loaded: ${firstLine(message)}`,
+      `the deployed strategy cannot be loaded: ${headline(message, issues)}`,
       issues,
     );
   }
   return new ApiError(
     status,
     known.code,
-    known.code === 'STRATEGY_INVALID' ? firstLine(message) : message,
+    known.code === 'STRATEGY_INVALID' ? headline(message, issues) : message,
     issues,
   );
+}
+
+/** The first line of a multi-line message, with the first issue (the rest are in `details`). */
+function headline(message: string, issues: readonly StrategyIssue[] | undefined): string {
+  const first = issues?.[0];
+  if (!first) return firstLine(message);
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more in details)` : '';
+  return `${firstLine(message)} ${first.path}: ${first.message}${more}`;
 }
 
 /** A `PoError` as is; any other error with a code (a strategy run on this thread) read like one from a worker. */
@@ -155,4 +170,7 @@ export function onError(logger: Logger): ErrorHandler {
 
 /** `app.notFound`. */
 export const notFound: NotFoundHandler = (c) =>
-  errorResponse(c, httpError.notFound(`no route ${c.req.method} ${c.req.path}; see /docs`));
+  errorResponse(
+    c,
+    httpError.notFound(`Endpoint not found: no route ${c.req.method} ${c.req.path}; see /docs`),
+  );

@@ -73,7 +73,9 @@ export const issueSchema = z.object({ path: z.string(), message: z.string() });
 export const errorResponseSchema = z
   .object({
     status: z.literal('error'),
+    timestamp: z.string().describe('When the answer was made (ISO 8601; the predecessor’s field).'),
     error: z.string().describe('What went wrong and what to do.'),
+    error_type: z.string().describe('The kind of failure (the predecessor’s field): the same as `code`.'),
     code: z.string().optional().describe('Stable machine-readable code (STRATEGY_INVALID, TIMEOUT, ...).'),
     details: z.array(issueSchema).optional().describe('Every problem, with where it is.'),
   })
@@ -155,8 +157,19 @@ export const lastCycleSchema = z.object({
 
 export const healthResponseSchema = z
   .looseObject({
-    status: z.enum(['ok', 'degraded']),
+    status: z
+      .enum(['healthy', 'degraded'])
+      .describe(
+        'healthy (the predecessor’s value; its clients test it) or degraded, with `degraded_reasons`.',
+      ),
     timestamp: z.string(),
+    cache_stats: z
+      .object({
+        config_version: z.string().nullable().describe('The deployed strategy version.'),
+        cached_timestamp: z.string().nullable().describe('The last-run timestamp the cache holds.'),
+        total_cached_items: z.number().describe('Live (unexpired) cache entries.'),
+      })
+      .describe('The predecessor’s cache summary.'),
     uptime_s: z.number(),
     versions: z.object({ api: z.string(), node: z.string(), strategy: z.string().nullable() }),
     strategy: sourceStatusSchema,
@@ -183,10 +196,25 @@ export const feedbackResponseSchema = z.object({
 });
 
 export const cacheStatsResponseSchema = z
-  .record(z.string(), z.unknown())
-  .describe('The artifact cache’s own statistics, passed through (the predecessor’s shape).');
+  .looseObject({
+    status: z.literal('success'),
+    timestamp: z.string(),
+    current_config_version: z.string().nullable(),
+    cached_last_run_timestamp: z.string().nullable(),
+    cache_details: z
+      .record(
+        z.string(),
+        z.object({ active_items: z.number(), expired_items: z.number(), total_items: z.number() }),
+      )
+      .describe('Per cache (`model_cache`, `scaler_cache`, ...): live, expired and all entries.'),
+  })
+  .describe('The predecessor’s cache statistics, plus the artifact cache’s own counters.');
 
-export const messageResponseSchema = z.object({ status: z.literal('success'), message: z.string() });
+export const messageResponseSchema = z.object({
+  status: z.literal('success'),
+  timestamp: z.string(),
+  message: z.string(),
+});
 
 // --- Types ---
 

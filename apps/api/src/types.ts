@@ -1,5 +1,5 @@
 import type { StrategySource as CoreStrategySource, Logger, ModelFileReader } from '@po/core';
-import type { CompiledStrategy, MismatchStatus } from '@po/rto-engine';
+import type { CompiledStrategy, CycleResult, MismatchStatus, PlantState, StrategyLimits } from '@po/rto-engine';
 import type { ReplayReport } from '@po/runner';
 import type { CycleExecutor } from './pool/pool.ts';
 import type { Feedback, StoredResult } from './schemas.ts';
@@ -13,8 +13,15 @@ export type { SourceStatus } from '@po/core';
  */
 export type RunnableStrategy = Pick<
   CompiledStrategy,
-  'optimize' | 'simulate' | 'monitor' | 'spec' | 'warnings' | 'decisionVariables' | 'modelFiles'
->;
+  'optimize' | 'monitor' | 'spec' | 'warnings' | 'decisionVariables' | 'modelFiles'
+> & {
+  /** `CompiledStrategy.simulate`; `signal` stops it (a pooled strategy ends its task). */
+  simulate(
+    state: PlantState,
+    decisions?: Readonly<Record<string, number>>,
+    options?: { signal?: AbortSignal | undefined },
+  ): Promise<CycleResult>;
+};
 
 /**
  * The deployed strategy the API serves: `@po/core`'s `StrategySource` of `RunnableStrategy`s
@@ -77,11 +84,17 @@ export interface ApiSettings {
   /** Largest request body, in bytes. Default 1 MiB. */
   bodyLimitBytes?: number;
   /**
-   * Time limit of one optimization request, in ms, queue time included. The optimizer gets
-   * this budget (and returns its best point so far, flagged `timed_out`); a task that overruns
-   * it by `max(1 s, 50 %)` is aborted (504). Default 10 s.
+   * Time limit of every request, in ms, queue time included: past it the request answers 504
+   * and its pool task is stopped. The optimizer gets this budget (and returns its best point so
+   * far, flagged `timed_out`); an optimization that overruns it by `max(1 s, 50 %)` is stopped.
+   * Default 10 s.
    */
   requestTimeoutMs?: number;
+  /**
+   * Bounds on request strategies and JSON bodies (nesting, checked on this thread before
+   * parsing); the pool's workers check the rest with their own `limits`. Default: `DEFAULT_STRATEGY_LIMITS`.
+   */
+  limits?: Partial<StrategyLimits>;
 }
 
 /** Options of `createApp`. */

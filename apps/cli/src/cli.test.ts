@@ -65,6 +65,33 @@ describe('po validate', () => {
     expect(out.summary.skillsByClass.InferenceModel).toBe(3);
   });
 
+  it('150 YAML aliases are valid; an alias bomb exits 1 with one named line, no stack', async () => {
+    const units = ['variables:', '  feed: { type: Operative, threshold: 1, units: &u t/h }'];
+    for (let i = 0; i < 150; i++) units.push(`  info_${i}: { type: Informative, units: *u }`);
+    units.push(
+      '  out: { type: Calculated }',
+      'skills:',
+      '  mf: { class: MathFunction, inputs: [feed], outputs: [out], config: { formula: "feed * 2" } }',
+      'tasks:',
+      '  - { name: t, skill_sequence: [mf] }',
+    );
+    const ok = await po('validate', file('aliases.yaml', `${units.join('\n')}\n`));
+    expect(ok.code).toBe(0);
+    const bomb = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i <= 9; i++)
+      bomb.push(
+        `a${i}: &a${i} [${Array(10)
+          .fill(`*a${i - 1}`)
+          .join(', ')}]`,
+      );
+    const r = await po('validate', file('bomb.yaml', `${bomb.join('\n')}\n`));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /\(yaml\): more YAML aliases resolved than the limit of 1000 .*PO_LIMIT_YAML_ALIASES/,
+    );
+    expect(r.stderr).not.toMatch(/\bat \S+:\d+/);
+  });
+
   it('a missing file is named', async () => {
     const r = await po('validate', 'nope.yaml');
     expect(r.code).toBe(1);
@@ -98,8 +125,8 @@ describe('po simulate: forward values of the predecessor', () => {
       expect(result.mode).toBe('simulate');
       expect(close(result.cost_function_value, point.cost)).toBe(true);
       for (const [name, expected] of Object.entries(point.dof as Record<string, number>)) {
-        const v = result.variables[name];
-        const actual = v.category === 'setpoint' ? v.user_input_value : v.optimizer_suggested_value;
+        const v = result.variables[name] ?? result.derived_variables[name];
+        const actual = v.role === 'setpoint' ? v.user_input_value : v.optimizer_suggested_value;
         expect(close(actual, expected), `${name}: ${actual} vs ${expected}`).toBe(true);
       }
     });
@@ -132,8 +159,8 @@ describe("the predecessor's files unchanged: strategy YAML, .pth models, .pkl sc
       string,
       number
     >)) {
-      const v = result.variables[name];
-      const actual = v.category === 'setpoint' ? v.user_input_value : v.optimizer_suggested_value;
+      const v = result.variables[name] ?? result.derived_variables[name];
+      const actual = v.role === 'setpoint' ? v.user_input_value : v.optimizer_suggested_value;
       expect(close(actual, expected), `${name}: ${actual} vs ${expected}`).toBe(true);
     }
   });
@@ -206,7 +233,11 @@ describe('po optimize', () => {
     for (const v of Object.values(result.constraint_variables) as { optimizer_suggested_value: number }[]) {
       expect(v.optimizer_suggested_value).toBeGreaterThan(0);
     }
-    for (const v of Object.values(result.optimized_variables) as Record<string, number>[]) {
+    const decisions = Object.values(
+      result.variables as Record<string, Record<string, number> & { role: string }>,
+    ).filter((v) => v.role === 'optimized');
+    expect(decisions.length).toBeGreaterThan(0);
+    for (const v of decisions) {
       expect(v.optimizer_suggested_value!).toBeGreaterThanOrEqual(v.lower_bound!);
       expect(v.optimizer_suggested_value!).toBeLessThanOrEqual(v.upper_bound!);
     }

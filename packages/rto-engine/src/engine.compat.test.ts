@@ -56,9 +56,9 @@ async function forward(strategy: CompiledStrategy, input: Record<string, number>
   const decisions = Object.fromEntries(decisionVariables.map((name, j) => [name, x[j]!]));
   const result = await strategy.simulate(input, decisions);
   const dof: Record<string, number | null> = {};
-  for (const [name, v] of Object.entries(result.variables)) {
+  for (const [name, v] of Object.entries({ ...result.variables, ...result.derived_variables })) {
     // po maps a recommended sum onto its parts; the predecessor left the parts alone.
-    dof[name] = v.category === 'setpoint' ? v.user_input_value : v.optimizer_suggested_value;
+    dof[name] = v.role === 'setpoint' ? v.user_input_value : v.optimizer_suggested_value;
   }
   return { result, dof };
 }
@@ -83,7 +83,10 @@ describe('forward values (expected/forward-probes.json)', () => {
     it(`${probe.state_id}: current values after PreCalculateVariables and bounds`, async () => {
       const { result } = await forward(predecessor, probe.input_data, probe.x0);
       const current = Object.fromEntries(
-        Object.entries(result.variables).map(([n, v]) => [n, v.user_input_value]),
+        Object.entries({ ...result.variables, ...result.derived_variables }).map(([n, v]) => [
+          n,
+          v.user_input_value,
+        ]),
       );
       expect(mismatches(current, probe.current)).toEqual([]);
       const bounds = decisionVariables.map((n) => [

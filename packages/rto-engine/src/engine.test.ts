@@ -94,7 +94,7 @@ describe('InferenceModel inputs, scalers and outputs', () => {
   it('po: Delta inputs feed dof - current, other inputs feed their dof; chained models see each other', async () => {
     const s = await compile(strategy());
     const r = await s.simulate({ a: 10, b: 2 }, { a: 10.5 });
-    expect(r.variables.delta_a!.optimizer_suggested_value).toBe(0.5);
+    expect(r.derived_variables.delta_a!.optimizer_suggested_value).toBe(0.5);
     expect(r.variables.delta_y!.optimizer_suggested_value).toBeCloseTo(13, 5);
     // z's model reads delta_y (Predicted): po feeds its dof 13 -> 26.
     expect(r.variables.z!.optimizer_suggested_value).toBeCloseTo(26, 5);
@@ -226,7 +226,7 @@ describe('decision variables, bounds and precalculation', () => {
     expect(r.setpoints.f1!.from).toBe('feed');
     expect(r.setpoints).not.toHaveProperty('feed');
     expect(r.setpoints.coal!.recommended).toBeCloseTo(10.5, 5);
-    expect(r.variables.f1!.category).toBe('setpoint');
+    expect(r.variables.f1!.role).toBe('setpoint');
     await s.dispose();
   });
 
@@ -341,7 +341,7 @@ describe('monitor mode and batch evaluation', () => {
     const r = await s.monitor({ a: 10, b: 2 });
     expect(r.mode).toBe('monitor');
     expect(r.setpoints).toEqual({});
-    expect(r.optimized_variables).toEqual({});
+    expect(Object.values(r.variables).filter((v) => v.role === 'optimized')).toEqual([]);
     // delta_a = 0 -> scaled 1, + b 2 = 3 -> 12.
     expect(r.variables.delta_y!.optimizer_suggested_value).toBeCloseTo(12, 4);
     expect(r.cost_function_value).toBe(r.cost_at_current);

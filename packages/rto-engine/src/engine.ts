@@ -25,7 +25,7 @@ export async function compileStrategy(
   input: string | unknown,
   options: CompileOptions = {},
 ): Promise<CompiledStrategy> {
-  const check = checkStrategy(input);
+  const check = checkStrategy(input, { limits: options.limits });
   if (!check.strategy) throw new StrategyValidationError(check.errors, options.source);
   const spec = check.strategy;
   const models = await loadModels(spec, options);

@@ -19,6 +19,14 @@ export {
   mismatchThresholds,
   updateMismatch,
 } from './mismatch-monitor.ts';
+  checkStrategyText,
+  DEFAULT_STRATEGY_LIMITS,
+  isLimitIssue,
+  jsonNesting,
+  LIMIT_SETTINGS,
+  type StrategyLimits,
+  strategyLimits,
+} from './limits.ts';
 export { createOptimizer, optimizerNames } from './optimizer/index.ts';
 export type {
   BoundedProblem,
@@ -40,6 +48,7 @@ export {
   type SetpointResult,
   type VariableCategory,
   type VariableResult,
+  type VariableRole,
 } from './result-schema.ts';
 export {
   type ModelsSpec,
@@ -54,4 +63,4 @@ export {
 } from './schema.ts';
 export { type MonitoredPrediction, monitoredPredictions, strategyDecisionVariables } from './semantics.ts';
 export type { CompiledStrategy, CompileOptions, CycleOptions, PlantState } from './types.ts';
-export { checkStrategy, type StrategyCheck } from './validate.ts';
+export { type CheckOptions, checkStrategy, type StrategyCheck } from './validate.ts';

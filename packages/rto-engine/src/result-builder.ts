@@ -9,15 +9,16 @@ import type {
   SetpointResult,
   VariableCategory,
   VariableResult,
+  VariableRole,
 } from './result-schema.ts';
 import type { VariableType } from './schema.ts';
-import { moveBounds } from './semantics.ts';
+import { fixedOperatives, moveBounds } from './semantics.ts';
 import type { Outcome } from './solve.ts';
 import { modelTrustOf } from './training-domain.ts';
 import type { CycleRequest, CycleSetup } from './types.ts';
 import type { Workspace } from './workspace.ts';
 
-const CATEGORY: Record<VariableType, VariableCategory> = {
+const ROLE: Record<VariableType, VariableRole> = {
   Operative: 'input',
   Informative: 'input',
   Calculated: 'calculated',
@@ -43,14 +44,14 @@ export interface CycleFindings {
 export function buildResult(setup: CycleSetup, ws: Workspace, found: CycleFindings): CycleResult {
   const { plan } = setup;
   const { mode, outcome, warnings } = found;
-  const variables = variableResults(plan, ws, found);
+  const { variables, derived } = variableResults(plan, ws, found);
   const setpoints: Record<string, SetpointResult> = {};
   const decisionNames =
     outcome && mode !== 'monitor' ? recommend(plan, ws, outcome, variables, setpoints, warnings) : [];
   const constraints = outcome ? explainConstraints(plan, ws, outcome, decisionNames) : {};
   const pick = (category: VariableCategory) =>
     Object.fromEntries(Object.entries(variables).filter(([, r]) => r.category === category));
-  const optimized = pick('optimized');
+  const optimized = pick('optimizable');
   const predicted = pick('predicted');
   const constraintVars = pick('constraint');
   const cost = outcome?.cost ?? Number.NaN;
@@ -64,6 +65,7 @@ export function buildResult(setup: CycleSetup, ws: Workspace, found: CycleFindin
     config_version: setup.version,
     duration_ms: found.elapsed,
     variables,
+    derived_variables: derived,
     optimized_variables: optimized,
     predicted_variables: predicted,
     constraint_variables: constraintVars,
@@ -73,8 +75,8 @@ export function buildResult(setup: CycleSetup, ws: Workspace, found: CycleFindin
     optimizer,
     explanation: { constraints, domain_limits: trust.limits },
     summary: {
-      total_variables: plan.names.length,
-      optimized_count: Object.keys(optimized).length,
+      ...predecessorCounts(variables, optimized, predicted, constraintVars),
+      optimized_count: decisionNames.length,
       setpoint_count: Object.keys(setpoints).length,
       predicted_count: Object.keys(predicted).length,
       constraint_count: Object.keys(constraintVars).length,
@@ -168,30 +170,86 @@ function describeExcursions(outside: readonly DomainExcursion[]): string {
 
 const units = (plan: StrategyPlan, v: number) => plan.spec.variables[plan.names[v]!]!.units ?? null;
 
-/** Every variable: its plant value and what the cycle computed (before recommendations). */
+/** The predecessor's summary counts (its clients read them). */
+function predecessorCounts(
+  variables: Record<string, VariableResult>,
+  optimizable: Record<string, VariableResult>,
+  predicted: Record<string, VariableResult>,
+  constraints: Record<string, VariableResult>,
+) {
+  const changed = (map: Record<string, VariableResult>) =>
+    Object.values(map).filter((r) => r.delta !== null && Math.abs(r.delta) > 1e-6).length;
+  const total = Object.keys(variables).length;
+  const withChanges = changed(variables);
+  return {
+    total_variables: total,
+    total_variables_with_optimizer_changes: withChanges,
+    total_optimizable_variables_changed: changed(optimizable),
+    total_predicted_variables: Object.keys(predicted).length,
+    total_constraints: Object.keys(constraints).length,
+    optimization_impact: `${withChanges}/${total} variables have optimizer suggestions different from user input`,
+  };
+}
+
+/**
+ * The predecessor's category: optimizable for Calculated variables and for Operative ones that
+ * no PreCalculateVariables skill reads; otherwise by type.
+ */
+function categoryOf(type: VariableType, name: string, fixed: ReadonlySet<string>): VariableCategory {
+  if (type === 'Calculated' || (type === 'Operative' && !fixed.has(name))) return 'optimizable';
+  if (type === 'Predicted') return 'predicted';
+  if (type === 'Constraint') return 'constraint';
+  return type === 'Operative' ? 'operative' : 'informative';
+}
+
+/** The predecessor's per-category fields, echoed from the strategy (null when it does not give them). */
+function categoryFields(category: VariableCategory, spec: Record<string, unknown>): Partial<VariableResult> {
+  if (category === 'optimizable') return { threshold: spec.threshold ?? null, bounds: spec.bounds ?? null };
+  if (category === 'predicted') return { model_output: true };
+  if (category === 'constraint') {
+    return {
+      constraint_type: spec.constraint_type ?? null,
+      constraint_bounds: spec.constraint_bounds ?? null,
+    };
+  }
+  return {};
+}
+
+/**
+ * Every variable: its plant value and what the cycle computed (before recommendations). The
+ * predecessor's types go in `variables` (with its category and fields), Delta and CalculatedKPI
+ * in `derived`.
+ */
 function variableResults(
   plan: StrategyPlan,
   ws: Workspace,
   found: CycleFindings,
-): Record<string, VariableResult> {
+): { variables: Record<string, VariableResult>; derived: Record<string, VariableResult> } {
   const variables: Record<string, VariableResult> = {};
+  const derivedMap: Record<string, VariableResult> = {};
+  const fixed = fixedOperatives(plan.spec);
   plan.names.forEach((name, v) => {
     const type = plan.types[v]!;
     const current = ws.current[v]!;
     const derived = type !== 'Operative' && type !== 'Informative' && type !== 'Calculated';
     const known = found.provided[v] || (type !== 'Operative' && type !== 'Informative');
     const suggested = derived ? ws.dof[v]![0]! : current;
-    variables[name] = {
-      category: CATEGORY[type],
+    const category = categoryOf(type, name, fixed);
+    const own = type === 'Delta' || type === 'CalculatedKPI';
+    const spec = plan.spec.variables[name] as Record<string, unknown>;
+    (own ? derivedMap : variables)[name] = {
+      category,
+      role: ROLE[type],
       type,
-      units: units(plan, v),
+      units: own ? units(plan, v) : (units(plan, v) ?? ''),
       user_input_value: known ? current : null,
       optimizer_suggested_value: known ? suggested : null,
       delta: known ? suggested - current : null,
       ...(derived && found.outcome ? { value_at_current: found.outcome.atCurrent[v]! } : {}),
+      ...(own ? {} : categoryFields(category, spec)),
     };
   });
-  return variables;
+  return { variables, derived: derivedMap };
 }
 
 /**
@@ -216,7 +274,7 @@ function recommend(
     const hi = outcome.upper[j]!;
     const tol = 1e-6 * Math.max(hi - lo, 1e-12);
     Object.assign(variables[name]!, {
-      category: 'optimized',
+      role: 'optimized',
       user_input_value: x0,
       optimizer_suggested_value: x,
       delta: x - x0,
@@ -251,7 +309,7 @@ function recommend(
         from: name,
       };
       Object.assign(variables[part]!, {
-        category: 'setpoint',
+        role: 'setpoint',
         optimizer_suggested_value: rec,
         delta: rec - cur,
       });

@@ -20,18 +20,34 @@ const cost = (description: string) =>
     .describe(description);
 
 export const variableCategorySchema = z
+  .enum(['optimizable', 'predicted', 'constraint', 'operative', 'informative', 'calculated'])
+  .describe(
+    "The predecessor's category (its clients read it): optimizable (Calculated, and Operative not an input of " +
+      'PreCalculateVariables), predicted, constraint, operative (the other Operative), informative, calculated.',
+  );
+
+export const variableRoleSchema = z
   .enum(['optimized', 'setpoint', 'fixed', 'input', 'calculated', 'delta', 'predicted', 'constraint', 'kpi'])
   .describe(
-    'How the variable takes part in the cycle: optimized (a decision variable), setpoint (an Operative tag that ' +
+    'How the variable takes part in the cycle (po): optimized (a decision variable), setpoint (an Operative tag that ' +
       'carries part of a recommended sum), input (Operative or Informative), calculated, delta, predicted, ' +
       'constraint (a score), kpi; fixed is reserved.',
   );
 
+/** A strategy field echoed as is (null when the strategy does not give it). */
+const echoed = (description: string) => z.unknown().optional().describe(description);
+
 export const variableResultSchema = z
   .object({
     category: variableCategorySchema,
+    role: variableRoleSchema,
     type: z.enum(variableTypes).describe('The variable type the strategy declares.'),
-    units: z.string().nullable().describe('Engineering units from the strategy, or null.'),
+    units: z
+      .string()
+      .nullable()
+      .describe(
+        "Engineering units from the strategy ('' in `variables` when absent, as the predecessor gave).",
+      ),
     user_input_value: z
       .number()
       .nullable()
@@ -56,6 +72,11 @@ export const variableResultSchema = z
       .nullable()
       .optional()
       .describe('For decision variables: the bound the answer sits on, or null.'),
+    threshold: echoed("For category optimizable: the strategy's threshold, or null."),
+    bounds: echoed("For category optimizable: the strategy's bounds field, or null."),
+    model_output: z.literal(true).optional().describe('For category predicted: true.'),
+    constraint_type: echoed("For category constraint: the strategy's constraint_type, or null."),
+    constraint_bounds: echoed("For category constraint: the strategy's constraint_bounds, or null."),
   })
   .describe('One variable in a result (the predecessor’s fields, plus bounds where they apply).');
 
@@ -119,7 +140,18 @@ export const optimizerSummarySchema = z
 
 export const cycleSummarySchema = z
   .object({
-    total_variables: z.number().describe('Variables in the strategy.'),
+    total_variables: z.number().describe('Entries in `variables` (the predecessor’s count).'),
+    total_variables_with_optimizer_changes: z
+      .number()
+      .describe('Entries of `variables` whose |delta| > 1e-6.'),
+    total_optimizable_variables_changed: z
+      .number()
+      .describe('Entries of category optimizable whose |delta| > 1e-6.'),
+    total_predicted_variables: z.number().describe('Entries of category predicted.'),
+    total_constraints: z.number().describe('Entries of category constraint.'),
+    optimization_impact: z
+      .string()
+      .describe('"N/M variables have optimizer suggestions different from user input".'),
     optimized_count: z.number().describe('Decision variables.'),
     setpoint_count: z.number().describe('Setpoints recommended.'),
     predicted_count: z.number().describe('Predicted variables.'),
@@ -264,8 +296,13 @@ export const cycleResultSchema = z
     timestamp: z.string().describe('When the result was made (ISO 8601).'),
     config_version: z.string().nullable().describe('The strategy version, or null when it has none.'),
     duration_ms: z.number().describe('How long the cycle took.'),
-    variables: variableMap('Every variable of the strategy, by name.'),
-    optimized_variables: variableMap('The decision variables.'),
+    variables: variableMap(
+      'Every variable of type Operative, Informative, Calculated, Predicted and Constraint, by name (as the predecessor).',
+    ),
+    derived_variables: variableMap('The Delta and CalculatedKPI variables, by name (po).'),
+    optimized_variables: variableMap(
+      'The entries of category optimizable (the decision variables have role optimized).',
+    ),
     predicted_variables: variableMap('The Predicted variables.'),
     constraint_variables: variableMap('The Constraint (score) variables.'),
     cost_function_value: cost('The cost at the recommendation.'),
@@ -294,8 +331,10 @@ export const cycleResultSchema = z
     'The result of a cycle: the predecessor’s shape plus provenance, optimizer summary and setpoints.',
   );
 
-/** How a variable takes part in a cycle, as reported per variable. */
+/** The predecessor's category of a variable. */
 export type VariableCategory = z.infer<typeof variableCategorySchema>;
+/** How a variable takes part in a cycle (po). */
+export type VariableRole = z.infer<typeof variableRoleSchema>;
 /** One variable in a result (the predecessor's fields, plus bounds where they apply). */
 export type VariableResult = z.infer<typeof variableResultSchema>;
 /** A recommendation for one real Operative tag. */

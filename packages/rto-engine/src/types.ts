@@ -1,5 +1,6 @@
 import type { ModelFile, ModelProvider } from '@po/core';
 import type { StrategyIssue } from './errors.ts';
+import type { StrategyLimits } from './limits.ts';
 import type { Optimizer } from './optimizer/types.ts';
 import type { StrategyPlan } from './plan.ts';
 import type { CycleResult } from './result-schema.ts';
@@ -20,6 +21,8 @@ export interface CompileOptions {
   now?: () => Date;
   /** Runs instead of the strategy's `algorithm` (a custom method, or a test double). */
   optimizer?: Optimizer;
+  /** Bounds on the strategy (defaults: `DEFAULT_STRATEGY_LIMITS`). */
+  limits?: Partial<StrategyLimits> | undefined;
 }
 
 export interface CycleOptions {

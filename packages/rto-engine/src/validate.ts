@@ -3,6 +3,13 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { StrategyIssue } from './errors.ts';
 import { compileFormula } from './formula/index.ts';
+import {
+  checkStrategyText,
+  LIMIT_SETTINGS,
+  overLimit,
+  type StrategyLimits,
+  strategyLimits,
+} from './limits.ts';
 import { describeOptimizerNames, isOptimizerName } from './optimizer/index.ts';
 import { type SkillSpec, type StrategySpec, strategySchema, type VariableSpec } from './schema.ts';
 import {
@@ -25,30 +32,33 @@ export interface StrategyCheck {
   warnings: StrategyIssue[];
 }
 
+/** Options of `checkStrategy`. */
+export interface CheckOptions {
+  /** Bounds on the strategy (defaults: `DEFAULT_STRATEGY_LIMITS`). */
+  limits?: Partial<StrategyLimits> | undefined;
+}
+
 /**
- * Parses, normalizes and checks a strategy: YAML text or an already parsed object.
+ * Parses, normalizes and checks a strategy: YAML text or an already parsed object. A strategy
+ * past a bound of `options.limits` is refused before the work it would cause.
  * Never throws for a property of the strategy; see `errors` and `warnings`.
  */
-export function checkStrategy(input: string | unknown): StrategyCheck {
+export function checkStrategy(input: string | unknown, options: CheckOptions = {}): StrategyCheck {
+  const limits = strategyLimits(options.limits);
   const errors: StrategyIssue[] = [];
   const warnings: StrategyIssue[] = [];
   let raw: unknown = input;
   if (typeof input === 'string') {
-    const doc = parseDocument(input, { uniqueKeys: true, prettyErrors: true });
-    for (const e of doc.errors) {
-      const at = e.linePos?.[0];
-      errors.push({
-        path: at ? `line ${at.line}, column ${at.col}` : '(yaml)',
-        message: e.message.split('\n')[0]!,
-      });
-    }
-    if (errors.length > 0) return { strategy: undefined, errors, warnings };
-    raw = doc.toJS();
+    const parsed = parseYaml(input, limits);
+    if (parsed.errors.length > 0) return { strategy: undefined, errors: parsed.errors, warnings };
+    raw = parsed.value;
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     errors.push({ path: '(root)', message: 'a strategy must be a mapping with variables, skills and tasks' });
     return { strategy: undefined, errors, warnings };
   }
+  errors.push(...checkSize(raw as Record<string, unknown>, limits));
+  if (errors.length > 0) return { strategy: undefined, errors, warnings };
   const parsed = strategySchema.safeParse(raw);
   if (!parsed.success) {
     errors.push(...flattenZodIssues(parsed.error.issues));
@@ -56,8 +66,59 @@ export function checkStrategy(input: string | unknown): StrategyCheck {
   }
   const strategy = parsed.data;
   warnUnknownKeys(raw as Record<string, unknown>, warnings);
-  checkSemantics(strategy, errors, warnings);
+  checkSemantics(strategy, errors, warnings, limits);
   return { strategy: errors.length === 0 ? strategy : undefined, errors, warnings };
+}
+
+/** YAML text to a value, within the bounds: size and nesting before parsing, aliases while resolving. */
+function parseYaml(text: string, limits: StrategyLimits): { value?: unknown; errors: StrategyIssue[] } {
+  const bounded = checkStrategyText(text, limits);
+  if (bounded.length > 0) return { errors: bounded };
+  const errors: StrategyIssue[] = [];
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  for (const e of doc.errors) {
+    const at = e.linePos?.[0];
+    errors.push({
+      path: at ? `line ${at.line}, column ${at.col}` : '(yaml)',
+      message: e.message.split('\n')[0]!,
+    });
+  }
+  if (errors.length > 0) return { errors };
+  try {
+    return { value: doc.toJS({ maxAliasCount: limits.maxAliases }), errors };
+  } catch (e) {
+    // yaml throws a ReferenceError past maxAliasCount (an alias bomb, or just many aliases).
+    if (!(e instanceof ReferenceError)) throw e;
+    return {
+      errors: [
+        {
+          path: '(yaml)',
+          message: `more YAML aliases resolved than the limit of ${limits.maxAliases} (${LIMIT_SETTINGS.maxAliases}): an alias bomb, or raise the limit`,
+        },
+      ],
+    };
+  }
+}
+
+/** How many variables and skills, before the schema looks at each. */
+function checkSize(raw: Record<string, unknown>, limits: StrategyLimits): StrategyIssue[] {
+  const issues: StrategyIssue[] = [];
+  const count = (v: unknown) => (v !== null && typeof v === 'object' ? Object.keys(v).length : 0);
+  const variables = count(raw.variables);
+  if (variables > limits.maxVariables) {
+    issues.push({
+      path: 'variables',
+      message: overLimit('number of variables', 'maxVariables', variables, limits.maxVariables),
+    });
+  }
+  const skills = count(raw.skills);
+  if (skills > limits.maxSkills) {
+    issues.push({
+      path: 'skills',
+      message: overLimit('number of skills', 'maxSkills', skills, limits.maxSkills),
+    });
+  }
+  return issues;
 }
 
 function flattenZodIssues(issues: readonly z.core.$ZodIssue[]): StrategyIssue[] {
@@ -155,10 +216,16 @@ export function explainUnknownSymbol(
 interface Findings {
   errors: StrategyIssue[];
   warnings: StrategyIssue[];
+  limits: StrategyLimits;
 }
 
-function checkSemantics(s: StrategySpec, errors: StrategyIssue[], warnings: StrategyIssue[]): void {
-  const found: Findings = { errors, warnings };
+function checkSemantics(
+  s: StrategySpec,
+  errors: StrategyIssue[],
+  warnings: StrategyIssue[],
+  limits: StrategyLimits,
+): void {
+  const found: Findings = { errors, warnings, limits };
   checkVariables(s, found);
   for (const [name, skill] of Object.entries(s.skills)) {
     const at = `skills.${name}`;
@@ -266,7 +333,7 @@ function checkSkillConfig(s: StrategySpec, skill: SkillSpec, at: string, found: 
   const { errors } = found;
   switch (skill.class) {
     case 'MathFunction':
-      checkFormula(skill, at, s.variables, errors);
+      checkFormula(skill, at, s.variables, found);
       break;
     case 'Constraint': {
       const { var_min, op_min, op_max, var_max } = skill.config;
@@ -327,8 +394,9 @@ function checkOptimization(
   s: StrategySpec,
   skill: Extract<SkillSpec, { class: 'OptimizationSkill' }>,
   at: string,
-  { errors, warnings }: Findings,
+  found: Findings,
 ): void {
+  const { errors, warnings } = found;
   const { cost_skill_name, cost_feature_name, algorithm } = skill.config;
   const hasCostSkill = Object.hasOwn(s.skills, cost_skill_name);
   if (!hasCostSkill) {
@@ -355,6 +423,26 @@ function checkOptimization(
       path: `${at}.config.algorithm`,
       message: `unknown algorithm '${algorithm}'; known: ${describeOptimizerNames()}`,
     });
+  }
+  checkOptimizerOptions(skill.config.options ?? {}, `${at}.config.options`, found);
+}
+
+/** Optimizer options within the bounds: a population or budget past them exhausts a worker. */
+function checkOptimizerOptions(
+  options: NonNullable<Extract<SkillSpec, { class: 'OptimizationSkill' }>['config']['options']>,
+  at: string,
+  { errors, limits }: Findings,
+): void {
+  const bounded = [
+    ['population_size', options.population_size, 'maxPopulation'],
+    ['maxiter', options.maxiter, 'maxIterations'],
+    ['max_evaluations', options.max_evaluations, 'maxEvaluations'],
+    ['max_time_ms', options.max_time_ms, 'maxTimeMs'],
+  ] as const;
+  for (const [field, value, limit] of bounded) {
+    if (value !== undefined && value > limits[limit]) {
+      errors.push({ path: `${at}.${field}`, message: overLimit(field, limit, value, limits[limit]) });
+    }
   }
 }
 
@@ -414,8 +502,17 @@ function checkFormula(
   skill: Extract<SkillSpec, { class: 'MathFunction' }>,
   at: string,
   variables: Readonly<Record<string, VariableSpec>>,
-  errors: StrategyIssue[],
+  { errors, limits }: Findings,
 ): void {
+  const length = skill.config.formula.length;
+  if (length > limits.maxFormulaChars) {
+    // Refused by size first: compiling a huge formula takes seconds and deep recursion.
+    errors.push({
+      path: `${at}.config.formula`,
+      message: overLimit('formula length (characters)', 'maxFormulaChars', length, limits.maxFormulaChars),
+    });
+    return;
+  }
   const names = Object.keys(variables);
   const indexOf = new Map(names.map((n, i) => [n, i]));
   const inputs = skill.inputs.filter((n) => indexOf.has(n));

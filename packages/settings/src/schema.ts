@@ -11,6 +11,10 @@ const optionalText = z
   .nullish()
   .transform((s) => s ?? undefined);
 
+/** A positive whole-number bound with its default. */
+const count = (fallback: number, description: string) =>
+  z.coerce.number().int().positive().default(fallback).describe(description);
+
 /** Every setting of the po service; defaults are the embedded demo's. */
 export const settingsSchema = z
   .object({
@@ -38,6 +42,25 @@ export const settingsSchema = z
           .describe('Worker threads that run cycles.'),
       })
       .prefault({}),
+    limits: z
+      .object({
+        strategy_bytes: count(1_048_576, 'Largest strategy text (YAML or JSON), in bytes.'),
+        nesting: count(64, 'Deepest nesting of mappings and sequences in a strategy or a JSON body.'),
+        yaml_aliases: count(1_000, 'Most YAML aliases resolved in a strategy (an alias bomb is refused).'),
+        variables: count(1_000, 'Most variables in a strategy.'),
+        skills: count(1_000, 'Most skills in a strategy.'),
+        formula_chars: count(10_000, 'Longest formula, in characters (refused before it is compiled).'),
+        population: count(1_000, 'Largest optimizer population_size.'),
+        iterations: count(10_000, 'Largest optimizer maxiter.'),
+        evaluations: count(1_000_000, 'Largest optimizer max_evaluations.'),
+        optimizer_time_ms: count(60_000, 'Largest optimizer max_time_ms.'),
+        worker_memory_mb: count(
+          1_024,
+          'Heap of one worker thread, in MiB; a task past it ends its worker (422) instead of the process.',
+        ),
+      })
+      .prefault({})
+      .describe('Bounds on what one request or strategy can make po do.'),
     runner: z
       .object({
         cycle_interval_s: positive.default(60).describe('Seconds between cycles.'),
@@ -119,6 +142,17 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['PO_BODY_LIMIT_BYTES', 'api.body_limit_bytes'],
   ['PO_REQUEST_TIMEOUT_MS', 'api.request_timeout_ms'],
   ['PO_THREADS', 'api.threads'],
+  ['PO_LIMIT_STRATEGY_BYTES', 'limits.strategy_bytes'],
+  ['PO_LIMIT_NESTING', 'limits.nesting'],
+  ['PO_LIMIT_YAML_ALIASES', 'limits.yaml_aliases'],
+  ['PO_LIMIT_VARIABLES', 'limits.variables'],
+  ['PO_LIMIT_SKILLS', 'limits.skills'],
+  ['PO_LIMIT_FORMULA_CHARS', 'limits.formula_chars'],
+  ['PO_LIMIT_POPULATION', 'limits.population'],
+  ['PO_LIMIT_ITERATIONS', 'limits.iterations'],
+  ['PO_LIMIT_EVALUATIONS', 'limits.evaluations'],
+  ['PO_LIMIT_OPTIMIZER_TIME_MS', 'limits.optimizer_time_ms'],
+  ['PO_LIMIT_WORKER_MEMORY_MB', 'limits.worker_memory_mb'],
   ['PO_CYCLE_INTERVAL_S', 'runner.cycle_interval_s'],
   ['PO_DATA_TABLE', 'runner.data_table'],
   ['PO_RESULTS_TABLE', 'runner.results_table'],

@@ -22,10 +22,10 @@ export interface StrategyBundle {
  * The file paths an InferenceModel skill names, collected leniently from the raw strategy: an
  * invalid strategy yields what can be found, and the worker reports the problems when it compiles.
  */
-export function strategyFilePaths(text: string): string[] {
+export function strategyFilePaths(text: string, maxAliases = 100): string[] {
   let raw: unknown;
   try {
-    raw = parse(text);
+    raw = parse(text, { maxAliasCount: maxAliases });
   } catch {
     return [];
   }
@@ -46,6 +46,11 @@ export interface BundleOptions {
   /** The strategy's version, reported with every result. */
   version?: string | null;
   /**
+   * The file paths the strategy names, when the caller has them (`strategyFilePaths`, e.g. from a
+   * `files` task in the pool, so that a request's text is not parsed on the calling thread).
+   */
+  paths?: readonly string[];
+  /**
    * Copy each file into a SharedArrayBuffer so that posting the bundle to a worker shares the
    * bytes instead of copying them on every task. Default true.
    */
@@ -65,7 +70,7 @@ export async function bundleFromFiles(
   const files: Record<string, Uint8Array> = {};
   if (readFile) {
     await Promise.all(
-      strategyFilePaths(text).map(async (path) => {
+      (options.paths ?? strategyFilePaths(text)).map(async (path) => {
         try {
           const bytes = await readFile(path);
           files[path] = options.shared === false ? bytes : toShared(bytes);

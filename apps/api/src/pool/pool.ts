@@ -1,4 +1,6 @@
 import { availableParallelism } from 'node:os';
+import { errorCode } from '@po/core';
+import type { StrategyLimits } from '@po/rto-engine';
 import { Piscina } from 'piscina';
 import type { PoolStats } from '../schemas.ts';
 import type { StrategyBundle } from './bundle.ts';
@@ -38,6 +40,13 @@ export interface CyclePoolOptions {
   maxQueue?: number;
   /** Compiled strategies each worker keeps. Default 4. */
   compiledCacheSize?: number;
+  /** Bounds on the strategies the workers check and compile (default: `DEFAULT_STRATEGY_LIMITS`). */
+  limits?: Partial<StrategyLimits>;
+  /**
+   * Heap of one worker, in MiB: a task that needs more ends its worker (`WORKER_MEMORY`), which
+   * is replaced, instead of exhausting the process. Default: Node's.
+   */
+  workerMemoryMb?: number;
   /**
    * The worker module. Default: `worker.js` next to the built bundle, or the TypeScript worker
    * (through tsx) when running from sources. An app that bundles @po/api must ship the worker and
@@ -64,7 +73,10 @@ function defaultWorkerFile(): URL {
 /** Creates the pool. Workers compile lazily; call `warm` to compile a deployed strategy ahead. */
 export function createCyclePool(options: CyclePoolOptions = {}): CyclePool {
   const threads = Math.max(1, options.threads ?? Math.max(1, availableParallelism() - 1));
-  const workerData: CycleWorkerData = { compiledCacheSize: options.compiledCacheSize ?? 4 };
+  const workerData: CycleWorkerData = {
+    compiledCacheSize: options.compiledCacheSize ?? 4,
+    limits: options.limits ?? {},
+  };
   const piscina = new Piscina({
     filename: String(options.workerFile ?? defaultWorkerFile()),
     minThreads: Math.min(threads, options.minThreads ?? threads),
@@ -73,6 +85,9 @@ export function createCyclePool(options: CyclePoolOptions = {}): CyclePool {
     // One cycle at a time per worker: a cycle is CPU-bound from start to end.
     concurrentTasksPerWorker: 1,
     ...(options.maxQueue !== undefined ? { maxQueue: options.maxQueue } : {}),
+    ...(options.workerMemoryMb !== undefined
+      ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMemoryMb } }
+      : {}),
     workerData,
   });
   let closed = false;
@@ -127,7 +142,8 @@ export function createCyclePool(options: CyclePoolOptions = {}): CyclePool {
 function poolError(e: unknown, signal: AbortSignal | undefined): CycleTaskError {
   if (signal?.aborted) {
     const reason = signal.reason;
-    const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
+    const timedOut =
+      reason instanceof Error && (reason.name === 'TimeoutError' || errorCode(reason) === 'TIMEOUT');
     return new CycleTaskError(
       timedOut
         ? { name: 'TimeoutError', code: 'TIMEOUT', message: reason.message }
@@ -136,6 +152,17 @@ function poolError(e: unknown, signal: AbortSignal | undefined): CycleTaskError 
     );
   }
   const message = e instanceof Error ? e.message : String(e);
+  if (errorCode(e) === 'ERR_WORKER_OUT_OF_MEMORY') {
+    return new CycleTaskError(
+      {
+        name: 'PoolError',
+        code: 'WORKER_MEMORY',
+        message:
+          'the request needed more memory than a worker may use (limits.worker_memory_mb, PO_LIMIT_WORKER_MEMORY_MB); the worker was replaced. Send a smaller strategy or smaller optimizer options',
+      },
+      { cause: e },
+    );
+  }
   if (/queue is at limit/i.test(message)) {
     return new CycleTaskError(
       {

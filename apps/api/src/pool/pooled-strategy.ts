@@ -39,8 +39,12 @@ export async function pooledStrategy(
         options.signal ? { signal: options.signal } : {},
       );
     },
-    simulate(state: PlantState, decisions?: Readonly<Record<string, number>>) {
-      return executor.run({ kind: 'simulate', bundle, state, ...(decisions ? { decisions } : {}) });
+    simulate(state: PlantState, decisions?: Readonly<Record<string, number>>, options = {}) {
+      const { signal } = options as { signal?: AbortSignal };
+      return executor.run(
+        { kind: 'simulate', bundle, state, ...(decisions ? { decisions } : {}) },
+        signal ? { signal } : {},
+      );
     },
     monitor(state: PlantState) {
       return executor.run({ kind: 'monitor', bundle, state });

@@ -4,7 +4,7 @@ import type { ValidationReport } from '../schemas.ts';
 import type { StrategyBundle } from './bundle.ts';
 
 /** What a worker can do with a bundle. */
-export type CycleTaskKind = 'optimize' | 'simulate' | 'monitor' | 'validate' | 'describe';
+export type CycleTaskKind = 'optimize' | 'simulate' | 'monitor' | 'validate' | 'describe' | 'files';
 
 /** One task for the pool: a bundle plus what to do with it. Plain data (it crosses threads). */
 export type CycleTask =
@@ -32,7 +32,9 @@ export type CycleTask =
       models?: boolean;
     }
   /** Compiles (or reuses) and reports what a deployed strategy needs to describe itself. */
-  | { kind: 'describe'; bundle: StrategyBundle };
+  | { kind: 'describe'; bundle: StrategyBundle }
+  /** The model, scaler and metadata paths a strategy text names (parsed here, off the caller's thread). */
+  | { kind: 'files'; text: string };
 
 export type { ValidationReport };
 
@@ -59,7 +61,7 @@ export interface SerializedError {
 export type TaskOutcome =
   | {
       ok: true;
-      result: CycleResult | ValidationReport | StrategyDescription;
+      result: CycleResult | ValidationReport | StrategyDescription | string[];
       compiled: 'cached' | 'compiled';
     }
   | { ok: false; error: SerializedError };
@@ -71,6 +73,7 @@ export interface TaskResults {
   monitor: CycleResult;
   validate: ValidationReport;
   describe: StrategyDescription;
+  files: string[];
 }
 
 /**
@@ -78,7 +81,7 @@ export interface TaskResults {
  * the original's `code`, `scope`, class name (`errorClass`) and `issues`, so callers map it without
  * `instanceof`. Codes: the engine's (`STRATEGY_INVALID`, `INPUT_INVALID`, `CYCLE_FAILED`,
  * `OPTIMIZER_FAILED`, `FORMULA_INVALID`, `MODEL_LOAD_FAILED`), a model provider's, plus `TIMEOUT`,
- * `ABORTED`, `POOL_BUSY`, `POOL_CLOSED`, `INTERNAL`.
+ * `ABORTED`, `POOL_BUSY`, `POOL_CLOSED`, `WORKER_MEMORY`, `INTERNAL`.
  */
 export class CycleTaskError extends PoError {
   readonly errorClass: string;

@@ -5,9 +5,16 @@
  */
 import { workerData } from 'node:worker_threads';
 import { createModelProvider } from '@po/models';
-import { type CompiledStrategy, checkStrategy, compileStrategy } from '@po/rto-engine';
+import {
+  type CompiledStrategy,
+  checkStrategy,
+  checkStrategyText,
+  compileStrategy,
+  type StrategyLimits,
+  strategyLimits,
+} from '@po/rto-engine';
 import { LRUCache } from 'lru-cache';
-import type { StrategyBundle } from './bundle.ts';
+import { type StrategyBundle, strategyFilePaths } from './bundle.ts';
 import {
   type CycleTask,
   type StrategyDescription,
@@ -20,12 +27,16 @@ import {
 export interface CycleWorkerData {
   /** Compiled strategies kept per worker (least recently used goes first). */
   compiledCacheSize: number;
+  /** Bounds on the strategies checked and compiled here. */
+  limits: Partial<StrategyLimits>;
 }
 
 const settings: CycleWorkerData = {
   compiledCacheSize: 4,
+  limits: {},
   ...((workerData as Partial<CycleWorkerData> | undefined) ?? {}),
 };
+const limits = strategyLimits(settings.limits);
 
 /** Compiled strategies by bundle key and version; the least recently used is disposed first. */
 const compiled = new LRUCache<string, Promise<CompiledStrategy>>({
@@ -53,6 +64,7 @@ async function strategyFor(bundle: StrategyBundle): Promise<{ strategy: Compiled
   const hit = compiled.get(key);
   if (hit) return { strategy: await hit, cached: true };
   const pending = compileStrategy(bundle.text, {
+    limits,
     modelProvider: createModelProvider({ readFile: bundleReader(bundle) }),
     ...(bundle.version ? { version: bundle.version } : {}),
   });
@@ -73,8 +85,9 @@ function budget(maxTimeMs: number | undefined, deadline: number | undefined): nu
 }
 
 async function validate(bundle: StrategyBundle, models: boolean): Promise<ValidationReport> {
-  const check = checkStrategy(bundle.text);
-  if (!check.strategy || !models) return { valid: false, errors: check.errors, warnings: check.warnings };
+  const check = checkStrategy(bundle.text, { limits });
+  if (!check.strategy || !models)
+    return { valid: check.strategy !== undefined, errors: check.errors, warnings: check.warnings };
   try {
     const { strategy } = await strategyFor(bundle);
     return { valid: true, errors: [], warnings: [...strategy.warnings] };
@@ -105,6 +118,14 @@ export default async function runTask(task: CycleTask): Promise<TaskOutcome> {
   try {
     if (task.kind === 'validate')
       return { ok: true, result: await validate(task.bundle, task.models !== false), compiled: 'compiled' };
+    if (task.kind === 'files') {
+      // A text past the bounds names no file; compiling it reports why.
+      const paths =
+        checkStrategyText(task.text, limits).length > 0
+          ? []
+          : strategyFilePaths(task.text, limits.maxAliases);
+      return { ok: true, result: paths, compiled: 'compiled' };
+    }
     const { strategy, cached } = await strategyFor(task.bundle);
     const compiledHow = cached ? 'cached' : 'compiled';
     switch (task.kind) {

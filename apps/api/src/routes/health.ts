@@ -5,8 +5,9 @@ import type { Operation } from '../openapi.ts';
 import type { CycleExecutor } from '../pool/index.ts';
 import { isRecord } from '../request.ts';
 import { type HealthResponse, healthResponseSchema, type LastCycle } from '../schemas.ts';
-import type { StrategySource } from '../types.ts';
+import type { CacheControl, StrategySource } from '../types.ts';
 import { API_VERSION } from '../version.ts';
+import { cacheStatsBody } from './cache.ts';
 
 export const healthOperations: Operation[] = [
   {
@@ -29,17 +30,20 @@ export interface HealthRoutesOptions {
   lastCycle: () => LastCycle | null;
   /** Extra sections (runner, database, store); a section `{ ok: false, reason? }` degrades. */
   sections?: (() => Promise<Record<string, unknown>>) | undefined;
+  /** For the predecessor's `cache_stats`. */
+  cache?: CacheControl | undefined;
 }
 
-/** `GET /health`: always 200, `ok` or `degraded` with the reasons. */
+/** `GET /health`: always 200, `healthy` or `degraded` with the reasons. Never waits for a worker. */
 export function healthRoutes(options: HealthRoutesOptions) {
   return new Hono().get('/', async (c) => {
     const strategy = options.strategies.status();
     const reasons = strategyReasons(strategy);
     const checks = options.sections ? await readSections(options.sections, reasons) : {};
     const body: HealthResponse = {
-      status: reasons.length === 0 ? 'ok' : 'degraded',
+      status: reasons.length === 0 ? 'healthy' : 'degraded',
       timestamp: new Date().toISOString(),
+      cache_stats: cacheSummary(strategy.version, options.cache),
       uptime_s: Math.round(process.uptime()),
       versions: { api: API_VERSION, node: process.versions.node, strategy: strategy.version },
       strategy,
@@ -50,6 +54,25 @@ export function healthRoutes(options: HealthRoutesOptions) {
     };
     return c.json(body);
   });
+}
+
+/** The predecessor's `cache_stats`: deployed version, cached last-run timestamp, live entries. */
+function cacheSummary(
+  version: string | null,
+  cache: CacheControl | undefined,
+): HealthResponse['cache_stats'] {
+  let stats: ReturnType<typeof cacheStatsBody> | undefined;
+  try {
+    stats = cache ? cacheStatsBody(cache.stats()) : undefined;
+  } catch {
+    stats = undefined; // a cache that cannot report leaves the summary empty; health still answers
+  }
+  const live = Object.values(stats?.cache_details ?? {}).reduce((sum, d) => sum + d.active_items, 0);
+  return {
+    config_version: version,
+    cached_timestamp: (stats?.cached_last_run_timestamp as string | null | undefined) ?? null,
+    total_cached_items: live,
+  };
 }
 
 function strategyReasons(strategy: SourceStatus): string[] {

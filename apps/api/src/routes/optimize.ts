@@ -26,6 +26,12 @@ export function optimizeRoutes(cycles: Cycles) {
       optimizeRequestSchema,
       'send {"input_data": {...}} (and optionally "config")',
     );
-    return c.json(await cycles.optimize({ state: body.input_data as PlantState, config: body.config }));
+    return c.json(
+      await cycles.optimize({
+        state: body.input_data as PlantState,
+        config: body.config,
+        deadline: c.get('deadline'),
+      }),
+    );
   });
 }

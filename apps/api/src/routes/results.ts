@@ -1,4 +1,4 @@
-import { describeError, type Logger } from '@po/core';
+import { describeError, errorCode, type Logger } from '@po/core';
 import { Hono } from 'hono';
 import { httpError } from '../errors.ts';
 import type { Operation } from '../openapi.ts';
@@ -28,7 +28,7 @@ export const resultsOperations: Operation[] = [
     summary: 'One stored result.',
     tag: 'results',
     ok: { status: 200, description: '`{ status, result }`.', schema: resultResponseSchema },
-    errors: [401, 404, 501, 503],
+    errors: [400, 401, 404, 501, 503],
   },
   {
     method: 'post',
@@ -54,11 +54,21 @@ export function resultsRoutes(results: ResultsStore | undefined, logger: Logger)
     try {
       return await call;
     } catch (e) {
+      // The store's own check of an argument (a value the route let through): the client's mistake.
+      if (errorCode(e) === 'INVALID_ARGUMENT') throw httpError.badRequest(describeError(e, { scope: false }));
       logger.warn({ err: describeError(e) }, 'results store failed');
       throw httpError.storeUnavailable(e);
     }
   };
   const noResult = (id: string) => httpError.notFound(`no result with id '${id}'`);
+  /** A result id is a positive whole number: anything else is a 400 naming it, before the store. */
+  const resultId = (raw: string): string => {
+    if (/^[0-9]{1,16}$/.test(raw) && Number.isSafeInteger(Number(raw)) && Number(raw) > 0) return raw;
+    throw httpError.badRequest(
+      `result id '${raw.replace(/[^\x20-\x7e]/g, '?').slice(0, 40)}' is not a result id; ids are positive whole numbers (see GET /results)`,
+      [{ path: 'id', message: 'must be a positive whole number' }],
+    );
+  };
 
   return new Hono()
     .get('/', async (c) => {
@@ -69,14 +79,14 @@ export function resultsRoutes(results: ResultsStore | undefined, logger: Logger)
     })
     .get('/:id', async (c) => {
       const results = store();
-      const id = c.req.param('id');
+      const id = resultId(c.req.param('id'));
       const row = await guard(results.get(id));
       if (!row) throw noResult(id);
       return c.json({ status: 'success', result: row });
     })
     .post('/:id/feedback', async (c) => {
       const results = store();
-      const id = c.req.param('id');
+      const id = resultId(c.req.param('id'));
       const feedback = await readJson(
         c,
         feedbackRequestSchema,

@@ -27,6 +27,7 @@ export function simulateRoutes(cycles: Cycles) {
         state: body.input_data as PlantState,
         config: body.config,
         decisions: body.decisions,
+        deadline: c.get('deadline'),
       }),
     );
   });

@@ -1,7 +1,8 @@
+import { checkStrategyText, isLimitIssue, type StrategyIssue, type StrategyLimits } from '@po/rto-engine';
 import { Hono } from 'hono';
 import { httpError } from '../errors.ts';
 import type { Operation } from '../openapi.ts';
-import type { CycleExecutor, StrategyBundle } from '../pool/index.ts';
+import type { CycleExecutor } from '../pool/index.ts';
 import { isRecord, parseJson } from '../request.ts';
 import {
   type DeployedResponse,
@@ -9,7 +10,7 @@ import {
   strategyInputSchema,
   validationResponseSchema,
 } from '../schemas.ts';
-import type { Deployed, StrategyInput } from '../strategy-sources.ts';
+import type { Deployed, RequestBundle, StrategyInput } from '../strategy-sources.ts';
 import type { StrategySource } from '../types.ts';
 
 export const strategiesOperations: Operation[] = [
@@ -36,26 +37,32 @@ export const strategiesOperations: Operation[] = [
 export interface StrategiesRoutesOptions {
   strategies: StrategySource;
   deployed: () => Promise<Deployed>;
-  requestBundle: (config: StrategyInput) => Promise<StrategyBundle>;
+  requestBundle: RequestBundle;
   executor: CycleExecutor;
+  /** Bounds on a strategy; one past them is refused (400 LIMIT_EXCEEDED), not reported as invalid. */
+  limits: StrategyLimits;
   /** Whether validation loads the models (the API can read model files). */
   withModels: boolean;
 }
 
 /** `POST /strategies/validate` and `GET /strategies/deployed`. */
 export function strategiesRoutes(options: StrategiesRoutesOptions) {
-  const { strategies, deployed, requestBundle, executor, withModels } = options;
+  const { strategies, deployed, requestBundle, executor, limits, withModels } = options;
   return new Hono()
     .post('/validate', async (c) => {
       const text = await c.req.text();
       if (text.trim() === '') {
         throw httpError.badRequest('request body is empty; send the strategy as YAML text or JSON');
       }
-      const config = /json/i.test(c.req.header('content-type') ?? '')
-        ? strategyInJson(parseJson(text))
-        : text;
-      const bundle = await requestBundle(config);
-      return c.json(await executor.run({ kind: 'validate', bundle, models: withModels }));
+      const json = /json/i.test(c.req.header('content-type') ?? '');
+      // Size and nesting first, on this thread (linear, never recursive); parsing is the pool's.
+      if (!json) refuseOverLimits(checkStrategyText(text, limits));
+      const config = json ? strategyInJson(parseJson(c, text)) : text;
+      const signal = c.get('deadline');
+      const bundle = await requestBundle(config, signal);
+      const report = await executor.run({ kind: 'validate', bundle, models: withModels }, { signal });
+      refuseOverLimits(report.errors);
+      return c.json(report);
     })
     .get('/deployed', async (c) => {
       const { version, strategy } = await deployed();
@@ -71,6 +78,12 @@ export function strategiesRoutes(options: StrategiesRoutesOptions) {
       };
       return c.json(body);
     });
+}
+
+/** A strategy past a bound is refused (400 LIMIT_EXCEEDED naming it), not validated. */
+function refuseOverLimits(issues: readonly StrategyIssue[]): void {
+  const over = issues.filter(isLimitIssue);
+  if (over.length > 0) throw httpError.limitExceeded(`strategy refused: ${over[0]!.message}`, over);
 }
 
 /** `{ "config": ... }` as in /optimize, or the strategy itself. */

@@ -40,7 +40,8 @@ function table(head: string[], c: Colors): Table.Table {
 
 function decisionTable(r: CycleResult, c: Colors): Table.Table {
   const rows = table(['decision variable', 'current', 'recommended', 'delta', 'units', 'bounds', 'note'], c);
-  for (const [name, v] of Object.entries(r.optimized_variables)) {
+  const decisions = Object.entries(r.variables).filter(([, v]) => v.role === 'optimized');
+  for (const [name, v] of decisions) {
     rows.push([
       name,
       num(v.user_input_value),

@@ -5,6 +5,7 @@ import type { Runner } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { CliError } from '../errors.ts';
 import { httpResults, type ServiceDatabase } from './database.ts';
+import { strategyLimitsOf } from './limits.ts';
 import type { StrategyBackend } from './strategies.ts';
 
 /** The HTTP API, listening. */
@@ -54,6 +55,7 @@ export async function serveHttp(settings: Settings, parts: HttpParts): Promise<H
       ...(settings.api.token ? { apiToken: settings.api.token } : {}),
       bodyLimitBytes: settings.api.body_limit_bytes,
       requestTimeoutMs: settings.api.request_timeout_ms,
+      limits: strategyLimitsOf(settings),
     },
     logger: parts.logger,
   });

@@ -6,6 +6,7 @@ import type { Settings } from '@po/settings';
 import { openPlantData, openServiceDatabase, type PlantData, type ServiceDatabase } from './database.ts';
 import { type HttpServer, serveHttp } from './http.ts';
 import { httpReplays } from './replays.ts';
+import { strategyLimitsOf } from './limits.ts';
 import { fileStrategies, type StrategyBackend, storeStrategies } from './strategies.ts';
 
 /** What the service runs: the HTTP API and the continuous runner (hybrid), or one of them. */
@@ -56,7 +57,11 @@ export async function startService(settings: Settings, options: ServiceOptions =
   const parts: Parts = {};
   const stop = () => stopParts(parts);
   try {
-    const pool = (parts.pool = createCyclePool({ threads: settings.api.threads }));
+    const pool = (parts.pool = createCyclePool({
+      threads: settings.api.threads,
+      limits: strategyLimitsOf(settings),
+      workerMemoryMb: settings.limits.worker_memory_mb,
+    }));
     const lastRun = createLastRunState({ metadataDir: settings.metadata_dir });
     await lastRun
       .load()

@@ -1,0 +1,48 @@
+import type { StrategyLimits } from '@po/rto-engine';
+import type { MiddlewareHandler } from 'hono';
+import { httpError } from '../errors.ts';
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** Aborted when the request overruns its time limit (the reason is the 504 it answers). */
+    deadline: AbortSignal;
+    /** Bounds on the request's strategy and JSON body. */
+    limits: StrategyLimits;
+  }
+}
+
+/** How long `/optimize` may run past its limit: the optimizer has the limit as its budget and answers within it. */
+export function optimizeGrace(timeoutMs: number): number {
+  return Math.max(1000, timeoutMs / 2);
+}
+
+/**
+ * The request time limit on every route: past `timeoutMs` (for `/optimize`, the optimizer's
+ * budget plus `optimizeGrace`) the request answers 504 and `c.get('deadline')` aborts, which
+ * stops its pool task (the worker is ended and replaced). Reading the body counts too.
+ * `c.get('limits')` holds the bounds on its strategy and body.
+ */
+export function requestLimits(timeoutMs: number, limits: StrategyLimits): MiddlewareHandler {
+  return async (c, next) => {
+    c.set('limits', limits);
+    const optimize = c.req.path === '/optimize';
+    const limitMs = optimize ? timeoutMs + optimizeGrace(timeoutMs) : timeoutMs;
+    const controller = new AbortController();
+    c.set('deadline', controller.signal);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = httpError.timeout(
+          `the ${c.req.method} ${c.req.path} request overran its time limit of ${timeoutMs} ms and was stopped; retry, or raise api.request_timeout_ms (PO_REQUEST_TIMEOUT_MS)`,
+        );
+        controller.abort(error);
+        reject(error);
+      }, limitMs);
+    });
+    try {
+      await Promise.race([next(), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}

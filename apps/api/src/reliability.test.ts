@@ -1,0 +1,255 @@
+/**
+ * Issue 9: no request can take po down, and client mistakes are 4xx. Every test runs the real
+ * server on a loopback port with a real worker pool (ONNX Runtime in each worker).
+ */
+import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { type ServerType, serve } from '@hono/node-server';
+import { localModelFiles } from '@po/models';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from './app.ts';
+import {
+  bundleFromFiles,
+  type CyclePool,
+  createCyclePool,
+  type PooledStrategy,
+  pooledStrategy,
+} from './pool/index.ts';
+import type { AppOptions, ResultsStore, StrategySource } from './types.ts';
+
+const DEMO = fileURLToPath(new URL('../../../config/demo/', import.meta.url));
+const readModelFile = localModelFiles(`${DEMO}models`);
+
+let pool: CyclePool;
+let deployed: PooledStrategy;
+let strategyText: string;
+let state: Record<string, number>;
+let base: string;
+const servers: ServerType[] = [];
+/** Store calls made: the refusals below must answer before the store is asked. */
+const storeCalls: string[] = [];
+
+/**
+ * A results store that records calls and holds no result. It stands in for @po/db (which
+ * @po/api does not depend on): the tests check that bad ids and bodies never reach a store.
+ */
+const results: ResultsStore = {
+  recent: async () => {
+    storeCalls.push('recent');
+    return [];
+  },
+  get: async (id) => {
+    storeCalls.push(`get ${id}`);
+    return undefined;
+  },
+  addFeedback: async (id) => {
+    storeCalls.push(`feedback ${id}`);
+    return undefined;
+  },
+};
+
+async function start(overrides: Partial<AppOptions> = {}): Promise<string> {
+  const strategies: StrategySource = {
+    current: async () => ({ version: deployed.version, strategy: deployed }),
+    status: () => ({ state: 'loaded', version: deployed.version, source: 'test' }),
+  };
+  const app = createApp({ strategies, executor: pool, readModelFile, results, ...overrides });
+  const server = await new Promise<ServerType>((ready) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ready(s));
+  });
+  servers.push(server);
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+const send = (url: string, body: string, type = 'application/json') =>
+  fetch(url, { method: 'POST', headers: { 'content-type': type }, body });
+
+/** A valid strategy whose Informative variables share one aliased unit (`count` aliases). */
+export function aliasedStrategy(count: number): string {
+  const lines = ['variables:', '  feed: { type: Operative, threshold: 1, units: &u t/h }'];
+  for (let i = 0; i < count; i++) lines.push(`  info_${i}: { type: Informative, units: *u }`);
+  lines.push(
+    '  out: { type: Calculated }',
+    'skills:',
+    '  mf: { class: MathFunction, inputs: [feed], outputs: [out], config: { formula: "feed * 2" } }',
+    'tasks:',
+    '  - { name: t, skill_sequence: [mf] }',
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/** The billion laughs. */
+export function aliasBomb(levels = 9): string {
+  const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i <= levels; i++) {
+    lines.push(`a${i}: &a${i} [${Array.from({ length: 10 }, () => `*a${i - 1}`).join(', ')}]`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** ~600 KB of `[` then `]`: the body that ended the process on main. */
+const nestedYaml = `${'['.repeat(300_000)}${']'.repeat(300_000)}`;
+
+beforeAll(async () => {
+  strategyText = await readFile(`${DEMO}strategy.yaml`, 'utf8');
+  state = JSON.parse(await readFile(`${DEMO}example-state.json`, 'utf8'));
+  pool = createCyclePool({ threads: 2, workerMemoryMb: 512 });
+  const bundle = await bundleFromFiles(strategyText, readModelFile, { version: '1.1.0' });
+  deployed = await pooledStrategy(pool, bundle);
+  base = await start();
+});
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+  await pool.close();
+});
+
+describe('client mistakes are 4xx naming the problem', () => {
+  it('a strategy with 150 aliases validates; an alias bomb is a 400 naming the limit', async () => {
+    const ok = await send(`${base}/strategies/validate`, aliasedStrategy(150), 'application/yaml');
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ valid: true, errors: [] });
+
+    const bomb = await send(`${base}/strategies/validate`, aliasBomb(), 'application/yaml');
+    expect(bomb.status).toBe(400);
+    expect(await bomb.json()).toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+      error: expect.stringContaining('PO_LIMIT_YAML_ALIASES'),
+    });
+    const inConfig = await send(
+      `${base}/optimize`,
+      JSON.stringify({ input_data: state, config: aliasBomb() }),
+    );
+    expect(inConfig.status).toBe(400);
+    expect(await inConfig.text()).toContain('PO_LIMIT_YAML_ALIASES');
+  });
+
+  it('JSON nested 100k deep is a 400 naming the nesting limit (every JSON route)', async () => {
+    const deep = `{"input_data": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    for (const path of [
+      '/optimize',
+      '/simulate',
+      '/strategies/validate',
+      '/results/1/feedback',
+      '/cache/clear',
+    ]) {
+      const res = await send(`${base}${path}`, deep);
+      expect(res.status, path).toBe(400);
+      expect(((await res.json()) as { error: string }).error).toMatch(
+        /nests deeper than the limit of 64 levels/,
+      );
+    }
+  });
+
+  it('a result id that is not one is a 400 naming it, before the store', async () => {
+    storeCalls.length = 0;
+    const get = await fetch(`${base}/results/abc`);
+    expect(get.status).toBe(400);
+    expect(((await get.json()) as { error: string }).error).toContain("result id 'abc' is not a result id");
+    const feedback = await send(`${base}/results/abc/feedback`, JSON.stringify({ decision: 'accepted' }));
+    expect(feedback.status).toBe(400);
+    expect(((await feedback.json()) as { error: string }).error).toContain("'abc'");
+    for (const bad of ['0', '-1', '1.5', '99999999999999999999']) {
+      expect((await fetch(`${base}/results/${bad}`)).status, bad).toBe(400);
+    }
+    expect(storeCalls).toEqual([]);
+    expect((await fetch(`${base}/results/7`)).status).toBe(404);
+    expect(storeCalls).toEqual(['get 7']);
+  });
+
+  it('a NUL character in feedback is a 400 naming the field', async () => {
+    storeCalls.length = 0;
+    const res = await send(
+      `${base}/results/1/feedback`,
+      JSON.stringify({ decision: 'rejected', operator: 'ann\u0000', reason: 'x' }),
+    );
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      error: expect.stringContaining('NUL character'),
+      details: [{ path: 'operator', message: 'contains a NUL character' }],
+    });
+    expect(storeCalls).toEqual([]);
+  });
+
+  it('nested YAML, a huge population and a 30k-term formula are 400s naming the limit', async () => {
+    const nested = await send(`${base}/strategies/validate`, nestedYaml, 'application/yaml');
+    expect(nested.status).toBe(400);
+    expect(((await nested.json()) as { error: string }).error).toContain('PO_LIMIT_NESTING');
+
+    const population = strategyText.replace(/options: \{/, 'options: { population_size: 10000000,');
+    expect(population).not.toBe(strategyText);
+    const optimize = await send(
+      `${base}/optimize`,
+      JSON.stringify({ input_data: state, config: population }),
+    );
+    expect(optimize.status).toBe(400);
+    expect(((await optimize.json()) as { error: string }).error).toContain('PO_LIMIT_POPULATION');
+
+    const terms = Array.from({ length: 30_000 }, () => 'feed').join(' + ');
+    const formula = aliasedStrategy(0).replace('feed * 2', terms);
+    const validate = await send(`${base}/strategies/validate`, formula, 'application/yaml');
+    expect(validate.status).toBe(400);
+    expect(((await validate.json()) as { error: string }).error).toContain('PO_LIMIT_FORMULA_CHARS');
+  });
+});
+
+describe('the crash sequence from issue 9', () => {
+  it('timeouts and then nested-YAML bodies: the server answers, the pool is whole, memory is given back', async () => {
+    const hurried = await start({ settings: { requestTimeoutMs: 150 } });
+    const rssBefore = process.memoryUsage().rss;
+    for (let i = 0; i < 3; i++) {
+      // A strategy no worker has compiled (its models load for longer than the limit): 504.
+      const fresh = `${strategyText}\n# fresh ${i} ${Date.now()}\n`;
+      const res = await send(`${hurried}/simulate`, JSON.stringify({ input_data: state, config: fresh }));
+      expect(res.status).toBe(504);
+      expect(((await res.json()) as { error: string }).error).toContain('time limit of 150 ms');
+    }
+    for (let i = 0; i < 2; i++) {
+      // Same process and pool, the default time limit (a loaded machine reads 600 KB slowly).
+      const res = await send(`${base}/strategies/validate`, nestedYaml, 'application/yaml');
+      expect(res.status).toBe(400);
+    }
+    const health = await fetch(`${hurried}/health`);
+    expect(health.status).toBe(200);
+    // The aborted workers were ended and replaced: the pool still runs cycles.
+    // (New workers compile the deployed strategy again: a generous limit for a loaded machine.)
+    const patient = await start({ settings: { requestTimeoutMs: 120_000 } });
+    const after = await send(`${patient}/optimize`, JSON.stringify({ input_data: state }));
+    expect(after.status).toBe(200);
+    expect(pool.stats().threads).toBe(2);
+    // On main, three 504s held 2.7 GB; ended workers give theirs back.
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(400 * 1024 * 1024);
+  });
+
+  it('the time limit holds on validate too', async () => {
+    const hurried = await start({ settings: { requestTimeoutMs: 100 } });
+    const fresh = `${strategyText}\n# validate ${Date.now()}\n`;
+    const res = await send(`${hurried}/strategies/validate`, fresh, 'application/yaml');
+    expect(res.status).toBe(504);
+    expect(await res.json()).toMatchObject({
+      code: 'TIMEOUT',
+      error: expect.stringContaining('/strategies/validate'),
+    });
+  });
+});
+
+describe('/health never waits behind request work', () => {
+  it('answers while a heavy validate is in flight', async () => {
+    // A generous limit: compiling on a loaded machine may take seconds.
+    const patient = await start({ settings: { requestTimeoutMs: 120_000 } });
+    const fresh = `${strategyText}\n# heavy ${Date.now()}\n`;
+    let validated = false;
+    const validating = send(`${patient}/strategies/validate`, fresh, 'application/yaml').then((r) => {
+      validated = true;
+      return r;
+    });
+    let seenRunning = false;
+    while (!validated && !seenRunning) {
+      const health = (await (await fetch(`${patient}/health`)).json()) as { pool: { running: number } };
+      seenRunning = health.pool.running > 0 && !validated;
+    }
+    expect((await validating).status).toBe(200);
+    expect(seenRunning).toBe(true);
+  });
+});

@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { jsonNesting, strategyLimits, yamlNesting } from './limits.ts';
+import { checkStrategy } from './validate.ts';
+
+const predecessorYaml = readFileSync(
+  fileURLToPath(new URL('../test/fixtures/compat/predecessor-strategy.yaml', import.meta.url)),
+  'utf8',
+);
+
+/** A valid strategy whose variables share 150 aliased units (a legitimate use of aliases). */
+function aliased(count: number): string {
+  const lines = ['variables:', '  feed: { type: Operative, threshold: 1, units: &u t/h }'];
+  for (let i = 0; i < count; i++) lines.push(`  info_${i}: { type: Informative, units: *u }`);
+  lines.push(
+    '  out: { type: Calculated }',
+    'skills:',
+    '  mf: { class: MathFunction, inputs: [feed], outputs: [out], config: { formula: "feed * 2" } }',
+    'tasks:',
+    '  - { name: t, skill_sequence: [mf] }',
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/** The billion laughs: each level refers to the one below ten times. */
+function aliasBomb(levels: number): string {
+  const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i <= levels; i++) {
+    const refs = Array.from({ length: 10 }, () => `*a${i - 1}`).join(', ');
+    lines.push(`a${i}: &a${i} [${refs}]`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+describe('strategy limits', () => {
+  it('accepts a strategy with 150 aliases, and refuses an alias bomb naming the limit', () => {
+    const ok = checkStrategy(aliased(150));
+    expect(ok.errors).toEqual([]);
+    const bomb = checkStrategy(aliasBomb(9));
+    expect(bomb.strategy).toBeUndefined();
+    expect(bomb.errors).toEqual([
+      {
+        path: '(yaml)',
+        message: expect.stringMatching(/YAML aliases .* limit of 1000 .*PO_LIMIT_YAML_ALIASES/),
+      },
+    ]);
+    // The bound is a setting: 150 aliases past a limit of 100 are refused the same way.
+    expect(checkStrategy(aliased(150), { limits: { maxAliases: 100 } }).errors[0]!.message).toMatch(
+      /limit of 100/,
+    );
+  });
+
+  it('refuses deep nesting before parsing: flow brackets and compact block entries', () => {
+    const flow = `${'['.repeat(300_000)}${']'.repeat(300_000)}`;
+    const started = performance.now();
+    const check = checkStrategy(flow);
+    expect(check.errors).toEqual([
+      {
+        path: 'line 1',
+        message: expect.stringMatching(/nesting depth 6\d is over the limit of 64 .*PO_LIMIT_NESTING/),
+      },
+    ]);
+    expect(performance.now() - started).toBeLessThan(5_000); // a hang guard, not a timing claim
+    expect(checkStrategy(`x:\n  ${'- '.repeat(100_000)}1\n`).errors[0]!.message).toMatch(/nesting depth/);
+    expect(checkStrategy('a: 1\n'.repeat(10), { limits: { maxTextBytes: 10 } }).errors[0]!.message).toMatch(
+      /strategy size \(bytes\) 50 is over the limit of 10/,
+    );
+  });
+
+  it('counts nesting like a parser for real strategies', () => {
+    expect(yamlNesting(predecessorYaml, 64).depth).toBeLessThan(10);
+    expect(yamlNesting('a:\n  b:\n    c: [1, [2, {d: "[[["}]]\n', 64).depth).toBe(6);
+    expect(jsonNesting('{"a": [1, {"b": "]]]["}]}', 64)).toBe(3);
+    expect(jsonNesting('['.repeat(100_000), 64)).toBe(65);
+  });
+
+  it('refuses too many variables or skills, a long formula and unbounded optimizer options', () => {
+    expect(checkStrategy(predecessorYaml).errors).toEqual([]);
+    const few = strategyLimits({ maxVariables: 3, maxSkills: 2 });
+    expect(checkStrategy(predecessorYaml, { limits: few }).errors.map((e) => e.path)).toEqual([
+      'variables',
+      'skills',
+    ]);
+    const long = aliased(0).replace('feed * 2', Array.from({ length: 30_000 }, () => 'feed').join(' + '));
+    const started = performance.now();
+    expect(checkStrategy(long).errors).toEqual([
+      {
+        path: 'skills.mf.config.formula',
+        message: expect.stringMatching(/formula length \(characters\) \d+ is over the limit of 10000/),
+      },
+    ]);
+    expect(performance.now() - started).toBeLessThan(5_000); // a hang guard, not a timing claim
+    const huge = predecessorYaml.replace(
+      /algorithm: (\S+)/,
+      'algorithm: $1\n      options: { population_size: 10000000, maxiter: 100000000, max_time_ms: 3600000 }',
+    );
+    expect(checkStrategy(huge).errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/population_size 10000000 is over the limit of 1000/),
+      expect.stringMatching(/maxiter 100000000 is over the limit of 10000/),
+      expect.stringMatching(/max_time_ms 3600000 is over the limit of 60000/),
+    ]);
+  });
+});
