@@ -19,6 +19,7 @@ export {
   mismatchThresholds,
   updateMismatch,
 } from './mismatch-monitor.ts';
+export {
   checkStrategyText,
   DEFAULT_STRATEGY_LIMITS,
   isLimitIssue,
