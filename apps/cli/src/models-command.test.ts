@@ -210,6 +210,44 @@ describe('po models inspect', () => {
     expect(j.code).toBe(0);
     expect(j.stdout).toContain('Calciner_outlet_CO');
     expect(j.stdout).toContain('RobustScaler');
+    // A RobustScaler does not bound the data: its training range is unknown, and says why.
+    expect(JSON.parse(r.stdout).trainingRanges.Calciner_outlet_CO).toMatch(/RobustScaler/);
+    expect(j.stdout).toMatch(/training ranges[\s\S]*Calciner_outlet_CO\s+unknown: a RobustScaler/);
+  });
+
+  it('training ranges: a MinMax scaler file, and a network with its metadata (training domain and error)', async () => {
+    const scalers = await po(
+      'models',
+      'inspect',
+      join(compat, 'models', expected.models[0]!.scaler_file),
+      '--json',
+    );
+    expect(scalers.code).toBe(0);
+    expect(JSON.parse(scalers.stdout).trainingRanges.combined_Feed_rate.min).toBeCloseTo(-5.99437, 4);
+    const demo = join(import.meta.dirname, '../../../config/demo/models');
+    const net = await po(
+      'models',
+      'inspect',
+      join(demo, 'saved_models/demo_delta_Kiln_Drive_Current_ann.onnx'),
+      '--metadata',
+      join(demo, 'saved_metadata/demo_delta_Kiln_Drive_Current_metadata.json'),
+    );
+    expect(net.code).toBe(0);
+    expect(net.stdout).toMatch(
+      /training domain \(from the metadata\):[\s\S]*combined_Feed_rate\s+\[160\.47, 181\.922\]/,
+    );
+    expect(net.stdout).toContain('training error (held out): rmse 2.277, mean absolute 1.793');
+    const bad = join(tmp, 'bad-domain.json');
+    writeFileSync(bad, JSON.stringify({ training_domain: { variables: { x: { min: 3, max: 1 } } } }));
+    const refused = await po(
+      'models',
+      'inspect',
+      join(demo, 'saved_models/demo_delta_Kiln_Drive_Current_ann.onnx'),
+      '--metadata',
+      bad,
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/training_domain\.variables\.x.*min is above max/);
   });
 });
 

@@ -15,7 +15,7 @@ import {
   strategyDecisionVariables,
   updateMismatch,
 } from '@po/rto-engine';
-import type { CycleStrategy } from './types.ts';
+import type { CycleStrategy, ModelMismatchHealth } from './types.ts';
 
 /** A model's training error as a result reports it. */
 function trainingError(trust: ModelTrust | undefined): TrainingError | undefined {
@@ -28,14 +28,6 @@ interface Seen {
   at: number;
   state: PlantState;
   decisions: Record<string, number>;
-}
-
-/** What /health shows of model-plant mismatch. */
-export interface ModelMismatchHealth {
-  /** Per InferenceModel skill with a measured counterpart. */
-  models: Record<string, MismatchStatus>;
-  /** Why the strategy runs in monitor mode (a critical model is bad), or null. */
-  forcedMonitor: string | null;
 }
 
 /**

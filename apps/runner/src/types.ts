@@ -1,5 +1,4 @@
-import type { CompiledStrategy } from '@po/rto-engine';
-import type { ModelMismatchHealth } from './mismatch.ts';
+import type { CompiledStrategy, MismatchStatus } from '@po/rto-engine';
 
 /**
  * The part of a compiled strategy a cycle calls: a `CompiledStrategy` from `@po/rto-engine`,
@@ -93,4 +92,12 @@ export interface RunnerStatus {
   cycles: { ok: number; skipped: number; failed: number };
   /** Model-plant mismatch per model, and why the strategy runs in monitor mode when a critical model is bad. */
   models?: ModelMismatchHealth;
+}
+
+/** What /health shows of model-plant mismatch. */
+export interface ModelMismatchHealth {
+  /** Per InferenceModel skill with a measured counterpart. */
+  models: Record<string, MismatchStatus>;
+  /** Why the strategy runs in monitor mode (a critical model is bad), or null. */
+  forcedMonitor: string | null;
 }
