@@ -16,6 +16,8 @@ export interface TickOptions {
   cycle: CycleContext;
   stats: (() => unknown) | undefined;
   statsEvery: number;
+  /** Aborted when the runner stops: a row read after that is left for the next start. */
+  stopping: AbortSignal;
 }
 
 /**
@@ -36,13 +38,20 @@ export function createTick(options: TickOptions): () => Promise<TickOutcome> {
 
   return async function tick(): Promise<TickOutcome> {
     health.checked(options.clock.now());
-    const loaded = await strategy();
-    if (!loaded) return health.unavailable();
-    const columns = columnsFor(loaded.strategy.spec);
-    const row = await nextRow(options, columns);
-    if (row === 'unavailable') return health.unavailable();
-    if (!row) return health.idle();
-    return record(row, await runCycle(loaded, columns, row, options.cycle));
+    try {
+      health.phase = 'reading';
+      const loaded = await strategy();
+      if (!loaded) return health.unavailable();
+      const columns = columnsFor(loaded.strategy.spec);
+      const row = await nextRow(options, columns);
+      if (row === 'unavailable') return health.unavailable();
+      health.reached(options.clock.now());
+      if (!row || options.stopping.aborted) return health.idle();
+      health.phase = 'cycle';
+      return await record(row, await runCycle(loaded, columns, row, options.cycle));
+    } finally {
+      health.phase = 'waiting';
+    }
   };
 }
 

@@ -71,9 +71,9 @@ export interface InputIssue {
 
 export interface RunnerStatus {
   state: 'idle' | 'running' | 'stopping' | 'stopped';
-  /** Nothing degraded. */
+  /** Nothing degraded, and the last successful check is recent (see `RunnerOptions.staleAfterMs`). */
   healthy: boolean;
-  /** Why the runner is degraded (`data: ...`, `results: ...`, `strategy: ...`), empty when healthy. */
+  /** Why the runner is degraded (`data: ...`, `results: ...`, `strategy: ...`, `stalled: ...`), empty when healthy. */
   degraded: string[];
   /** Failed attempts in a row (unreachable services or failed cycles); 0 after a good one. */
   consecutiveFailures: number;
@@ -87,5 +87,7 @@ export interface RunnerStatus {
   };
   /** When the runner last looked for data. */
   lastCheckAt?: Date;
+  /** When an attempt last read the runner's progress and the plant data (the database answered). */
+  lastSuccessAt?: Date;
   cycles: { ok: number; skipped: number; failed: number };
 }

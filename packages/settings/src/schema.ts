@@ -55,6 +55,21 @@ export const settingsSchema = z
       .object({
         url: optionalText.describe('PostgreSQL URL; unset: embedded PGlite under pglite_dir.'),
         pglite_dir: z.string().min(1).default('data/pglite').describe('Folder of the embedded database.'),
+        query_timeout_ms: positive
+          .default(30_000)
+          .describe(
+            'Longest SQL statement (PostgreSQL statement_timeout); a connection silent 1 s longer (a half-open link) is dropped and replaced.',
+          ),
+        connect_timeout_ms: positive.default(5_000).describe('Time to wait for a new PostgreSQL connection.'),
+        connect_retries: z.coerce
+          .number()
+          .int()
+          .min(0)
+          .max(100)
+          .default(4)
+          .describe(
+            'Retries of an unreachable database (backoff 0.1 s doubling up to 2 s) before a call fails; at start, po then exits 1.',
+          ),
       })
       .prefault({}),
     store: z
@@ -125,6 +140,9 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['PO_RUNNER_MODE', 'runner.mode'],
   ['DATABASE_URL', 'database.url'],
   ['PO_PGLITE_DIR', 'database.pglite_dir'],
+  ['PO_DB_QUERY_TIMEOUT_MS', 'database.query_timeout_ms'],
+  ['PO_DB_CONNECT_TIMEOUT_MS', 'database.connect_timeout_ms'],
+  ['PO_DB_CONNECT_RETRIES', 'database.connect_retries'],
   ['PO_STORE', 'store.kind'],
   ['PO_LOCAL_STORE_DIR', 'store.local_dir'],
   ['PO_BUCKET', 'store.bucket'],

@@ -22,9 +22,13 @@ export interface ServiceDatabase {
 
 /** Opens the database and its results tables. */
 export async function openServiceDatabase(settings: Settings, logger: Logger): Promise<ServiceDatabase> {
+  const { url, pglite_dir, query_timeout_ms, connect_timeout_ms, connect_retries } = settings.database;
   const db = await openDatabase({
-    url: settings.database.url,
-    dataDir: settings.database.pglite_dir,
+    url,
+    dataDir: pglite_dir,
+    queryTimeoutMs: query_timeout_ms,
+    connectTimeoutMs: connect_timeout_ms,
+    retry: { retries: connect_retries },
     logger,
   });
   try {
@@ -68,12 +72,26 @@ export async function openPlantData(
   return { source: demo.source, stop: () => feeder.stop() };
 }
 
+/** How long `/health` waits for the database's answer (a half-open link never answers). */
+const HEALTH_QUERY_MS = 200;
+
 async function databaseHealth(db: Database): Promise<Record<string, unknown>> {
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await db.query('SELECT 1');
+    await Promise.race([
+      db.query('SELECT 1'),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${HEALTH_QUERY_MS} ms`)),
+          HEALTH_QUERY_MS,
+        );
+      }),
+    ]);
     return { ok: true, kind: db.kind, target: db.target };
   } catch (e) {
     return { ok: false, kind: db.kind, target: db.target, reason: describeError(e).split('\n')[0] };
+  } finally {
+    clearTimeout(timer);
   }
 }
 
