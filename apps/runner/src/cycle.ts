@@ -37,6 +37,7 @@ export async function runCycle(
   const mode = context.mode ?? strategy.spec.mode ?? 'advisory';
   const base: CycleRecord = {
     dataTimestamp: row.timestamp,
+    ...(row.time ? { dataTime: row.time } : {}),
     status: 'ok',
     strategyVersion: version,
     modelChecksums: Object.fromEntries(strategy.modelFiles.map((f) => [f.path, f.sha256])),

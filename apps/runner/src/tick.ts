@@ -89,7 +89,7 @@ async function nextRow(
   columns: readonly string[],
 ): Promise<PlantRow | undefined | 'unavailable'> {
   const { health } = options;
-  let after: Date | undefined;
+  let after: Date | string | undefined;
   try {
     after = await options.results.lastProcessed();
     health.recover('results');
@@ -118,7 +118,10 @@ function recorder(options: TickOptions): (row: PlantRow, record: CycleRecord) =>
       const isNew = await options.results.recordCycle(record);
       health.recover('results');
       if (!isNew)
-        logger.warn({ dataTimestamp: row.timestamp }, '[po/runner] cycle already recorded (a retry)');
+        logger.warn(
+          { dataTimestamp: row.time ?? row.timestamp },
+          '[po/runner] cycle already recorded (a retry)',
+        );
     } catch (e) {
       // Not recorded: the row stays unprocessed and the next attempt runs it again (the unique key keeps it once).
       health.degrade('results', messageOf(e));
@@ -141,7 +144,7 @@ function logCycle(logger: Logger, record: CycleRecord): void {
   const level = record.status === 'failed' ? 'error' : record.status === 'skipped' ? 'warn' : 'info';
   logger[level](
     {
-      dataTimestamp: record.dataTimestamp.toISOString(),
+      dataTimestamp: record.dataTime ?? record.dataTimestamp.toISOString(),
       status: record.status,
       version: record.strategyVersion,
       mode: record.mode,

@@ -116,7 +116,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
           'UNREACHABLE',
           db.target,
           `Cannot reach the database at ${db.target} (${describeError(error)}) after ${retry.retries + 1} attempts. ` +
-            'Check that it runs and DATABASE_URL is right; po keeps retrying.',
+            'Check that it runs and DATABASE_URL is right.',
           error,
         );
       }

@@ -2,10 +2,38 @@ import { DbError, MissingColumnsError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import type { Database } from './types.ts';
 
+/**
+ * A timestamp exactly as the database keeps it: ISO 8601 in UTC with microseconds,
+ * `2026-03-01T06:00:00.123456Z` (a JS `Date` keeps milliseconds only).
+ */
+export type ExactTime = string;
+
+/** Cast of a timestamptz to its `ExactTime` text (the same SQL on PostgreSQL and PGlite). */
+export const exactTimeSql = (column: string): string =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+const EXACT_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})$/;
+
+/** A timestamp parameter without loss: a Date as it is, an ISO text (microseconds kept) checked, else refused naming `what`. */
+export function timeParameter(value: Date | string | number, what: string): Date | string {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new DbError('INVALID_ARGUMENT', `${what} is an invalid date.`);
+    return value;
+  }
+  if (typeof value === 'number') return timeParameter(new Date(value), what);
+  if (typeof value === 'string' && EXACT_TIME.test(value) && !Number.isNaN(Date.parse(value))) return value;
+  throw new DbError(
+    'INVALID_ARGUMENT',
+    `${what} '${String(value)}' is not an ISO 8601 timestamp with a zone (e.g. 2026-03-01T06:00:00.123456Z).`,
+  );
+}
+
 /** One plant row: its timestamp and a value per column. */
 export interface PlantRow {
-  /** The row's timestamp, to the millisecond (finer digits are dropped). */
+  /** The row's timestamp, to the millisecond (for display; `time` is exact). */
   timestamp: Date;
+  /** The row's timestamp exactly as stored (microseconds): its identity. */
+  time: ExactTime;
   /** Column -> value (numbers; `numeric` columns arrive as strings; NULL as null). */
   values: Record<string, unknown>;
   /** Rows newer than `after` other than this one: they arrived since the last cycle and are not run. */
@@ -32,7 +60,7 @@ export interface ProcessDataSource {
    * With `columns`, only those are read, and a table lacking any of them is a
    * `MissingColumnsError` naming them.
    */
-  next(after: Date | undefined, columns?: readonly string[]): Promise<PlantRow | undefined>;
+  next(after: Date | ExactTime | undefined, columns?: readonly string[]): Promise<PlantRow | undefined>;
   /** The table's columns (without the time column). */
   columns(): Promise<string[]>;
   /** Creates the table (time column as primary key, double precision columns) or adds missing columns. */
@@ -86,18 +114,22 @@ export function createProcessDataSource(
       const select = columns
         ? [ts, ...columns.filter((c) => c !== timeColumn).map((c) => quoteIdent(c))].join(', ')
         : '*';
-      // Rows within the millisecond of `after` count as processed: JS dates keep milliseconds only.
+      // Compared at full precision: `after` is exact text (microseconds), so a row 1 µs later is new.
       const r = await db.query(
-        `SELECT ${select}, count(*) OVER () AS po_new_rows FROM ${t}
-         ${after ? `WHERE ${ts} >= $1::timestamptz + interval '1 millisecond'` : ''}
+        `SELECT ${select}, ${exactTimeSql(ts)} AS po_time, count(*) OVER () AS po_new_rows FROM ${t}
+         ${after ? `WHERE ${ts} > $1::timestamptz` : ''}
          ORDER BY ${ts} DESC LIMIT 1`,
-        after ? [after] : [],
+        after ? [timeParameter(after, 'The last processed timestamp')] : [],
       );
       const row = r.rows[0];
       if (!row) return undefined;
-      const { [timeColumn]: time, po_new_rows: count, ...values } = row;
-      const timestamp = time instanceof Date ? time : new Date(String(time));
-      return { timestamp, values, skippedRows: Number(count) - 1 };
+      const { [timeColumn]: _, po_time: time, po_new_rows: count, ...values } = row;
+      return {
+        timestamp: new Date(String(time)),
+        time: String(time),
+        values,
+        skippedRows: Number(count) - 1,
+      };
     },
     async columns() {
       known = await readColumns();
@@ -132,7 +164,7 @@ async function insertRows(
     const part = rows.slice(start, start + chunk);
     const params: unknown[] = [];
     const tuples = part.map((row) => {
-      params.push(new Date(row.timestamp));
+      params.push(timeParameter(row.timestamp, `Row timestamp`));
       for (const c of names) params.push(row[c] ?? null);
       const base = params.length - width;
       return `(${cols.map((_, i) => `$${base + i + 1}`).join(', ')})`;

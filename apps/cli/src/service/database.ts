@@ -4,12 +4,14 @@ import {
   createProcessDataSource,
   createResultStore,
   type Database,
+  describeUrl,
   openDatabase,
   type ProcessDataSource,
   type ResultStore,
 } from '@po/db';
 import { seedDemo, startDemoFeeder } from '@po/runner';
 import type { Settings } from '@po/settings';
+import { CliError } from '../errors.ts';
 
 /** The service's database: PostgreSQL (`database.url`) or the embedded PGlite, with the results tables. */
 export interface ServiceDatabase {
@@ -23,6 +25,11 @@ export interface ServiceDatabase {
 /** Opens the database and its results tables. */
 export async function openServiceDatabase(settings: Settings, logger: Logger): Promise<ServiceDatabase> {
   const { url, pglite_dir, query_timeout_ms, connect_timeout_ms, connect_retries } = settings.database;
+  if (url)
+    logger.info(
+      { database: describeUrl(url), retries: connect_retries, connectTimeoutMs: connect_timeout_ms },
+      '[po] connecting to the database (retried with backoff, then po gives up and exits 1)',
+    );
   const db = await openDatabase({
     url,
     dataDir: pglite_dir,
@@ -39,7 +46,11 @@ export async function openServiceDatabase(settings: Settings, logger: Logger): P
     return { db, results, health: () => databaseHealth(db), close: () => db.close() };
   } catch (e) {
     await db.close();
-    throw e;
+    if (errorCode(e) !== 'UNREACHABLE') throw e;
+    throw new CliError(
+      `${describeError(e)} po gives up at start after ${connect_retries + 1} attempts ` +
+        '(database.connect_retries, PO_DB_CONNECT_RETRIES, sets how many); once running, it keeps retrying.',
+    );
   }
 }
 
