@@ -152,6 +152,11 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
     );
     await source.createProcessDataTable(['a', 'b', 'Kiln_Coal_PV']);
     expect((await source.next(undefined, ['Kiln_Coal_PV']))?.values).toEqual({ Kiln_Coal_PV: null });
+    // A column dropped while running: the named error, not a generic query failure.
+    await db.query('ALTER TABLE plant_rows DROP COLUMN b');
+    const dropped = await source.next(undefined, ['a', 'b']).catch((e: unknown) => e);
+    expect(dropped).toBeInstanceOf(MissingColumnsError);
+    expect(dropped).toMatchObject({ code: 'MISSING_COLUMNS', table: 'plant_rows', columns: ['b'] });
   });
 
   it('keeps timestamps to the microsecond: two rows within one millisecond are both seen, results join their rows exactly', async () => {

@@ -115,12 +115,21 @@ export function createProcessDataSource(
         ? [ts, ...columns.filter((c) => c !== timeColumn).map((c) => quoteIdent(c))].join(', ')
         : '*';
       // Compared at full precision: `after` is exact text (microseconds), so a row 1 µs later is new.
-      const r = await db.query(
-        `SELECT ${select}, ${exactTimeSql(ts)} AS po_time, count(*) OVER () AS po_new_rows FROM ${t}
+      const r = await db
+        .query(
+          `SELECT ${select}, ${exactTimeSql(ts)} AS po_time, count(*) OVER () AS po_new_rows FROM ${t}
          ${after ? `WHERE ${ts} > $1::timestamptz` : ''}
          ORDER BY ${ts} DESC LIMIT 1`,
-        after ? [timeParameter(after, 'The last processed timestamp')] : [],
-      );
+          after ? [timeParameter(after, 'The last processed timestamp')] : [],
+        )
+        .catch(async (e: unknown) => {
+          // A column dropped since it was checked: re-read the table, so the error names it.
+          if (columns && isUndefinedColumn(e)) {
+            known = undefined;
+            await checkColumns(columns);
+          }
+          throw e;
+        });
       const row = r.rows[0];
       if (!row) return undefined;
       const { [timeColumn]: _, po_time: time, po_new_rows: count, ...values } = row;
@@ -145,6 +154,13 @@ export function createProcessDataSource(
     },
     insertRows: (rows) => insertRows(db, t, ts, rows),
   };
+}
+
+/** PostgreSQL's undefined_column (42703), on the error or its cause. */
+function isUndefinedColumn(error: unknown): boolean {
+  for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause)
+    if ((e as { code?: unknown }).code === '42703') return true;
+  return false;
 }
 
 /** Inserts plant rows in chunks of at most ~30,000 parameters; an existing timestamp is left as it is. */
