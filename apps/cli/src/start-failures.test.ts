@@ -38,7 +38,7 @@ describe('po start that cannot start', () => {
     let log = '';
     first.stdout!.on('data', (b: Buffer) => (log += b.toString()));
     first.stderr!.on('data', (b: Buffer) => (log += b.toString()));
-    await waitFor(() => log.includes('[po] listening'), 120_000, 'the first po start to listen');
+    await waitFor(() => log.includes('[po] listening'), 150_000, 'the first po start to listen');
 
     const second = await startToEnd({});
     expect(second.code).toBe(1);
@@ -53,7 +53,7 @@ describe('po start that cannot start', () => {
 
     first.kill('SIGTERM');
     expect(await new Promise((r) => first!.once('exit', r))).toBe(0);
-  }, 180_000);
+  }, 240_000);
 
   it('an unreachable DATABASE_URL: says it retries a bounded number of times, then exits 1 naming it', async () => {
     const run = await startToEnd({
