@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -10,6 +11,11 @@ const optionalText = z
   .transform((s) => (s.trim() === '' ? undefined : s))
   .nullish()
   .transform((s) => s ?? undefined);
+
+/** Worker threads by default: one per CPU but one (the event loop's), at least one. */
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
 
 /** Every setting of the po service; defaults are the embedded demo's. */
 export const settingsSchema = z
@@ -34,8 +40,10 @@ export const settingsSchema = z
           .int()
           .min(1)
           .max(64)
-          .default(2)
-          .describe('Worker threads that run cycles.'),
+          .default(() => defaultThreads())
+          .describe(
+            'Worker threads that run cycles. Default: CPUs - 1 (at least 1), leaving one to the event loop.',
+          ),
       })
       .prefault({}),
     runner: z
