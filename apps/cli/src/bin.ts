@@ -1,4 +1,7 @@
 #!/usr/bin/env node
 import { main } from './main.ts';
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// A failure must end the process even when something it opened (a worker, a timer, a socket) is still open.
+if (code !== 0) setTimeout(() => process.exit(code), 1000).unref();

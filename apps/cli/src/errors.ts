@@ -33,7 +33,24 @@ export function exitCodeOf(error: unknown): number {
  */
 export function errorReport(error: unknown): string | undefined {
   if (error instanceof CommanderError) return undefined;
-  if (error instanceof CliError) return error.message || undefined;
-  if (isPoError(error)) return describeError(error);
-  return `[po] unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+  if (error instanceof CliError) return escapeControl(error.message) || undefined;
+  if (isPoError(error)) return escapeControl(describeError(error));
+  return escapeControl(
+    `[po] unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
+}
+
+/**
+ * Control characters a message may echo from a name the user gave (a NUL in a path), escaped
+ * (`\0`, `\x1b`, `\u009b`) so that they neither cut the line nor drive the terminal; line breaks and tabs stay.
+ */
+export function escapeControl(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => {
+    const code = c.charCodeAt(0);
+    if (code === 0) return '\\0';
+    return code < 0x80
+      ? `\\x${code.toString(16).padStart(2, '0')}`
+      : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }

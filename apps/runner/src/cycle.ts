@@ -64,6 +64,7 @@ export function prepareCycle(
   const mode = forced ? 'monitor' : (context.mode ?? strategy.spec.mode ?? 'advisory');
   const base: CycleRecord = {
     dataTimestamp: row.timestamp,
+    ...(row.time ? { dataTime: row.time } : {}),
     status: 'ok',
     strategyVersion: version,
     modelChecksums: Object.fromEntries(strategy.modelFiles.map((f) => [f.path, f.sha256])),

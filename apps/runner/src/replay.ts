@@ -86,7 +86,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayOutcome> 
   const progress = { rowsInWindow, selected, stored: 0, storedNow: 0 };
   const queue = cycleQueue(options, progress);
   let index = 0;
-  let after: Date | undefined;
+  let after: string | undefined; // exact text (microseconds): a page boundary loses no row
   let interrupted = false;
   try {
     for (;;) {
@@ -107,7 +107,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayOutcome> 
         else await queue.add(prepared);
       }
       if (interrupted) break;
-      after = page[page.length - 1]!.timestamp;
+      after = page[page.length - 1]!.time;
     }
   } finally {
     await queue.drain();

@@ -10,7 +10,8 @@ import { plantColumns } from './validation.ts';
 
 // Needs the real PostgreSQL at 127.0.0.1:5432 (PO_TEST_DATABASE_URL): a cut link and a killed runner.
 const T0 = Date.parse('2026-03-01T06:00:00Z');
-const at = (minute: number) => new Date(T0 + minute * 60_000);
+/** A row's time, with microseconds (a JS Date would drop them): results must keep them exactly. */
+const at = (minute: number) => new Date(T0 + minute * 60_000).toISOString().replace('Z', '123Z');
 
 let db: Database;
 let compiled: CompiledStrategy;
@@ -32,10 +33,19 @@ const reading = (minute: number) => ({
 });
 
 async function resultCounts(results: string) {
-  const r = await db.query<{ data_timestamp: Date; n: string }>(
-    `SELECT data_timestamp, count(*) AS n FROM "${results}" GROUP BY data_timestamp ORDER BY data_timestamp`,
+  const r = await db.query<{ t: string; n: string }>(
+    `SELECT to_char(data_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t, count(*) AS n
+     FROM "${results}" GROUP BY data_timestamp ORDER BY data_timestamp`,
   );
-  return r.rows.map((x) => [x.data_timestamp.toISOString(), Number(x.n)]);
+  return r.rows.map((x) => [x.t, Number(x.n)]);
+}
+
+/** Results that join their plant row exactly (`data_timestamp = timestamp`). */
+async function joined(results: string, table: string): Promise<number> {
+  const r = await db.query<{ n: string }>(
+    `SELECT count(*) AS n FROM "${results}" r JOIN "${table}" p ON r.data_timestamp = p."timestamp"`,
+  );
+  return Number(r.rows[0]?.n);
 }
 
 describe('runner against PostgreSQL through a cut link', () => {
@@ -88,9 +98,10 @@ describe('runner against PostgreSQL through a cut link', () => {
       await waitFor(() => runner.status().healthy, 10_000, 'recovery');
       await new Promise((r) => setTimeout(r, 300));
       expect(await resultCounts(results)).toEqual([
-        [at(0).toISOString(), 1],
-        [at(1).toISOString(), 1],
+        [at(0), 1],
+        [at(1), 1],
       ]);
+      expect(await joined(results, table)).toBe(2);
       expect(runner.status()).toMatchObject({ healthy: true, degraded: [], consecutiveFailures: 0 });
     } finally {
       await runner.stop({ timeoutMs: 5000 });
@@ -140,8 +151,7 @@ describe('runner killed with SIGKILL mid-cycle', () => {
       run.child.kill('SIGKILL');
       await new Promise((r) => run.child.once('exit', r));
     };
-    const recorded = async (minute: number) =>
-      (await resultCounts(results)).some(([t]) => t === at(minute).toISOString());
+    const recorded = async (minute: number) => (await resultCounts(results)).some(([t]) => t === at(minute));
     try {
       // Each row is inserted after the previous one is recorded, so each has its own cycle; every
       // kill lands during a cycle (the child's optimizer is slowed by 2 s), before its commit.
@@ -163,12 +173,15 @@ describe('runner killed with SIGKILL mid-cycle', () => {
       third.child.kill('SIGKILL');
 
       expect(await resultCounts(results)).toEqual([
-        [at(0).toISOString(), 1],
-        [at(1).toISOString(), 1],
-        [at(2).toISOString(), 1],
+        [at(0), 1],
+        [at(1), 1],
+        [at(2), 1],
       ]);
-      const state = await db.query<{ last_timestamp: Date }>(`SELECT last_timestamp FROM "${results}_st"`);
-      expect(state.rows.map((r) => r.last_timestamp.toISOString())).toEqual([at(2).toISOString()]);
+      expect(await joined(results, table)).toBe(3);
+      const state = await db.query<{ t: string }>(
+        `SELECT to_char(last_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t FROM "${results}_st"`,
+      );
+      expect(state.rows.map((r) => r.t)).toEqual([at(2)]);
     } finally {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     }

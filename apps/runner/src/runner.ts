@@ -27,6 +27,11 @@ export interface RunnerOptions {
   stats?: () => unknown;
   /** Default 10. */
   statsEvery?: number;
+  /**
+   * The runner reports itself unhealthy (`stalled`) when no attempt has read the database for
+   * this long, ms, whatever the reason (a hung read, a half-open link). Default 3 intervals, at least 10 s.
+   */
+  staleAfterMs?: number;
 }
 
 export interface Runner {
@@ -56,9 +61,10 @@ export function createRunner(options: RunnerOptions): Runner {
   const clock = options.clock ?? systemClock;
   const intervalMs = options.intervalMs ?? 60_000;
   const minRetryMs = Math.min(options.minRetryMs ?? 1000, intervalMs);
-  const health = new RunnerHealth(logger);
+  const health = new RunnerHealth(logger, clock, options.staleAfterMs ?? Math.max(3 * intervalMs, 10_000));
   const mismatch = new MismatchTracker(logger);
   const shutdown = new AbortController();
+  const stopping = new AbortController();
   const tick = createTick({
     strategies: options.strategies,
     data: options.data,
@@ -69,6 +75,7 @@ export function createRunner(options: RunnerOptions): Runner {
     cycle: { validator: new InputValidator(), clock, mode: options.mode, signal: shutdown.signal, mismatch },
     stats: options.stats,
     statsEvery: options.statsEvery ?? 10,
+    stopping: stopping.signal,
   });
   let inFlight: Promise<TickOutcome> | undefined;
   let wake: (() => void) | undefined;
@@ -115,7 +122,14 @@ export function createRunner(options: RunnerOptions): Runner {
     async stop({ timeoutMs = 30_000 } = {}) {
       if (health.loop === 'stopped') return;
       health.loop = 'stopping';
+      stopping.abort();
       wake?.();
+      // A cycle in progress is awaited (to be recorded); a pending read is not (its row stays unprocessed).
+      if (health.phase !== 'cycle') {
+        logger.info({}, '[po/runner] stopped');
+        health.loop = 'stopped';
+        return;
+      }
       const hurry = setTimeout(() => shutdown.abort(), timeoutMs / 2);
       const finished = await settleWithin(Promise.all([inFlight, loop]), timeoutMs);
       clearTimeout(hurry);

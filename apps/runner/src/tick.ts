@@ -16,6 +16,8 @@ export interface TickOptions {
   cycle: CycleContext;
   stats: (() => unknown) | undefined;
   statsEvery: number;
+  /** Aborted when the runner stops: a row read after that is left for the next start. */
+  stopping: AbortSignal;
 }
 
 /**
@@ -36,13 +38,20 @@ export function createTick(options: TickOptions): () => Promise<TickOutcome> {
 
   return async function tick(): Promise<TickOutcome> {
     health.checked(options.clock.now());
-    const loaded = await strategy();
-    if (!loaded) return health.unavailable();
-    const columns = columnsFor(loaded.strategy.spec);
-    const row = await nextRow(options, columns);
-    if (row === 'unavailable') return health.unavailable();
-    if (!row) return health.idle();
-    return record(row, await runCycle(loaded, columns, row, options.cycle));
+    try {
+      health.phase = 'reading';
+      const loaded = await strategy();
+      if (!loaded) return health.unavailable();
+      const columns = columnsFor(loaded.strategy.spec);
+      const row = await nextRow(options, columns);
+      if (row === 'unavailable') return health.unavailable();
+      health.reached(options.clock.now());
+      if (!row || options.stopping.aborted) return health.idle();
+      health.phase = 'cycle';
+      return await record(row, await runCycle(loaded, columns, row, options.cycle));
+    } finally {
+      health.phase = 'waiting';
+    }
   };
 }
 
@@ -80,7 +89,7 @@ async function nextRow(
   columns: readonly string[],
 ): Promise<PlantRow | undefined | 'unavailable'> {
   const { health } = options;
-  let after: Date | undefined;
+  let after: Date | string | undefined;
   try {
     after = await options.results.lastProcessed();
     health.recover('results');
@@ -109,7 +118,10 @@ function recorder(options: TickOptions): (row: PlantRow, record: CycleRecord) =>
       const isNew = await options.results.recordCycle(record);
       health.recover('results');
       if (!isNew)
-        logger.warn({ dataTimestamp: row.timestamp }, '[po/runner] cycle already recorded (a retry)');
+        logger.warn(
+          { dataTimestamp: row.time ?? row.timestamp },
+          '[po/runner] cycle already recorded (a retry)',
+        );
     } catch (e) {
       // Not recorded: the row stays unprocessed and the next attempt runs it again (the unique key keeps it once).
       health.degrade('results', messageOf(e));
@@ -132,7 +144,7 @@ function logCycle(logger: Logger, record: CycleRecord): void {
   const level = record.status === 'failed' ? 'error' : record.status === 'skipped' ? 'warn' : 'info';
   logger[level](
     {
-      dataTimestamp: record.dataTimestamp.toISOString(),
+      dataTimestamp: record.dataTime ?? record.dataTimestamp.toISOString(),
       status: record.status,
       version: record.strategyVersion,
       mode: record.mode,

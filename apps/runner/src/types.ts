@@ -13,8 +13,10 @@ export type CycleStrategy = Pick<CompiledStrategy, 'spec' | 'optimize' | 'monito
 
 /** One plant row. */
 export interface PlantRow {
-  /** The time the readings were taken (the row's identity, to the millisecond). */
+  /** The time the readings were taken, to the millisecond. */
   timestamp: Date;
+  /** The same exactly, as the database keeps it (ISO 8601 UTC, microseconds): the row's identity when given. */
+  time?: string;
   /** Variable -> reading (numbers, or numeric strings; null or absent when missing). */
   values: Record<string, unknown>;
   /** Newer rows than the last processed one that this row supersedes (only the newest is run). */
@@ -30,7 +32,7 @@ export interface PlantRow {
  * `createProcessDataSource` implements it.
  */
 export interface DataSource {
-  next(after: Date | undefined, columns: readonly string[]): Promise<PlantRow | undefined>;
+  next(after: Date | string | undefined, columns: readonly string[]): Promise<PlantRow | undefined>;
 }
 
 /** One cycle, as recorded: the results store's record (the runner writes it, @po/db stores it). */
@@ -46,7 +48,8 @@ import type { CycleRecord } from '@po/db';
  */
 export interface ResultSink {
   recordCycle(record: CycleRecord): Promise<boolean>;
-  lastProcessed(): Promise<Date | undefined>;
+  /** The last processed row's timestamp: exact text (microseconds) when the sink has it, else a Date. */
+  lastProcessed(): Promise<Date | string | undefined>;
 }
 
 /** Time source (tests may pin it); used for staleness and the status, not for sleeping. */
@@ -73,9 +76,9 @@ export interface InputIssue {
 
 export interface RunnerStatus {
   state: 'idle' | 'running' | 'stopping' | 'stopped';
-  /** Nothing degraded. */
+  /** Nothing degraded, and the last successful check is recent (see `RunnerOptions.staleAfterMs`). */
   healthy: boolean;
-  /** Why the runner is degraded (`data: ...`, `results: ...`, `strategy: ...`), empty when healthy. */
+  /** Why the runner is degraded (`data: ...`, `results: ...`, `strategy: ...`, `stalled: ...`), empty when healthy. */
   degraded: string[];
   /** Failed attempts in a row (unreachable services or failed cycles); 0 after a good one. */
   consecutiveFailures: number;
@@ -89,6 +92,8 @@ export interface RunnerStatus {
   };
   /** When the runner last looked for data. */
   lastCheckAt?: Date;
+  /** When an attempt last read the runner's progress and the plant data (the database answered). */
+  lastSuccessAt?: Date;
   cycles: { ok: number; skipped: number; failed: number };
   /** Model-plant mismatch per model, and why the strategy runs in monitor mode when a critical model is bad. */
   models?: ModelMismatchHealth;

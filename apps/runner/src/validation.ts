@@ -28,11 +28,22 @@ export interface ValidationOutcome {
   skipReason?: string;
 }
 
-const toNumber = (v: unknown): number | undefined => {
+/** A decimal numeral (`12`, `-0.5`, `1e3`), or PostgreSQL's text of a non-finite `numeric` (`NaN`, `Infinity`). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const NON_FINITE: Record<string, number> = { NaN: Number.NaN, Infinity: Infinity, '-Infinity': -Infinity };
+
+/** A reading as a number; `not_decimal` for a string that is not a decimal numeral (`'0x10'` is not 16). */
+const toNumber = (v: unknown): number | 'not_decimal' | undefined => {
   if (typeof v === 'number') return v;
-  if (typeof v === 'string' && v.trim() !== '') return Number(v);
-  return undefined;
+  if (typeof v !== 'string' || v.trim() === '') return undefined;
+  const text = v.trim();
+  if (text in NON_FINITE) return NON_FINITE[text];
+  return DECIMAL.test(text) ? Number(text) : 'not_decimal';
 };
+
+/** A reading as recorded: JSON has no NaN or Infinity (they would become null), so those are kept as text. */
+const recordable = (v: unknown): unknown =>
+  typeof v === 'number' && !Number.isFinite(v) ? String(v) : (v ?? null);
 
 /**
  * Input validation before each cycle, per variable (keys in the strategy: `valid_min`,
@@ -67,9 +78,14 @@ export class InputValidator {
       const raw = row.values[name];
       const h = this.history.get(name) ?? { held: 0, identical: 0 };
       this.history.set(name, h);
-      const v = toNumber(raw);
+      const read = toNumber(raw);
+      const v = read === 'not_decimal' ? undefined : read;
       const bad: [string, string] | undefined =
-        v === undefined ? ['missing', 'no reading'] : this.rule(spec_, v, at, ageS, h);
+        read === 'not_decimal'
+          ? ['not_a_number', `'${String(raw)}' is not a decimal number`]
+          : v === undefined
+            ? ['missing', 'no reading']
+            : this.rule(spec_, v, at, ageS, h);
       if (v !== undefined) {
         h.identical = h.lastReading === v ? h.identical + 1 : 1;
         h.lastReading = v;
@@ -82,7 +98,7 @@ export class InputValidator {
         continue;
       }
       const [rule, detail] = bad;
-      const issue = { variable: name, value: raw ?? null, rule, detail };
+      const issue = { variable: name, value: recordable(raw), rule, detail };
       if (!spec_.critical && h.lastGood !== undefined && h.held < holdMax) {
         h.held++;
         values[name] = h.lastGood;
@@ -109,7 +125,7 @@ export class InputValidator {
     ageS: number,
     h: History,
   ): [string, string] | undefined {
-    if (!Number.isFinite(v)) return ['not_a_number', 'is not a finite number'];
+    if (!Number.isFinite(v)) return ['not_a_number', `${v} is not a finite number`];
     if (spec.valid_min !== undefined && v < spec.valid_min)
       return ['valid_min', `below valid_min ${spec.valid_min}`];
     if (spec.valid_max !== undefined && v > spec.valid_max)

@@ -26,10 +26,10 @@ const runner = createRunner({
   strategies: staticStrategySource(strategy, '1.0.0'),
   data: createProcessDataSource(db, { table }),
   results: {
-    lastProcessed: () => store.lastProcessed(),
+    lastProcessed: () => store.lastProcessedTime(),
     async recordCycle(record) {
       const isNew = await store.recordCycle(record);
-      console.log(`recorded ${record.dataTimestamp.toISOString()} ${isNew}`);
+      console.log(`recorded ${record.dataTime ?? record.dataTimestamp.toISOString()} ${isNew}`);
       return isNew;
     },
   },

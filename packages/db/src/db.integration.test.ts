@@ -141,7 +141,12 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
     expect(await source.insertRows(rows)).toBe(4);
     expect(await source.insertRows(rows.slice(0, 1))).toBe(0);
     const newest = await source.next(undefined, ['a', 'b']);
-    expect(newest).toEqual({ timestamp: new Date(t0 + 180_000), values: { a: 3, b: 30 }, skippedRows: 3 });
+    expect(newest).toEqual({
+      timestamp: new Date(t0 + 180_000),
+      time: '2026-01-01T00:03:00.000000Z',
+      values: { a: 3, b: 30 },
+      skippedRows: 3,
+    });
     const afterSecond = await source.next(new Date(t0 + 60_000));
     expect(afterSecond?.skippedRows).toBe(1);
     expect(await source.next(new Date(t0 + 180_000))).toBeUndefined();
@@ -151,14 +156,40 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
     );
     await source.createProcessDataTable(['a', 'b', 'Kiln_Coal_PV']);
     expect((await source.next(undefined, ['Kiln_Coal_PV']))?.values).toEqual({ Kiln_Coal_PV: null });
+    // A column dropped while running: the named error, not a generic query failure.
+    await db.query('ALTER TABLE plant_rows DROP COLUMN b');
+    const dropped = await source.next(undefined, ['a', 'b']).catch((e: unknown) => e);
+    expect(dropped).toBeInstanceOf(MissingColumnsError);
+    expect(dropped).toMatchObject({ code: 'MISSING_COLUMNS', table: 'plant_rows', columns: ['b'] });
   });
 
-  it('treats a sub-millisecond timestamp as processed once its millisecond is', async () => {
+  it('keeps timestamps to the microsecond: two rows within one millisecond are both seen, results join their rows exactly', async () => {
     await db.query('CREATE TABLE micro ("timestamp" timestamptz PRIMARY KEY, a double precision)');
-    await db.query(`INSERT INTO micro VALUES ('2026-01-01T00:00:00.123456Z', 1)`);
     const source = createProcessDataSource(db, { table: 'micro' });
-    const row = await source.next(undefined);
-    expect(row?.timestamp.toISOString()).toBe('2026-01-01T00:00:00.123Z');
-    expect(await source.next(row!.timestamp)).toBeUndefined();
+    await source.insertRows([{ timestamp: '2026-01-01T00:00:00.123456Z', a: 1 }]);
+    const first = await source.next(undefined);
+    expect(first).toMatchObject({ time: '2026-01-01T00:00:00.123456Z', values: { a: 1 } });
+    expect(first?.timestamp.toISOString()).toBe('2026-01-01T00:00:00.123Z');
+    expect(await source.next(first!.time)).toBeUndefined();
+    // A second row in the same millisecond, 1 µs later (given with a zone offset): new, and seen.
+    await source.insertRows([{ timestamp: '2026-01-01T01:00:00.123457+01:00', a: 2 }]);
+    const second = await source.next(first!.time);
+    expect(second).toMatchObject({ time: '2026-01-01T00:00:00.123457Z', values: { a: 2 }, skippedRows: 0 });
+
+    const store = await createResultStore(db, { tables: { results: 'res_micro' }, dataTable: 'micro' });
+    for (const row of [first!, second!])
+      await store.recordCycle({ dataTimestamp: row.timestamp, dataTime: row.time, status: 'ok' });
+    expect(await store.lastProcessedTime()).toBe('2026-01-01T00:00:00.123457Z');
+    const joined = await db.query<{ a: number }>(
+      'SELECT p.a FROM res_micro r JOIN micro p ON r.data_timestamp = p."timestamp" ORDER BY p.a',
+    );
+    expect(joined.rows.map((r) => r.a)).toEqual([1, 2]);
+    expect((await store.recent()).map((r) => r.dataTime)).toEqual([
+      '2026-01-01T00:00:00.123457Z',
+      '2026-01-01T00:00:00.123456Z',
+    ]);
+    await expect(source.insertRows([{ timestamp: '0x10', a: 3 }])).rejects.toThrow(
+      /Row timestamp '0x10' is not an ISO 8601 timestamp/,
+    );
   });
 });

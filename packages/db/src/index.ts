@@ -16,6 +16,7 @@ export {
 } from './open.ts';
 export {
   createProcessDataSource,
+  type ExactTime,
   type PlantRow,
   type ProcessDataInput,
   type ProcessDataSource,

@@ -1,3 +1,4 @@
+import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { describeError, errorCode, isUnreachable, type Logger, silentLogger } from '@po/core';
 import pRetry from 'p-retry';
@@ -30,9 +31,21 @@ export interface OpenDatabaseOptions {
   maxConnections?: number | undefined;
   /** Time to wait for a new connection before it counts as failed, ms. Default 5000. */
   connectTimeoutMs?: number | undefined;
+  /**
+   * Longest statement, ms (PostgreSQL). The server cancels a statement running longer
+   * (`statement_timeout`, also `idle_in_transaction_session_timeout`); the client gives up on an
+   * answer 1 s later (a half-open link: nothing comes back) and discards that connection, so the
+   * next query opens a new one. Default 30000.
+   */
+  queryTimeoutMs?: number | undefined;
+  /** TCP keepalive: first probe after this much idle time, ms (PostgreSQL). Default 10000. */
+  keepAliveMs?: number | undefined;
   /** pino-compatible logger. Default silent. */
   logger?: Logger | undefined;
 }
+
+/** How long `close` waits for connections in use before it ends them. */
+const CLOSE_TIMEOUT_MS = 3000;
 
 /** PostgreSQL's own "not now" codes; socket codes are `isUnreachable`'s, SQLSTATE class 08 is tested apart. */
 const SERVER_GONE_CODES = new Set([
@@ -49,7 +62,7 @@ export function isConnectionError(error: unknown): boolean {
   const code = errorCode(error) ?? '';
   if (SERVER_GONE_CODES.has(code) || code.startsWith('08')) return true;
   const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|connection error|timeout exceeded when trying to connect|Connection ended|not queryable/i.test(
+  return /Connection terminated|connection error|timeout exceeded when trying to connect|Connection ended|not queryable|Query read timeout/i.test(
     message,
   );
 }
@@ -83,10 +96,12 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     ? await openPostgres(options.url, options, logger, schema)
     : await openPglite(resolve(options.dataDir ?? 'data/pglite'), logger, schema);
 
+  let closing = false;
   const withRetry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
     pRetry(fn, {
       ...retry,
-      shouldRetry: ({ error }) => isConnectionError(error),
+      // Once closing, a connection failure is final: a stop must not wait for retries.
+      shouldRetry: ({ error }) => !closing && isConnectionError(error),
       onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
         if (isConnectionError(error) && retriesLeft > 0)
           logger.warn(
@@ -101,7 +116,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
           'UNREACHABLE',
           db.target,
           `Cannot reach the database at ${db.target} (${describeError(error)}) after ${retry.retries + 1} attempts. ` +
-            'Check that it runs and DATABASE_URL is right; po keeps retrying.',
+            'Check that it runs and DATABASE_URL is right.',
           error,
         );
       }
@@ -119,7 +134,10 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     schema,
     query: (sql, params) => withRetry('query', () => db.query(sql, params)),
     transaction: (fn) => withRetry('transaction', () => db.transaction(fn)),
-    close: db.close,
+    close: () => {
+      closing = true;
+      return db.close();
+    },
   };
   if (schema !== 'public') {
     try {
@@ -145,11 +163,25 @@ async function openPostgres(
 ): Promise<Driver> {
   const { default: pgModule } = await import('pg');
   const target = describeUrl(url);
+  const queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
+  // po opens the sockets itself, so that `close` can end them when the link is half-open.
+  const sockets = new Set<Socket>();
   const pool: pg.Pool = new pgModule.Pool({
     connectionString: url,
     max: options.maxConnections ?? 5,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     idleTimeoutMillis: 30_000,
+    statement_timeout: queryTimeoutMs,
+    idle_in_transaction_session_timeout: queryTimeoutMs,
+    query_timeout: queryTimeoutMs + 1000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: options.keepAliveMs ?? 10_000,
+    stream: () => {
+      const socket = new Socket();
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      return socket;
+    },
     // Set at connection start, so every pooled connection sees po's schema first.
     ...(schema !== 'public' ? { options: `-c search_path=${quoteIdent(schema, 'schema')}` } : {}),
   });
@@ -185,8 +217,35 @@ async function openPostgres(
         client.release(broken);
       }
     },
-    close: () => pool.end(),
+    async close() {
+      // Connections in use get a moment to finish; then sockets still open (a half-open link never
+      // answers, nor acknowledges a close) are ended, so that a stop is prompt.
+      const ended = await settleWithin(pool.end(), CLOSE_TIMEOUT_MS);
+      if (!ended) logger.warn({ target }, '[po/db] close: connections still busy; ending them');
+      const closing = [...sockets].map((s) => new Promise((done) => s.once('close', done)));
+      if (!(await settleWithin(Promise.all(closing), ended ? 500 : 0)))
+        for (const socket of sockets) socket.destroy();
+    },
   };
+}
+
+/** Whether `work` settled within `ms` (its rejection counts as settled). */
+async function settleWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      bound,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function openPglite(dataDir: string, logger: Logger, schema: string): Promise<Driver> {

@@ -2,10 +2,38 @@ import { DbError, MissingColumnsError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import type { Database } from './types.ts';
 
+/**
+ * A timestamp exactly as the database keeps it: ISO 8601 in UTC with microseconds,
+ * `2026-03-01T06:00:00.123456Z` (a JS `Date` keeps milliseconds only).
+ */
+export type ExactTime = string;
+
+/** Cast of a timestamptz to its `ExactTime` text (the same SQL on PostgreSQL and PGlite). */
+export const exactTimeSql = (column: string): string =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+const EXACT_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})$/;
+
+/** A timestamp parameter without loss: a Date as it is, an ISO text (microseconds kept) checked, else refused naming `what`. */
+export function timeParameter(value: Date | string | number, what: string): Date | string {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new DbError('INVALID_ARGUMENT', `${what} is an invalid date.`);
+    return value;
+  }
+  if (typeof value === 'number') return timeParameter(new Date(value), what);
+  if (typeof value === 'string' && EXACT_TIME.test(value) && !Number.isNaN(Date.parse(value))) return value;
+  throw new DbError(
+    'INVALID_ARGUMENT',
+    `${what} '${String(value)}' is not an ISO 8601 timestamp with a zone (e.g. 2026-03-01T06:00:00.123456Z).`,
+  );
+}
+
 /** One plant row: its timestamp and a value per column. */
 export interface PlantRow {
-  /** The row's timestamp, to the millisecond (finer digits are dropped). */
+  /** The row's timestamp, to the millisecond (for display; `time` is exact). */
   timestamp: Date;
+  /** The row's timestamp exactly as stored (microseconds): its identity. */
+  time: ExactTime;
   /** Column -> value (numbers; `numeric` columns arrive as strings; NULL as null). */
   values: Record<string, unknown>;
   /** Rows newer than `after` other than this one: they arrived since the last cycle and are not run. */
@@ -38,7 +66,7 @@ export interface ProcessDataSource {
    * With `columns`, only those are read, and a table lacking any of them is a
    * `MissingColumnsError` naming them.
    */
-  next(after: Date | undefined, columns?: readonly string[]): Promise<PlantRow | undefined>;
+  next(after: Date | ExactTime | undefined, columns?: readonly string[]): Promise<PlantRow | undefined>;
   /**
    * Rows of a time window in time order (`from` and `to` included), for replays: at most
    * `limit` rows (default 1000) strictly after `after` when given. `columns` as in `next`.
@@ -46,7 +74,7 @@ export interface ProcessDataSource {
   between(
     window: TimeWindow,
     columns: readonly string[],
-    page?: { after?: Date; limit?: number },
+    page?: { after?: Date | ExactTime; limit?: number },
   ): Promise<PlantRow[]>;
   /** How many rows a time window holds (`from` and `to` included). */
   countBetween(window: TimeWindow): Promise<number>;
@@ -103,33 +131,47 @@ export function createProcessDataSource(
       const select = columns
         ? [ts, ...columns.filter((c) => c !== timeColumn).map((c) => quoteIdent(c))].join(', ')
         : '*';
-      // Rows within the millisecond of `after` count as processed: JS dates keep milliseconds only.
-      const r = await db.query(
-        `SELECT ${select}, count(*) OVER () AS po_new_rows FROM ${t}
-         ${after ? `WHERE ${ts} >= $1::timestamptz + interval '1 millisecond'` : ''}
+      // Compared at full precision: `after` is exact text (microseconds), so a row 1 µs later is new.
+      const r = await db
+        .query(
+          `SELECT ${select}, ${exactTimeSql(ts)} AS po_time, count(*) OVER () AS po_new_rows FROM ${t}
+         ${after ? `WHERE ${ts} > $1::timestamptz` : ''}
          ORDER BY ${ts} DESC LIMIT 1`,
-        after ? [after] : [],
-      );
+          after ? [timeParameter(after, 'The last processed timestamp')] : [],
+        )
+        .catch(async (e: unknown) => {
+          // A column dropped since it was checked: re-read the table, so the error names it.
+          if (columns && isUndefinedColumn(e)) {
+            known = undefined;
+            await checkColumns(columns);
+          }
+          throw e;
+        });
       const row = r.rows[0];
       if (!row) return undefined;
-      const { [timeColumn]: time, po_new_rows: count, ...values } = row;
-      const timestamp = time instanceof Date ? time : new Date(String(time));
-      return { timestamp, values, skippedRows: Number(count) - 1 };
+      const { [timeColumn]: _, po_time: time, po_new_rows: count, ...values } = row;
+      return {
+        timestamp: new Date(String(time)),
+        time: String(time),
+        values,
+        skippedRows: Number(count) - 1,
+      };
     },
     async between(window, columns, page = {}) {
       await checkColumns(columns);
       const select = [ts, ...columns.filter((c) => c !== timeColumn).map((c) => quoteIdent(c))].join(', ');
       const params: unknown[] = [window.from, window.to, Math.max(1, Math.min(page.limit ?? 1000, 100_000))];
-      if (page.after) params.push(page.after);
+      // Paged at full precision: `after` is exact text (microseconds), so no row of a page boundary is lost.
+      if (page.after) params.push(timeParameter(page.after, 'The page start'));
       const r = await db.query(
-        `SELECT ${select} FROM ${t} WHERE ${ts} >= $1 AND ${ts} <= $2
-         ${page.after ? `AND ${ts} >= $4::timestamptz + interval '1 millisecond'` : ''}
+        `SELECT ${select}, ${exactTimeSql(ts)} AS po_time FROM ${t} WHERE ${ts} >= $1 AND ${ts} <= $2
+         ${page.after ? `AND ${ts} > $4::timestamptz` : ''}
          ORDER BY ${ts} LIMIT $3`,
         params,
       );
       return r.rows.map((row) => {
-        const { [timeColumn]: time, ...values } = row;
-        return { timestamp: time instanceof Date ? time : new Date(String(time)), values, skippedRows: 0 };
+        const { [timeColumn]: _, po_time: time, ...values } = row;
+        return { timestamp: new Date(String(time)), time: String(time), values, skippedRows: 0 };
       });
     },
     async countBetween(window) {
@@ -156,6 +198,13 @@ export function createProcessDataSource(
   };
 }
 
+/** PostgreSQL's undefined_column (42703), on the error or its cause. */
+function isUndefinedColumn(error: unknown): boolean {
+  for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause)
+    if ((e as { code?: unknown }).code === '42703') return true;
+  return false;
+}
+
 /** Inserts plant rows in chunks of at most ~30,000 parameters; an existing timestamp is left as it is. */
 async function insertRows(
   db: Database,
@@ -173,7 +222,7 @@ async function insertRows(
     const part = rows.slice(start, start + chunk);
     const params: unknown[] = [];
     const tuples = part.map((row) => {
-      params.push(new Date(row.timestamp));
+      params.push(timeParameter(row.timestamp, `Row timestamp`));
       for (const c of names) params.push(row[c] ?? null);
       const base = params.length - width;
       return `(${cols.map((_, i) => `$${base + i + 1}`).join(', ')})`;

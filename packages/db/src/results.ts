@@ -1,6 +1,7 @@
 import { DbError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import { defaultTableNames, migrate, type TableNames } from './migrations.ts';
+import { type ExactTime, exactTimeSql, timeParameter } from './process-data.ts';
 import type { Database } from './types.ts';
 
 export type CycleStatus = 'ok' | 'skipped' | 'failed';
@@ -9,8 +10,10 @@ const DECISIONS: readonly FeedbackDecision[] = ['accepted', 'rejected', 'modifie
 
 /** One cycle, as the runner records it. JSON fields are stored as jsonb. */
 export interface CycleRecord {
-  /** Timestamp of the plant row the cycle ran on; with the data table, the cycle's identity. */
+  /** Timestamp of the plant row the cycle ran on, to the millisecond (`dataTime` when known is exact). */
   dataTimestamp: Date;
+  /** The plant row's timestamp exactly (microseconds); with the data table, the cycle's identity. Stored instead of `dataTimestamp` when given. */
+  dataTime?: ExactTime | undefined;
   /** The data table the row came from. Default: the store's `dataTable`. */
   dataTable?: string;
   status: CycleStatus;
@@ -40,6 +43,8 @@ export interface StoredResult {
   id: number;
   dataTable: string;
   dataTimestamp: Date;
+  /** `data_timestamp` exactly (microseconds). */
+  dataTime: ExactTime;
   status: CycleStatus;
   reason: string | null;
   strategyVersion: string | null;
@@ -95,6 +100,8 @@ export interface ResultStore {
   recordCycle(record: CycleRecord): Promise<boolean>;
   /** The newest data timestamp recorded for the data table (default: the store's), or undefined. */
   lastProcessed(dataTable?: string): Promise<Date | undefined>;
+  /** The same, exactly (microseconds): what the runner resumes after. */
+  lastProcessedTime(dataTable?: string): Promise<ExactTime | undefined>;
   /** Results, newest data first. `since`: data timestamps at or after it. `limit` default 50, at most 1000. */
   recent(options?: { since?: Date; limit?: number; status?: CycleStatus }): Promise<StoredResult[]>;
   /** One result with its feedback, or undefined. */
@@ -102,6 +109,9 @@ export interface ResultStore {
   /** Records an operator's decision on a result; an unknown id is a DbError (UNKNOWN_RESULT). */
   addFeedback(id: number | string, feedback: FeedbackInput): Promise<StoredFeedback>;
 }
+
+/** Every column, and `data_timestamp` exactly as text. */
+const RESULT_COLUMNS = `*, ${exactTimeSql('data_timestamp')} AS po_data_time`;
 
 const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
@@ -111,6 +121,7 @@ function toResult(r: Record<string, unknown>): StoredResult {
     id: Number(r.id),
     dataTable: r.data_table as string,
     dataTimestamp: r.data_timestamp as Date,
+    dataTime: r.po_data_time as string,
     status: r.status as CycleStatus,
     reason: (r.reason as string | null) ?? null,
     strategyVersion: (r.strategy_version as string | null) ?? null,
@@ -182,10 +193,17 @@ export async function createResultStore(
       );
       return r.rows[0]?.last_timestamp ?? undefined;
     },
+    async lastProcessedTime(dataTable = defaultDataTable) {
+      const r = await db.query<{ t: string | null }>(
+        `SELECT ${exactTimeSql('last_timestamp')} AS t FROM ${tables.state} WHERE data_table = $1`,
+        [dataTable],
+      );
+      return r.rows[0]?.t ?? undefined;
+    },
     recent: (filter = {}) => recentResults(db, tables, filter),
     async get(id) {
       const n = resultId(id);
-      const r = await db.query(`SELECT * FROM ${tables.results} WHERE id = $1`, [n]);
+      const r = await db.query(`SELECT ${RESULT_COLUMNS} FROM ${tables.results} WHERE id = $1`, [n]);
       const row = r.rows[0];
       if (!row) return undefined;
       const f = await db.query(`SELECT * FROM ${tables.feedback} WHERE result_id = $1 ORDER BY id`, [n]);
@@ -197,10 +215,11 @@ export async function createResultStore(
 
 /** The result row and the runner's progress, in one transaction; false when the cycle was recorded before. */
 function recordCycle(db: Database, tables: Tables, record: CycleRecord, dataTable: string): Promise<boolean> {
-  const at = record.dataTimestamp;
-  if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
+  if (!(record.dataTimestamp instanceof Date) || Number.isNaN(record.dataTimestamp.getTime())) {
     throw new DbError('INVALID_ARGUMENT', 'recordCycle needs a valid dataTimestamp (a Date).');
   }
+  const at =
+    record.dataTime === undefined ? record.dataTimestamp : timeParameter(record.dataTime, 'dataTime');
   const { results, state } = tables;
   return db.transaction(async (tx) => {
     const inserted = await tx.query(
@@ -260,7 +279,7 @@ async function recentResults(
   }
   params.push(limit);
   const r = await db.query(
-    `SELECT * FROM ${tables.results} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    `SELECT ${RESULT_COLUMNS} FROM ${tables.results} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
      ORDER BY data_timestamp DESC, id DESC LIMIT $${params.length}`,
     params,
   );

@@ -461,6 +461,15 @@ describe('model load errors', () => {
     },
   });
 
+  it('a scaler file that does not load is reported under config.scaler_path, not model_path', async () => {
+    const spec = strategy();
+    (spec.skills.im_z.config as Record<string, string>).scaler_path = 'no_such_scalers.json';
+    const err = await compile(spec).catch((e) => e);
+    expect(err).toBeInstanceOf(StrategyValidationError);
+    expect(err.issues.map((i: { path: string }) => i.path)).toEqual(['skills.im_z.config.scaler_path']);
+    expect(err.message).toContain('no_such_scalers.json');
+  });
+
   it("a provider's ModelLoadError is reported as it is", async () => {
     const error = new ModelLoadError({
       skill: 'im_z',

@@ -123,15 +123,38 @@ async function loadModels(spec: StrategySpec, options: CompileOptions): Promise<
   });
   if (failures.length > 0) {
     await Promise.all([...models.values()].map((m) => m.dispose()));
-    const problems = failures.map(({ skill, error }) => ({
-      path: `skills.${skill}.config.model_path`,
-      message: describeError(error, { scope: false }),
-    }));
+    const config = new Map(modelSkills.map(([name, skill]) => [name, skill.config]));
+    const problems = failures.map(({ skill, error }) => {
+      const message = describeError(error, { scope: false });
+      return { path: `skills.${skill}.config.${failedFile(config.get(skill), error, message)}`, message };
+    });
     const errors = failures.map((f) => f.error);
     const cause = errors.length === 1 ? errors[0] : new AggregateError(errors, 'models that did not load');
     throw new StrategyValidationError(problems, options.source, { cause });
   }
   return models;
+}
+
+/** Which file of a model skill a load error is about (its role, else the path it names): the scaler, the metadata, else the model. */
+function failedFile(
+  config: ModelSkill[1]['config'] | undefined,
+  error: unknown,
+  message: string,
+): 'model_path' | 'scaler_path' | 'metadata_path' {
+  const role = (error as { role?: unknown }).role;
+  if (role === 'scaler') return 'scaler_path';
+  if (role === 'metadata') return 'metadata_path';
+  const named = new Set<string>();
+  for (let e: unknown = error; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
+    const path = (e as { path?: unknown }).path;
+    if (typeof path === 'string') named.add(path);
+  }
+  for (const field of ['scaler_path', 'metadata_path'] as const) {
+    const path = config?.[field];
+    if (typeof path === 'string' && path !== '' && (named.has(path) || message.includes(`'${path}'`)))
+      return field;
+  }
+  return 'model_path';
 }
 
 function modelRequest(name: string, skill: ModelSkill[1]) {

@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isPoError } from '@po/core';
 import { describe, expect, it } from 'vitest';
@@ -36,6 +36,12 @@ describe('loadSettings', () => {
     expect(s.store.kind).toBe('local');
     expect(s.store.bucket).toBe('process-optimization');
     expect(s.metadata_dir).toBe('metadata');
+    expect(s.api.threads).toBe(Math.max(1, availableParallelism() - 1));
+    expect(s.database).toMatchObject({
+      query_timeout_ms: 30_000,
+      connect_timeout_ms: 5_000,
+      connect_retries: 4,
+    });
   });
 
   it('the file, then the environment, then overrides', () => {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -14,6 +15,10 @@ const optionalText = z
 /** A positive whole-number bound with its default. */
 const count = (fallback: number, description: string) =>
   z.coerce.number().int().positive().default(fallback).describe(description);
+/** Worker threads by default: one per CPU but one (the event loop's), at least one. */
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
 
 /** Every setting of the po service; defaults are the embedded demo's. */
 export const settingsSchema = z
@@ -38,8 +43,10 @@ export const settingsSchema = z
           .int()
           .min(1)
           .max(64)
-          .default(2)
-          .describe('Worker threads that run cycles.'),
+          .default(() => defaultThreads())
+          .describe(
+            'Worker threads that run cycles. Default: CPUs - 1 (at least 1), leaving one to the event loop.',
+          ),
       })
       .prefault({}),
     limits: z
@@ -78,6 +85,21 @@ export const settingsSchema = z
       .object({
         url: optionalText.describe('PostgreSQL URL; unset: embedded PGlite under pglite_dir.'),
         pglite_dir: z.string().min(1).default('data/pglite').describe('Folder of the embedded database.'),
+        query_timeout_ms: positive
+          .default(30_000)
+          .describe(
+            'Longest SQL statement (PostgreSQL statement_timeout); a connection silent 1 s longer (a half-open link) is dropped and replaced.',
+          ),
+        connect_timeout_ms: positive.default(5_000).describe('Time to wait for a new PostgreSQL connection.'),
+        connect_retries: z.coerce
+          .number()
+          .int()
+          .min(0)
+          .max(100)
+          .default(4)
+          .describe(
+            'Retries of an unreachable database (backoff 0.1 s doubling up to 2 s) before a call fails; at start, po then exits 1.',
+          ),
       })
       .prefault({}),
     store: z
@@ -159,6 +181,9 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['PO_RUNNER_MODE', 'runner.mode'],
   ['DATABASE_URL', 'database.url'],
   ['PO_PGLITE_DIR', 'database.pglite_dir'],
+  ['PO_DB_QUERY_TIMEOUT_MS', 'database.query_timeout_ms'],
+  ['PO_DB_CONNECT_TIMEOUT_MS', 'database.connect_timeout_ms'],
+  ['PO_DB_CONNECT_RETRIES', 'database.connect_retries'],
   ['PO_STORE', 'store.kind'],
   ['PO_LOCAL_STORE_DIR', 'store.local_dir'],
   ['PO_BUCKET', 'store.bucket'],

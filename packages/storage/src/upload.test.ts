@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3RVER_CREDENTIALS, startS3rver, type TestS3Server } from '@po/test-kit';
@@ -102,5 +102,32 @@ describe('uploadModels', () => {
     const result = await uploadModels(store, root);
     expect(result.folder).toBe(join(root, 'models'));
     expect(result.files.map((f) => f.key)).toEqual(['models/saved_models/a.onnx']);
+  });
+});
+
+describe('uploadModels and symbolic links', () => {
+  it('treats a linked top-level folder like a linked file: not followed, nothing uploaded from outside dataDir', async () => {
+    const outside = await tempFolder();
+    await writeFile(join(outside, 'secret.onnx'), 'from outside');
+    const root = await tempFolder();
+    const store = createLocalStore({ root: join(root, 'store') });
+    const data = join(root, 'data');
+    await mkdir(join(data, 'saved_scalers'), { recursive: true });
+    await writeFile(join(data, 'saved_scalers/a.json'), '{}');
+    await symlink(join(outside, 'secret.onnx'), join(data, 'saved_scalers/linked.onnx'));
+    await symlink(outside, join(data, 'saved_models'));
+    const result = await uploadModels(store, data);
+    expect(result.files.map((f) => f.key)).toEqual(['models/saved_scalers/a.json']);
+
+    // Only linked folders: refused, naming the link.
+    const linkedOnly = await tempFolder();
+    await symlink(outside, join(linkedOnly, 'saved_models'));
+    await expect(uploadModels(store, linkedOnly)).rejects.toThrow(
+      `symbolic links are not followed: "${join(linkedOnly, 'saved_models')}"`,
+    );
+    const linkedModels = await tempFolder();
+    await symlink(data, join(linkedModels, 'models'));
+    await expect(uploadModels(store, linkedModels)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await store.list('models/saved_models/')).toEqual([]);
   });
 });

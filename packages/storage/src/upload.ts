@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { StoreError } from './errors.ts';
 import { MODELS_PREFIX, validateKey } from './keys.ts';
@@ -43,9 +43,15 @@ export interface UploadModelsResult {
   skipped: number;
 }
 
-async function isFolder(path: string): Promise<boolean> {
+/**
+ * Whether `path` is a real folder. A symbolic link is not followed, a linked folder no more
+ * than a linked file (`walk` skips those): nothing is ever uploaded from outside `dataDir`.
+ */
+async function isFolder(path: string, links?: string[]): Promise<boolean> {
   try {
-    return (await stat(path)).isDirectory();
+    const stats = await lstat(path);
+    if (stats.isSymbolicLink()) links?.push(path);
+    return stats.isDirectory();
   } catch {
     return false;
   }
@@ -89,18 +95,23 @@ export async function uploadModels(
   options: UploadModelsOptions = {},
 ): Promise<UploadModelsResult> {
   let folder = dataDir;
+  const links: string[] = [];
   const present = async (base: string) =>
-    (await Promise.all(MODEL_FOLDERS.map((name) => isFolder(join(base, name))))).some(Boolean);
-  if (!(await present(folder)) && (await present(join(dataDir, 'models')))) folder = join(dataDir, 'models');
+    (await Promise.all(MODEL_FOLDERS.map((name) => isFolder(join(base, name), links)))).some(Boolean);
+  if (!(await present(folder)) && (await isFolder(join(dataDir, 'models'), links)))
+    if (await present(join(dataDir, 'models'))) folder = join(dataDir, 'models');
   const paths: string[] = [];
   for (const name of MODEL_FOLDERS) {
     if (await isFolder(join(folder, name))) await walk(join(folder, name), paths);
   }
   if (paths.length === 0) {
+    const linked = links.length
+      ? ` (symbolic links are not followed: ${[...new Set(links)].map((l) => JSON.stringify(l)).join(', ')})`
+      : '';
     throw new StoreError(
       'NOT_FOUND',
       store.kind,
-      `No model files in ${dataDir}: expected ${MODEL_FOLDERS.join(', ')} folders there or in ${join(dataDir, 'models')}. Point to the folder that holds them.`,
+      `No model files in ${dataDir}: expected ${MODEL_FOLDERS.join(', ')} folders there or in ${join(dataDir, 'models')}${linked}. Point to the folder that holds them.`,
     );
   }
   paths.sort();

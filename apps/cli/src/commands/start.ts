@@ -1,4 +1,6 @@
+import { isPoError } from '@po/core';
 import type { Command } from 'commander';
+import { CliError } from '../errors.ts';
 import type { Output } from '../io.ts';
 import { createLogger } from '../logger.ts';
 import { runService } from '../service/index.ts';
@@ -42,6 +44,17 @@ export function registerStartCommand(program: Command, output: Output): void {
       );
       const logger = createLogger(settings, output.isTTY);
       for (const warning of warnings) logger.warn({}, `[po/settings] ${warning}`);
-      await runService(settings, logger);
+      try {
+        await runService(settings, logger);
+      } catch (e) {
+        // po's own errors name the problem in one line; anything else gets its stack only with --debug.
+        if (flags.debug || isPoError(e) || e instanceof CliError) throw e;
+        throw new CliError(`[po] start failed (run with --debug for the stack): ${oneLine(e)}`, 70);
+      }
     });
+}
+
+function oneLine(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.split('\n')[0] ?? text;
 }

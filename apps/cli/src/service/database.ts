@@ -4,12 +4,14 @@ import {
   createProcessDataSource,
   createResultStore,
   type Database,
+  describeUrl,
   openDatabase,
   type ProcessDataSource,
   type ResultStore,
 } from '@po/db';
 import { seedDemo, startDemoFeeder } from '@po/runner';
 import type { Settings } from '@po/settings';
+import { CliError } from '../errors.ts';
 
 /** The service's database: PostgreSQL (`database.url`) or the embedded PGlite, with the results tables. */
 export interface ServiceDatabase {
@@ -22,9 +24,18 @@ export interface ServiceDatabase {
 
 /** Opens the database and its results tables. */
 export async function openServiceDatabase(settings: Settings, logger: Logger): Promise<ServiceDatabase> {
+  const { url, pglite_dir, query_timeout_ms, connect_timeout_ms, connect_retries } = settings.database;
+  if (url)
+    logger.info(
+      { database: describeUrl(url), retries: connect_retries, connectTimeoutMs: connect_timeout_ms },
+      '[po] connecting to the database (retried with backoff, then po gives up and exits 1)',
+    );
   const db = await openDatabase({
-    url: settings.database.url,
-    dataDir: settings.database.pglite_dir,
+    url,
+    dataDir: pglite_dir,
+    queryTimeoutMs: query_timeout_ms,
+    connectTimeoutMs: connect_timeout_ms,
+    retry: { retries: connect_retries },
     logger,
   });
   try {
@@ -35,7 +46,11 @@ export async function openServiceDatabase(settings: Settings, logger: Logger): P
     return { db, results, health: () => databaseHealth(db), close: () => db.close() };
   } catch (e) {
     await db.close();
-    throw e;
+    if (errorCode(e) !== 'UNREACHABLE') throw e;
+    throw new CliError(
+      `${describeError(e)} po gives up at start after ${connect_retries + 1} attempts ` +
+        '(database.connect_retries, PO_DB_CONNECT_RETRIES, sets how many); once running, it keeps retrying.',
+    );
   }
 }
 
@@ -68,12 +83,26 @@ export async function openPlantData(
   return { source: demo.source, stop: () => feeder.stop() };
 }
 
+/** How long `/health` waits for the database's answer (a half-open link never answers). */
+const HEALTH_QUERY_MS = 200;
+
 async function databaseHealth(db: Database): Promise<Record<string, unknown>> {
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await db.query('SELECT 1');
+    await Promise.race([
+      db.query('SELECT 1'),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${HEALTH_QUERY_MS} ms`)),
+          HEALTH_QUERY_MS,
+        );
+      }),
+    ]);
     return { ok: true, kind: db.kind, target: db.target };
   } catch (e) {
     return { ok: false, kind: db.kind, target: db.target, reason: describeError(e).split('\n')[0] };
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -46,7 +46,7 @@ export async function serveHttp(settings: Settings, parts: HttpParts): Promise<H
     ...(parts.replays ? { replays: parts.replays } : {}),
     health: async () => ({
       ...strategies.health?.(),
-      ...(runner ? { runner: { ok: runner.status().healthy, ...runner.status() } } : {}),
+      ...(runner ? { runner: runnerHealth(runner) } : {}),
       ...(runner ? { models: modelsSection(runner) } : {}),
       ...(database ? { database: await database.health() } : {}),
     }),
@@ -77,5 +77,15 @@ export async function serveHttp(settings: Settings, parts: HttpParts): Promise<H
   return {
     url: `http://${host}:${typeof address === 'object' && address ? address.port : port}`,
     close: () => new Promise<void>((done) => server.close(() => done())),
+  };
+}
+
+/** `/health`'s runner section: not ok (with the reasons) when degraded or stalled. */
+function runnerHealth(runner: Runner): Record<string, unknown> {
+  const status = runner.status();
+  return {
+    ok: status.healthy,
+    ...(status.healthy ? {} : { reason: status.degraded.join('; ') }),
+    ...status,
   };
 }

@@ -117,7 +117,7 @@ function startRunner(
   const { results } = parts.database;
   const { logger, lastRun } = parts;
   const sink: ResultSink = {
-    lastProcessed: () => results.lastProcessed(),
+    lastProcessed: () => results.lastProcessedTime(),
     async recordCycle(record) {
       const fresh = await results.recordCycle(record);
       await lastRun
