@@ -46,6 +46,7 @@ export const httpError = {
   badRequest: (message: string, details?: readonly StrategyIssue[]) =>
     new ApiError(400, 'BAD_REQUEST', message, details),
   unauthorized: (message: string) => new ApiError(401, 'UNAUTHORIZED', message),
+  forbidden: (message: string) => new ApiError(403, 'FORBIDDEN', message),
   notFound: (message: string) => new ApiError(404, 'NOT_FOUND', message),
   bodyTooLarge: (limitBytes: number) =>
     new ApiError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${limitBytes} bytes`),

@@ -28,6 +28,7 @@ export interface Operation {
 const ERRORS = {
   400: 'Malformed body, invalid strategy (every problem in `details`) or missing input variables (named).',
   401: 'Missing or wrong bearer token.',
+  403: "The token's role may not do this (feedback needs operator, deploy needs engineer).",
   404: 'No such result.',
   413: 'Body over the size limit.',
   422: 'The optimizer could not compute a recommendation for this state.',

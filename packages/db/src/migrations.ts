@@ -9,12 +9,15 @@ export interface TableNames {
   feedback: string;
   /** Last processed data timestamp per data table. Default `runner_state`. */
   runnerState: string;
+  /** Who did what when: every deploy and every feedback from the dashboard or the API. Default `po_audit`. */
+  audit: string;
 }
 
 export const defaultTableNames: Readonly<TableNames> = {
   results: 'optimization_results',
   feedback: 'result_feedback',
   runnerState: 'runner_state',
+  audit: 'po_audit',
 };
 
 /** The table recording which migrations ran (per results table, so that several table sets can share a schema). */
@@ -68,6 +71,25 @@ const migrations: Migration[] = [
       )`,
     ],
   },
+  {
+    // The dashboard's Now view shows bounds and why each variable sits where it does; every deploy and
+    // feedback is audited.
+    id: '002_decisions_explanation_audit',
+    statements: (t, raw) => [
+      `ALTER TABLE ${t.results} ADD COLUMN IF NOT EXISTS decision_variables jsonb`,
+      `ALTER TABLE ${t.results} ADD COLUMN IF NOT EXISTS explanation jsonb`,
+      `CREATE TABLE IF NOT EXISTS ${t.audit} (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT now(),
+        actor text NOT NULL,
+        role text NOT NULL,
+        action text NOT NULL,
+        target text NOT NULL,
+        detail jsonb
+      )`,
+      `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${raw.audit}_at_idx`.slice(0, 63))} ON ${t.audit} (at)`,
+    ],
+  },
 ];
 
 /**
@@ -81,6 +103,7 @@ export async function migrate(db: Database, names: Partial<TableNames> = {}): Pr
     results: quoteIdent(raw.results, 'results table'),
     feedback: quoteIdent(raw.feedback, 'feedback table'),
     runnerState: quoteIdent(raw.runnerState, 'runner state table'),
+    audit: quoteIdent(raw.audit, 'audit table'),
   };
   return db.transaction(async (tx) => {
     await tx.query("SELECT pg_advisory_xact_lock(hashtext('po/db migrations'))");

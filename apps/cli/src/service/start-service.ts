@@ -6,6 +6,7 @@ import type { Settings } from '@po/settings';
 import { openPlantData, openServiceDatabase, type PlantData, type ServiceDatabase } from './database.ts';
 import { type HttpServer, serveHttp } from './http.ts';
 import { fileStrategies, type StrategyBackend, storeStrategies } from './strategies.ts';
+import { storeVersions } from './versions.ts';
 
 /** What the service runs: the HTTP API and the continuous runner (hybrid), or one of them. */
 export type ServiceMode = Settings['mode'];
@@ -40,6 +41,7 @@ interface Parts {
   plant?: PlantData;
   runner?: Runner;
   server?: HttpServer;
+  versions?: { close(): Promise<void> };
 }
 
 /**
@@ -77,7 +79,16 @@ export async function startService(settings: Settings, options: ServiceOptions =
     }
     if (mode !== 'continuous') {
       const { runner } = parts;
-      parts.server = await serveHttp(settings, { strategies, executor: pool, database, runner, logger });
+      const versions = file ? undefined : (parts.versions = await storeVersions(settings, strategies));
+      parts.server = await serveHttp(settings, {
+        strategies,
+        versions,
+        mode,
+        executor: pool,
+        database,
+        runner,
+        logger,
+      });
       logger.info({ url: parts.server.url, mode }, '[po] listening');
     } else {
       logger.info({ mode }, '[po] running (no HTTP API in continuous mode)');
@@ -130,6 +141,7 @@ async function stopParts(parts: Parts): Promise<void> {
   parts.plant?.stop();
   await Promise.all([parts.server?.close(), parts.runner?.stop({ timeoutMs: STOP_TIMEOUT_MS })]);
   await parts.database?.close();
+  await parts.versions?.close();
   await parts.strategies?.close();
   await parts.pool?.close();
 }
