@@ -31,6 +31,23 @@ import { whatIfRoutes } from './views/what-if.ts';
 export type { DashboardOptions } from './context.ts';
 export { PAGE_PATHS } from './page.ts';
 
+/** The dashboard's own routes (HTML pages, their data, assets, SSE), which the OpenAPI document does not list. */
+export const DASHBOARD_ROUTES: ReadonlySet<string> = new Set([
+  '/',
+  '/assets/:name',
+  '/live',
+  '/feedback',
+  '/login',
+  '/logout',
+  '/trends',
+  '/trends/data',
+  '/history',
+  '/history.csv',
+  '/strategy',
+  '/what-if',
+  '/deploy',
+]);
+
 /** A session lasts one long shift. */
 const SESSION_S = 12 * 3600;
 
