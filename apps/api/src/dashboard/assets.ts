@@ -52,7 +52,7 @@ function bands(l){return u=>{if(!l)return;const c=u.ctx,{left,top,width,height}=
 const fill=(a,b,col)=>{const y1=Math.max(top,Math.min(top+height,y(b))),y2=Math.max(top,Math.min(top+height,y(a)));if(y2>y1){c.fillStyle=col;c.fillRect(left,y1,width,y2-y1)}};
 const lo=u.scales.y.min,hi=u.scales.y.max;if(l.opMax!=null)fill(l.opMax,l.varMax??hi,'rgba(217,115,13,.18)');if(l.varMax!=null)fill(l.varMax,hi,'rgba(198,40,40,.25)');
 if(l.opMin!=null)fill(l.varMin??lo,l.opMin,'rgba(217,115,13,.18)');if(l.varMin!=null)fill(lo,l.varMin,'rgba(198,40,40,.25)');c.restore()}}
-async function draw(){const r=await fetch(el.dataset.src,{headers:{accept:'application/json'}});const d=await r.json();el.textContent='';const t0=performance.now();
+function render(d){el.textContent='';const t0=performance.now();
 const sync=uPlot.sync('po');const w=Math.max(420,Math.min(900,(el.clientWidth||1200)/ (d.series.length>1?2:1)-24));
 for(const s of d.series){const box=document.createElement('figure');box.className='chart';box.dataset.variable=s.name;el.append(box);
 const series=[{},{label:s.name+' (plant)',stroke:'#4ea1ff',width:1.5,value:(u,v)=>fmt(v,s.units)}];const data=[d.times,s.plant];
@@ -61,8 +61,9 @@ if(s.predicted){series.push({label:'predicted',stroke:'#ce93d8',dash:[6,4],width
 const u=new uPlot({width:w,height:260,title:s.name+(s.units?' ['+s.units+']':''),cursor:{sync:{key:sync.key},focus:{prox:16}},
 scales:{x:{time:true}},axes:[{stroke:'#9aa5b1',grid:{stroke:'#2b333d'}},{stroke:'#9aa5b1',grid:{stroke:'#2b333d'},size:70,values:(u,vs)=>vs.map(v=>fmt(v,s.units))}],
 series,hooks:{drawClear:[bands(s.limits)]}},data,box);sync.sub(u)}
-el.dataset.rendered=String(performance.now()-t0);el.dispatchEvent(new Event('po:drawn'))}
-draw().catch(e=>{el.textContent='Trends could not be drawn: '+e.message});})();`;
+const ms=performance.now()-t0;el.dataset.rendered=String(ms);el.dispatchEvent(new Event('po:drawn'));return ms}
+window.poDrawTrends=render;
+fetch(el.dataset.src,{headers:{accept:'application/json'}}).then(r=>r.ok?r.json():r.json().then(b=>{throw new Error(b.error||r.status)})).then(render).catch(e=>{el.textContent='Trends could not be drawn: '+e.message});})();`;
 
 const require = createRequire(import.meta.url);
 const UPLOT = {
