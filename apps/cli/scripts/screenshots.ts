@@ -31,7 +31,7 @@ try {
   console.log(`screenshots in ${out}: now.png, trends.png, strategy.png`);
 
   if (bench) {
-    console.log('\nview | JS files | JS gzip (KB) | first contentful paint (ms, median of 5)');
+    console.log('\nview | JS files | JS gzip (KB) | first render (ms, median of 5)');
     for (const path of VIEWS) {
       const scripts = new Map<string, number>();
       const onResponse = async (r: import('playwright-core').Response) => {
