@@ -11,7 +11,7 @@ let demo: Demo;
 
 beforeAll(async () => {
   demo = await startDemo();
-}, 180_000);
+}, 420_000);
 
 afterAll(async () => {
   await demo?.stop();

@@ -45,7 +45,7 @@ async function until<T>(
   what: string,
   fn: () => T | undefined | Promise<T | undefined>,
   log: () => string,
-  ms = 90_000,
+  ms = 240_000,
 ): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
