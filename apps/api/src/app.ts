@@ -5,13 +5,15 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { timing } from 'hono/timing';
 import { createCycles } from './cycles.ts';
+import { dashboardRoutes, PAGE_PATHS } from './dashboard/index.ts';
 import { httpError, notFound, onError } from './errors.ts';
 import { type ApiMetrics, createMetrics } from './metrics.ts';
-import { bearerToken } from './middleware/auth.ts';
+import { authenticate, createAccess, requireRole } from './middleware/auth.ts';
 import { observe } from './middleware/observe.ts';
 import { requestLimits } from './middleware/request-limits.ts';
 import type { Operation } from './openapi.ts';
 import { cacheOperations, cacheRoutes } from './routes/cache.ts';
+import { deployOperations, deployRoutes } from './routes/deploy.ts';
 import { docsOperations, docsRoutes } from './routes/docs.ts';
 import { healthOperations, healthRoutes } from './routes/health.ts';
 import { metricsOperations, metricsRoutes } from './routes/metrics.ts';
@@ -33,6 +35,7 @@ const OPERATIONS: readonly Operation[] = [
   ...optimizeOperations,
   ...simulateOperations,
   ...strategiesOperations,
+  ...deployOperations,
   ...resultsOperations,
   ...replaysOperations,
   ...healthOperations,
@@ -55,7 +58,7 @@ export type PoApp = Hono & {
 export function createApp(options: AppOptions): PoApp {
   const { strategies, executor, results, cache } = options;
   const logger = options.logger ?? silentLogger;
-  const token = options.settings?.apiToken || undefined;
+  const access = createAccess(options.settings);
   const maxBodyBytes = options.settings?.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
   const metrics = createMetrics({ executor, cache, modelMismatch: options.modelMismatch });
   const deployed = deployedStrategy(strategies);
@@ -67,7 +70,7 @@ export function createApp(options: AppOptions): PoApp {
   const app = new Hono() as PoApp;
   Object.defineProperty(app, 'metrics', { value: metrics });
   app.use(requestId(), timing(), observe(metrics, logger));
-  if (token) app.use(bearerToken(token));
+  app.use(authenticate(access, (path) => PAGE_PATHS.has(path)));
   app.use(
     bodyLimit({
       maxSize: maxBodyBytes,
@@ -93,14 +96,39 @@ export function createApp(options: AppOptions): PoApp {
       withModels: options.readModelFile !== undefined,
     }),
   );
+  app.use('/results/:id/feedback', requireRole('operator', 'feedback on a recommendation'));
   app.route('/results', resultsRoutes(results, logger));
   app.route('/replays', replaysRoutes(options.replays, logger));
+  app.use('/strategies/deploy', requireRole('engineer', 'deploying a strategy version'));
+  app.route('/strategies/deploy', deployRoutes(options.versions, options.dashboard));
   app.route(
     '/health',
     healthRoutes({ strategies, executor, lastCycle: cycles.last, sections: options.health, cache }),
   );
   app.route('/cache', cacheRoutes(cache));
   app.route('/metrics', metricsRoutes(metrics));
-  app.route('/', docsRoutes(OPERATIONS, { tokenRequired: token !== undefined }));
+  app.route('/', docsRoutes(OPERATIONS, { tokenRequired: access.required }));
+  app.route(
+    '/',
+    dashboardRoutes({
+      access,
+      strategies,
+      deployed,
+      data: options.dashboard,
+      results,
+      versions: options.versions,
+      health: options.health,
+      serviceMode: options.serviceMode ?? 'api',
+      staleAfterMs: 3 * 1000 * (options.cycleIntervalS ?? 60),
+      simulate: (state, decisions) => cycles.simulate({ state, decisions }),
+      validate: async (text) =>
+        executor.run({
+          kind: 'validate',
+          bundle: await requestBundle(text),
+          models: options.readModelFile !== undefined,
+        }),
+      logger,
+    }),
+  );
   return app;
 }

@@ -48,6 +48,7 @@ export const httpError = {
   badRequest: (message: string, details?: readonly StrategyIssue[]) =>
     new ApiError(400, 'BAD_REQUEST', message, details),
   unauthorized: (message: string) => new ApiError(401, 'UNAUTHORIZED', message),
+  forbidden: (message: string) => new ApiError(403, 'FORBIDDEN', message),
   notFound: (message: string) => new ApiError(404, 'NOT_FOUND', message),
   limitExceeded: (message: string, details: readonly StrategyIssue[]) =>
     new ApiError(400, 'LIMIT_EXCEEDED', message, details),

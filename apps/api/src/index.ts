@@ -1,6 +1,7 @@
 export { API_VERSION, createApp, type PoApp } from './app.ts';
 export { ApiError } from './errors.ts';
 export type { ApiMetrics } from './metrics.ts';
+export type { AccessSettings, Identity, Role } from './middleware/auth.ts';
 export {
   type BundleOptions,
   bundleFromFiles,
@@ -33,11 +34,15 @@ export type {
 export type {
   ApiSettings,
   AppOptions,
+  AuditActor,
+  AuditRecord,
   CacheControl,
   ModelMismatchReport,
   ReplayRequest,
   ReplayService,
+  DashboardData,
   ResultsStore,
   RunnableStrategy,
   StrategySource,
+  StrategyVersions,
 } from './types.ts';

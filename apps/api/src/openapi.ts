@@ -29,6 +29,7 @@ const ERRORS = {
   400: 'Malformed body, invalid strategy (every problem in `details`) or missing input variables (named).',
   401: 'Missing or wrong bearer token.',
   404: 'No such result or replay.',
+  403: "The token's role may not do this (feedback needs operator, deploy needs engineer).",
   409: 'A replay is already running.',
   413: 'Body over the size limit.',
   422: 'The optimizer could not compute a recommendation for this state.',

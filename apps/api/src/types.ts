@@ -1,6 +1,7 @@
 import type { StrategySource as CoreStrategySource, Logger, ModelFileReader } from '@po/core';
 import type { CompiledStrategy, CycleResult, MismatchStatus, PlantState, StrategyLimits } from '@po/rto-engine';
 import type { ReplayReport } from '@po/runner';
+import type { AccessSettings } from './middleware/auth.ts';
 import type { CycleExecutor } from './pool/pool.ts';
 import type { Feedback, StoredResult } from './schemas.ts';
 
@@ -39,8 +40,65 @@ export interface ResultsStore {
   recent(query: { since?: Date | undefined; limit: number }): Promise<readonly StoredResult[]>;
   /** One result, or undefined when there is none with this id. */
   get(id: string): Promise<StoredResult | undefined>;
-  /** Records feedback; resolves to what was stored, or undefined when the result does not exist (404). */
-  addFeedback(id: string, feedback: Feedback): Promise<unknown>;
+  /**
+   * Records feedback; resolves to what was stored, or undefined when the result does not exist
+   * (404). `by` is who gave it: the store writes an audit entry with it, in the same transaction.
+   */
+  addFeedback(id: string, feedback: Feedback, by?: AuditActor): Promise<unknown>;
+}
+
+/** Who acts, as the audit log names them. */
+export interface AuditActor {
+  actor: string;
+  role: string;
+}
+
+/** One audit entry: who did what, when. */
+export interface AuditRecord extends AuditActor {
+  id: number | string;
+  at: Date | string;
+  action: string;
+  target: string;
+  detail: Record<string, unknown> | null;
+}
+
+/** The dashboard's reading side of the database (implemented with @po/db). Every method may reject (503). */
+export interface DashboardData {
+  /** Results with data timestamps in [since, until], newest first, with their newest feedback. */
+  results(query: {
+    since?: Date;
+    until?: Date;
+    limit: number;
+    status?: 'ok' | 'skipped' | 'failed';
+  }): Promise<readonly StoredResult[]>;
+  /** The plant data table's columns (without the time column). */
+  columns(): Promise<string[]>;
+  /** Plant values of `columns` in [since, until], oldest first, as column arrays (`times` in ms). */
+  plant(
+    columns: readonly string[],
+    window: { since: Date; until?: Date; limit?: number },
+  ): Promise<{ times: number[]; values: Record<string, (number | null)[]> }>;
+  /** Writes an audit entry (deploy, rollback). */
+  audit(
+    entry: AuditActor & { action: string; target: string; detail?: Record<string, unknown> },
+  ): Promise<unknown>;
+  /** The newest audit entries first. */
+  auditLog(limit: number): Promise<readonly AuditRecord[]>;
+}
+
+/** Strategy versions in the store and the deploy pointer (implemented by the service). */
+export interface StrategyVersions {
+  /** Every version in the store, in semantic order (oldest first). */
+  list(): Promise<readonly { version: string; key: string }[]>;
+  /** The deployed version, or undefined. */
+  deployed(): Promise<string | undefined>;
+  /** The YAML text of one version; an unknown version rejects with a PoError (404). */
+  read(version: string): Promise<string>;
+  /**
+   * Deploys a version: refused (PoError) unless it validates and every model loads; then writes
+   * the deploy pointer and loads it, so the API and the runner serve it.
+   */
+  deploy(version: string): Promise<void>;
 }
 
 /**
@@ -78,9 +136,7 @@ export interface ReplayService {
 }
 
 /** Settings of the HTTP layer. */
-export interface ApiSettings {
-  /** When set, every route but `/health` and `/metrics` needs `Authorization: Bearer <token>`. */
-  apiToken?: string | undefined;
+export interface ApiSettings extends AccessSettings {
   /** Largest request body, in bytes. Default 1 MiB. */
   bodyLimitBytes?: number;
   /**
@@ -132,6 +188,14 @@ export interface AppOptions {
    */
   modelMismatch?: () => ModelMismatchReport | undefined;
   settings?: ApiSettings;
+  /** What the dashboard reads (results with feedback, plant data, audit); without it the dashboard shows what the API knows. */
+  dashboard?: DashboardData;
+  /** Strategy versions and deploys (the dashboard's Strategy and Deploy views, `POST /strategies/deploy`). */
+  versions?: StrategyVersions;
+  /** The service's mode (`hybrid`, `api`), shown on the dashboard's status bar. */
+  serviceMode?: string;
+  /** Seconds between the runner's cycles: a newest cycle older than three of them is stale (red). Default 60. */
+  cycleIntervalS?: number;
   /** pino or any `Logger` of @po/core. Default: silent. */
   logger?: Logger;
 }

@@ -128,9 +128,28 @@ function summarize(result: CycleResult, mode: 'advisory' | 'monitor'): Partial<C
     setpoints: mode === 'monitor' ? null : result.setpoints,
     predictions: atCurrentAndRecommended(result.predicted_variables),
     constraintScores: atCurrentAndRecommended(result.constraint_variables),
+    decisionVariables: mode === 'monitor' ? null : decisions(result.optimized_variables),
+    explanation: mode === 'monitor' ? null : result.explanation,
     optimizer: result.optimizer,
     modelTrust: result.model_trust,
   };
+}
+
+/** Each decision variable: current, recommended, this cycle's bounds and the bound it sits on. */
+function decisions(variables: CycleResult['variables']): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(
+    Object.entries(variables).map(([name, v]) => [
+      name,
+      {
+        current: v.user_input_value,
+        recommended: v.optimizer_suggested_value,
+        lower_bound: v.lower_bound ?? null,
+        upper_bound: v.upper_bound ?? null,
+        at_bound: v.at_bound ?? null,
+        units: v.units ?? null,
+      },
+    ]),
+  );
 }
 
 function atCurrentAndRecommended(

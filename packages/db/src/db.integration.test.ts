@@ -48,6 +48,7 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
       'optimization_results/001_results_feedback_state',
       'optimization_results/002_results_model_trust',
       'optimization_results/003_replays',
+      'optimization_results/004_decisions_explanation_audit',
     ]);
     expect(await migrate(db)).toEqual([]);
     const again = await Promise.all([migrate(db), migrate(db)]);
@@ -128,6 +129,74 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
     );
     await expect(store.addFeedback(result!.id, { decision: 'maybe' as 'accepted' })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
+    });
+  });
+
+  it('audits feedback in the same transaction, and deploys; recent results carry their newest feedback', async () => {
+    const store = await createResultStore(db, {
+      tables: { results: 'res_audit', feedback: 'fb_audit', audit: 'audit_a' },
+    });
+    await store.recordCycle({
+      dataTimestamp: new Date('2026-01-03T00:00:00Z'),
+      status: 'ok',
+      decisionVariables: { Kiln_Coal_PV: { current: 9, recommended: 9.05, at_bound: 'upper' } },
+      explanation: { constraints: {} },
+    });
+    const [result] = await store.recent({ limit: 1 });
+    expect(result).toMatchObject({
+      decisionVariables: { Kiln_Coal_PV: { at_bound: 'upper' } },
+      explanation: { constraints: {} },
+      lastFeedback: null,
+    });
+    await store.addFeedback(
+      result!.id,
+      { decision: 'rejected', operator: 'ana', reason: 'mill' },
+      { actor: 'ana', role: 'operator' },
+    );
+    await expect(
+      store.addFeedback(987654, { decision: 'accepted' }, { actor: 'ana', role: 'operator' }),
+    ).rejects.toMatchObject({ code: 'UNKNOWN_RESULT' });
+    await store.audit({
+      actor: 'eng',
+      role: 'engineer',
+      action: 'deploy',
+      target: 'strategy 1.1.0',
+      detail: { from: '1.0.0' },
+    });
+    await expect(store.audit({ actor: '', role: 'engineer', action: 'deploy', target: 'x' })).rejects.toThrow(
+      /non-empty actor/,
+    );
+    const log = await store.auditLog(10);
+    expect(log.map((e) => [e.actor, e.action, e.target])).toEqual([
+      ['eng', 'deploy', 'strategy 1.1.0'],
+      ['ana', 'feedback', `result ${result!.id}`],
+    ]);
+    expect(log[1]!.detail).toMatchObject({ decision: 'rejected', reason: 'mill' });
+    const [again] = await store.recent({ limit: 1, until: new Date('2026-01-03T00:00:00Z') });
+    expect(again!.lastFeedback).toEqual({ decision: 'rejected', operator: 'ana', reason: 'mill' });
+    expect(await store.recent({ until: new Date('2026-01-02T00:00:00Z') })).toEqual([]);
+  });
+
+  it('reads plant history as column arrays, the newest rows when there are more than the limit', async () => {
+    const source = createProcessDataSource(db, { table: 'plant_hist' });
+    await source.createProcessDataTable(['a', 'b']);
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    await source.insertRows(
+      [0, 1, 2, 3].map((i) => ({ timestamp: new Date(t0 + i * 60_000), a: i, b: i === 2 ? null : 10 * i })),
+    );
+    const all = await source.history(['a', 'b'], { since: new Date(t0) });
+    expect(all).toEqual({
+      times: [0, 1, 2, 3].map((i) => t0 + i * 60_000),
+      values: { a: [0, 1, 2, 3], b: [0, 10, null, 30] },
+    });
+    const newest = await source.history(['a'], {
+      since: new Date(t0),
+      until: new Date(t0 + 2 * 60_000),
+      limit: 2,
+    });
+    expect(newest.values.a).toEqual([1, 2]);
+    await expect(source.history(['nope'], { since: new Date(t0) })).rejects.toMatchObject({
+      code: 'MISSING_COLUMNS',
     });
   });
 

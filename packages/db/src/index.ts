@@ -35,13 +35,17 @@ export {
   type StoredReplayCycle,
 } from './replays.ts';
 export {
+  type Actor,
+  type AuditEntry,
   type CycleRecord,
   type CycleStatus,
   createResultStore,
   type FeedbackDecision,
   type FeedbackInput,
+  type RecentQuery,
   type ResultStore,
   type ResultStoreOptions,
+  type StoredAuditEntry,
   type StoredFeedback,
   type StoredResult,
 } from './results.ts';

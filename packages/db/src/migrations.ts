@@ -13,6 +13,8 @@ export interface TableNames {
   replays: string;
   /** One cycle per (replay, data timestamp). Default `replay_results`. */
   replayResults: string;
+  /** Who did what when: every deploy and every feedback from the dashboard or the API. Default `po_audit`. */
+  audit: string;
 }
 
 export const defaultTableNames: Readonly<TableNames> = {
@@ -21,6 +23,7 @@ export const defaultTableNames: Readonly<TableNames> = {
   runnerState: 'runner_state',
   replays: 'replays',
   replayResults: 'replay_results',
+  audit: 'po_audit',
 };
 
 /** The table recording which migrations ran (per results table, so that several table sets can share a schema). */
@@ -121,6 +124,25 @@ const migrations: Migration[] = [
       `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${raw.replays}_created_at_idx`.slice(0, 63))} ON ${t.replays} (created_at)`,
     ],
   },
+  {
+    // The dashboard's Now view shows bounds and why each variable sits where it does; every deploy and
+    // feedback is audited.
+    id: '004_decisions_explanation_audit',
+    statements: (t, raw) => [
+      `ALTER TABLE ${t.results} ADD COLUMN IF NOT EXISTS decision_variables jsonb`,
+      `ALTER TABLE ${t.results} ADD COLUMN IF NOT EXISTS explanation jsonb`,
+      `CREATE TABLE IF NOT EXISTS ${t.audit} (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT now(),
+        actor text NOT NULL,
+        role text NOT NULL,
+        action text NOT NULL,
+        target text NOT NULL,
+        detail jsonb
+      )`,
+      `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${raw.audit}_at_idx`.slice(0, 63))} ON ${t.audit} (at)`,
+    ],
+  },
 ];
 
 /**
@@ -136,6 +158,7 @@ export async function migrate(db: Database, names: Partial<TableNames> = {}): Pr
     runnerState: quoteIdent(raw.runnerState, 'runner state table'),
     replays: quoteIdent(raw.replays, 'replays table'),
     replayResults: quoteIdent(raw.replayResults, 'replay results table'),
+    audit: quoteIdent(raw.audit, 'audit table'),
   };
   return db.transaction(async (tx) => {
     await tx.query("SELECT pg_advisory_xact_lock(hashtext('po/db migrations'))");

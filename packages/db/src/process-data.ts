@@ -78,6 +78,15 @@ export interface ProcessDataSource {
   ): Promise<PlantRow[]>;
   /** How many rows a time window holds (`from` and `to` included). */
   countBetween(window: TimeWindow): Promise<number>;
+  /**
+   * Rows of `columns` with timestamps in [since, until], oldest first, as column arrays (for trends):
+   * `times` in ms since the epoch, a value or null per row and column. At most `limit` rows
+   * (default 20,000), the newest ones when there are more. A missing column is a `MissingColumnsError`.
+   */
+  history(
+    columns: readonly string[],
+    window: { since: Date; until?: Date; limit?: number },
+  ): Promise<{ times: number[]; values: Record<string, (number | null)[]> }>;
   /** The table's columns (without the time column). */
   columns(): Promise<string[]>;
   /** Creates the table (time column as primary key, double precision columns) or adds missing columns. */
@@ -181,6 +190,25 @@ export function createProcessDataSource(
         [window.from, window.to],
       );
       return Number(r.rows[0]?.n ?? 0);
+    },
+    async history(columns, window) {
+      await checkColumns(columns);
+      const limit = Math.min(Math.max(Math.trunc(window.limit ?? 20_000), 1), 200_000);
+      const cols = columns.filter((c) => c !== timeColumn);
+      const params: unknown[] = [window.since];
+      if (window.until) params.push(window.until);
+      params.push(limit);
+      const r = await db.query(
+        `SELECT * FROM (SELECT ${[ts, ...cols.map((c) => quoteIdent(c))].join(', ')} FROM ${t}
+           WHERE ${ts} >= $1 ${window.until ? `AND ${ts} <= $2` : ''}
+           ORDER BY ${ts} DESC LIMIT $${params.length}) newest ORDER BY ${ts}`,
+        params,
+      );
+      const times = r.rows.map((row) => new Date(row[timeColumn] as Date | string).getTime());
+      const values = Object.fromEntries(
+        cols.map((c) => [c, r.rows.map((row) => (row[c] === null ? null : Number(row[c])))]),
+      );
+      return { times, values };
     },
     async columns() {
       known = await readColumns();

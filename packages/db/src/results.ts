@@ -2,7 +2,7 @@ import { DbError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import { defaultTableNames, migrate, type TableNames } from './migrations.ts';
 import { type ExactTime, exactTimeSql, timeParameter } from './process-data.ts';
-import type { Database } from './types.ts';
+import type { Database, Queryable } from './types.ts';
 
 export type CycleStatus = 'ok' | 'skipped' | 'failed';
 export type FeedbackDecision = 'accepted' | 'rejected' | 'modified';
@@ -28,6 +28,10 @@ export interface CycleRecord {
   setpoints?: unknown;
   predictions?: unknown;
   constraintScores?: unknown;
+  /** The decision variables: current, recommended, bounds of this cycle and the bound each sits on. */
+  decisionVariables?: unknown;
+  /** Why the recommendation is what it is (the engine's `explanation`). */
+  explanation?: unknown;
   optimizer?: unknown;
   /** Input validation: readings replaced by their last good value, and the rules that skipped the cycle. */
   substitutions?: unknown;
@@ -55,6 +59,8 @@ export interface StoredResult {
   setpoints: unknown;
   predictions: unknown;
   constraintScores: unknown;
+  decisionVariables: unknown;
+  explanation: unknown;
   optimizer: unknown;
   substitutions: unknown;
   skippedRows: number;
@@ -62,6 +68,26 @@ export interface StoredResult {
   /** The cycle result's `model_trust`, when the cycle ran. */
   modelTrust: unknown;
   createdAt: Date;
+  /** The newest operator feedback on this result (in `recent`), or null. */
+  lastFeedback?: { decision: FeedbackDecision; operator: string | null; reason: string | null } | null;
+}
+
+/** Who did what, when (every deploy and every feedback). */
+export interface AuditEntry {
+  /** The user's name, or the role when the token is a role token (`operator`), or `anonymous`. */
+  actor: string;
+  role: string;
+  /** `feedback`, `deploy`, `rollback`. */
+  action: string;
+  /** What it was done to: `result 42`, `strategy 1.2.0`. */
+  target: string;
+  detail?: Record<string, unknown> | null;
+}
+
+export interface StoredAuditEntry extends AuditEntry {
+  id: number;
+  at: Date;
+  detail: Record<string, unknown> | null;
 }
 
 export interface FeedbackInput {
@@ -104,10 +130,35 @@ export interface ResultStore {
   lastProcessedTime(dataTable?: string): Promise<ExactTime | undefined>;
   /** Results, newest data first. `since`: data timestamps at or after it. `limit` default 50, at most 1000. */
   recent(options?: { since?: Date; limit?: number; status?: CycleStatus }): Promise<StoredResult[]>;
+  /**
+   * Results, newest data first, each with its newest feedback. `since`/`until`: data timestamps at
+   * or after / at or before. `limit` default 50, at most 20,000.
+   */
+  recent(options?: RecentQuery): Promise<StoredResult[]>;
   /** One result with its feedback, or undefined. */
   get(id: number | string): Promise<(StoredResult & { feedback: StoredFeedback[] }) | undefined>;
-  /** Records an operator's decision on a result; an unknown id is a DbError (UNKNOWN_RESULT). */
-  addFeedback(id: number | string, feedback: FeedbackInput): Promise<StoredFeedback>;
+  /**
+   * Records an operator's decision on a result; an unknown id is a DbError (UNKNOWN_RESULT). With
+   * `by`, an audit entry is written in the same transaction.
+   */
+  addFeedback(id: number | string, feedback: FeedbackInput, by?: Actor): Promise<StoredFeedback>;
+  /** Writes an audit entry (a deploy, a rollback). */
+  audit(entry: AuditEntry): Promise<StoredAuditEntry>;
+  /** The newest audit entries first, at most `limit` (default 100, at most 1000). */
+  auditLog(limit?: number): Promise<StoredAuditEntry[]>;
+}
+
+/** Who acts, for the audit log. */
+export interface Actor {
+  actor: string;
+  role: string;
+}
+
+export interface RecentQuery {
+  since?: Date;
+  until?: Date;
+  limit?: number;
+  status?: CycleStatus;
 }
 
 /** Every column, and `data_timestamp` exactly as text. */
@@ -132,12 +183,37 @@ function toResult(r: Record<string, unknown>): StoredResult {
     setpoints: r.setpoints ?? null,
     predictions: r.predictions ?? null,
     constraintScores: r.constraint_scores ?? null,
+    decisionVariables: r.decision_variables ?? null,
+    explanation: r.explanation ?? null,
     optimizer: r.optimizer ?? null,
     substitutions: r.substitutions ?? null,
     skippedRows: Number(r.skipped_rows ?? 0),
     durationMs: num(r.duration_ms),
     modelTrust: r.model_trust ?? null,
     createdAt: r.created_at as Date,
+    ...(r.feedback_decision !== undefined
+      ? {
+          lastFeedback: r.feedback_decision
+            ? {
+                decision: r.feedback_decision as FeedbackDecision,
+                operator: (r.feedback_operator as string | null) ?? null,
+                reason: (r.feedback_reason as string | null) ?? null,
+              }
+            : null,
+        }
+      : {}),
+  };
+}
+
+function toAudit(r: Record<string, unknown>): StoredAuditEntry {
+  return {
+    id: Number(r.id),
+    at: r.at as Date,
+    actor: r.actor as string,
+    role: r.role as string,
+    action: r.action as string,
+    target: r.target as string,
+    detail: (r.detail as Record<string, unknown> | null) ?? null,
   };
 }
 
@@ -167,6 +243,7 @@ interface Tables {
   readonly results: string;
   readonly feedback: string;
   readonly state: string;
+  readonly audit: string;
 }
 
 /** Opens the result store (running the migrations unless told not to). */
@@ -180,6 +257,7 @@ export async function createResultStore(
     results: quoteIdent(names.results, 'results table'),
     feedback: quoteIdent(names.feedback, 'feedback table'),
     state: quoteIdent(names.runnerState, 'runner state table'),
+    audit: quoteIdent(names.audit, 'audit table'),
   };
   const defaultDataTable = options.dataTable ?? 'process_data';
   if (options.migrate !== false) await migrate(db, names);
@@ -209,7 +287,13 @@ export async function createResultStore(
       const f = await db.query(`SELECT * FROM ${tables.feedback} WHERE result_id = $1 ORDER BY id`, [n]);
       return { ...toResult(row), feedback: f.rows.map(toFeedback) };
     },
-    addFeedback: (id, input) => addFeedback(db, tables, id, input),
+    addFeedback: (id, input, by) => addFeedback(db, tables, id, input, by),
+    audit: (entry) => writeAudit(db, tables, entry),
+    async auditLog(limit = 100) {
+      const n = Math.min(Math.max(Math.trunc(limit), 1), 1000);
+      const r = await db.query(`SELECT * FROM ${tables.audit} ORDER BY at DESC, id DESC LIMIT $1`, [n]);
+      return r.rows.map(toAudit);
+    },
   };
 }
 
@@ -228,6 +312,9 @@ function recordCycle(db: Database, tables: Tables, record: CycleRecord, dataTabl
          substitutions, skipped_rows, duration_ms, model_trust)
        VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb,
          $14::jsonb, $15, $16, $17::jsonb)
+         substitutions, skipped_rows, duration_ms, decision_variables, explanation)
+       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb,
+         $14::jsonb, $15, $16, $17::jsonb, $18::jsonb)
        ON CONFLICT (data_table, data_timestamp) DO NOTHING
        RETURNING id`,
       [
@@ -248,6 +335,8 @@ function recordCycle(db: Database, tables: Tables, record: CycleRecord, dataTabl
         record.skippedRows ?? 0,
         finiteOrNull(record.durationMs),
         json(record.modelTrust),
+        json(record.decisionVariables),
+        json(record.explanation),
       ],
     );
     // Advanced even when the row existed (a retry after a lost COMMIT acknowledgement); never moves back.
@@ -261,17 +350,17 @@ function recordCycle(db: Database, tables: Tables, record: CycleRecord, dataTabl
   });
 }
 
-async function recentResults(
-  db: Database,
-  tables: Tables,
-  filter: { since?: Date; limit?: number; status?: CycleStatus },
-): Promise<StoredResult[]> {
-  const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 50), 1), 1000);
+async function recentResults(db: Database, tables: Tables, filter: RecentQuery): Promise<StoredResult[]> {
+  const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 50), 1), 20_000);
   const where: string[] = [];
   const params: unknown[] = [];
   if (filter.since) {
     params.push(filter.since);
     where.push(`data_timestamp >= $${params.length}`);
+  }
+  if (filter.until) {
+    params.push(filter.until);
+    where.push(`data_timestamp <= $${params.length}`);
   }
   if (filter.status) {
     params.push(filter.status);
@@ -280,6 +369,11 @@ async function recentResults(
   params.push(limit);
   const r = await db.query(
     `SELECT ${RESULT_COLUMNS} FROM ${tables.results} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    `SELECT r.*, f.decision AS feedback_decision, f.operator AS feedback_operator, f.reason AS feedback_reason
+     FROM ${tables.results} r
+     LEFT JOIN LATERAL (SELECT decision, operator, reason FROM ${tables.feedback} WHERE result_id = r.id
+       ORDER BY id DESC LIMIT 1) f ON true
+     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
      ORDER BY data_timestamp DESC, id DESC LIMIT $${params.length}`,
     params,
   );
@@ -291,6 +385,7 @@ async function addFeedback(
   tables: Tables,
   id: number | string,
   input: FeedbackInput,
+  by?: Actor,
 ): Promise<StoredFeedback> {
   const n = resultId(id);
   if (!DECISIONS.includes(input.decision)) {
@@ -299,20 +394,45 @@ async function addFeedback(
       `Feedback decision '${String(input.decision)}' is not one of ${DECISIONS.join(', ')}.`,
     );
   }
-  const r = await db.query(
-    `INSERT INTO ${tables.feedback} (result_id, decision, operator, reason, "values")
-     SELECT $1, $2, $3, $4, $5::jsonb WHERE EXISTS (SELECT 1 FROM ${tables.results} WHERE id = $1)
-     RETURNING *`,
-    [n, input.decision, input.operator ?? null, input.reason ?? null, json(input.values)],
-  );
-  const row = r.rows[0];
-  if (!row) {
-    throw new DbError(
-      'UNKNOWN_RESULT',
-      `No result with id ${n} in "${tables.names.results}": feedback needs an existing result id.`,
+  return db.transaction(async (tx) => {
+    const r = await tx.query(
+      `INSERT INTO ${tables.feedback} (result_id, decision, operator, reason, "values")
+       SELECT $1, $2, $3, $4, $5::jsonb WHERE EXISTS (SELECT 1 FROM ${tables.results} WHERE id = $1)
+       RETURNING *`,
+      [n, input.decision, input.operator ?? null, input.reason ?? null, json(input.values)],
     );
+    const row = r.rows[0];
+    if (!row) {
+      throw new DbError(
+        'UNKNOWN_RESULT',
+        `No result with id ${n} in "${tables.names.results}": feedback needs an existing result id.`,
+      );
+    }
+    const feedback = toFeedback(row);
+    if (by) {
+      await writeAudit(tx, tables, {
+        ...by,
+        action: 'feedback',
+        target: `result ${n}`,
+        detail: { decision: feedback.decision, reason: feedback.reason, feedback_id: feedback.id },
+      });
+    }
+    return feedback;
+  });
+}
+
+async function writeAudit(db: Queryable, tables: Tables, entry: AuditEntry): Promise<StoredAuditEntry> {
+  for (const key of ['actor', 'role', 'action', 'target'] as const) {
+    if (typeof entry[key] !== 'string' || entry[key].trim() === '') {
+      throw new DbError('INVALID_ARGUMENT', `Audit entry needs a non-empty ${key}.`);
+    }
   }
-  return toFeedback(row);
+  const r = await db.query(
+    `INSERT INTO ${tables.audit} (actor, role, action, target, detail) VALUES ($1, $2, $3, $4, $5::jsonb)
+     RETURNING *`,
+    [entry.actor, entry.role, entry.action, entry.target, json(entry.detail)],
+  );
+  return toAudit(r.rows[0]!);
 }
 
 function finiteOrNull(v: number | null | undefined): number | null {

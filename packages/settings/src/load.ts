@@ -129,6 +129,10 @@ function unusedSettings(settings: Settings, layers: Layers, file: string): strin
 export function describeSettings(settings: Settings): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (value: unknown, prefix: string) => {
+    if (SECRETS.includes(prefix) && value !== undefined) {
+      out[prefix] = '(set, hidden)';
+      return;
+    }
     if (value !== null && typeof value === 'object') {
       for (const [k, v] of Object.entries(value)) walk(v, prefix ? `${prefix}.${k}` : k);
       return;

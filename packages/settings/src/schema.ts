@@ -31,6 +31,32 @@ export const settingsSchema = z
         token: optionalText.describe(
           'When set, every route but /health and /metrics needs Authorization: Bearer <token>.',
         ),
+        viewer_token: optionalText.describe(
+          'Token of the viewer role: reads the dashboard and the API (GET) only. Bearer token or dashboard login.',
+        ),
+        operator_token: optionalText.describe(
+          'Token of the operator role: viewer rights plus accepting or rejecting recommendations (feedback).',
+        ),
+        engineer_token: optionalText.describe(
+          'Token of the engineer role: operator rights plus deploying strategy versions. api.token has these rights too.',
+        ),
+        users: z
+          .array(
+            z
+              .object({
+                name: z.string().min(1).max(80).describe('Shown in the audit log as who did it.'),
+                role: z.enum(['viewer', 'operator', 'engineer']).describe('What this user may do.'),
+                token: z
+                  .string()
+                  .min(16)
+                  .describe("This user's token (at least 16 characters; never printed)."),
+              })
+              .strict(),
+          )
+          .default([])
+          .describe(
+            'Named users, each with a role and a token (config/app.yaml only), so the audit log names people.',
+          ),
         body_limit_bytes: z.coerce
           .number()
           .int()
@@ -161,6 +187,9 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['PO_HOST', 'api.host'],
   ['PO_PORT', 'api.port'],
   ['PO_API_TOKEN', 'api.token'],
+  ['PO_VIEWER_TOKEN', 'api.viewer_token'],
+  ['PO_OPERATOR_TOKEN', 'api.operator_token'],
+  ['PO_ENGINEER_TOKEN', 'api.engineer_token'],
   ['PO_BODY_LIMIT_BYTES', 'api.body_limit_bytes'],
   ['PO_REQUEST_TIMEOUT_MS', 'api.request_timeout_ms'],
   ['PO_THREADS', 'api.threads'],
@@ -217,4 +246,12 @@ export const DEPRECATED_ENVIRONMENT: readonly (readonly [string, string])[] = [
 ];
 
 /** Settings never printed. */
-export const SECRETS: readonly string[] = ['api.token', 'store.s3_secret_key', 'database.url'];
+export const SECRETS: readonly string[] = [
+  'api.token',
+  'api.viewer_token',
+  'api.operator_token',
+  'api.engineer_token',
+  'api.users',
+  'store.s3_secret_key',
+  'database.url',
+];

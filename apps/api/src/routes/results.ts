@@ -1,6 +1,7 @@
 import { describeError, errorCode, type Logger } from '@po/core';
 import { Hono } from 'hono';
 import { httpError } from '../errors.ts';
+import { identityOf } from '../middleware/auth.ts';
 import type { Operation } from '../openapi.ts';
 import { check, readJson } from '../request.ts';
 import {
@@ -37,7 +38,7 @@ export const resultsOperations: Operation[] = [
     tag: 'results',
     body: feedbackRequestSchema,
     ok: { status: 201, description: '`{ status, feedback }`.', schema: feedbackResponseSchema },
-    errors: [400, 401, 404, 501, 503],
+    errors: [400, 401, 403, 404, 501, 503],
   },
 ];
 
@@ -97,7 +98,10 @@ export function resultsRoutes(results: ResultsStore | undefined, logger: Logger)
           { path: 'values', message: 'is required when decision is modified' },
         ]);
       }
-      const stored = await guard(results.addFeedback(id, feedback));
+      const who = identityOf(c);
+      const stored = await guard(
+        results.addFeedback(id, feedback, who ? { actor: who.name, role: who.role } : undefined),
+      );
       if (stored === undefined) throw noResult(id);
       return c.json({ status: 'success', feedback: stored }, 201);
     });

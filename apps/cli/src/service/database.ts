@@ -1,4 +1,4 @@
-import type { ResultsStore } from '@po/api';
+import type { DashboardData, ResultsStore } from '@po/api';
 import { describeError, errorCode, type Logger } from '@po/core';
 import {
   createProcessDataSource,
@@ -119,13 +119,29 @@ export function httpResults(results: ResultStore): ResultsStore {
       const r = await results.get(id);
       return r && withStringId(r);
     },
-    addFeedback: async (id, feedback) => {
+    addFeedback: async (id, feedback, by) => {
       try {
-        return await results.addFeedback(id, feedback);
+        return await results.addFeedback(id, feedback, by);
       } catch (e) {
         if (errorCode(e) === 'UNKNOWN_RESULT') return undefined;
         throw e;
       }
     },
+  };
+}
+
+/** What the dashboard reads: results with their feedback, plant data, the audit log. */
+export function dashboardData(database: ServiceDatabase, settings: Settings): DashboardData {
+  const plant = createProcessDataSource(database.db, { table: settings.runner.data_table });
+  const withStringId = <T extends { id: number }>(r: T): { id: string } & Record<string, unknown> => ({
+    ...r,
+    id: String(r.id),
+  });
+  return {
+    results: async (query) => (await database.results.recent(query)).map(withStringId),
+    columns: () => plant.columns(),
+    plant: (columns, window) => plant.history(columns, window),
+    audit: (entry) => database.results.audit(entry),
+    auditLog: (limit) => database.results.auditLog(limit),
   };
 }

@@ -1,10 +1,10 @@
 import { type ServerType, serve } from '@hono/node-server';
-import { type CycleExecutor, createApp, type ReplayService } from '@po/api';
+import { type CycleExecutor, createApp, type ReplayService, type StrategyVersions } from '@po/api';
 import { errorCode, type Logger } from '@po/core';
 import type { Runner } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { CliError } from '../errors.ts';
-import { httpResults, type ServiceDatabase } from './database.ts';
+import { dashboardData, httpResults, type ServiceDatabase } from './database.ts';
 import { strategyLimitsOf } from './limits.ts';
 import type { StrategyBackend } from './strategies.ts';
 
@@ -19,6 +19,9 @@ export interface HttpServer {
 /** What the HTTP API serves. */
 export interface HttpParts {
   strategies: StrategyBackend;
+  /** The store's versions (undefined when a strategy file is served). */
+  versions: StrategyVersions | undefined;
+  mode: Settings['mode'];
   executor: CycleExecutor;
   database: ServiceDatabase | undefined;
   runner: Runner | undefined;
@@ -41,7 +44,12 @@ export async function serveHttp(settings: Settings, parts: HttpParts): Promise<H
     strategies,
     executor: parts.executor,
     readModelFile: strategies.readModelFile,
-    ...(database ? { results: httpResults(database.results) } : {}),
+    ...(database
+      ? { results: httpResults(database.results), dashboard: dashboardData(database, settings) }
+      : {}),
+    ...(parts.versions ? { versions: parts.versions } : {}),
+    serviceMode: parts.mode,
+    cycleIntervalS: settings.runner.cycle_interval_s,
     ...(strategies.cache ? { cache: strategies.cache } : {}),
     ...(parts.replays ? { replays: parts.replays } : {}),
     health: async () => ({
@@ -52,7 +60,12 @@ export async function serveHttp(settings: Settings, parts: HttpParts): Promise<H
     }),
     ...(runner ? { modelMismatch: () => runner.status().models } : {}),
     settings: {
-      ...(settings.api.token ? { apiToken: settings.api.token } : {}),
+      apiToken: settings.api.token,
+      viewerToken: settings.api.viewer_token,
+      operatorToken: settings.api.operator_token,
+      engineerToken: settings.api.engineer_token,
+      users: settings.api.users,
+      anonymousRole: isLoopback(settings.api.host) ? 'operator' : 'viewer',
       bodyLimitBytes: settings.api.body_limit_bytes,
       requestTimeoutMs: settings.api.request_timeout_ms,
       limits: strategyLimitsOf(settings),
@@ -88,4 +101,9 @@ function runnerHealth(runner: Runner): Record<string, unknown> {
     ...(status.healthy ? {} : { reason: status.degraded.join('; ') }),
     ...status,
   };
+}
+
+/** Whether the API listens on this machine only (then, without tokens, the dashboard allows feedback). */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

@@ -8,6 +8,7 @@ import { type HttpServer, serveHttp } from './http.ts';
 import { httpReplays } from './replays.ts';
 import { strategyLimitsOf } from './limits.ts';
 import { fileStrategies, type StrategyBackend, storeStrategies } from './strategies.ts';
+import { storeVersions } from './versions.ts';
 
 /** What the service runs: the HTTP API and the continuous runner (hybrid), or one of them. */
 export type ServiceMode = Settings['mode'];
@@ -42,6 +43,7 @@ interface Parts {
   plant?: PlantData;
   runner?: Runner;
   server?: HttpServer;
+  versions?: { close(): Promise<void> };
 }
 
 /**
@@ -83,9 +85,12 @@ export async function startService(settings: Settings, options: ServiceOptions =
     }
     if (mode !== 'continuous') {
       const { runner } = parts;
+      const versions = file ? undefined : (parts.versions = await storeVersions(settings, strategies));
       const replays = database ? httpReplays(settings, { pool, db: database.db, logger }) : undefined;
       parts.server = await serveHttp(settings, {
         strategies,
+        versions,
+        mode,
         executor: pool,
         database,
         runner,
@@ -144,6 +149,7 @@ async function stopParts(parts: Parts): Promise<void> {
   parts.plant?.stop();
   await Promise.all([parts.server?.close(), parts.runner?.stop({ timeoutMs: STOP_TIMEOUT_MS })]);
   await parts.database?.close();
+  await parts.versions?.close();
   await parts.strategies?.close();
   await parts.pool?.close();
 }

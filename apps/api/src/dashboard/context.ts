@@ -1,0 +1,163 @@
+/** What every dashboard request shares: who asks, the CSRF token, the status bar, the strategy's facts. */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Logger } from '@po/core';
+import { describeError } from '@po/core';
+import type { CycleResult, PlantState, StrategySpec } from '@po/rto-engine';
+import type { Context } from 'hono';
+import { getCookie, setCookie } from 'hono/cookie';
+import { httpError } from '../errors.ts';
+import { type Access, hasRole, type Identity, identityOf, type Role } from '../middleware/auth.ts';
+import type { ValidationReport } from '../schemas.ts';
+import type { Deployed } from '../strategy-sources.ts';
+import type { DashboardData, ResultsStore, StrategySource, StrategyVersions } from '../types.ts';
+import { type Html, page, problemPage, type StatusFacts } from './page.ts';
+import { type CycleView, cycleView, type VariableFacts, variableFacts } from './plant-model.ts';
+
+/** What the dashboard is built on (`createApp` passes these). */
+export interface DashboardOptions {
+  access: Access;
+  strategies: StrategySource;
+  deployed: () => Promise<Deployed>;
+  data?: DashboardData | undefined;
+  results?: ResultsStore | undefined;
+  versions?: StrategyVersions | undefined;
+  health?: (() => Promise<Record<string, unknown>>) | undefined;
+  serviceMode: string;
+  /** A newest cycle older than this is stale (red status bar). */
+  staleAfterMs: number;
+  simulate: (state: PlantState, decisions: Record<string, number>) => Promise<CycleResult>;
+  /** Validates a strategy text with its models (the pool's validate). */
+  validate: (text: string) => Promise<ValidationReport>;
+  logger: Logger;
+}
+
+const CSRF_COOKIE = 'po_csrf';
+const HEALTH_BUDGET_MS = 250;
+
+/** The CSRF token of this browser (double submit: a SameSite=Strict cookie and the same value in each form). */
+export function csrfToken(c: Context): string {
+  const have = getCookie(c, CSRF_COOKIE);
+  if (have && /^[a-f0-9]{32}$/.test(have)) return have;
+  const token = randomBytes(16).toString('hex');
+  setCookie(c, CSRF_COOKIE, token, { httpOnly: true, sameSite: 'Strict', path: '/' });
+  return token;
+}
+
+/** Refuses (403) a form post whose CSRF field does not match the cookie. */
+export function checkCsrf(c: Context, sent: unknown): void {
+  const have = getCookie(c, CSRF_COOKIE) ?? '';
+  const given = typeof sent === 'string' ? sent : '';
+  if (have.length !== 32 || given.length !== 32 || !timingSafeEqual(Buffer.from(have), Buffer.from(given))) {
+    throw httpError.forbidden(
+      'the form is stale or came from another site (CSRF check failed); reload the page and try again',
+    );
+  }
+}
+
+/** Strategy facts of the deployed strategy, or an empty map when none serves. */
+export async function deployedFacts(options: DashboardOptions): Promise<{
+  version: string | null;
+  spec: StrategySpec | undefined;
+  facts: Map<string, VariableFacts>;
+}> {
+  try {
+    const { version, strategy } = await options.deployed();
+    return { version, spec: strategy.spec, facts: variableFacts(strategy.spec) };
+  } catch {
+    return { version: null, spec: undefined, facts: new Map() };
+  }
+}
+
+async function sections(options: DashboardOptions): Promise<Record<string, unknown>> {
+  if (!options.health) return {};
+  const timeout = new Promise<Record<string, unknown>>((done) =>
+    setTimeout(() => done({}), HEALTH_BUDGET_MS).unref(),
+  );
+  return Promise.race([options.health().catch(() => ({})), timeout]);
+}
+
+/** The newest cycle, or undefined (also when the database does not answer: the status bar says so). */
+export async function newestCycle(options: DashboardOptions, status?: 'ok'): Promise<CycleView | undefined> {
+  if (!options.data) return undefined;
+  const rows = await options.data.results({ limit: 1, ...(status ? { status } : {}) });
+  return rows[0] && cycleView(rows[0]);
+}
+
+/** Everything the status bar shows, and why it is red. */
+export async function statusFacts(options: DashboardOptions): Promise<StatusFacts> {
+  const now = new Date();
+  const strategy = options.strategies.status();
+  const [health, last] = await Promise.all([
+    sections(options),
+    newestCycle(options).catch((e: unknown) => {
+      options.logger.warn({ err: describeError(e) }, '[po/dashboard] results not readable');
+      return undefined;
+    }),
+  ]);
+  const runner = health.runner as StatusFacts['runner'];
+  const database = health.database as StatusFacts['database'];
+  const store = health.store as StatusFacts['store'];
+  const alarms: string[] = [];
+  if (strategy.state !== 'loaded')
+    alarms.push(`strategy ${strategy.state}${strategy.error ? `: ${strategy.error}` : ''}`);
+  if (!last) alarms.push('no recommendation recorded');
+  else {
+    if (now.getTime() - last.createdAt.getTime() > options.staleAfterMs)
+      alarms.push('recommendations are stale');
+    if (last.status !== 'ok') alarms.push(`last cycle ${last.status}`);
+    if (last.optimizer?.held) alarms.push('po holds the current setpoints');
+  }
+  if (runner && !runner.healthy) alarms.push(`runner degraded: ${runner.degraded.join(', ')}`);
+  if (database && !database.ok) alarms.push('database unreachable');
+  return {
+    serviceMode: options.serviceMode,
+    strategyMode: last?.mode ?? null,
+    version: strategy.version,
+    strategyState: strategy.state,
+    strategyError: strategy.error,
+    runner,
+    lastCycle: last,
+    alarms,
+    store,
+    database,
+    now,
+  };
+}
+
+/** Renders a view inside the page shell, for the identity of this request. */
+export async function render(
+  c: Context,
+  options: DashboardOptions,
+  view: { title: string; path: string; body: Html; scripts?: string[]; live?: boolean; status?: number },
+): Promise<Response> {
+  const status = await statusFacts(options);
+  const body = await page({
+    ...view,
+    status,
+    identity: identityOf(c),
+    tokensRequired: options.access.required,
+  });
+  return c.html(body, (view.status ?? 200) as 200);
+}
+
+/** Answers 403 with a page (a browser) unless the identity has `role`; returns the identity when it has. */
+export async function allowed(
+  c: Context,
+  options: DashboardOptions,
+  role: Role,
+  what: string,
+): Promise<{ identity: Identity } | { refusal: Response }> {
+  const identity = identityOf(c);
+  if (identity && hasRole(identity, role)) return { identity };
+  const message = `${what} needs the ${role} role; ${identity ? `'${identity.name}' is a ${identity.role}` : 'sign in first'}.`;
+  const status = await statusFacts(options);
+  const body = await problemPage({
+    title: 'Not allowed',
+    path: c.req.path,
+    status,
+    identity,
+    tokensRequired: options.access.required,
+    message,
+  });
+  return { refusal: c.html(body, 403) };
+}

@@ -1,0 +1,115 @@
+/** The page shell every view shares: status bar, navigation, who is signed in, scripts. */
+import { html } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
+import type { Identity } from '../middleware/auth.ts';
+import { age, type CycleView } from './plant-model.ts';
+
+export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
+
+/** What the status bar shows. */
+export interface StatusFacts {
+  /** The service's mode (hybrid, api). */
+  serviceMode: string;
+  /** advisory or monitor (the strategy's, or the runner's override), or null before a cycle. */
+  strategyMode: string | null;
+  version: string | null;
+  strategyState: string;
+  strategyError?: string | undefined;
+  runner?: { state: string; healthy: boolean; degraded: string[] } | undefined;
+  lastCycle?: CycleView | undefined;
+  /** Why recommendations must not be trusted now (stale, held, failed, runner degraded); empty when fine. */
+  alarms: string[];
+  store?: { ok: boolean; reason?: string } | undefined;
+  database?: { ok: boolean; reason?: string } | undefined;
+  now: Date;
+}
+
+export const VIEWS = [
+  { path: '/', label: 'Now', key: 'n' },
+  { path: '/trends', label: 'Trends', key: 't' },
+  { path: '/history', label: 'History', key: 'h' },
+  { path: '/strategy', label: 'Strategy', key: 's' },
+  { path: '/what-if', label: 'What-if', key: 'w' },
+  { path: '/deploy', label: 'Deploy', key: 'd' },
+] as const;
+
+/** Paths the dashboard serves as pages (a browser without a session is sent to /login for these). */
+export const PAGE_PATHS = new Set<string>([...VIEWS.map((v) => v.path), '/history.csv']);
+
+const ok = (b: boolean | undefined) => (b === undefined ? 'unknown' : b ? 'ok' : 'fault');
+
+function statusBar(s: StatusFacts): Html {
+  const red = s.alarms.length > 0;
+  const last = s.lastCycle;
+  return html`<header id="status" class="status ${red ? 'status-red' : 'status-ok'}" role="status" aria-live="polite">
+    <span><b>mode</b> ${s.strategyMode ?? '–'} · ${s.serviceMode}</span>
+    <span><b>strategy</b> ${s.version ?? 'none'} (${s.strategyState})</span>
+    <span><b>runner</b> ${s.runner ? `${s.runner.state}${s.runner.healthy ? '' : ' (degraded)'}` : 'not in this process'}</span>
+    <span><b>last cycle</b> ${last ? html`<span data-last-cycle="${last.id}">#${last.id} ${last.status}, ${age(last.createdAt, s.now)} ago</span>` : 'none yet'}</span>
+    <span><b>store</b> ${ok(s.store?.ok)}</span>
+    <span><b>database</b> ${ok(s.database?.ok)}</span>
+    <span><b>models</b> trust not reported</span>
+    ${red ? html`<strong class="alarm">${s.alarms.join('; ')}</strong>` : ''}
+  </header>`;
+}
+
+/** One page: status bar, navigation, a notice when the page runs without tokens, then the view. */
+export function page(options: {
+  title: string;
+  path: string;
+  status: StatusFacts;
+  identity: Identity | undefined;
+  tokensRequired: boolean;
+  body: Html;
+  /** Scripts served under /assets/ (file names). */
+  scripts?: readonly string[];
+  /** Whether a new cycle replaces the view (the Now view). */
+  live?: boolean;
+}): Html {
+  const who = options.identity;
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${options.title} · po</title>
+<link rel="stylesheet" href="/assets/po.css">
+${(options.scripts ?? []).includes('uPlot.iife.min.js') ? html`<link rel="stylesheet" href="/assets/uPlot.min.css">` : ''}
+<link rel="icon" href="data:,">
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+${statusBar(options.status)}
+<nav aria-label="views">
+  <span class="brand">po</span>
+  ${VIEWS.map(
+    (v) =>
+      html`<a href="${v.path}" accesskey="${v.key}" ${v.path === options.path ? html`aria-current="page"` : ''}>${v.label}</a>`,
+  )}
+  <span class="who">${
+    who
+      ? html`${who.name} (${who.role})${who.via === 'session' ? html` · <form method="post" action="/logout" class="inline"><button>Sign out</button></form>` : ''}`
+      : html`<a href="/login">Sign in</a>`
+  }</span>
+</nav>
+${
+  options.tokensRequired
+    ? ''
+    : html`<p class="notice" role="note">No token is configured: this dashboard is open to anyone who can reach it, read-only plus accept/reject as <b>${who?.role ?? 'viewer'}</b>; deploying needs an engineer token (PO_ENGINEER_TOKEN).</p>`
+}
+<main id="main" ${options.live ? html`data-live="1"` : ''} tabindex="-1">
+${options.body}
+</main>
+<script src="/assets/live.js" defer></script>
+${(options.scripts ?? []).map((s) => html`<script src="/assets/${s}" defer></script>`)}
+</body>
+</html>`;
+}
+
+/** An error page with its status (a 403 in the browser is this page). */
+export function problemPage(options: Omit<Parameters<typeof page>[0], 'body'> & { message: string }): Html {
+  return page({
+    ...options,
+    body: html`<h1>${options.title}</h1><p class="problem" role="alert">${options.message}</p>`,
+  });
+}
