@@ -1,3 +1,4 @@
+export { type CycleContext, type LoadedStrategy, messageOf, runCycle } from './cycle.ts';
 export { type SeedDemoOptions, seedDemo, startDemoFeeder } from './demo.ts';
 export { createRunner, type Runner, type RunnerOptions, type TickOutcome } from './runner.ts';
 export { staticStrategySource } from './strategy.ts';

@@ -44,7 +44,10 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
   });
 
   it('migrates idempotently (versioned in po_migrations)', async () => {
-    expect(await migrate(db)).toEqual(['optimization_results/001_results_feedback_state']);
+    expect(await migrate(db)).toEqual([
+      'optimization_results/001_results_feedback_state',
+      'optimization_results/002_results_unit',
+    ]);
     expect(await migrate(db)).toEqual([]);
     const again = await Promise.all([migrate(db), migrate(db)]);
     expect(again).toEqual([[], []]);

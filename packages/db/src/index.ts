@@ -27,6 +27,7 @@ export {
   createResultStore,
   type FeedbackDecision,
   type FeedbackInput,
+  type RecentFilter,
   type ResultStore,
   type ResultStoreOptions,
   type StoredFeedback,

@@ -17,6 +17,11 @@ export interface ProcessDataSourceOptions {
   table?: string;
   /** The time column. Default `timestamp`. */
   timestampColumn?: string;
+  /**
+   * Only rows whose columns equal these values (a table holding several units' data, e.g.
+   * `{ kiln_id: 'K2' }`). Each column must exist (else `MissingColumnsError`).
+   */
+  filter?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /** A plant row to insert: a timestamp and numbers by column. */
@@ -33,6 +38,10 @@ export interface ProcessDataSource {
    * `MissingColumnsError` naming them.
    */
   next(after: Date | undefined, columns?: readonly string[]): Promise<PlantRow | undefined>;
+  /** The row taken at exactly `timestamp` (to the millisecond), or undefined when there is none. */
+  at(timestamp: Date, columns?: readonly string[]): Promise<PlantRow | undefined>;
+  /** Timestamps of the rows strictly after `after`, oldest first, at most `limit` (default 1000). */
+  timestampsAfter(after: Date | undefined, limit?: number): Promise<Date[]>;
   /** The table's columns (without the time column). */
   columns(): Promise<string[]>;
   /** Creates the table (time column as primary key, double precision columns) or adds missing columns. */
@@ -50,6 +59,14 @@ export function createProcessDataSource(
   const t = quoteIdent(table, 'data table');
   const ts = quoteIdent(timeColumn, 'timestamp column');
   let known: Set<string> | undefined;
+  const filter = Object.entries(options.filter ?? {});
+  for (const [c] of filter) quoteIdent(c, 'filter column');
+  /** `AND col = $n ...` for the filter, its parameters numbered after `offset`. */
+  const where = (offset: number): [string, unknown[]] => [
+    filter.map(([c], i) => ` AND ${quoteIdent(c)} = $${offset + i + 1}`).join(''),
+    filter.map(([, v]) => v),
+  ];
+  const toDate = (time: unknown) => (time instanceof Date ? time : new Date(String(time)));
 
   async function readColumns(): Promise<Set<string>> {
     const r = await db.query<{ column_name: string }>(
@@ -70,7 +87,8 @@ export function createProcessDataSource(
     return set;
   }
 
-  async function checkColumns(columns: readonly string[]): Promise<void> {
+  async function checkColumns(requested: readonly string[]): Promise<void> {
+    const columns = [...requested, ...filter.map(([c]) => c)];
     for (const c of columns) quoteIdent(c, 'column');
     if (known && columns.every((c) => known!.has(c))) return;
     known = await readColumns(); // re-read: the table may have gained columns
@@ -81,23 +99,52 @@ export function createProcessDataSource(
   return {
     table,
     async next(after, columns) {
-      if (columns) await checkColumns(columns);
-      else known ??= await readColumns();
+      await checkColumns(columns ?? []);
       const select = columns
         ? [ts, ...columns.filter((c) => c !== timeColumn).map((c) => quoteIdent(c))].join(', ')
         : '*';
+      const [and, values] = where(after ? 1 : 0);
       // Rows within the millisecond of `after` count as processed: JS dates keep milliseconds only.
       const r = await db.query(
         `SELECT ${select}, count(*) OVER () AS po_new_rows FROM ${t}
-         ${after ? `WHERE ${ts} >= $1::timestamptz + interval '1 millisecond'` : ''}
+         WHERE ${after ? `${ts} >= $1::timestamptz + interval '1 millisecond'` : 'true'}${and}
          ORDER BY ${ts} DESC LIMIT 1`,
-        after ? [after] : [],
+        after ? [after, ...values] : values,
       );
       const row = r.rows[0];
       if (!row) return undefined;
-      const { [timeColumn]: time, po_new_rows: count, ...values } = row;
-      const timestamp = time instanceof Date ? time : new Date(String(time));
-      return { timestamp, values, skippedRows: Number(count) - 1 };
+      const { [timeColumn]: time, po_new_rows: count, ...rest } = row;
+      return { timestamp: toDate(time), values: rest, skippedRows: Number(count) - 1 };
+    },
+    async at(timestamp, columns) {
+      await checkColumns(columns ?? []);
+      const select = columns
+        ? [ts, ...columns.filter((c) => c !== timeColumn).map((c) => quoteIdent(c))].join(', ')
+        : '*';
+      const [and, values] = where(1);
+      const r = await db.query(
+        `SELECT ${select} FROM ${t}
+         WHERE ${ts} >= $1::timestamptz AND ${ts} < $1::timestamptz + interval '1 millisecond'${and}
+         ORDER BY ${ts} DESC LIMIT 1`,
+        [timestamp, ...values],
+      );
+      const row = r.rows[0];
+      if (!row) return undefined;
+      const { [timeColumn]: time, ...rest } = row;
+      return { timestamp: toDate(time), values: rest, skippedRows: 0 };
+    },
+    async timestampsAfter(after, limit = 1000) {
+      await checkColumns([]);
+      const [and, values] = where(after ? 2 : 1);
+      const r = await db.query<Record<string, unknown>>(
+        `SELECT ${ts} AS t FROM ${t}
+         WHERE ${after ? `${ts} >= $2::timestamptz + interval '1 millisecond'` : 'true'}${and}
+         ORDER BY ${ts} LIMIT $1`,
+        after
+          ? [Math.max(1, Math.trunc(limit)), after, ...values]
+          : [Math.max(1, Math.trunc(limit)), ...values],
+      );
+      return r.rows.map((row) => toDate(row.t));
     },
     async columns() {
       known = await readColumns();

@@ -1,7 +1,7 @@
 import { DbError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import { defaultTableNames, migrate, type TableNames } from './migrations.ts';
-import type { Database } from './types.ts';
+import type { Database, Queryable } from './types.ts';
 
 export type CycleStatus = 'ok' | 'skipped' | 'failed';
 export type FeedbackDecision = 'accepted' | 'rejected' | 'modified';
@@ -13,6 +13,8 @@ export interface CycleRecord {
   dataTimestamp: Date;
   /** The data table the row came from. Default: the store's `dataTable`. */
   dataTable?: string;
+  /** The fleet unit the cycle ran for (`@po/fleet`); '' (the default) is the single-unit service. */
+  unit?: string;
   status: CycleStatus;
   /** Why a cycle was skipped or failed (an error message, never a stack). */
   reason?: string | null;
@@ -36,6 +38,8 @@ export interface CycleRecord {
 /** A stored cycle result. */
 export interface StoredResult {
   id: number;
+  /** The fleet unit, '' for the single-unit service. */
+  unit: string;
   dataTable: string;
   dataTimestamp: Date;
   status: CycleStatus;
@@ -86,17 +90,28 @@ export interface ResultStoreOptions {
 export interface ResultStore {
   /**
    * Inserts the result row and advances `runner_state.last_timestamp` in one transaction.
-   * A second record of the same (data table, data timestamp) is a no-op: returns false.
+   * A second record of the same (unit, data table, data timestamp) is a no-op: returns false.
+   * With `tx`, the writes join that open transaction (the fleet completes its job in it)
+   * instead of opening one; a unit's record leaves `runner_state` alone (per data table only).
    */
-  recordCycle(record: CycleRecord): Promise<boolean>;
+  recordCycle(record: CycleRecord, tx?: Queryable): Promise<boolean>;
   /** The newest data timestamp recorded for the data table (default: the store's), or undefined. */
   lastProcessed(dataTable?: string): Promise<Date | undefined>;
   /** Results, newest data first. `since`: data timestamps at or after it. `limit` default 50, at most 1000. */
-  recent(options?: { since?: Date; limit?: number; status?: CycleStatus }): Promise<StoredResult[]>;
+  recent(options?: RecentFilter): Promise<StoredResult[]>;
   /** One result with its feedback, or undefined. */
   get(id: number | string): Promise<(StoredResult & { feedback: StoredFeedback[] }) | undefined>;
   /** Records an operator's decision on a result; an unknown id is a DbError (UNKNOWN_RESULT). */
   addFeedback(id: number | string, feedback: FeedbackInput): Promise<StoredFeedback>;
+}
+
+/** Which results `recent` returns. */
+export interface RecentFilter {
+  since?: Date;
+  limit?: number;
+  status?: CycleStatus;
+  /** Only this fleet unit's results ('' = the single-unit service's). */
+  unit?: string;
 }
 
 const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
@@ -105,6 +120,7 @@ const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 function toResult(r: Record<string, unknown>): StoredResult {
   return {
     id: Number(r.id),
+    unit: (r.unit as string | undefined) ?? '',
     dataTable: r.data_table as string,
     dataTimestamp: r.data_timestamp as Date,
     status: r.status as CycleStatus,
@@ -169,7 +185,12 @@ export async function createResultStore(
   if (options.migrate !== false) await migrate(db, names);
 
   return {
-    recordCycle: (record) => recordCycle(db, tables, record, record.dataTable ?? defaultDataTable),
+    recordCycle: (record, tx) => {
+      const dataTable = record.dataTable ?? defaultDataTable;
+      return tx
+        ? writeCycle(tx, tables, record, dataTable)
+        : db.transaction((t) => writeCycle(t, tables, record, dataTable));
+    },
     async lastProcessed(dataTable = defaultDataTable) {
       const r = await db.query<{ last_timestamp: Date | null }>(
         `SELECT last_timestamp FROM ${tables.state} WHERE data_table = $1`,
@@ -190,57 +211,59 @@ export async function createResultStore(
   };
 }
 
-/** The result row and the runner's progress, in one transaction; false when the cycle was recorded before. */
-function recordCycle(db: Database, tables: Tables, record: CycleRecord, dataTable: string): Promise<boolean> {
+/** The result row and the runner's progress, in the caller's transaction; false when the cycle was recorded before. */
+async function writeCycle(
+  tx: Queryable,
+  tables: Tables,
+  record: CycleRecord,
+  dataTable: string,
+): Promise<boolean> {
   const at = record.dataTimestamp;
   if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
     throw new DbError('INVALID_ARGUMENT', 'recordCycle needs a valid dataTimestamp (a Date).');
   }
   const { results, state } = tables;
-  return db.transaction(async (tx) => {
-    const inserted = await tx.query(
-      `INSERT INTO ${results} (data_table, data_timestamp, strategy_version, model_checksums, status, reason,
-         mode, cost_at_current, cost_recommended, setpoints, predictions, constraint_scores, optimizer,
-         substitutions, skipped_rows, duration_ms)
-       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb,
-         $14::jsonb, $15, $16)
-       ON CONFLICT (data_table, data_timestamp) DO NOTHING
-       RETURNING id`,
-      [
-        dataTable,
-        at,
-        record.strategyVersion ?? null,
-        json(record.modelChecksums),
-        record.status,
-        record.reason ?? null,
-        record.mode ?? null,
-        finiteOrNull(record.costAtCurrent),
-        finiteOrNull(record.costRecommended),
-        json(record.setpoints),
-        json(record.predictions),
-        json(record.constraintScores),
-        json(record.optimizer),
-        json(record.substitutions),
-        record.skippedRows ?? 0,
-        finiteOrNull(record.durationMs),
-      ],
-    );
-    // Advanced even when the row existed (a retry after a lost COMMIT acknowledgement); never moves back.
-    await tx.query(
-      `INSERT INTO ${state} (data_table, last_timestamp, updated_at) VALUES ($1, $2, now())
-       ON CONFLICT (data_table) DO UPDATE
-         SET last_timestamp = GREATEST(${state}.last_timestamp, EXCLUDED.last_timestamp), updated_at = now()`,
-      [dataTable, at],
-    );
-    return inserted.rows.length > 0;
-  });
+  const unit = record.unit ?? '';
+  const inserted = await tx.query(
+    `INSERT INTO ${results} (data_table, data_timestamp, strategy_version, model_checksums, status, reason,
+       mode, cost_at_current, cost_recommended, setpoints, predictions, constraint_scores, optimizer,
+       substitutions, skipped_rows, duration_ms, unit)
+     VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb,
+       $14::jsonb, $15, $16, $17)
+     ON CONFLICT (unit, data_table, data_timestamp) DO NOTHING
+     RETURNING id`,
+    [
+      dataTable,
+      at,
+      record.strategyVersion ?? null,
+      json(record.modelChecksums),
+      record.status,
+      record.reason ?? null,
+      record.mode ?? null,
+      finiteOrNull(record.costAtCurrent),
+      finiteOrNull(record.costRecommended),
+      json(record.setpoints),
+      json(record.predictions),
+      json(record.constraintScores),
+      json(record.optimizer),
+      json(record.substitutions),
+      record.skippedRows ?? 0,
+      finiteOrNull(record.durationMs),
+      unit,
+    ],
+  );
+  if (unit !== '') return inserted.rows.length > 0;
+  // Advanced even when the row existed (a retry after a lost COMMIT acknowledgement); never moves back.
+  await tx.query(
+    `INSERT INTO ${state} (data_table, last_timestamp, updated_at) VALUES ($1, $2, now())
+     ON CONFLICT (data_table) DO UPDATE
+       SET last_timestamp = GREATEST(${state}.last_timestamp, EXCLUDED.last_timestamp), updated_at = now()`,
+    [dataTable, at],
+  );
+  return inserted.rows.length > 0;
 }
 
-async function recentResults(
-  db: Database,
-  tables: Tables,
-  filter: { since?: Date; limit?: number; status?: CycleStatus },
-): Promise<StoredResult[]> {
+async function recentResults(db: Database, tables: Tables, filter: RecentFilter): Promise<StoredResult[]> {
   const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 50), 1), 1000);
   const where: string[] = [];
   const params: unknown[] = [];
@@ -251,6 +274,10 @@ async function recentResults(
   if (filter.status) {
     params.push(filter.status);
     where.push(`status = $${params.length}`);
+  }
+  if (filter.unit !== undefined) {
+    params.push(filter.unit);
+    where.push(`unit = $${params.length}`);
   }
   params.push(limit);
   const r = await db.query(

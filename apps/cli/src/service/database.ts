@@ -25,6 +25,7 @@ export async function openServiceDatabase(settings: Settings, logger: Logger): P
   const db = await openDatabase({
     url: settings.database.url,
     dataDir: settings.database.pglite_dir,
+    schema: settings.database.schema,
     logger,
   });
   try {

@@ -1,6 +1,7 @@
 import { type ServerType, serve } from '@hono/node-server';
 import { type CycleExecutor, createApp } from '@po/api';
 import { errorCode, type Logger } from '@po/core';
+import type { FleetWorker } from '@po/fleet';
 import type { Runner } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { CliError } from '../errors.ts';
@@ -21,6 +22,8 @@ export interface HttpParts {
   executor: CycleExecutor;
   database: ServiceDatabase | undefined;
   runner: Runner | undefined;
+  /** The fleet worker of this process (hybrid with units): `/units` and per-unit metrics. */
+  units?: FleetWorker | undefined;
   logger: Logger;
 }
 
