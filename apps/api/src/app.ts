@@ -17,6 +17,7 @@ import { optimizeOperations, optimizeRoutes } from './routes/optimize.ts';
 import { resultsOperations, resultsRoutes } from './routes/results.ts';
 import { simulateOperations, simulateRoutes } from './routes/simulate.ts';
 import { strategiesOperations, strategiesRoutes } from './routes/strategies.ts';
+import { unitsOperations, unitsRoutes } from './routes/units.ts';
 import { deployedStrategy, requestBundles } from './strategy-sources.ts';
 import type { AppOptions } from './types.ts';
 
@@ -31,6 +32,7 @@ const OPERATIONS: readonly Operation[] = [
   ...simulateOperations,
   ...strategiesOperations,
   ...resultsOperations,
+  ...unitsOperations,
   ...healthOperations,
   ...cacheOperations,
   ...metricsOperations,
@@ -53,7 +55,7 @@ export function createApp(options: AppOptions): PoApp {
   const logger = options.logger ?? silentLogger;
   const token = options.settings?.apiToken || undefined;
   const maxBodyBytes = options.settings?.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
-  const metrics = createMetrics({ executor, cache });
+  const metrics = createMetrics({ executor, cache, units: options.units });
   const deployed = deployedStrategy(strategies);
   const requestBundle = requestBundles(options.readModelFile);
   const cycles = createCycles({
@@ -92,6 +94,7 @@ export function createApp(options: AppOptions): PoApp {
     }),
   );
   app.route('/results', resultsRoutes(results, logger));
+  app.route('/units', unitsRoutes(options.units, logger));
   app.route(
     '/health',
     healthRoutes({ strategies, executor, lastCycle: cycles.last, sections: options.health }),

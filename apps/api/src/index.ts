@@ -37,4 +37,6 @@ export type {
   ResultsStore,
   RunnableStrategy,
   StrategySource,
+  UnitCounterSnapshot,
+  UnitsView,
 } from './types.ts';

@@ -4,6 +4,7 @@ import { registerModelsCommands } from './commands/models.ts';
 import { runOptimize, runSimulate } from './commands/optimize.ts';
 import { registerStartCommand } from './commands/start.ts';
 import { registerStoreCommands, withStoreFlags } from './commands/store.ts';
+import { registerUnitsCommands } from './commands/units.ts';
 import { runValidate } from './commands/validate.ts';
 import { CliError, errorReport, exitCodeOf } from './errors.ts';
 import { type Output, processOutput } from './io.ts';
@@ -90,6 +91,7 @@ function buildProgram(output: Output): Command {
   registerModelsCommands(program, output);
   registerStoreCommands(program, output);
   registerCacheCommands(program, output);
+  registerUnitsCommands(program, output);
   registerStartCommand(program, output);
   return program;
 }

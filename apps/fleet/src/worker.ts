@@ -1,5 +1,5 @@
 import { type Logger, type StrategySource, silentLogger } from '@po/core';
-import { createProcessDataSource, type Database, type ResultStore } from '@po/db';
+import { createProcessDataSource, type Database, type ProcessDataSource, type ResultStore } from '@po/db';
 import {
   type CycleStrategy,
   InputValidator,
@@ -14,6 +14,9 @@ import { emptyCounters, type UnitCounters } from './metrics.ts';
 import { createUnitRegistry, DROPPED_TABLE, ensureFleetTables, type UnitRegistry } from './registry.ts';
 import { type CycleJob, queryableOf, scheduleDue } from './scheduler.ts';
 import type { Unit } from './units.ts';
+
+/** Cycle jobs taken per fetch (one transaction; a failure retries them all, their results are still written once). */
+const BATCH = 10;
 
 /** The pg-boss queue of cycle jobs. */
 export const CYCLE_QUEUE = 'po-cycles';
@@ -102,14 +105,23 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
     return r;
   };
   const shutdown = new AbortController();
-  const handle = cycleHandler({ ...options, units, runtime, maxLateS, logger, signal: shutdown.signal });
+  const handle = cycleHandler({
+    ...options,
+    unitOf: cachedUnits(units),
+    sourceOf: cachedSources(db),
+    runtime,
+    maxLateS,
+    logger,
+    signal: shutdown.signal,
+  });
   await boss.work<
     CycleJob,
     void,
     { transactional: true; localConcurrency: number; batchSize: number; pollingIntervalSeconds: number }
   >(
     CYCLE_QUEUE,
-    { transactional: true, localConcurrency: concurrency, batchSize: 1, pollingIntervalSeconds: 0.5 },
+    // A batch per fetch and transaction: pg-boss's cost per job (fetch, begin, complete, commit) is shared by BATCH cycles.
+    { transactional: true, localConcurrency: concurrency, batchSize: BATCH, pollingIntervalSeconds: 0.5 },
     async (jobs: Job<CycleJob>[], tx: BossDb) => {
       for (const job of jobs) await handle(job, tx);
     },
@@ -133,6 +145,37 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
       }
       logger.info({}, '[po/fleet] worker stopped');
     },
+  };
+}
+
+/** Units by id, each read at most every few seconds (a removed or changed unit is seen within them). */
+function cachedUnits(units: UnitRegistry, ttlMs = 3000): (id: string) => Promise<Unit | undefined> {
+  const cache = new Map<string, { at: number; unit: Promise<Unit | undefined> }>();
+  return (id) => {
+    const hit = cache.get(id);
+    if (hit && Date.now() - hit.at < ttlMs) return hit.unit;
+    const unit = units.get(id);
+    cache.set(id, { at: Date.now(), unit });
+    unit.catch(() => cache.delete(id));
+    return unit;
+  };
+}
+
+/** One data source per unit definition (it remembers the table's columns). */
+function cachedSources(db: Database): (unit: Unit) => ProcessDataSource {
+  const sources = new Map<string, ProcessDataSource>();
+  return (unit) => {
+    const key = JSON.stringify(unit.data);
+    let source = sources.get(key);
+    if (!source) {
+      source = createProcessDataSource(db, {
+        table: unit.data.table,
+        timestampColumn: unit.data.timestamp_column,
+        ...(unit.data.filter ? { filter: unit.data.filter } : {}),
+      });
+      sources.set(key, source);
+    }
+    return source;
   };
 }
 
@@ -160,7 +203,10 @@ function scheduleLoop(o: { run: () => Promise<number>; everyMs: number; logger: 
 }
 
 interface HandlerParts extends FleetWorkerOptions {
-  units: UnitRegistry;
+  /** The unit by id (cached for a few seconds; undefined once removed). */
+  unitOf: (id: string) => Promise<Unit | undefined>;
+  /** The unit's plant data, read outside the job's transaction. */
+  sourceOf: (unit: Unit) => ProcessDataSource;
   runtime: (id: string) => UnitRuntime;
   maxLateS: number;
   logger: Logger;
@@ -175,11 +221,17 @@ interface HandlerParts extends FleetWorkerOptions {
  */
 function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => Promise<void> {
   const { logger } = parts;
+  const columnsBySpec = new WeakMap<object, string[]>();
+  const columnsOf = (spec: Parameters<typeof plantColumns>[0]) => {
+    let c = columnsBySpec.get(spec);
+    if (!c) columnsBySpec.set(spec, (c = plantColumns(spec)));
+    return c;
+  };
   return async (job, txDb) => {
     const tx = queryableOf(txDb);
     const { unit: id, at: iso } = job.data;
     const at = new Date(iso);
-    const unit = await parts.units.get(id);
+    const unit = await parts.unitOf(id);
     if (!unit) {
       logger.warn({ unit: id, at: iso }, '[po/fleet] job of a removed unit; not run');
       return;
@@ -199,17 +251,14 @@ function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => 
       return;
     }
     const loaded = await strategyOf(parts.strategies(unit), unit, r);
-    const columns = plantColumns(loaded.strategy.spec);
-    const view: Database = { ...parts.db, query: (sql, params) => tx.query(sql, params) };
-    const source = createProcessDataSource(view, {
-      table: unit.data.table,
-      timestampColumn: unit.data.timestamp_column,
-      ...(unit.data.filter ? { filter: unit.data.filter } : {}),
-    });
-    const row = await source.at(at, columns).catch((e: unknown) => {
-      r.counters.retried++;
-      throw e;
-    });
+    const columns = columnsOf(loaded.strategy.spec);
+    const row = await parts
+      .sourceOf(unit)
+      .at(at, columns)
+      .catch((e: unknown) => {
+        r.counters.retried++;
+        throw e;
+      });
     const record = row
       ? await runCycle(loaded, columns, row, {
           validator: r.validator,

@@ -1,7 +1,7 @@
 import { type ServerType, serve } from '@hono/node-server';
-import { type CycleExecutor, createApp } from '@po/api';
+import { type CycleExecutor, createApp, type UnitsView } from '@po/api';
 import { errorCode, type Logger } from '@po/core';
-import type { FleetWorker } from '@po/fleet';
+import { type FleetWorker, unitStates } from '@po/fleet';
 import type { Runner } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { CliError } from '../errors.ts';
@@ -36,6 +36,7 @@ export async function serveHttp(settings: Settings, parts: HttpParts): Promise<H
     readModelFile: strategies.readModelFile,
     ...(database ? { results: httpResults(database.results) } : {}),
     ...(strategies.cache ? { cache: strategies.cache } : {}),
+    ...(parts.units && database ? { units: httpUnits(parts.units, database, settings) } : {}),
     health: async () => ({
       ...strategies.health?.(),
       ...(runner ? { runner: { ok: runner.status().healthy, ...runner.status() } } : {}),
@@ -66,5 +67,18 @@ export async function serveHttp(settings: Settings, parts: HttpParts): Promise<H
   return {
     url: `http://${host}:${typeof address === 'object' && address ? address.port : port}`,
     close: () => new Promise<void>((done) => server.close(() => done())),
+  };
+}
+
+/** The fleet's units as `/units` reads them: states from the database, counters from this worker. */
+function httpUnits(worker: FleetWorker, database: ServiceDatabase, settings: Settings): UnitsView {
+  const table = settings.runner.results_table;
+  return {
+    list: async () => (await unitStates(database.db, table)).map((s) => ({ ...s })),
+    get: async (id) => {
+      const [state] = await unitStates(database.db, table, [id]);
+      return state && { ...state };
+    },
+    counters: () => worker.counters(),
   };
 }
