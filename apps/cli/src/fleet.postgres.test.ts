@@ -12,7 +12,7 @@ import { type Database, openDatabase } from '@po/db';
 import { createDemoKiln, DEMO_KILN_OUTPUTS, DEMO_KILN_SETPOINTS, type DemoKiln } from '@po/models';
 import { randomName, startTcpProxy, type TcpProxy, TEST_DATABASE_URL, tempDir } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { root } from '../test/po.ts';
+import { po, root } from '../test/po.ts';
 
 const UNITS = 50;
 const schema = randomName('po_fleet');
@@ -83,6 +83,20 @@ afterAll(async () => {
   await dir?.remove();
 });
 
+describe('fleet mode without PostgreSQL', () => {
+  it('says that it needs DATABASE_URL, and po units too', async () => {
+    const env = { DATABASE_URL: '', PO_LOG_PRETTY: 'false' };
+    const start = await po(['start', '--mode', 'worker'], { cwd: dir.path, env });
+    expect(start.code).toBe(1);
+    expect(start.stdout + start.stderr).toContain(
+      '--mode worker (PO_MODE=worker) runs a fleet of units on PostgreSQL: set DATABASE_URL',
+    );
+    const list = await po(['units', 'list'], { cwd: dir.path, env });
+    expect(list.code).toBe(1);
+    expect(list.stderr).toContain('set DATABASE_URL');
+  });
+});
+
 describe('a fleet of 50 units on 3 worker processes', () => {
   it('runs every row exactly once through two SIGKILLs and a cut database link', async () => {
     const viaProxy = new URL(TEST_DATABASE_URL);
@@ -126,7 +140,7 @@ describe('a fleet of 50 units on 3 worker processes', () => {
 
     const victim = 0;
     for (let kill = 0; kill < 2; kill++) {
-      await sleep(7000);
+      await sleep(5000);
       workers[victim]!.child.kill('SIGKILL');
       await new Promise((r) => workers[victim]!.child.once('exit', r));
       workers[victim] = startWorker(env);
@@ -139,7 +153,7 @@ describe('a fleet of 50 units on 3 worker processes', () => {
     await proxy.stop();
     await sleep(4000);
     await proxy.start();
-    await sleep(8000);
+    await sleep(6000);
     feeding = false;
     await feeder;
 

@@ -37,7 +37,9 @@ describe('units file', () => {
   });
 
   it('refuses a file that is not a units list', () => {
-    expect(() => parseUnitsFile('- a\n- b\n', 'u.yaml')).toThrow(/u.yaml: expected a mapping with a 'units' list/);
+    expect(() => parseUnitsFile('- a\n- b\n', 'u.yaml')).toThrow(
+      /u.yaml: expected a mapping with a 'units' list/,
+    );
     expect(() => parseUnitsFile('units: [', 'u.yaml')).toThrow(/u.yaml is not YAML/);
   });
 });
@@ -54,16 +56,25 @@ describe('units in PostgreSQL', () => {
 
   it('refuses an unknown table or column, naming the unit', async () => {
     const units = createUnitRegistry(db);
-    const unit = { id: 'k1', name: 'k1', interval_s: 1, data: { table: 'plant', timestamp_column: 'timestamp' } };
+    const unit = {
+      id: 'k1',
+      name: 'k1',
+      interval_s: 1,
+      data: { table: 'plant', timestamp_column: 'timestamp' },
+    };
     await expect(units.put([{ ...unit, data: { ...unit.data, table: 'nope' } }])).rejects.toMatchObject({
       code: 'UNKNOWN_TABLE',
       message: expect.stringContaining("Unit 'k1': the data table 'nope' does not exist"),
     });
-    await expect(units.put([{ ...unit, data: { ...unit.data, timestamp_column: 'ts' } }])).rejects.toMatchObject({
+    await expect(
+      units.put([{ ...unit, data: { ...unit.data, timestamp_column: 'ts' } }]),
+    ).rejects.toMatchObject({
       code: 'UNKNOWN_COLUMN',
       message: expect.stringContaining("data.timestamp_column names the column 'ts'"),
     });
-    await expect(units.put([{ ...unit, data: { ...unit.data, filter: { line: 'a' } } }])).rejects.toMatchObject({
+    await expect(
+      units.put([{ ...unit, data: { ...unit.data, filter: { line: 'a' } } }]),
+    ).rejects.toMatchObject({
       code: 'UNKNOWN_COLUMN',
       message: expect.stringContaining("data.filter names the column 'line'"),
     });

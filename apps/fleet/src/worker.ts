@@ -1,5 +1,11 @@
 import { type Logger, type StrategySource, silentLogger } from '@po/core';
-import { createProcessDataSource, type Database, type ProcessDataSource, type ResultStore } from '@po/db';
+import {
+  createProcessDataSource,
+  type Database,
+  type ProcessDataSource,
+  quoteIdent,
+  type ResultStore,
+} from '@po/db';
 import {
   type CycleStrategy,
   InputValidator,
@@ -27,6 +33,8 @@ export interface FleetWorkerOptions {
   /** The same database's URL, for pg-boss's own pool. */
   url: string;
   results: ResultStore;
+  /** The results table `results` writes (`PO_RESULTS_TABLE`). Default `optimization_results`. */
+  resultsTable?: string;
   /** Where each unit's strategy comes from (its deploy pointer). Asked before every cycle. */
   strategies: (unit: Unit) => StrategySource<CycleStrategy>;
   /** Schema of pg-boss's tables. Default `pgboss`. */
@@ -108,6 +116,7 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
   const handle = cycleHandler({
     ...options,
     unitOf: cachedUnits(units),
+    resultsTable: quoteIdent(options.resultsTable ?? 'optimization_results', 'results table'),
     sourceOf: cachedSources(db),
     runtime,
     maxLateS,
@@ -203,6 +212,8 @@ function scheduleLoop(o: { run: () => Promise<number>; everyMs: number; logger: 
 }
 
 interface HandlerParts extends FleetWorkerOptions {
+  /** The results table, quoted. */
+  resultsTable: string;
   /** The unit by id (cached for a few seconds; undefined once removed). */
   unitOf: (id: string) => Promise<Unit | undefined>;
   /** The unit's plant data, read outside the job's transaction. */
@@ -237,12 +248,25 @@ function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => 
       return;
     }
     const r = parts.runtime(id);
+    // pg-boss may hand an expired job to a second worker while the first still commits it: the
+    // two attempts serialize on this lock, and the second sees what the first recorded.
+    await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`po/fleet ${id} ${iso}`]);
+    const done = await tx.query<{ dropped: boolean; recorded: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM ${DROPPED_TABLE} WHERE unit = $1 AND data_timestamp = $2) AS dropped,
+              EXISTS (SELECT 1 FROM ${parts.resultsTable} WHERE unit = $1 AND data_timestamp = $2) AS recorded`,
+      [id, at],
+    );
+    if (done.rows[0]?.dropped || done.rows[0]?.recorded) {
+      logger.warn({ unit: id, at: iso }, '[po/fleet] cycle already recorded or dropped (a retried job)');
+      return;
+    }
     const ageS = (Date.now() - at.getTime()) / 1000;
     if (ageS > parts.maxLateS) {
-      await tx.query(
-        `INSERT INTO ${DROPPED_TABLE} (unit, data_timestamp, age_s) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-        [id, at, ageS],
-      );
+      await tx.query(`INSERT INTO ${DROPPED_TABLE} (unit, data_timestamp, age_s) VALUES ($1, $2, $3)`, [
+        id,
+        at,
+        ageS,
+      ]);
       r.counters.droppedLate++;
       logger.warn(
         { unit: id, at: iso, ageS: Math.round(ageS), maxLateS: parts.maxLateS },

@@ -171,6 +171,7 @@ export async function startFleet(
       db: parts.db,
       url: settings.database.url!,
       results: parts.results,
+      resultsTable: settings.runner.results_table,
       strategies: (unit) => strategies.forUnit(unit),
       queueSchema: settings.fleet.queue_schema,
       concurrency: settings.fleet.concurrency,
