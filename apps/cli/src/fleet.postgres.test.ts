@@ -211,5 +211,5 @@ describe('a fleet of 50 units on 3 worker processes', () => {
     );
     for (const w of workers) w.child.kill('SIGTERM');
     expect(await Promise.all(exits)).toEqual([0, 0, 0]);
-  }, 240_000);
+  }, 360_000);
 });
