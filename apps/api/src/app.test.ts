@@ -364,6 +364,47 @@ describe('other routes', () => {
     expect((await post(`${withService}/replays`, { ...window, strategy: '9.9.9' })).status).toBe(400);
     expect((await fetch(`${withService}/replays/r1`)).status).toBe(200);
     expect((await fetch(`${withService}/replays/r2`)).status).toBe(404);
+  it('units routes answer 501 without a fleet; with one, list, 404 and per-unit metrics', async () => {
+    const res = await fetch(`${base}/units`);
+    expect(res.status).toBe(501);
+    expect(((await res.json()) as { error: string }).error).toContain('runs no fleet');
+
+    // The fleet's view is injected (the CLI adapts @po/fleet to it); here, two units in memory.
+    const state = (id: string) => ({
+      id,
+      name: id,
+      lastCycle: null,
+      lagS: 0,
+      consecutiveFailures: 0,
+      droppedLate: 1,
+    });
+    const counters = {
+      cycles: { ok: 3, skipped: 1, failed: 0 },
+      droppedLate: 1,
+      retried: 0,
+      durationMs: { sum: 1500, count: 4 },
+      lastDelayS: 0.25,
+    };
+    const withUnits = await start({
+      units: {
+        list: async () => [state('k1'), state('k2')],
+        get: async (id) => (id === 'k1' ? state('k1') : undefined),
+        counters: () => new Map([['k1', counters]]),
+      },
+    });
+    expect(await (await fetch(`${withUnits}/units`)).json()).toMatchObject({
+      count: 2,
+      units: [{ id: 'k1' }, { id: 'k2' }],
+    });
+    expect(await (await fetch(`${withUnits}/units/k1`)).json()).toMatchObject({
+      unit: { id: 'k1', droppedLate: 1 },
+    });
+    const missing = await fetch(`${withUnits}/units/k9`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: string }).error).toContain("no unit 'k9'");
+    const metrics = await (await fetch(`${withUnits}/metrics`)).text();
+    expect(metrics).toContain('po_unit_cycles_ok{unit="k1"} 3');
+    expect(metrics).toContain('po_unit_cycle_seconds_sum{unit="k1"} 1.5');
   });
 
   it('cache routes keep the predecessor’s shapes', async () => {

@@ -22,6 +22,7 @@ import { replaysOperations, replaysRoutes } from './routes/replays.ts';
 import { resultsOperations, resultsRoutes } from './routes/results.ts';
 import { simulateOperations, simulateRoutes } from './routes/simulate.ts';
 import { strategiesOperations, strategiesRoutes } from './routes/strategies.ts';
+import { unitsOperations, unitsRoutes } from './routes/units.ts';
 import { deployedStrategy, requestBundles } from './strategy-sources.ts';
 import type { AppOptions } from './types.ts';
 
@@ -38,6 +39,7 @@ const OPERATIONS: readonly Operation[] = [
   ...deployOperations,
   ...resultsOperations,
   ...replaysOperations,
+  ...unitsOperations,
   ...healthOperations,
   ...cacheOperations,
   ...metricsOperations,
@@ -60,7 +62,12 @@ export function createApp(options: AppOptions): PoApp {
   const logger = options.logger ?? silentLogger;
   const access = createAccess(options.settings);
   const maxBodyBytes = options.settings?.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
-  const metrics = createMetrics({ executor, cache, modelMismatch: options.modelMismatch });
+  const metrics = createMetrics({
+    executor,
+    cache,
+    modelMismatch: options.modelMismatch,
+    units: options.units,
+  });
   const deployed = deployedStrategy(strategies);
   const requestBundle = requestBundles(options.readModelFile, executor);
   const timeoutMs = options.settings?.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -101,6 +108,7 @@ export function createApp(options: AppOptions): PoApp {
   app.route('/replays', replaysRoutes(options.replays, logger));
   app.use('/strategies/deploy', requireRole('engineer', 'deploying a strategy version'));
   app.route('/strategies/deploy', deployRoutes(options.versions, options.dashboard));
+  app.route('/units', unitsRoutes(options.units, logger));
   app.route(
     '/health',
     healthRoutes({ strategies, executor, lastCycle: cycles.last, sections: options.health, cache }),

@@ -45,4 +45,6 @@ export type {
   RunnableStrategy,
   StrategySource,
   StrategyVersions,
+  UnitCounterSnapshot,
+  UnitsView,
 } from './types.ts';

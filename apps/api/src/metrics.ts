@@ -2,7 +2,7 @@ import type { CycleResult, MismatchStatus } from '@po/rto-engine';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { CycleExecutor } from './pool/index.ts';
 import type { CycleOutcome, PoolStats } from './schemas.ts';
-import type { CacheControl, ModelMismatchReport } from './types.ts';
+import type { CacheControl, ModelMismatchReport, UnitCounterSnapshot, UnitsView } from './types.ts';
 
 /** The API's Prometheus metrics, in a registry of their own (several apps can live in one process). */
 export interface ApiMetrics {
@@ -17,6 +17,7 @@ export function createMetrics(sources: {
   executor: CycleExecutor;
   cache?: CacheControl | undefined;
   modelMismatch?: (() => ModelMismatchReport | undefined) | undefined;
+  units?: UnitsView | undefined;
 }): ApiMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -31,6 +32,7 @@ export function createMetrics(sources: {
   poolGauges(registry, sources.executor);
   if (sources.cache) cacheGauges(registry, sources.cache);
   if (sources.modelMismatch) mismatchGauges(registry, sources.modelMismatch);
+  if (sources.units) unitGauges(registry, sources.units);
   return { registry, cycle, request };
 }
 
@@ -207,4 +209,54 @@ function cacheKinds(stats: unknown): Record<string, Record<string, unknown>> {
     if (value !== null && typeof value === 'object') out[kind] = value as Record<string, unknown>;
   }
   return out;
+}
+
+/** A fleet worker's counters per unit (since start), read when Prometheus scrapes. */
+const UNIT_GAUGES: readonly [name: string, help: string, read: (c: UnitCounterSnapshot) => number | null][] =
+  [
+    ['po_unit_cycles_ok', 'Cycles recorded ok by this worker, per unit.', (c) => c.cycles.ok],
+    [
+      'po_unit_cycles_skipped',
+      'Cycles recorded skipped (bad input) by this worker, per unit.',
+      (c) => c.cycles.skipped,
+    ],
+    ['po_unit_cycles_failed', 'Cycles recorded failed by this worker, per unit.', (c) => c.cycles.failed],
+    [
+      'po_unit_dropped_late',
+      'Cycle jobs dropped because their data was too old, per unit.',
+      (c) => c.droppedLate,
+    ],
+    [
+      'po_unit_retried',
+      'Cycle jobs given back to the queue (database or strategy unavailable), per unit.',
+      (c) => c.retried,
+    ],
+    [
+      'po_unit_cycle_seconds_sum',
+      'Total cycle time on this worker, per unit.',
+      (c) => c.durationMs.sum / 1000,
+    ],
+    [
+      'po_unit_delay_seconds',
+      "Seconds from the last row's timestamp to its record, per unit.",
+      (c) => c.lastDelayS,
+    ],
+  ];
+
+function unitGauges(registry: Registry, units: UnitsView): void {
+  for (const [name, help, read] of UNIT_GAUGES) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['unit'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [unit, counters] of units.counters()) {
+          const value = read(counters);
+          if (value !== null) this.set({ unit }, value);
+        }
+      },
+    });
+  }
 }

@@ -261,3 +261,20 @@ export const replayStartedSchema = z.object({
 });
 
 export { replayReportSchema } from '@po/runner';
+/** A fleet unit's state (`/units`); its fields are the fleet's (`UnitState` of @po/fleet). */
+export const unitStateSchema = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  lastCycle: z.unknown().describe('The newest recorded cycle: data timestamp, status, reason, version.'),
+  lagS: z.number().nullable().describe('Seconds between the newest data queued and the newest data run.'),
+  consecutiveFailures: z.number(),
+  droppedLate: z.number(),
+});
+
+export const unitsResponseSchema = z.object({
+  status: z.literal('success'),
+  count: z.number(),
+  units: z.array(unitStateSchema),
+});
+
+export const unitResponseSchema = z.object({ status: z.literal('success'), unit: unitStateSchema });

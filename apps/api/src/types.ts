@@ -177,6 +177,8 @@ export interface AppOptions {
   cache?: CacheControl;
   /** Replays over plant history; without it `/replays` answers 501. */
   replays?: ReplayService;
+  /** A fleet's units (`/units`, per-unit metrics); without it `/units` answers 501. */
+  units?: UnitsView;
   /**
    * Extra `/health` sections (runner status, database reachability), called on every health
    * check and bounded to 250 ms. A section `{ ok: false, reason? }` makes the status `degraded`.
@@ -198,4 +200,23 @@ export interface AppOptions {
   cycleIntervalS?: number;
   /** pino or any `Logger` of @po/core. Default: silent. */
   logger?: Logger;
+}
+
+/** A fleet's units as the API reads them (the CLI adapts @po/fleet to it). */
+export interface UnitsView {
+  /** Every unit's state (state, last cycle, lag, failures). */
+  list(): Promise<({ id: string } & Record<string, unknown>)[]>;
+  /** One unit's state, or undefined when there is no such unit. */
+  get(id: string): Promise<({ id: string } & Record<string, unknown>) | undefined>;
+  /** This process's counters per unit, for Prometheus (since start). */
+  counters(): ReadonlyMap<string, UnitCounterSnapshot>;
+}
+
+/** What a fleet worker counted for one unit. */
+export interface UnitCounterSnapshot {
+  cycles: { ok: number; skipped: number; failed: number };
+  droppedLate: number;
+  retried: number;
+  durationMs: { sum: number; count: number };
+  lastDelayS: number | null;
 }

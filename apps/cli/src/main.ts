@@ -5,6 +5,7 @@ import { runOptimize, runSimulate } from './commands/optimize.ts';
 import { registerReplayCommand } from './commands/replay.ts';
 import { registerStartCommand } from './commands/start.ts';
 import { registerStoreCommands, withStoreFlags } from './commands/store.ts';
+import { registerUnitsCommands } from './commands/units.ts';
 import { runValidate } from './commands/validate.ts';
 import { CliError, errorReport, exitCodeOf } from './errors.ts';
 import { type Output, processOutput } from './io.ts';
@@ -91,6 +92,7 @@ function buildProgram(output: Output): Command {
   registerModelsCommands(program, output);
   registerStoreCommands(program, output);
   registerCacheCommands(program, output);
+  registerUnitsCommands(program, output);
   registerStartCommand(program, output);
   registerReplayCommand(program, output);
   return program;

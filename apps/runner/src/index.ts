@@ -1,4 +1,4 @@
-export type { LoadedStrategy } from './cycle.ts';
+export { type CycleContext, type LoadedStrategy, messageOf, runCycle } from './cycle.ts';
 export { type SeedDemoOptions, seedDemo, startDemoFeeder } from './demo.ts';
 export {
   type ReplayData,

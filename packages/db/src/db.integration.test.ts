@@ -49,6 +49,7 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
       'optimization_results/002_results_model_trust',
       'optimization_results/003_replays',
       'optimization_results/004_decisions_explanation_audit',
+      'optimization_results/005_results_unit',
     ]);
     expect(await migrate(db)).toEqual([]);
     const again = await Promise.all([migrate(db), migrate(db)]);

@@ -143,6 +143,24 @@ const migrations: Migration[] = [
       `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${raw.audit}_at_idx`.slice(0, 63))} ON ${t.audit} (at)`,
     ],
   },
+  {
+    // The fleet (@po/fleet): a result belongs to a unit; each (unit, data table, data timestamp) is recorded once.
+    // Single-unit results keep unit '' and stay unique per (data table, data timestamp) as before.
+    id: '005_results_unit',
+    statements: (t, raw) => [
+      `ALTER TABLE ${t.results} ADD COLUMN IF NOT EXISTS unit text NOT NULL DEFAULT ''`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS ${quoteIdent(`${raw.results}_unit_cycle_key`.slice(0, 63))}
+         ON ${t.results} (unit, data_table, data_timestamp)`,
+      `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${raw.results}_unit_idx`.slice(0, 63))}
+         ON ${t.results} (unit, data_timestamp DESC)`,
+      `DO $$ DECLARE c text; BEGIN
+         SELECT conname INTO c FROM pg_constraint
+          WHERE conrelid = '${t.results.replace(/'/g, "''")}'::regclass AND contype = 'u'
+            AND pg_get_constraintdef(oid) = 'UNIQUE (data_table, data_timestamp)';
+         IF c IS NOT NULL THEN EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', '${t.results.replace(/'/g, "''")}', c); END IF;
+       END $$`,
+    ],
+  },
 ];
 
 /**

@@ -202,6 +202,13 @@ async function openPostgres(
     async transaction(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;
+      // A reset between the statements of a checked-out client is emitted as 'error'; unhandled, it
+      // would end the process. The next statement fails instead, and the connection is destroyed.
+      const onError = (e: Error) => {
+        broken = e;
+        logger.warn({ target, err: e.message }, '[po/db] connection lost inside a transaction');
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const tx: Queryable = { query: (sql, params) => run(client, sql, params) };
@@ -214,6 +221,7 @@ async function openPostgres(
         throw e;
       } finally {
         // A broken connection is destroyed rather than returned to the pool.
+        client.off('error', onError);
         client.release(broken);
       }
     },

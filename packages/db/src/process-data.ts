@@ -45,6 +45,11 @@ export interface ProcessDataSourceOptions {
   table?: string;
   /** The time column. Default `timestamp`. */
   timestampColumn?: string;
+  /**
+   * Only rows whose columns equal these values (a table holding several units' data, e.g.
+   * `{ kiln_id: 'K2' }`). Each column must exist (else `MissingColumnsError`).
+   */
+  filter?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /** A closed time window of plant data. */
@@ -87,6 +92,10 @@ export interface ProcessDataSource {
     columns: readonly string[],
     window: { since: Date; until?: Date; limit?: number },
   ): Promise<{ times: number[]; values: Record<string, (number | null)[]> }>;
+  /** The row taken at exactly `timestamp` (to the millisecond), or undefined when there is none. */
+  at(timestamp: Date, columns?: readonly string[]): Promise<PlantRow | undefined>;
+  /** Timestamps of the rows strictly after `after`, oldest first, at most `limit` (default 1000). */
+  timestampsAfter(after: Date | undefined, limit?: number): Promise<Date[]>;
   /** The table's columns (without the time column). */
   columns(): Promise<string[]>;
   /** Creates the table (time column as primary key, double precision columns) or adds missing columns. */
@@ -104,6 +113,14 @@ export function createProcessDataSource(
   const t = quoteIdent(table, 'data table');
   const ts = quoteIdent(timeColumn, 'timestamp column');
   let known: Set<string> | undefined;
+  const filter = Object.entries(options.filter ?? {});
+  for (const [c] of filter) quoteIdent(c, 'filter column');
+  /** `AND col = $n ...` for the filter, its parameters numbered after `offset`. */
+  const where = (offset: number): [string, unknown[]] => [
+    filter.map(([c], i) => ` AND ${quoteIdent(c)} = $${offset + i + 1}`).join(''),
+    filter.map(([, v]) => v),
+  ];
+  const toDate = (time: unknown) => (time instanceof Date ? time : new Date(String(time)));
 
   async function readColumns(): Promise<Set<string>> {
     const r = await db.query<{ column_name: string }>(
@@ -124,7 +141,8 @@ export function createProcessDataSource(
     return set;
   }
 
-  async function checkColumns(columns: readonly string[]): Promise<void> {
+  async function checkColumns(requested: readonly string[]): Promise<void> {
+    const columns = [...requested, ...filter.map(([c]) => c)];
     for (const c of columns) quoteIdent(c, 'column');
     if (known && columns.every((c) => known!.has(c))) return;
     known = await readColumns(); // re-read: the table may have gained columns
@@ -135,18 +153,18 @@ export function createProcessDataSource(
   return {
     table,
     async next(after, columns) {
-      if (columns) await checkColumns(columns);
-      else known ??= await readColumns();
+      await checkColumns(columns ?? []);
       const select = columns
         ? [ts, ...columns.filter((c) => c !== timeColumn).map((c) => quoteIdent(c))].join(', ')
         : '*';
+      const [and, values] = where(after ? 1 : 0);
       // Compared at full precision: `after` is exact text (microseconds), so a row 1 µs later is new.
       const r = await db
         .query(
           `SELECT ${select}, ${exactTimeSql(ts)} AS po_time, count(*) OVER () AS po_new_rows FROM ${t}
-         ${after ? `WHERE ${ts} > $1::timestamptz` : ''}
+         WHERE ${after ? `${ts} > $1::timestamptz` : 'true'}${and}
          ORDER BY ${ts} DESC LIMIT 1`,
-          after ? [timeParameter(after, 'The last processed timestamp')] : [],
+          after ? [timeParameter(after, 'The last processed timestamp'), ...values] : values,
         )
         .catch(async (e: unknown) => {
           // A column dropped since it was checked: re-read the table, so the error names it.
@@ -158,11 +176,11 @@ export function createProcessDataSource(
         });
       const row = r.rows[0];
       if (!row) return undefined;
-      const { [timeColumn]: _, po_time: time, po_new_rows: count, ...values } = row;
+      const { [timeColumn]: _, po_time: time, po_new_rows: count, ...rest } = row;
       return {
         timestamp: new Date(String(time)),
         time: String(time),
-        values,
+        values: rest,
         skippedRows: Number(count) - 1,
       };
     },
@@ -209,6 +227,36 @@ export function createProcessDataSource(
         cols.map((c) => [c, r.rows.map((row) => (row[c] === null ? null : Number(row[c])))]),
       );
       return { times, values };
+    },
+    async at(timestamp, columns) {
+      await checkColumns(columns ?? []);
+      const select = columns
+        ? [ts, ...columns.filter((c) => c !== timeColumn).map((c) => quoteIdent(c))].join(', ')
+        : '*';
+      const [and, values] = where(1);
+      const r = await db.query(
+        `SELECT ${select}, ${exactTimeSql(ts)} AS po_time FROM ${t}
+         WHERE ${ts} >= $1::timestamptz AND ${ts} < $1::timestamptz + interval '1 millisecond'${and}
+         ORDER BY ${ts} DESC LIMIT 1`,
+        [timestamp, ...values],
+      );
+      const row = r.rows[0];
+      if (!row) return undefined;
+      const { [timeColumn]: _, po_time: time, ...rest } = row;
+      return { timestamp: toDate(time), time: String(time), values: rest, skippedRows: 0 };
+    },
+    async timestampsAfter(after, limit = 1000) {
+      // No column check (a scheduler calls this often): a missing column fails the query itself.
+      const [and, values] = where(after ? 2 : 1);
+      const r = await db.query<Record<string, unknown>>(
+        `SELECT ${ts} AS t FROM ${t}
+         WHERE ${after ? `${ts} >= $2::timestamptz + interval '1 millisecond'` : 'true'}${and}
+         ORDER BY ${ts} LIMIT $1`,
+        after
+          ? [Math.max(1, Math.trunc(limit)), after, ...values]
+          : [Math.max(1, Math.trunc(limit)), ...values],
+      );
+      return r.rows.map((row) => toDate(row.t));
     },
     async columns() {
       known = await readColumns();

@@ -16,6 +16,8 @@ export interface CycleRecord {
   dataTime?: ExactTime | undefined;
   /** The data table the row came from. Default: the store's `dataTable`. */
   dataTable?: string;
+  /** The fleet unit the cycle ran for (`@po/fleet`); '' (the default) is the single-unit service. */
+  unit?: string;
   status: CycleStatus;
   /** Why a cycle was skipped or failed (an error message, never a stack). */
   reason?: string | null;
@@ -45,6 +47,8 @@ export interface CycleRecord {
 /** A stored cycle result. */
 export interface StoredResult {
   id: number;
+  /** The fleet unit, '' for the single-unit service. */
+  unit: string;
   dataTable: string;
   dataTimestamp: Date;
   /** `data_timestamp` exactly (microseconds). */
@@ -121,15 +125,15 @@ export interface ResultStoreOptions {
 export interface ResultStore {
   /**
    * Inserts the result row and advances `runner_state.last_timestamp` in one transaction.
-   * A second record of the same (data table, data timestamp) is a no-op: returns false.
+   * A second record of the same (unit, data table, data timestamp) is a no-op: returns false.
+   * With `tx`, the writes join that open transaction (the fleet completes its job in it)
+   * instead of opening one; a unit's record leaves `runner_state` alone (per data table only).
    */
-  recordCycle(record: CycleRecord): Promise<boolean>;
+  recordCycle(record: CycleRecord, tx?: Queryable): Promise<boolean>;
   /** The newest data timestamp recorded for the data table (default: the store's), or undefined. */
   lastProcessed(dataTable?: string): Promise<Date | undefined>;
   /** The same, exactly (microseconds): what the runner resumes after. */
   lastProcessedTime(dataTable?: string): Promise<ExactTime | undefined>;
-  /** Results, newest data first. `since`: data timestamps at or after it. `limit` default 50, at most 1000. */
-  recent(options?: { since?: Date; limit?: number; status?: CycleStatus }): Promise<StoredResult[]>;
   /**
    * Results, newest data first, each with its newest feedback. `since`/`until`: data timestamps at
    * or after / at or before. `limit` default 50, at most 20,000.
@@ -154,11 +158,14 @@ export interface Actor {
   role: string;
 }
 
+/** Which results `recent` returns. */
 export interface RecentQuery {
   since?: Date;
   until?: Date;
   limit?: number;
   status?: CycleStatus;
+  /** Only this fleet unit's results ('' = the single-unit service's). */
+  unit?: string;
 }
 
 /** Every column, and `data_timestamp` exactly as text. */
@@ -170,6 +177,7 @@ const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 function toResult(r: Record<string, unknown>): StoredResult {
   return {
     id: Number(r.id),
+    unit: (r.unit as string | undefined) ?? '',
     dataTable: r.data_table as string,
     dataTimestamp: r.data_timestamp as Date,
     dataTime: r.po_data_time as string,
@@ -263,7 +271,12 @@ export async function createResultStore(
   if (options.migrate !== false) await migrate(db, names);
 
   return {
-    recordCycle: (record) => recordCycle(db, tables, record, record.dataTable ?? defaultDataTable),
+    recordCycle: (record, tx) => {
+      const dataTable = record.dataTable ?? defaultDataTable;
+      return tx
+        ? writeCycle(tx, tables, record, dataTable)
+        : db.transaction((t) => writeCycle(t, tables, record, dataTable));
+    },
     async lastProcessed(dataTable = defaultDataTable) {
       const r = await db.query<{ last_timestamp: Date | null }>(
         `SELECT last_timestamp FROM ${tables.state} WHERE data_table = $1`,
@@ -297,57 +310,60 @@ export async function createResultStore(
   };
 }
 
-/** The result row and the runner's progress, in one transaction; false when the cycle was recorded before. */
-function recordCycle(db: Database, tables: Tables, record: CycleRecord, dataTable: string): Promise<boolean> {
+/** The result row and the runner's progress, in the caller's transaction; false when the cycle was recorded before. */
+async function writeCycle(
+  tx: Queryable,
+  tables: Tables,
+  record: CycleRecord,
+  dataTable: string,
+): Promise<boolean> {
   if (!(record.dataTimestamp instanceof Date) || Number.isNaN(record.dataTimestamp.getTime())) {
     throw new DbError('INVALID_ARGUMENT', 'recordCycle needs a valid dataTimestamp (a Date).');
   }
   const at =
     record.dataTime === undefined ? record.dataTimestamp : timeParameter(record.dataTime, 'dataTime');
   const { results, state } = tables;
-  return db.transaction(async (tx) => {
-    const inserted = await tx.query(
-      `INSERT INTO ${results} (data_table, data_timestamp, strategy_version, model_checksums, status, reason,
-         mode, cost_at_current, cost_recommended, setpoints, predictions, constraint_scores, optimizer,
-         substitutions, skipped_rows, duration_ms, model_trust)
-       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb,
-         $14::jsonb, $15, $16, $17::jsonb)
-         substitutions, skipped_rows, duration_ms, decision_variables, explanation)
-       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb,
-         $14::jsonb, $15, $16, $17::jsonb, $18::jsonb)
-       ON CONFLICT (data_table, data_timestamp) DO NOTHING
-       RETURNING id`,
-      [
-        dataTable,
-        at,
-        record.strategyVersion ?? null,
-        json(record.modelChecksums),
-        record.status,
-        record.reason ?? null,
-        record.mode ?? null,
-        finiteOrNull(record.costAtCurrent),
-        finiteOrNull(record.costRecommended),
-        json(record.setpoints),
-        json(record.predictions),
-        json(record.constraintScores),
-        json(record.optimizer),
-        json(record.substitutions),
-        record.skippedRows ?? 0,
-        finiteOrNull(record.durationMs),
-        json(record.modelTrust),
-        json(record.decisionVariables),
-        json(record.explanation),
-      ],
-    );
-    // Advanced even when the row existed (a retry after a lost COMMIT acknowledgement); never moves back.
-    await tx.query(
-      `INSERT INTO ${state} (data_table, last_timestamp, updated_at) VALUES ($1, $2, now())
-       ON CONFLICT (data_table) DO UPDATE
-         SET last_timestamp = GREATEST(${state}.last_timestamp, EXCLUDED.last_timestamp), updated_at = now()`,
-      [dataTable, at],
-    );
-    return inserted.rows.length > 0;
-  });
+  const unit = record.unit ?? '';
+  const inserted = await tx.query(
+    `INSERT INTO ${results} (data_table, data_timestamp, strategy_version, model_checksums, status, reason,
+       mode, cost_at_current, cost_recommended, setpoints, predictions, constraint_scores, optimizer,
+       substitutions, skipped_rows, duration_ms, model_trust, decision_variables, explanation, unit)
+     VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb,
+       $14::jsonb, $15, $16, $17::jsonb, $18::jsonb, $19::jsonb, $20)
+     ON CONFLICT (unit, data_table, data_timestamp) DO NOTHING
+     RETURNING id`,
+    [
+      dataTable,
+      at,
+      record.strategyVersion ?? null,
+      json(record.modelChecksums),
+      record.status,
+      record.reason ?? null,
+      record.mode ?? null,
+      finiteOrNull(record.costAtCurrent),
+      finiteOrNull(record.costRecommended),
+      json(record.setpoints),
+      json(record.predictions),
+      json(record.constraintScores),
+      json(record.optimizer),
+      json(record.substitutions),
+      record.skippedRows ?? 0,
+      finiteOrNull(record.durationMs),
+      json(record.modelTrust),
+      json(record.decisionVariables),
+      json(record.explanation),
+      unit,
+    ],
+  );
+  if (unit !== '') return inserted.rows.length > 0;
+  // Advanced even when the row existed (a retry after a lost COMMIT acknowledgement); never moves back.
+  await tx.query(
+    `INSERT INTO ${state} (data_table, last_timestamp, updated_at) VALUES ($1, $2, now())
+     ON CONFLICT (data_table) DO UPDATE
+       SET last_timestamp = GREATEST(${state}.last_timestamp, EXCLUDED.last_timestamp), updated_at = now()`,
+    [dataTable, at],
+  );
+  return inserted.rows.length > 0;
 }
 
 async function recentResults(db: Database, tables: Tables, filter: RecentQuery): Promise<StoredResult[]> {
@@ -366,10 +382,13 @@ async function recentResults(db: Database, tables: Tables, filter: RecentQuery):
     params.push(filter.status);
     where.push(`status = $${params.length}`);
   }
+  if (filter.unit !== undefined) {
+    params.push(filter.unit);
+    where.push(`unit = $${params.length}`);
+  }
   params.push(limit);
   const r = await db.query(
-    `SELECT ${RESULT_COLUMNS} FROM ${tables.results} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-    `SELECT r.*, f.decision AS feedback_decision, f.operator AS feedback_operator, f.reason AS feedback_reason
+    `SELECT r.*, ${exactTimeSql('r.data_timestamp')} AS po_data_time, f.decision AS feedback_decision, f.operator AS feedback_operator, f.reason AS feedback_reason
      FROM ${tables.results} r
      LEFT JOIN LATERAL (SELECT decision, operator, reason FROM ${tables.feedback} WHERE result_id = r.id
        ORDER BY id DESC LIMIT 1) f ON true

@@ -23,7 +23,10 @@ export function defaultThreads(): number {
 /** Every setting of the po service; defaults are the embedded demo's. */
 export const settingsSchema = z
   .object({
-    mode: z.enum(['hybrid', 'api', 'continuous']).default('hybrid').describe('What `po start` runs.'),
+    mode: z
+      .enum(['hybrid', 'api', 'continuous', 'worker'])
+      .default('hybrid')
+      .describe('What `po start` runs (worker: fleet cycles only, needs PostgreSQL).'),
     api: z
       .object({
         host: z.string().min(1).default('127.0.0.1').describe('Address the HTTP API listens on.'),
@@ -126,6 +129,44 @@ export const settingsSchema = z
           .describe(
             'Retries of an unreachable database (backoff 0.1 s doubling up to 2 s) before a call fails; at start, po then exits 1.',
           ),
+        schema: identifier
+          .default('public')
+          .describe("Schema of po's tables on PostgreSQL (created when missing)."),
+      })
+      .prefault({}),
+    fleet: z
+      .object({
+        enabled: z
+          .union([z.boolean(), z.enum(['true', 'false'])])
+          .default(false)
+          .transform((v) => v === true || v === 'true')
+          .describe(
+            'Run the fleet of units (config/units.yaml) instead of the single runner; needs PostgreSQL.',
+          ),
+        units_file: z
+          .string()
+          .min(1)
+          .default('config/units.yaml')
+          .describe('Units file, loaded into the database when a fleet worker starts (when it exists).'),
+        concurrency: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .max(256)
+          .default(4)
+          .describe('Cycles one fleet worker runs at once.'),
+        max_late_s: positive
+          .default(300)
+          .describe('A cycle whose data is older than this when taken is dropped and counted, not run.'),
+        expire_s: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .default(30)
+          .describe(
+            'Seconds before a cycle taken by a dead worker goes to another (also the longest cycle).',
+          ),
+        queue_schema: identifier.default('pgboss').describe("Schema of pg-boss's job tables."),
       })
       .prefault({}),
     store: z
@@ -213,6 +254,13 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['PO_DB_QUERY_TIMEOUT_MS', 'database.query_timeout_ms'],
   ['PO_DB_CONNECT_TIMEOUT_MS', 'database.connect_timeout_ms'],
   ['PO_DB_CONNECT_RETRIES', 'database.connect_retries'],
+  ['PO_DATABASE_SCHEMA', 'database.schema'],
+  ['PO_FLEET', 'fleet.enabled'],
+  ['PO_UNITS_FILE', 'fleet.units_file'],
+  ['PO_FLEET_CONCURRENCY', 'fleet.concurrency'],
+  ['PO_FLEET_MAX_LATE_S', 'fleet.max_late_s'],
+  ['PO_FLEET_EXPIRE_S', 'fleet.expire_s'],
+  ['PO_FLEET_QUEUE_SCHEMA', 'fleet.queue_schema'],
   ['PO_STORE', 'store.kind'],
   ['PO_LOCAL_STORE_DIR', 'store.local_dir'],
   ['PO_BUCKET', 'store.bucket'],

@@ -22,7 +22,10 @@ export function registerStartCommand(program: Command, output: Output): void {
   program
     .command('start')
     .description('run the service: the HTTP API and/or the continuous optimization loop')
-    .option('--mode <mode>', 'hybrid (API + runner), api, or continuous (runner only)')
+    .option(
+      '--mode <mode>',
+      'hybrid (API + runner), api, continuous (runner only), or worker (fleet cycles, needs DATABASE_URL)',
+    )
     .option('--host <host>', 'address to listen on (PO_HOST)')
     .option('--port <port>', 'port to listen on (PO_PORT, default 5000; 0 picks a free one)')
     .option('--debug', 'debug logging')

@@ -36,6 +36,7 @@ export async function openServiceDatabase(settings: Settings, logger: Logger): P
     queryTimeoutMs: query_timeout_ms,
     connectTimeoutMs: connect_timeout_ms,
     retry: { retries: connect_retries },
+    schema: settings.database.schema,
     logger,
   });
   try {

@@ -1,6 +1,7 @@
 import { type ServerType, serve } from '@hono/node-server';
-import { type CycleExecutor, createApp, type ReplayService, type StrategyVersions } from '@po/api';
+import { type CycleExecutor, createApp, type ReplayService, type StrategyVersions, type UnitsView } from '@po/api';
 import { errorCode, type Logger } from '@po/core';
+import { type FleetWorker, unitStates } from '@po/fleet';
 import type { Runner } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { CliError } from '../errors.ts';
@@ -27,6 +28,8 @@ export interface HttpParts {
   runner: Runner | undefined;
   /** `POST /replays`, `GET /replays/{id}` (with a database). */
   replays?: ReplayService | undefined;
+  /** The fleet worker of this process (hybrid with units): `/units` and per-unit metrics. */
+  units?: FleetWorker | undefined;
   logger: Logger;
 }
 
@@ -52,6 +55,7 @@ export async function serveHttp(settings: Settings, parts: HttpParts): Promise<H
     cycleIntervalS: settings.runner.cycle_interval_s,
     ...(strategies.cache ? { cache: strategies.cache } : {}),
     ...(parts.replays ? { replays: parts.replays } : {}),
+    ...(parts.units && database ? { units: httpUnits(parts.units, database, settings) } : {}),
     health: async () => ({
       ...strategies.health?.(),
       ...(runner ? { runner: runnerHealth(runner) } : {}),
@@ -106,4 +110,17 @@ function runnerHealth(runner: Runner): Record<string, unknown> {
 /** Whether the API listens on this machine only (then, without tokens, the dashboard allows feedback). */
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** The fleet's units as `/units` reads them: states from the database, counters from this worker. */
+function httpUnits(worker: FleetWorker, database: ServiceDatabase, settings: Settings): UnitsView {
+  const table = settings.runner.results_table;
+  return {
+    list: async () => (await unitStates(database.db, table)).map((s) => ({ ...s })),
+    get: async (id) => {
+      const [state] = await unitStates(database.db, table, [id]);
+      return state && { ...state };
+    },
+    counters: () => worker.counters(),
+  };
 }

@@ -4,6 +4,7 @@ import { type Logger, silentLogger } from '@po/core';
 import { createRunner, type ResultSink, type Runner } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { openPlantData, openServiceDatabase, type PlantData, type ServiceDatabase } from './database.ts';
+import { type Fleet, requirePostgres, runsFleet, startFleet } from './fleet.ts';
 import { type HttpServer, serveHttp } from './http.ts';
 import { httpReplays } from './replays.ts';
 import { strategyLimitsOf } from './limits.ts';
@@ -42,6 +43,7 @@ interface Parts {
   database?: ServiceDatabase;
   plant?: PlantData;
   runner?: Runner;
+  fleet?: Fleet;
   server?: HttpServer;
   versions?: { close(): Promise<void> };
 }
@@ -58,6 +60,8 @@ export async function startService(settings: Settings, options: ServiceOptions =
   const logger = options.logger ?? silentLogger;
   const parts: Parts = {};
   const stop = () => stopParts(parts);
+  const fleet = runsFleet(settings, mode);
+  if (fleet) requirePostgres(settings, mode);
   try {
     const pool = (parts.pool = createCyclePool({
       threads: settings.api.threads,
@@ -79,11 +83,20 @@ export async function startService(settings: Settings, options: ServiceOptions =
     const database =
       runsLoop || settings.database.url ? await openServiceDatabase(settings, logger) : undefined;
     parts.database = database;
-    if (runsLoop && database) {
+    if (fleet && database) {
+      const { db, results } = database;
+      parts.fleet = await startFleet(settings, { db, results, pool, main: strategies, logger });
+      const { fleet: started } = parts;
+      clearInterval(parts.poll);
+      parts.poll = setInterval(() => {
+        void strategies.refresh();
+        void started.refresh();
+      }, POINTER_POLL_MS);
+    } else if (runsLoop && database) {
       const plant = (parts.plant = await openPlantData(database, settings, logger));
       parts.runner = startRunner(settings, { strategies, database, plant, lastRun, logger });
     }
-    if (mode !== 'continuous') {
+    if (mode !== 'continuous' && mode !== 'worker') {
       const { runner } = parts;
       const versions = file ? undefined : (parts.versions = await storeVersions(settings, strategies));
       const replays = database ? httpReplays(settings, { pool, db: database.db, logger }) : undefined;
@@ -95,11 +108,12 @@ export async function startService(settings: Settings, options: ServiceOptions =
         database,
         runner,
         replays,
+        units: parts.fleet?.worker,
         logger,
       });
       logger.info({ url: parts.server.url, mode }, '[po] listening');
     } else {
-      logger.info({ mode }, '[po] running (no HTTP API in continuous mode)');
+      logger.info({ mode }, `[po] running (no HTTP API in ${mode} mode)`);
     }
   } catch (e) {
     await stop();
@@ -147,7 +161,11 @@ function startRunner(
 async function stopParts(parts: Parts): Promise<void> {
   clearInterval(parts.poll);
   parts.plant?.stop();
-  await Promise.all([parts.server?.close(), parts.runner?.stop({ timeoutMs: STOP_TIMEOUT_MS })]);
+  await Promise.all([
+    parts.server?.close(),
+    parts.runner?.stop({ timeoutMs: STOP_TIMEOUT_MS }),
+    parts.fleet?.stop(STOP_TIMEOUT_MS),
+  ]);
   await parts.database?.close();
   await parts.versions?.close();
   await parts.strategies?.close();

@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from '@po/core';
+import { createProcessDataSource, type Database, type Queryable } from '@po/db';
+import type { Db as BossDb, JobInsert, PgBoss } from 'pg-boss';
+import { UNITS_TABLE } from './registry.ts';
+import { parseUnit } from './units.ts';
+
+/** What one cycle job carries: the unit and the timestamp of the row it runs on. */
+export interface CycleJob {
+  unit: string;
+  /** ISO timestamp of the plant row. */
+  at: string;
+}
+
+/** pg-boss runs its statements through our open transaction. */
+export function bossDb(tx: Queryable): BossDb {
+  return {
+    executeSql: async (text, values) => {
+      const r = await tx.query(text, values);
+      return { rows: r.rows, rowCount: r.rowCount } as { rows: unknown[] };
+    },
+  };
+}
+
+/** Our SQL through pg-boss's transaction (the handler's `db`). */
+export function queryableOf(db: BossDb): Queryable {
+  return {
+    async query<Row>(sql: string, params?: readonly unknown[]) {
+      const r = (await db.executeSql(sql, params as unknown[] | undefined)) as {
+        rows: Row[];
+        rowCount?: number | null;
+      };
+      return { rows: r.rows, rowCount: r.rowCount ?? r.rows.length };
+    },
+  };
+}
+
+/**
+ * The job id of (queue, unit, data timestamp): a name-based UUID, so that pg-boss's primary
+ * key refuses a second job for the same cycle even if two schedulers raced past their cursors.
+ */
+export function cycleJobId(queue: string, unit: string, at: string): string {
+  const h = createHash('sha1').update(`${queue}\u0000${unit}\u0000${at}`).digest('hex');
+  const variant = ((Number.parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(18, 20)}-${h.slice(20, 32)}`;
+}
+
+export interface ScheduleOptions {
+  db: Database;
+  boss: PgBoss;
+  queue: string;
+  /** Data older than this is not queued when a unit starts with no cursor (it would be dropped late). */
+  maxLateS: number;
+  logger: Logger;
+  /** Most units handled per pass. Default 500. */
+  batch?: number;
+}
+
+/**
+ * One scheduling pass, safe to run on every worker at once: the units due for a look
+ * (`next_check_at`) are locked (`FOR UPDATE SKIP LOCKED`, so each is handled by one worker),
+ * one job per new row is queued (keyed by unit and data timestamp), and the unit's cursor
+ * moves to the newest row queued, in the same transaction as the jobs. Returns the jobs queued.
+ */
+export async function scheduleDue(options: ScheduleOptions): Promise<number> {
+  const { db, boss, queue } = options;
+  return db.transaction(async (tx) => {
+    const due = await tx.query<{ id: string; definition: unknown; scheduled_through: Date | null }>(
+      `SELECT id, definition, scheduled_through FROM ${UNITS_TABLE}
+       WHERE next_check_at <= now() ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      [options.batch ?? 500],
+    );
+    let queued = 0;
+    const view: Database = { ...db, query: (sql, params) => tx.query(sql, params) };
+    for (const row of due.rows) {
+      let unit: ReturnType<typeof parseUnit>;
+      try {
+        unit = parseUnit(row.definition, `${UNITS_TABLE} row '${row.id}'`);
+      } catch (e) {
+        options.logger.error({ unit: row.id, err: e }, '[po/fleet] unit definition invalid; not scheduled');
+        await tx.query(
+          `UPDATE ${UNITS_TABLE} SET next_check_at = now() + interval '60 seconds' WHERE id = $1`,
+          [row.id],
+        );
+        continue;
+      }
+      const source = createProcessDataSource(view, {
+        table: unit.data.table,
+        timestampColumn: unit.data.timestamp_column,
+        ...(unit.data.filter ? { filter: unit.data.filter } : {}),
+      });
+      const after = row.scheduled_through ?? new Date(Date.now() - options.maxLateS * 1000);
+      const times = await source.timestampsAfter(after, 1000);
+      if (times.length > 0) {
+        const jobs: JobInsert<CycleJob>[] = times.map((t) => {
+          const at = t.toISOString();
+          return {
+            id: cycleJobId(queue, unit.id, at),
+            data: { unit: unit.id, at },
+            singletonKey: `${unit.id}/${at}`,
+          };
+        });
+        await boss.insert(queue, jobs, { db: bossDb(tx) });
+        queued += jobs.length;
+      }
+      await tx.query(
+        `UPDATE ${UNITS_TABLE} SET scheduled_through = COALESCE($2, scheduled_through),
+           next_check_at = now() + make_interval(secs => $3) WHERE id = $1`,
+        [unit.id, times.at(-1) ?? null, unit.interval_s],
+      );
+    }
+    return queued;
+  });
+}

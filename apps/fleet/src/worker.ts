@@ -1,0 +1,343 @@
+import { type Logger, type StrategySource, silentLogger } from '@po/core';
+import {
+  createProcessDataSource,
+  type Database,
+  type ProcessDataSource,
+  quoteIdent,
+  type ResultStore,
+} from '@po/db';
+import {
+  type CycleStrategy,
+  InputValidator,
+  type LoadedStrategy,
+  messageOf,
+  plantColumns,
+  runCycle,
+} from '@po/runner';
+import { type Db as BossDb, type Job, PgBoss } from 'pg-boss';
+import { FleetError } from './errors.ts';
+import { emptyCounters, type UnitCounters } from './metrics.ts';
+import { createUnitRegistry, DROPPED_TABLE, ensureFleetTables, type UnitRegistry } from './registry.ts';
+import { type CycleJob, queryableOf, scheduleDue } from './scheduler.ts';
+import type { Unit } from './units.ts';
+
+/** Cycle jobs taken per fetch (one transaction; a failure retries them all, their results are still written once). */
+const BATCH = 10;
+
+/** The pg-boss queue of cycle jobs. */
+export const CYCLE_QUEUE = 'po-cycles';
+
+export interface FleetWorkerOptions {
+  /** po's database (PostgreSQL), its schema holding the results and the fleet's tables. */
+  db: Database;
+  /** The same database's URL, for pg-boss's own pool. */
+  url: string;
+  results: ResultStore;
+  /** The results table `results` writes (`PO_RESULTS_TABLE`). Default `optimization_results`. */
+  resultsTable?: string;
+  /** Where each unit's strategy comes from (its deploy pointer). Asked before every cycle. */
+  strategies: (unit: Unit) => StrategySource<CycleStrategy>;
+  /** Schema of pg-boss's tables. Default `pgboss`. */
+  queueSchema?: string;
+  /** Cycles run at once by this worker. Default 4. */
+  concurrency?: number;
+  /** A job whose data is older than this when a worker takes it is dropped and counted, not run. Default 300. */
+  maxLateS?: number;
+  /** A job active longer than this is given to another worker (its worker died). Default 30. */
+  expireS?: number;
+  /** How often this worker looks for due units, ms. Default 500. */
+  scheduleEveryMs?: number;
+  logger?: Logger;
+}
+
+export interface FleetWorker {
+  /** Per unit, what this worker did (since start). */
+  counters(): ReadonlyMap<string, UnitCounters>;
+  readonly units: UnitRegistry;
+  /** Stops scheduling and fetching, lets the cycles in progress finish and commit, then closes pg-boss. */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+/** The validator of each unit on this worker (last good values), and its strategy columns. */
+interface UnitRuntime {
+  validator: InputValidator;
+  counters: UnitCounters;
+}
+
+/**
+ * A fleet worker: schedules due units and runs cycle jobs from pg-boss, each job's result
+ * written in the transaction that completes it (`transactional` work), so a result is
+ * recorded once and a job completes with it, or neither. Any number of workers share the
+ * queue; a dead worker's job is given to another after `expireS`.
+ */
+export async function startFleetWorker(options: FleetWorkerOptions): Promise<FleetWorker> {
+  const { db } = options;
+  if (db.kind !== 'postgres')
+    throw new FleetError(
+      'NEEDS_POSTGRES',
+      'The fleet needs PostgreSQL (set DATABASE_URL); the embedded database runs one unit.',
+    );
+  const logger = options.logger ?? silentLogger;
+  const concurrency = options.concurrency ?? 4;
+  const maxLateS = options.maxLateS ?? 300;
+  const expireS = Math.max(1, Math.round(options.expireS ?? 30));
+  await ensureFleetTables(db);
+  const units = createUnitRegistry(db);
+  const boss = new PgBoss({
+    connectionString: options.url,
+    schema: options.queueSchema ?? 'pgboss',
+    // Handlers' transactions write po's tables: they see po's schema first.
+    options: `-c search_path=${db.schema}`,
+    max: concurrency + 4,
+    application_name: 'po-fleet',
+    monitorIntervalSeconds: Math.min(expireS, 60),
+    superviseIntervalSeconds: Math.min(expireS, 60),
+    schedule: false,
+    instanceName: 'po-fleet-worker',
+  });
+  boss.on('error', (e) => logger.warn({ err: messageOf(e) }, '[po/fleet] queue'));
+  await boss.start();
+  await boss.createQueue(CYCLE_QUEUE, {
+    expireInSeconds: expireS,
+    retryLimit: 1000,
+    retryDelay: 1,
+    retryBackoff: true,
+    retryDelayMax: 30,
+    deleteAfterSeconds: 24 * 3600,
+  });
+
+  const runtimes = new Map<string, UnitRuntime>();
+  const runtime = (id: string) => {
+    let r = runtimes.get(id);
+    if (!r) runtimes.set(id, (r = { validator: new InputValidator(), counters: emptyCounters() }));
+    return r;
+  };
+  const shutdown = new AbortController();
+  const handle = cycleHandler({
+    ...options,
+    unitOf: cachedUnits(units),
+    resultsTable: quoteIdent(options.resultsTable ?? 'optimization_results', 'results table'),
+    sourceOf: cachedSources(db),
+    runtime,
+    maxLateS,
+    logger,
+    signal: shutdown.signal,
+  });
+  await boss.work<
+    CycleJob,
+    void,
+    { transactional: true; localConcurrency: number; batchSize: number; pollingIntervalSeconds: number }
+  >(
+    CYCLE_QUEUE,
+    // A batch per fetch and transaction: pg-boss's cost per job (fetch, begin, complete, commit) is shared by BATCH cycles.
+    { transactional: true, localConcurrency: concurrency, batchSize: BATCH, pollingIntervalSeconds: 0.5 },
+    async (jobs: Job<CycleJob>[], tx: BossDb) => {
+      for (const job of jobs) await handle(job, tx);
+    },
+  );
+  const scheduling = scheduleLoop({
+    run: () => scheduleDue({ db, boss, queue: CYCLE_QUEUE, maxLateS, logger }),
+    everyMs: options.scheduleEveryMs ?? 500,
+    logger,
+  });
+  logger.info({ concurrency, maxLateS, expireS }, '[po/fleet] worker started');
+  return {
+    counters: () => new Map([...runtimes].map(([id, r]) => [id, r.counters])),
+    units,
+    async stop({ timeoutMs = 20_000 } = {}) {
+      await scheduling.stop();
+      const hurry = setTimeout(() => shutdown.abort(), timeoutMs / 2);
+      try {
+        await boss.stop({ graceful: true, timeout: timeoutMs, close: true });
+      } finally {
+        clearTimeout(hurry);
+      }
+      logger.info({}, '[po/fleet] worker stopped');
+    },
+  };
+}
+
+/** Units by id, each read at most every few seconds (a removed or changed unit is seen within them). */
+function cachedUnits(units: UnitRegistry, ttlMs = 3000): (id: string) => Promise<Unit | undefined> {
+  const cache = new Map<string, { at: number; unit: Promise<Unit | undefined> }>();
+  return (id) => {
+    const hit = cache.get(id);
+    if (hit && Date.now() - hit.at < ttlMs) return hit.unit;
+    const unit = units.get(id);
+    cache.set(id, { at: Date.now(), unit });
+    unit.catch(() => cache.delete(id));
+    return unit;
+  };
+}
+
+/** One data source per unit definition (it remembers the table's columns). */
+function cachedSources(db: Database): (unit: Unit) => ProcessDataSource {
+  const sources = new Map<string, ProcessDataSource>();
+  return (unit) => {
+    const key = JSON.stringify(unit.data);
+    let source = sources.get(key);
+    if (!source) {
+      source = createProcessDataSource(db, {
+        table: unit.data.table,
+        timestampColumn: unit.data.timestamp_column,
+        ...(unit.data.filter ? { filter: unit.data.filter } : {}),
+      });
+      sources.set(key, source);
+    }
+    return source;
+  };
+}
+
+/** Runs `run` every `everyMs` until stopped; errors are logged (the next pass retries). */
+function scheduleLoop(o: { run: () => Promise<number>; everyMs: number; logger: Logger }) {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<unknown> = Promise.resolve();
+  const pass = () => {
+    current = o
+      .run()
+      .catch((e: unknown) => o.logger.warn({ err: messageOf(e) }, '[po/fleet] scheduling pass failed'))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(pass, o.everyMs);
+      });
+  };
+  pass();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await current;
+    },
+  };
+}
+
+interface HandlerParts extends FleetWorkerOptions {
+  /** The results table, quoted. */
+  resultsTable: string;
+  /** The unit by id (cached for a few seconds; undefined once removed). */
+  unitOf: (id: string) => Promise<Unit | undefined>;
+  /** The unit's plant data, read outside the job's transaction. */
+  sourceOf: (unit: Unit) => ProcessDataSource;
+  runtime: (id: string) => UnitRuntime;
+  maxLateS: number;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+/**
+ * One cycle job inside pg-boss's transaction: too late -> dropped and counted; else the
+ * unit's row at the job's timestamp is validated and run (the runner's cycle), and the
+ * result recorded through the same transaction. A throw rolls everything back and the job
+ * is retried (an unreachable database, no strategy deployed yet).
+ */
+function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => Promise<void> {
+  const { logger } = parts;
+  const columnsBySpec = new WeakMap<object, string[]>();
+  const columnsOf = (spec: Parameters<typeof plantColumns>[0]) => {
+    let c = columnsBySpec.get(spec);
+    if (!c) columnsBySpec.set(spec, (c = plantColumns(spec)));
+    return c;
+  };
+  return async (job, txDb) => {
+    const tx = queryableOf(txDb);
+    const { unit: id, at: iso } = job.data;
+    const at = new Date(iso);
+    const unit = await parts.unitOf(id);
+    if (!unit) {
+      logger.warn({ unit: id, at: iso }, '[po/fleet] job of a removed unit; not run');
+      return;
+    }
+    const r = parts.runtime(id);
+    // pg-boss may hand an expired job to a second worker while the first still commits it: the
+    // two attempts serialize on this lock, and the second sees what the first recorded.
+    await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`po/fleet ${id} ${iso}`]);
+    const done = await tx.query<{ dropped: boolean; recorded: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM ${DROPPED_TABLE} WHERE unit = $1 AND data_timestamp = $2) AS dropped,
+              EXISTS (SELECT 1 FROM ${parts.resultsTable} WHERE unit = $1 AND data_timestamp = $2) AS recorded`,
+      [id, at],
+    );
+    if (done.rows[0]?.dropped || done.rows[0]?.recorded) {
+      logger.warn({ unit: id, at: iso }, '[po/fleet] cycle already recorded or dropped (a retried job)');
+      return;
+    }
+    const ageS = (Date.now() - at.getTime()) / 1000;
+    if (ageS > parts.maxLateS) {
+      await tx.query(`INSERT INTO ${DROPPED_TABLE} (unit, data_timestamp, age_s) VALUES ($1, $2, $3)`, [
+        id,
+        at,
+        ageS,
+      ]);
+      r.counters.droppedLate++;
+      logger.warn(
+        { unit: id, at: iso, ageS: Math.round(ageS), maxLateS: parts.maxLateS },
+        '[po/fleet] late job dropped',
+      );
+      return;
+    }
+    const loaded = await strategyOf(parts.strategies(unit), unit, r);
+    const columns = columnsOf(loaded.strategy.spec);
+    const row = await parts
+      .sourceOf(unit)
+      .at(at, columns)
+      .catch((e: unknown) => {
+        r.counters.retried++;
+        throw e;
+      });
+    const record = row
+      ? await runCycle(loaded, columns, row, {
+          validator: r.validator,
+          clock: { now: () => new Date() },
+          mode: unit.mode,
+          signal: parts.signal,
+        })
+      : {
+          dataTimestamp: at,
+          status: 'skipped' as const,
+          reason: `no row at ${iso} in ${unit.data.table}`,
+          strategyVersion: loaded.version,
+        };
+    const fresh = await parts.results.recordCycle({ ...record, unit: id, dataTable: unit.data.table }, tx);
+    count(r.counters, record, at, fresh);
+    logger[record.status === 'failed' ? 'error' : 'debug'](
+      {
+        unit: id,
+        at: iso,
+        status: record.status,
+        durationMs: record.durationMs,
+        ...(record.reason ? { reason: record.reason } : {}),
+      },
+      '[po/fleet] cycle',
+    );
+  };
+}
+
+async function strategyOf(
+  source: StrategySource<CycleStrategy>,
+  unit: Unit,
+  r: UnitRuntime,
+): Promise<LoadedStrategy> {
+  const loaded = await source.current();
+  if (!loaded) {
+    r.counters.retried++;
+    throw new FleetError(
+      'UNKNOWN_UNIT',
+      `Unit '${unit.id}' has no strategy deployed (${source.status().error ?? `po units deploy ${unit.id} <version>`}); the job is retried.`,
+    );
+  }
+  return loaded;
+}
+
+function count(
+  c: UnitCounters,
+  record: { status: 'ok' | 'skipped' | 'failed'; durationMs?: number | null },
+  at: Date,
+  fresh: boolean,
+) {
+  if (!fresh) return;
+  c.cycles[record.status]++;
+  if (typeof record.durationMs === 'number') {
+    c.durationMs.sum += record.durationMs;
+    c.durationMs.count++;
+  }
+  c.lastDelayS = (Date.now() - at.getTime()) / 1000;
+}
