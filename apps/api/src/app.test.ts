@@ -364,6 +364,8 @@ describe('other routes', () => {
     expect((await post(`${withService}/replays`, { ...window, strategy: '9.9.9' })).status).toBe(400);
     expect((await fetch(`${withService}/replays/r1`)).status).toBe(200);
     expect((await fetch(`${withService}/replays/r2`)).status).toBe(404);
+  });
+
   it('units routes answer 501 without a fleet; with one, list, 404 and per-unit metrics', async () => {
     const res = await fetch(`${base}/units`);
     expect(res.status).toBe(501);

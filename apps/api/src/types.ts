@@ -1,5 +1,11 @@
 import type { StrategySource as CoreStrategySource, Logger, ModelFileReader } from '@po/core';
-import type { CompiledStrategy, CycleResult, MismatchStatus, PlantState, StrategyLimits } from '@po/rto-engine';
+import type {
+  CompiledStrategy,
+  CycleResult,
+  MismatchStatus,
+  PlantState,
+  StrategyLimits,
+} from '@po/rto-engine';
 import type { ReplayReport } from '@po/runner';
 import type { AccessSettings } from './middleware/auth.ts';
 import type { CycleExecutor } from './pool/pool.ts';

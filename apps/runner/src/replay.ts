@@ -9,7 +9,7 @@ export interface ReplayData {
   between(
     window: TimeWindow,
     columns: readonly string[],
-    page: { after?: Date; limit?: number },
+    page: { after?: Date | string; limit?: number },
   ): Promise<PlantRow[]>;
   countBetween(window: TimeWindow): Promise<number>;
 }

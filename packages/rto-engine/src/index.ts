@@ -10,6 +10,15 @@ export {
   StrategyValidationError,
 } from './errors.ts';
 export {
+  checkStrategyText,
+  DEFAULT_STRATEGY_LIMITS,
+  isLimitIssue,
+  jsonNesting,
+  LIMIT_SETTINGS,
+  type StrategyLimits,
+  strategyLimits,
+} from './limits.ts';
+export {
   initialMismatchState,
   type MismatchSettings,
   type MismatchState,
@@ -19,15 +28,6 @@ export {
   mismatchThresholds,
   updateMismatch,
 } from './mismatch-monitor.ts';
-export {
-  checkStrategyText,
-  DEFAULT_STRATEGY_LIMITS,
-  isLimitIssue,
-  jsonNesting,
-  LIMIT_SETTINGS,
-  type StrategyLimits,
-  strategyLimits,
-} from './limits.ts';
 export { createOptimizer, optimizerNames } from './optimizer/index.ts';
 export type {
   BoundedProblem,

@@ -1,5 +1,11 @@
 import { type ServerType, serve } from '@hono/node-server';
-import { type CycleExecutor, createApp, type ReplayService, type StrategyVersions, type UnitsView } from '@po/api';
+import {
+  type CycleExecutor,
+  createApp,
+  type ReplayService,
+  type StrategyVersions,
+  type UnitsView,
+} from '@po/api';
 import { errorCode, type Logger } from '@po/core';
 import { type FleetWorker, unitStates } from '@po/fleet';
 import type { Runner } from '@po/runner';

@@ -6,8 +6,8 @@ import type { Settings } from '@po/settings';
 import { openPlantData, openServiceDatabase, type PlantData, type ServiceDatabase } from './database.ts';
 import { type Fleet, requirePostgres, runsFleet, startFleet } from './fleet.ts';
 import { type HttpServer, serveHttp } from './http.ts';
-import { httpReplays } from './replays.ts';
 import { strategyLimitsOf } from './limits.ts';
+import { httpReplays } from './replays.ts';
 import { fileStrategies, type StrategyBackend, storeStrategies } from './strategies.ts';
 import { storeVersions } from './versions.ts';
 
