@@ -88,9 +88,29 @@ export const replayReportSchema = z
         improvement: costStats('Model-estimated improvement, at_actual - at_recommendation'),
       })
       .describe('The model-estimated cost over the window.'),
-    // Per-model figures (prediction error against what the plant did next, % of cycles
-    // extrapolating) are read from each stored cycle's `models` field once the engine reports
-    // them (issue 10, the trust work): add a `models` section here and in `replayReport`.
+    models: z
+      .record(
+        z.string(),
+        z.object({
+          cycles: z.number().describe('Cycles that ran with a training-domain check of this model.'),
+          domain: z
+            .enum(['metadata', 'scalers', 'unknown'])
+            .nullable()
+            .describe('Where its training domain comes from (the newest cycle’s); unknown: not checked.'),
+          extrapolating_at_actual_pct: pct(
+            "Cycles whose inputs at the plant's actual values leave the model's training domain",
+          ),
+          extrapolating_at_recommendation_pct: pct(
+            "Cycles whose inputs at the recommendation leave the model's training domain",
+          ),
+          worst_excursion_fraction: stat(
+            'Farthest any input went outside its training range, as a fraction of that range',
+          ),
+        }),
+      )
+      .describe(
+        'Per InferenceModel skill, from each cycle’s model_trust. Prediction error against what the plant did next is not in a replay (cycles run out of order on the pool; the runner’s mismatch monitor measures it live).',
+      ),
   })
   .describe('A replay report; every figure computed from the stored cycles (replay_results).');
 
@@ -148,6 +168,7 @@ export function replayReport(replay: Replay, cycles: readonly StoredReplayCycle[
     decision_variables: decisionVariables(cycles),
     constraints: constraints(cycles),
     cost: cost(cycles),
+    models: models(cycles),
   };
 }
 
@@ -265,4 +286,65 @@ function cost(cycles: readonly StoredReplayCycle[]): ReplayReport['cost'] {
     at_recommendation: costFigures(recommended),
     improvement: costFigures(improvement),
   };
+}
+
+/** The parts of a stored cycle's `model_trust` the report reads (the engine's `ModelTrustSection`). */
+interface StoredTrust {
+  models?: Record<
+    string,
+    {
+      domain?: 'metadata' | 'scalers' | 'unknown';
+      at_current?: StoredDomainCheck;
+      at_recommendation?: StoredDomainCheck | null;
+    }
+  >;
+}
+type StoredDomainCheck = { inside: boolean; outside: { fraction: number | null }[] };
+
+function models(cycles: readonly StoredReplayCycle[]): ReplayReport['models'] {
+  type Tally = {
+    cycles: number;
+    domain: 'metadata' | 'scalers' | 'unknown' | null;
+    actual: number;
+    recommendations: number;
+    atRecommendation: number;
+    worst: number | null;
+  };
+  const per = new Map<string, Tally>();
+  for (const c of cycles) {
+    const trust = c.models as StoredTrust | null;
+    if (c.status !== 'ok' || !trust?.models) continue;
+    for (const [name, m] of Object.entries(trust.models)) {
+      const t = per.get(name) ?? {
+        cycles: 0,
+        domain: null,
+        actual: 0,
+        recommendations: 0,
+        atRecommendation: 0,
+        worst: null,
+      };
+      per.set(name, t);
+      t.cycles++;
+      t.domain = m.domain ?? null;
+      if (m.at_current && !m.at_current.inside) t.actual++;
+      if (m.at_recommendation) {
+        t.recommendations++;
+        if (!m.at_recommendation.inside) t.atRecommendation++;
+      }
+      for (const o of [...(m.at_current?.outside ?? []), ...(m.at_recommendation?.outside ?? [])]) {
+        if (o.fraction !== null && (t.worst === null || o.fraction > t.worst)) t.worst = o.fraction;
+      }
+    }
+  }
+  const out: ReplayReport['models'] = {};
+  for (const [name, t] of per) {
+    out[name] = {
+      cycles: t.cycles,
+      domain: t.domain,
+      extrapolating_at_actual_pct: percentOf(t.actual, t.cycles),
+      extrapolating_at_recommendation_pct: percentOf(t.atRecommendation, t.recommendations),
+      worst_excursion_fraction: t.worst,
+    };
+  }
+  return out;
 }

@@ -172,6 +172,10 @@ describe.each(postgres)('replay on $name', (backend) => {
       [id],
     );
     expect(report).toMatchObject(independentReport(table.rows));
+    // The demo strategy's three models are each checked against their training domain every cycle.
+    expect(Object.keys(report.models)).toHaveLength(3);
+    for (const m of Object.values(report.models))
+      expect(m.cycles).toBe(report.cycles.solved + report.cycles.held);
   });
 });
 
@@ -212,6 +216,25 @@ function independentReport(rows: Record<string, unknown>[]) {
   const actual = withCost.map((r) => Number(r.cost_at_current));
   const rec = withCost.map((r) => Number(r.cost_recommended));
   const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
+  type Check = { inside: boolean; outside: { fraction: number | null }[] } | null;
+  const trust: Record<
+    string,
+    { n: number; actual: number; recN: number; rec: number; worst: number | null }
+  > = {};
+  for (const r of ok)
+    for (const [name, m] of Object.entries(
+      (r.models as { models: Record<string, { at_current: Check; at_recommendation: Check }> }).models,
+    )) {
+      const t = (trust[name] ??= { n: 0, actual: 0, recN: 0, rec: 0, worst: null });
+      t.n++;
+      if (!m.at_current!.inside) t.actual++;
+      if (m.at_recommendation) {
+        t.recN++;
+        if (!m.at_recommendation.inside) t.rec++;
+      }
+      for (const o of [...m.at_current!.outside, ...(m.at_recommendation?.outside ?? [])])
+        if (o.fraction !== null) t.worst = Math.max(t.worst ?? o.fraction, o.fraction);
+    }
   return {
     cycles: {
       run: rows.filter((r) => r.status !== 'skipped').length,
@@ -246,5 +269,16 @@ function independentReport(rows: Record<string, unknown>[]) {
       at_actual: { mean: sum(actual) / actual.length, median: med(actual), total: sum(actual) },
       at_recommendation: { mean: sum(rec) / rec.length, median: med(rec), total: sum(rec) },
     },
+    models: Object.fromEntries(
+      Object.entries(trust).map(([name, t]) => [
+        name,
+        {
+          cycles: t.n,
+          extrapolating_at_actual_pct: (100 * t.actual) / t.n,
+          extrapolating_at_recommendation_pct: t.recN === 0 ? null : (100 * t.rec) / t.recN,
+          worst_excursion_fraction: t.worst,
+        },
+      ]),
+    ),
   };
 }

@@ -179,8 +179,8 @@ export function replayFigures(result: CycleResult): Pick<ReplayCycleRecord, 'hel
   return {
     held: result.mode === 'monitor' ? null : result.optimizer.held,
     decisions,
-    // The per-model figures of the cycle (extrapolation report, predictions against the plant),
-    // stored as the engine gives them once it reports them (issue 10, the trust work).
-    models: (result as CycleResult & { models?: unknown }).models ?? null,
+    // The cycle's model trust (each model's inputs against its training domain, at the plant's
+    // values and at the recommendation): the report's per-model figures.
+    models: result.model_trust,
   };
 }

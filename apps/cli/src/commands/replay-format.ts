@@ -53,6 +53,12 @@ function rows(r: ReplayReport): Row[] {
   cost('cost at actual', r.cost.at_actual);
   cost('cost at recommendation', r.cost.at_recommendation);
   cost('improvement', r.cost.improvement);
+  for (const [name, m] of Object.entries(r.models)) {
+    out.push([
+      `${name} outside its training domain at actual / recommendation`,
+      `${pct(m.extrapolating_at_actual_pct)} / ${pct(m.extrapolating_at_recommendation_pct)}`,
+    ]);
+  }
   return out;
 }
 
