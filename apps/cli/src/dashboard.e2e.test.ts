@@ -153,6 +153,40 @@ describe('the dashboard in Chromium, from po start', () => {
     await engineer.context.close();
   });
 
+  it('fits a 1280x800 and a 4K screen on every view (no sideways scrolling)', async () => {
+    const { context, page } = await demo.signIn('engineer');
+    for (const [width, height] of [
+      [1280, 800],
+      [3840, 2160],
+    ] as const) {
+      await page.setViewportSize({ width, height });
+      for (const path of ['/', '/trends', '/history', '/strategy', '/what-if', '/deploy']) {
+        await page.goto(`${demo.url}${path}`);
+        const overflow = await page.evaluate(
+          () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+        );
+        expect(overflow, `${path} at ${width}x${height}`).toBeLessThanOrEqual(0);
+      }
+    }
+    await context.close();
+  });
+
+  it('works by keyboard: Tab to the reason, type it, Tab to Accept, Enter', async () => {
+    const { context, page } = await demo.signIn('operator');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${demo.url}/`);
+    const focused = () =>
+      page.evaluate(() => document.activeElement?.id || document.activeElement?.className);
+    let tabs = 0;
+    while ((await focused()) !== 'reason' && tabs++ < 60) await page.keyboard.press('Tab');
+    expect(await focused()).toBe('reason');
+    await page.keyboard.type('by keyboard');
+    while (!String(await focused()).includes('accept') && tabs++ < 80) await page.keyboard.press('Tab');
+    expect(String(await focused())).toContain('accept');
+    await Promise.all([page.waitForURL(/\?done=accepted/), page.keyboard.press('Enter')]);
+    await context.close();
+  });
+
   it('refuses feedback and deploy to a viewer: 403 in the browser and at the API', async () => {
     const { context, page } = await demo.signIn('viewer');
     await page.goto(`${demo.url}/login`);
@@ -203,6 +237,23 @@ describe('the dashboard in Chromium, from po start', () => {
     expect(((await apiDeploy.json()) as { code: string }).code).toBe('FORBIDDEN');
     const status = (await (await demo.api('viewer', '/strategies/deployed')).json()) as { version: string };
     expect(status.version).toBe('1.0.0');
+  });
+
+  it('an engineer deploys a version after its confirmation, and rolls back; both are audited', async () => {
+    const { context, page } = await demo.signIn('engineer');
+    const deployedVersion = async () =>
+      ((await (await demo.api('viewer', '/strategies/deployed')).json()) as { version: string }).version;
+    for (const version of ['1.1.0', '1.0.0']) {
+      await page.goto(`${demo.url}/deploy?version=${version}`);
+      await page.click('form[action="/deploy"] button.danger');
+      const until = Date.now() + 30_000;
+      while ((await deployedVersion()) !== version && Date.now() < until) await page.waitForTimeout(250);
+      expect(await deployedVersion()).toBe(version);
+    }
+    await page.goto(`${demo.url}/deploy`);
+    const audit = await page.textContent('#audit');
+    expect(audit).toMatch(/engineer\s*engineer\s*(deploy|rollback)[\s\S]*strategy 1\.1\.0/);
+    await context.close();
   });
 
   it('sends a browser without a session to the login form, and a wrong token gets 401', async () => {

@@ -33,7 +33,7 @@ button.accept{background:var(--ok)}button.reject{background:var(--phys)}button.d
 .controls{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center}.controls fieldset{border:1px solid #3b4652}
 pre.yaml,pre.diff{background:#0d1014;padding:.6rem;overflow:auto;max-height:70vh;font-size:.85rem}.diff .add{color:#81c784}.diff .del{color:#e57373}
 .graph{overflow:auto;background:#0d1014}.graph svg{font:12px system-ui,sans-serif}
-.cols{display:grid;grid-template-columns:1fr 1fr;gap:1rem}@media (max-width:1100px){.cols{grid-template-columns:1fr}}
+.cols{display:grid;grid-template-columns:1fr 1fr;gap:1rem}.cols>*{min-width:0}@media (max-width:1100px){.cols{grid-template-columns:1fr}}
 .u-legend{color:var(--fg)}
 `;
 
