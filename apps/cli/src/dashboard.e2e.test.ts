@@ -86,6 +86,8 @@ describe('the dashboard in Chromium, from po start', () => {
     const status = await page.textContent('#status');
     expect(status).toMatch(/strategy 1\.0\.0 \(loaded\)/);
     expect(status).toMatch(/runner running/);
+    // The runner's model-plant comparison (the demo's delta models compare over 30 minutes).
+    expect(status).toMatch(/models (no comparison with the plant yet|\S+ (good|suspect|bad|unknown))/);
     const now = await page.textContent('main');
     expect(now).toMatch(/Setpoints to move/);
     expect(now).toMatch(/\d t\/h/);

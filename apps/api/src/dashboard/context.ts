@@ -97,6 +97,7 @@ export async function statusFacts(options: DashboardOptions): Promise<StatusFact
   const runner = health.runner as StatusFacts['runner'];
   const database = health.database as StatusFacts['database'];
   const store = health.store as StatusFacts['store'];
+  const models = health.models as StatusFacts['models'];
   const alarms: string[] = [];
   if (strategy.state !== 'loaded')
     alarms.push(`strategy ${strategy.state}${strategy.error ? `: ${strategy.error}` : ''}`);
@@ -109,6 +110,7 @@ export async function statusFacts(options: DashboardOptions): Promise<StatusFact
   }
   if (runner && !runner.healthy) alarms.push(`runner degraded: ${runner.degraded.join(', ')}`);
   if (database && !database.ok) alarms.push('database unreachable');
+  if (models && !models.ok) alarms.push(`monitor mode forced: ${models.reason ?? 'a critical model is bad'}`);
   return {
     serviceMode: options.serviceMode,
     strategyMode: last?.mode ?? null,
@@ -120,6 +122,7 @@ export async function statusFacts(options: DashboardOptions): Promise<StatusFact
     alarms,
     store,
     database,
+    models,
     now,
   };
 }

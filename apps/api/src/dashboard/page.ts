@@ -21,6 +21,8 @@ export interface StatusFacts {
   alarms: string[];
   store?: { ok: boolean; reason?: string } | undefined;
   database?: { ok: boolean; reason?: string } | undefined;
+  /** Model-plant mismatch per model (the runner's `/health` section); undefined without a runner here. */
+  models?: { ok: boolean; reason?: string; mismatch: Record<string, { status: string }> } | undefined;
   now: Date;
 }
 
@@ -38,6 +40,14 @@ export const PAGE_PATHS = new Set<string>([...VIEWS.map((v) => v.path), '/histor
 
 const ok = (b: boolean | undefined) => (b === undefined ? 'unknown' : b ? 'ok' : 'fault');
 
+/** Each compared model's mismatch status (good, suspect, bad, unknown), or why there is none. */
+function modelsText(models: StatusFacts['models']): string {
+  if (!models) return 'not compared in this process';
+  const entries = Object.entries(models.mismatch);
+  if (entries.length === 0) return 'no comparison with the plant yet';
+  return entries.map(([name, m]) => `${name} ${m.status}`).join(', ');
+}
+
 function statusBar(s: StatusFacts): Html {
   const red = s.alarms.length > 0;
   const last = s.lastCycle;
@@ -48,7 +58,7 @@ function statusBar(s: StatusFacts): Html {
     <span><b>last cycle</b> ${last ? html`<span data-last-cycle="${last.id}">#${last.id} ${last.status}, ${age(last.createdAt, s.now)} ago</span>` : 'none yet'}</span>
     <span><b>store</b> ${ok(s.store?.ok)}</span>
     <span><b>database</b> ${ok(s.database?.ok)}</span>
-    <span><b>models</b> trust not reported</span>
+    <span><b>models</b> ${modelsText(s.models)}</span>
     ${red ? html`<strong class="alarm">${s.alarms.join('; ')}</strong>` : ''}
   </header>`;
 }
