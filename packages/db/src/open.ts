@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { DatabaseError, DbError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import { lockDataDir } from './lock.ts';
+import { initPgliteFolder, pgliteStartParams } from './pglite.ts';
 import type { Database, Queryable, QueryResult } from './types.ts';
 
 /** Bounded retry of connection failures (exponential backoff). */
@@ -260,7 +261,9 @@ async function openPglite(dataDir: string, logger: Logger, schema: string): Prom
   const release = await lockDataDir(dataDir, logger);
   try {
     const { PGlite } = await import('@electric-sql/pglite');
-    const pglite = await PGlite.create(dataDir);
+    const startParams = pgliteStartParams(PGlite.defaultStartParams);
+    await initPgliteFolder(dataDir, startParams, logger);
+    const pglite = await PGlite.create(dataDir, { startParams });
     if (schema !== 'public') {
       await pglite.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema, 'schema')}`);
       await pglite.exec(`SET search_path TO ${quoteIdent(schema, 'schema')}`);

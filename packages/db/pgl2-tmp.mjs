@@ -1,0 +1,16 @@
+import { PGlite } from '@electric-sql/pglite';
+import { mkdtempSync, readFileSync } from 'node:fs';
+const mb = () => Math.round(process.memoryUsage().rss / 1048576);
+const [dir, optsJson] = process.argv.slice(2);
+const opts = JSON.parse(optsJson ?? '{}');
+let t = Date.now();
+const pg = await PGlite.create(dir, opts);
+const heap = pg.mod?.HEAP8?.length;
+console.log('open', Date.now() - t, 'ms', mb(), 'MB', 'wasm heap', heap && heap/1048576);
+await pg.query('create table if not exists t(x int, y text)');
+await pg.query("insert into t select g, repeat('x',100) from generate_series(1,20000) g");
+console.log('after insert', mb(), 'wasm heap', pg.mod.HEAP8.length/1048576);
+global.gc(); await new Promise(r=>setTimeout(r,300)); console.log('gc', mb());
+const sm = readFileSync('/proc/self/smaps_rollup','utf8').split('\n').filter(l=>/Rss|Anon|File/.test(l)).join(' | ');
+console.log(sm);
+await pg.close();
