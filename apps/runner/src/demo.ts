@@ -44,7 +44,20 @@ export async function seedDemo(
   return { source, kiln, inserted };
 }
 
-/** Inserts one live row from the kiln every `intervalMs` (the embedded demo's plant feed). */
+/**
+ * `at` with microseconds, as a plant historian stamps rows (PostgreSQL keeps them): the
+ * sub-millisecond digits come from the high-resolution clock. Rows stamped this way make the
+ * embedded demo exercise po's exact timestamps (a result's `data_timestamp` equals its row's).
+ */
+export function withMicroseconds(at: Date): string {
+  const micros = Math.floor(((performance.timeOrigin + performance.now()) % 1) * 1000);
+  return at.toISOString().replace('Z', `${String(micros).padStart(3, '0')}Z`);
+}
+
+/**
+ * Inserts one live row from the kiln every `intervalMs` (the embedded demo's plant feed),
+ * stamped to the microsecond (to the millisecond with an injected `clock`).
+ */
 export function startDemoFeeder(options: {
   source: ProcessDataSource;
   kiln: DemoKiln;
@@ -57,7 +70,9 @@ export function startDemoFeeder(options: {
     const at = now();
     const last = options.kiln.state().time;
     if (last !== undefined && at.getTime() <= last) return;
-    options.source.insertRows([options.kiln.tick(at)]).catch((e: unknown) => {
+    const row = options.kiln.tick(at);
+    const stamped = options.clock ? row : { ...row, timestamp: withMicroseconds(at) };
+    options.source.insertRows([stamped]).catch((e: unknown) => {
       options.logger?.warn({ err: (e as Error).message }, '[po/runner] demo feeder could not insert a row');
     });
   }, options.intervalMs);
