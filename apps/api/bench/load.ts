@@ -8,6 +8,8 @@
  *
  * `--route validate` loads POST /strategies/validate with issue 9's ~600 KB nested-YAML body
  * instead (refused 400 by its nesting, checked on the HTTP thread before any parsing).
+ * `/health` is probed from a worker thread of this process (its own event loop). `--rate N` offers
+ * N requests/s in all (default: as many as the server answers, which grows as it gets faster).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
@@ -25,13 +28,33 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '8' },
     threads: { type: 'string', default: String(Math.max(1, availableParallelism() - 1)) },
     route: { type: 'string', default: 'optimize' },
+    rate: { type: 'string', default: '0' },
   },
 });
 const validateRoute = values.route === 'validate';
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const threads = Number(values.threads);
+/** Requests per second offered by all connections together; 0: as fast as the server answers. */
+const rate = Number(values.rate);
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Runs in a worker thread: GET /health every 20 ms until told to stop, then posts the latencies (ms). */
+const HEALTH_PROBE = `
+const { parentPort, workerData } = require('node:worker_threads');
+let running = true;
+parentPort.once('message', () => { running = false; });
+(async () => {
+  const times = [];
+  while (running) {
+    const t = performance.now();
+    await (await fetch(workerData.url)).arrayBuffer();
+    times.push(performance.now() - t);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  parentPort.postMessage(times);
+})();
+`;
 
 async function freePort(): Promise<number> {
   return new Promise((done) => {
@@ -92,16 +115,13 @@ try {
     idle.push(performance.now() - t);
   }
 
-  let running = true;
-  const healthUnderLoad: number[] = [];
-  const healthLoop = (async () => {
-    while (running) {
-      const t = performance.now();
-      await (await fetch(`${url}/health`)).arrayBuffer();
-      healthUnderLoad.push(performance.now() - t);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
+  // /health is probed from a worker thread: autocannon sending 600 KB bodies keeps this thread's
+  // event loop busy, and a probe here would time the load generator as well as the server.
+  const prober = new Worker(HEALTH_PROBE, { eval: true, workerData: { url: `${url}/health` } });
+  const healthLoop = new Promise<number[]>((resolve, reject) => {
+    prober.once('message', resolve);
+    prober.once('error', reject);
+  });
   const result = await autocannon({
     url: `${url}${target}`,
     method: 'POST',
@@ -110,15 +130,17 @@ try {
     connections,
     duration,
     timeout: 30,
+    ...(rate > 0 ? { overallRate: rate } : {}),
   });
-  running = false;
-  await healthLoop;
+  prober.postMessage('stop');
+  const healthUnderLoad = await healthLoop;
+  await prober.terminate();
   idle.sort((a, b) => a - b);
   healthUnderLoad.sort((a, b) => a - b);
   const ms = (n: number) => n.toFixed(1);
   const non2xx = result.non2xx + result.errors + result.timeouts;
   console.log(
-    `\n### @po/api load (\`pnpm --filter @po/api bench --duration ${duration} --connections ${connections} --threads ${threads} --route ${values.route}\`, Node ${process.versions.node}, ${availableParallelism()} CPUs)\n`,
+    `\n### @po/api load (\`pnpm --filter @po/api bench --duration ${duration} --connections ${connections} --threads ${threads} --route ${values.route}${rate > 0 ? ` --rate ${rate}` : ''}\`, Node ${process.versions.node}, ${availableParallelism()} CPUs)\n`,
   );
   console.log('| measure | value |');
   console.log('| --- | --- |');

@@ -1,7 +1,6 @@
 import { silentLogger } from '@po/core';
 import { strategyLimits } from '@po/rto-engine';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { timing } from 'hono/timing';
 import { createCycles } from './cycles.ts';
@@ -10,7 +9,7 @@ import { httpError, notFound, onError } from './errors.ts';
 import { type ApiMetrics, createMetrics } from './metrics.ts';
 import { authenticate, createAccess, requireRole } from './middleware/auth.ts';
 import { observe } from './middleware/observe.ts';
-import { requestLimits } from './middleware/request-limits.ts';
+import { bodySizeLimit, requestLimits } from './middleware/request-limits.ts';
 import type { Operation } from './openapi.ts';
 import { cacheOperations, cacheRoutes } from './routes/cache.ts';
 import { deployOperations, deployRoutes } from './routes/deploy.ts';
@@ -78,14 +77,7 @@ export function createApp(options: AppOptions): PoApp {
   Object.defineProperty(app, 'metrics', { value: metrics });
   app.use(requestId(), timing(), observe(metrics, logger));
   app.use(authenticate(access, (path) => PAGE_PATHS.has(path)));
-  app.use(
-    bodyLimit({
-      maxSize: maxBodyBytes,
-      onError: () => {
-        throw httpError.bodyTooLarge(maxBodyBytes);
-      },
-    }),
-  );
+  app.use(bodySizeLimit(maxBodyBytes));
   app.use(requestLimits(timeoutMs, limits));
   app.onError(onError(logger));
   app.notFound(notFound);
@@ -101,6 +93,7 @@ export function createApp(options: AppOptions): PoApp {
       executor,
       limits,
       withModels: options.readModelFile !== undefined,
+      maxBodyBytes,
     }),
   );
   app.use('/results/:id/feedback', requireRole('operator', 'feedback on a recommendation'));

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { jsonNesting, LIMIT_SETTINGS, type StrategyIssue } from '@po/rto-engine';
 import type { Context } from 'hono';
 import type { z } from 'zod';
@@ -34,19 +35,89 @@ export function check<S extends z.ZodType>(
   throw httpError.badRequest(typeof message === 'string' ? message : message(details), details);
 }
 
+/** First prefix of a body `readBodyText` checks, in bytes; then at each doubling. */
+const FIRST_CHECK_BYTES = 16 * 1024;
+
+/**
+ * Reads a request body as text, calling `check` on what has arrived each time it doubles (16 KB,
+ * 32 KB, ...) so that a body past a bound is refused as soon as a prefix shows it, without
+ * receiving, joining and decoding the rest on the HTTP thread (an unread remainder is drained by
+ * the server). `check` must throw on a prefix only what it would throw on the whole body (size
+ * and nesting only grow with the text). Over `maxBytes` is a 413, whatever the headers said.
+ */
+export async function readBodyText(
+  c: Context,
+  maxBytes: number,
+  check: (prefix: string) => void,
+): Promise<string> {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const decoder = new TextDecoder();
+  let text = '';
+  let bytes = 0;
+  let nextCheck = FIRST_CHECK_BYTES;
+  // Called for every chunk; throws to stop reading.
+  const take = (chunk: Uint8Array) => {
+    bytes += chunk.byteLength;
+    if (bytes > maxBytes) throw httpError.bodyTooLarge(maxBytes);
+    text += decoder.decode(chunk, { stream: true });
+    if (bytes >= nextCheck) {
+      nextCheck = bytes * 2;
+      check(text);
+    }
+  };
+  if (incoming && !incoming.readableDidRead && !incoming.readableEnded) {
+    await new Promise<void>((resolve, reject) => {
+      const stop = (error?: unknown) => {
+        incoming.off('data', onData).off('end', onEnd).off('error', stop).off('close', onClose);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onData = (chunk: Buffer) => {
+        try {
+          take(chunk);
+        } catch (e) {
+          stop(e);
+        }
+      };
+      const onEnd = () => stop();
+      const onClose = () => {
+        if (!incoming.readableEnded) stop(httpError.badRequest('the client closed the request before sending its body'));
+      };
+      incoming.on('data', onData).once('end', onEnd).once('error', stop).once('close', onClose);
+    });
+  } else if (c.req.raw.body) {
+    const reader = c.req.raw.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        take(value);
+      }
+    } catch (e) {
+      await reader.cancel().catch(() => {});
+      throw e;
+    }
+  }
+  return text + decoder.decode();
+}
+
+/** A 400 when a JSON text (or a prefix of one) nests deeper than the request's bound. */
+export function refuseDeepJson(c: Context, text: string): void {
+  const { maxNesting } = c.get('limits');
+  if (jsonNesting(text, maxNesting) > maxNesting) {
+    throw httpError.badRequest(
+      `request body nests deeper than the limit of ${maxNesting} levels (${LIMIT_SETTINGS.maxNesting})`,
+    );
+  }
+}
+
 /**
  * Parses a JSON body within the request's bounds: its nesting is measured before parsing (deep
  * JSON would overflow the stack of whatever reads it), and no string may hold a NUL character
  * (no store keeps one). Each refusal is a 400 that names the problem and where.
  */
 export function parseJson(c: Context, text: string): unknown {
-  const { maxNesting } = c.get('limits');
-  const depth = jsonNesting(text, maxNesting);
-  if (depth > maxNesting) {
-    throw httpError.badRequest(
-      `request body nests deeper than the limit of ${maxNesting} levels (${LIMIT_SETTINGS.maxNesting})`,
-    );
-  }
+  refuseDeepJson(c, text);
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -1,5 +1,6 @@
 import type { StrategyLimits } from '@po/rto-engine';
 import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { httpError } from '../errors.ts';
 
 declare module 'hono' {
@@ -44,5 +45,25 @@ export function requestLimits(timeoutMs: number, limits: StrategyLimits): Middle
     } finally {
       clearTimeout(timer);
     }
+  };
+}
+
+/**
+ * The body size limit (413 past `maxBytes`). A body with a `content-length` is judged by it and
+ * left unread, so a route can read it as it arrives and stop early (`readBodyText`); Hono's
+ * `bodyLimit` would turn it into a web stream first, which pauses the socket once the route stops
+ * reading and stalls the connection's next request until the server gives up on draining it.
+ * A chunked body (no length) goes through `bodyLimit`, which counts it.
+ */
+export function bodySizeLimit(maxBytes: number): MiddlewareHandler {
+  const tooLarge = () => {
+    throw httpError.bodyTooLarge(maxBytes);
+  };
+  const chunked = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
+  return async (c, next) => {
+    const length = c.req.header('content-length');
+    if (length === undefined || c.req.header('transfer-encoding') !== undefined) return chunked(c, next);
+    if (Number(length) > maxBytes) tooLarge();
+    await next();
   };
 }

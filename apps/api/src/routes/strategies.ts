@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { httpError } from '../errors.ts';
 import type { Operation } from '../openapi.ts';
 import type { CycleExecutor } from '../pool/index.ts';
-import { isRecord, parseJson } from '../request.ts';
+import { isRecord, parseJson, readBodyText, refuseDeepJson } from '../request.ts';
 import {
   type DeployedResponse,
   deployedResponseSchema,
@@ -43,20 +43,26 @@ export interface StrategiesRoutesOptions {
   limits: StrategyLimits;
   /** Whether validation loads the models (the API can read model files). */
   withModels: boolean;
+  /** Largest request body, bytes (`api.body_limit_bytes`). */
+  maxBodyBytes: number;
 }
 
 /** `POST /strategies/validate` and `GET /strategies/deployed`. */
 export function strategiesRoutes(options: StrategiesRoutesOptions) {
-  const { strategies, deployed, requestBundle, executor, limits, withModels } = options;
+  const { strategies, deployed, requestBundle, executor, limits, withModels, maxBodyBytes } = options;
   return new Hono()
     .post('/validate', async (c) => {
-      const text = await c.req.text();
+      const json = /json/i.test(c.req.header('content-type') ?? '');
+      // Size and nesting first, on this thread (linear, never recursive), on each growing prefix
+      // as the body arrives: a hostile body is refused from its first kilobytes. Parsing is the pool's.
+      const checkText = json
+        ? (prefix: string) => refuseDeepJson(c, prefix)
+        : (prefix: string) => refuseOverLimits(checkStrategyText(prefix, limits));
+      const text = await readBodyText(c, maxBodyBytes, checkText);
       if (text.trim() === '') {
         throw httpError.badRequest('request body is empty; send the strategy as YAML text or JSON');
       }
-      const json = /json/i.test(c.req.header('content-type') ?? '');
-      // Size and nesting first, on this thread (linear, never recursive); parsing is the pool's.
-      if (!json) refuseOverLimits(checkStrategyText(text, limits));
+      if (!json) checkText(text);
       const config = json ? strategyInJson(parseJson(c, text)) : text;
       const signal = c.get('deadline');
       const bundle = await requestBundle(config, signal);
