@@ -5,7 +5,7 @@ import { requestId } from 'hono/request-id';
 import { timing } from 'hono/timing';
 import { createCycles } from './cycles.ts';
 import { dashboardRoutes, PAGE_PATHS } from './dashboard/index.ts';
-import { httpError, notFound, onError } from './errors.ts';
+import { notFound, onError } from './errors.ts';
 import { type ApiMetrics, createMetrics } from './metrics.ts';
 import { authenticate, createAccess, requireRole } from './middleware/auth.ts';
 import { observe } from './middleware/observe.ts';

@@ -3,6 +3,7 @@
  * server on a loopback port with a real worker pool (ONNX Runtime in each worker).
  */
 import { readFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
@@ -251,5 +252,94 @@ describe('/health never waits behind request work', () => {
     }
     expect((await validating).status).toBe(200);
     expect(seenRunning).toBe(true);
+  });
+});
+
+/** POST on a keep-alive agent (node:http): the status, the body, and whether the socket was reused. */
+function postOn(
+  agent: Agent,
+  url: string,
+  body: string,
+  type: string,
+): Promise<{ status: number; body: string; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': type } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, reused: req.reusedSocket }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('validate floods', () => {
+  it('a hostile body is refused from its first kilobytes and the connection carries the next request', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const answers = [];
+      // One socket, one request after the other: each 400 is sent before the body is read to its
+      // end; the rest is drained, so the same connection serves the next request (it used to
+      // stall until the server dropped it, and the next request failed with a hang-up).
+      for (let i = 0; i < 3; i++)
+        answers.push(await postOn(agent, `${base}/strategies/validate`, nestedYaml, 'application/yaml'));
+      answers.push(await postOn(agent, `${base}/strategies/validate`, strategyText, 'application/yaml'));
+      expect(answers.map((a) => a.status)).toEqual([400, 400, 400, 200]);
+      expect(answers.map((a) => a.reused)).toEqual([false, true, true, true]);
+      expect(JSON.parse(answers[0]!.body)).toMatchObject({
+        code: 'LIMIT_EXCEEDED',
+        error: expect.stringContaining('nesting depth 65 is over the limit of 64'),
+      });
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('checks each growing prefix: deep nesting after 40 KB is refused, a long valid strategy is not', async () => {
+    const padding = `${'# a comment line, as long strategies have\n'.repeat(2500)}`; // ~105 KB
+    const late = await send(
+      `${base}/strategies/validate`,
+      `${padding}x: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`,
+      'application/yaml',
+    );
+    expect(late.status).toBe(400);
+    expect(await late.json()).toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+      details: [{ path: 'line 2501', message: expect.stringContaining('nesting depth') }],
+    });
+    const long = await send(`${base}/strategies/validate`, `${padding}${strategyText}`, 'application/yaml');
+    expect(long.status).toBe(200);
+    expect(await long.json()).toMatchObject({ valid: true, errors: [] });
+    const deepJson = await send(
+      `${base}/strategies/validate`,
+      `{"config": ${'['.repeat(200_000)}${']'.repeat(200_000)}}`,
+      'application/json',
+    );
+    expect(deepJson.status).toBe(400);
+    expect(((await deepJson.json()) as { error: string }).error).toContain(
+      'nests deeper than the limit of 64',
+    );
+  });
+
+  it('/health answers while floods of 600 KB bodies are in flight', async () => {
+    const flood = Array.from({ length: 24 }, () =>
+      send(`${base}/strategies/validate`, nestedYaml, 'application/yaml').then((r) => r.status),
+    );
+    const healths: number[] = [];
+    let settled = false;
+    const all = Promise.all(flood).finally(() => {
+      settled = true;
+    });
+    // At least one probe, and probes for as long as the flood lasts.
+    do {
+      const health = await fetch(`${base}/health`);
+      healths.push(health.status);
+      expect(await health.json()).toMatchObject({ status: 'healthy' });
+    } while (!settled);
+    expect(new Set(await all)).toEqual(new Set([400]));
+    expect(new Set(healths)).toEqual(new Set([200]));
   });
 });

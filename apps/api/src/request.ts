@@ -81,7 +81,8 @@ export async function readBodyText(
       };
       const onEnd = () => stop();
       const onClose = () => {
-        if (!incoming.readableEnded) stop(httpError.badRequest('the client closed the request before sending its body'));
+        if (!incoming.readableEnded)
+          stop(httpError.badRequest('the client closed the request before sending its body'));
       };
       incoming.on('data', onData).once('end', onEnd).once('error', stop).once('close', onClose);
     });

@@ -47,7 +47,9 @@ function startUntilCycles(cycles: number): Promise<{ child: ChildProcess; log: (
       log += b.toString();
     });
     proc.once('exit', (code, signal) =>
-      reject(new Error(`po start exited (${code ?? signal}) before ${cycles} cycles; log:\n${log.slice(-3000)}`)),
+      reject(
+        new Error(`po start exited (${code ?? signal}) before ${cycles} cycles; log:\n${log.slice(-3000)}`),
+      ),
     );
   });
 }
