@@ -14,6 +14,9 @@ export default defineConfig({
     worker: '../api/src/pool/worker.ts',
   },
   dts: false,
+  // Chunks: code reached only by a dynamic import (the fleet's pg-boss, the S3 driver, pg) is
+  // neither parsed nor run by a process that does not use it (the embedded default).
+  splitting: true,
   external: ['onnxruntime-node', 'piscina', '@electric-sql/pglite', 'pg-native'],
   noExternal: [/^(?!(onnxruntime-node|piscina|@electric-sql\/pglite|pg-native)(\/|$))/],
   banner: {

@@ -14,7 +14,7 @@ import {
   plantColumns,
   runCycle,
 } from '@po/runner';
-import { type Db as BossDb, type Job, PgBoss } from 'pg-boss';
+import type { Db as BossDb, Job } from 'pg-boss';
 import { FleetError } from './errors.ts';
 import { emptyCounters, type UnitCounters } from './metrics.ts';
 import { createUnitRegistry, DROPPED_TABLE, ensureFleetTables, type UnitRegistry } from './registry.ts';
@@ -83,6 +83,9 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
   const expireS = Math.max(1, Math.round(options.expireS ?? 30));
   await ensureFleetTables(db);
   const units = createUnitRegistry(db);
+  // Loaded here, not at the top: a bundle that links the fleet (the po CLI) loads pg-boss only in
+  // a process that runs one.
+  const { PgBoss } = await import('pg-boss');
   const boss = new PgBoss({
     connectionString: options.url,
     schema: options.queueSchema ?? 'pgboss',

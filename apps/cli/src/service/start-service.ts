@@ -4,7 +4,8 @@ import { type Logger, silentLogger } from '@po/core';
 import { createRunner, type ResultSink, type Runner } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { openPlantData, openServiceDatabase, type PlantData, type ServiceDatabase } from './database.ts';
-import { type Fleet, requirePostgres, runsFleet, startFleet } from './fleet.ts';
+import { requirePostgres, runsFleet } from './fleet.ts';
+import type { Fleet } from './fleet-worker.ts';
 import { type HttpServer, serveHttp } from './http.ts';
 import { strategyLimitsOf } from './limits.ts';
 import { httpReplays } from './replays.ts';
@@ -85,6 +86,7 @@ export async function startService(settings: Settings, options: ServiceOptions =
     parts.database = database;
     if (fleet && database) {
       const { db, results } = database;
+      const { startFleet } = await import('./fleet-worker.ts');
       parts.fleet = await startFleet(settings, { db, results, pool, main: strategies, logger });
       const { fleet: started } = parts;
       clearInterval(parts.poll);

@@ -1,0 +1,163 @@
+import { bundleFromFiles, type CyclePool, type PooledStrategy, pooledStrategy } from '@po/api';
+import { createArtifactCache, createDeployment, type Deployment } from '@po/cache';
+import { describeError, type Logger, type SourceStatus, type StrategySource } from '@po/core';
+import type { Database, ResultStore } from '@po/db';
+import {
+  createUnitRegistry,
+  ensureFleetTables,
+  type FleetWorker,
+  readUnitsFile,
+  startFleetWorker,
+  type Unit,
+  unitPointerKey,
+} from '@po/fleet';
+import type { Settings } from '@po/settings';
+import { readUnitPointer } from './fleet.ts';
+import { deployedVersion, openStore } from './store.ts';
+import type { StrategyBackend } from './strategies.ts';
+
+// The running fleet of `po start` (pg-boss, the scheduler, each unit's strategy). start-service
+// imports it only when the process runs a fleet, so the embedded default never loads pg-boss.
+
+/** Each unit's strategy: the strategy file for all, or each unit's store pointer (else the deployed version). */
+interface UnitStrategies {
+  forUnit(unit: Unit): StrategySource<PooledStrategy>;
+  refresh(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function unitStrategies(
+  settings: Settings,
+  parts: { pool: CyclePool; main: StrategyBackend; logger: Logger },
+): Promise<UnitStrategies> {
+  if (settings.strategy.file) {
+    return { forUnit: () => parts.main, refresh: async () => {}, close: async () => {} };
+  }
+  const { pool, logger } = parts;
+  const store = await openStore(settings);
+  const cache = createArtifactCache({ store, logger });
+  // Units on the same version share one compiled strategy.
+  const compiled = new Map<string, Promise<PooledStrategy>>();
+  const deployments = new Map<string, Deployment<PooledStrategy>>();
+  const deploymentOf = (unit: Unit) => {
+    let d = deployments.get(unit.id);
+    if (!d) {
+      d = createDeployment<PooledStrategy>({
+        cache,
+        logger,
+        pointer: async () =>
+          (await readUnitPointer(store, unit.id)) ?? (await deployedVersion(store, settings)),
+        load: (version, reader) => {
+          let p = compiled.get(version);
+          if (!p) {
+            p = (async () => {
+              const text = new TextDecoder().decode(await reader.strategy());
+              const bundle = await bundleFromFiles(text, reader.modelFile, { version });
+              const strategy = await pooledStrategy(pool, bundle);
+              await pool.warm(bundle);
+              return strategy;
+            })();
+            p.catch(() => compiled.delete(version));
+            compiled.set(version, p);
+          }
+          return p;
+        },
+      });
+      deployments.set(unit.id, d);
+      void refreshOne(unit.id, d, logger);
+    }
+    return d;
+  };
+  return {
+    forUnit(unit) {
+      const d = deploymentOf(unit);
+      const status = (): SourceStatus => {
+        const current = d.current();
+        const s = d.status();
+        return {
+          state: current ? 'loaded' : s.loading ? 'loading' : s.lastError ? 'error' : 'none',
+          version: current?.version ?? null,
+          source: `${store.location} ${unitPointerKey(unit.id)}`,
+          ...(s.lastError ? { error: `${s.lastError.version ?? ''} ${s.lastError.message}`.trim() } : {}),
+        };
+      };
+      return {
+        async current() {
+          const current = d.current() ?? (await refreshOne(unit.id, d, logger), d.current());
+          return current ? { version: current.version, strategy: current.value } : undefined;
+        },
+        status,
+      };
+    },
+    async refresh() {
+      await Promise.all([...deployments].map(([id, d]) => refreshOne(id, d, logger)));
+    },
+    async close() {
+      await Promise.all([...deployments.values()].map((d) => d.close()));
+      await cache.close();
+      await store.close?.();
+    },
+  };
+}
+
+async function refreshOne(id: string, d: Deployment<PooledStrategy>, logger: Logger): Promise<void> {
+  try {
+    const r = await d.refresh();
+    if (r.changed) logger.info({ unit: id, version: r.version }, '[po/fleet] unit strategy deployed');
+  } catch (e) {
+    logger.warn({ unit: id, err: describeError(e) }, '[po/fleet] unit strategy not (re)loaded');
+  }
+}
+
+/** The running fleet of this process: its worker and the strategies of its units. */
+export interface Fleet {
+  readonly worker: FleetWorker;
+  refresh(): Promise<void>;
+  stop(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * Starts this process's fleet worker: loads the units file into the database (when it
+ * exists), then schedules and runs cycles with the others on the same database.
+ */
+export async function startFleet(
+  settings: Settings,
+  parts: { db: Database; results: ResultStore; pool: CyclePool; main: StrategyBackend; logger: Logger },
+): Promise<Fleet> {
+  const { logger } = parts;
+  const strategies = await unitStrategies(settings, parts);
+  try {
+    const fromFile = await readUnitsFile(settings.fleet.units_file);
+    if (fromFile) {
+      await ensureFleetTables(parts.db);
+      await createUnitRegistry(parts.db).put(fromFile);
+      logger.info(
+        { file: settings.fleet.units_file, units: fromFile.length },
+        '[po/fleet] units file loaded',
+      );
+    }
+    const worker = await startFleetWorker({
+      db: parts.db,
+      url: settings.database.url!,
+      results: parts.results,
+      resultsTable: settings.runner.results_table,
+      strategies: (unit) => strategies.forUnit(unit),
+      queueSchema: settings.fleet.queue_schema,
+      concurrency: settings.fleet.concurrency,
+      maxLateS: settings.fleet.max_late_s,
+      expireS: settings.fleet.expire_s,
+      logger,
+    });
+    return {
+      worker,
+      refresh: () => strategies.refresh(),
+      async stop(timeoutMs) {
+        await worker.stop({ timeoutMs });
+        await strategies.close();
+      },
+    };
+  } catch (e) {
+    await strategies.close();
+    throw e;
+  }
+}
