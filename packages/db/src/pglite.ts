@@ -73,6 +73,7 @@ export async function initPgliteFolder(
   await rm(work, { recursive: true, force: true });
   const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
   logger.info({ database: dataDir }, '[po/db] new embedded database: initialising');
+  const started = performance.now();
   try {
     await new Promise<void>((resolve, reject) => {
       execFile(
@@ -96,6 +97,10 @@ export async function initPgliteFolder(
     });
     await rm(dataDir, { recursive: true, force: true });
     await rename(work, dataDir);
+    logger.info(
+      { database: dataDir, ms: Math.round(performance.now() - started) },
+      '[po/db] new embedded database: initialised',
+    );
   } catch (e) {
     await rm(work, { recursive: true, force: true });
     throw e;

@@ -63,7 +63,13 @@ export async function startService(settings: Settings, options: ServiceOptions =
   const stop = () => stopParts(parts);
   const fleet = runsFleet(settings, mode);
   if (fleet) requirePostgres(settings, mode);
+  const runsLoop = mode !== 'api';
+  let opening: Promise<ServiceDatabase> | undefined;
   try {
+    // The database opens (a new PGlite folder is initialised in a child process) while the
+    // strategy loads and compiles in the pool: the two overlap on two cores.
+    opening = runsLoop || settings.database.url ? openServiceDatabase(settings, logger) : undefined;
+    opening?.catch(() => {}); // awaited below; a failure must not surface as an unhandled rejection first
     const pool = (parts.pool = createCyclePool({
       threads: settings.api.threads,
       limits: strategyLimitsOf(settings),
@@ -80,9 +86,7 @@ export async function startService(settings: Settings, options: ServiceOptions =
     await strategies.refresh();
     parts.poll = setInterval(() => void strategies.refresh(), POINTER_POLL_MS);
 
-    const runsLoop = mode !== 'api';
-    const database =
-      runsLoop || settings.database.url ? await openServiceDatabase(settings, logger) : undefined;
+    const database = await opening;
     parts.database = database;
     if (fleet && database) {
       const { db, results } = database;
@@ -118,6 +122,8 @@ export async function startService(settings: Settings, options: ServiceOptions =
       logger.info({ mode }, `[po] running (no HTTP API in ${mode} mode)`);
     }
   } catch (e) {
+    // A database still opening when something else failed is closed with the rest.
+    parts.database ??= await opening?.catch(() => undefined);
     await stop();
     throw e;
   }
