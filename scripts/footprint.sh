@@ -2,7 +2,7 @@
 # Memory of `po start` (hybrid, embedded PGlite, the demo strategy deployed as
 # scripts/setup_and_run.sh does) in a new folder: seconds until it listens (a new PGlite folder
 # initialised, the demo history seeded, the strategy compiled), RSS then, the peak, and RSS after
-# STEADY_S more seconds (a cycle runs every PO_CYCLE_INTERVAL_S, 60 s by default).
+# STEADY_S more seconds (a cycle runs every PO_CYCLE_INTERVAL_S, 60 s by default), and the cycles logged.
 # Usage: scripts/footprint.sh [STEADY_S]   (environment passes through, e.g. PO_THREADS=1)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,5 +29,5 @@ for _ in $(seq "$steady"); do
   rss=$(( $(ps -o rss= -p $pid) / 1024 ))
   (( rss > peak )) && peak=$rss
 done
-cycles=$(grep -c 'cycle recorded\|"status":"solved"' po.log || true)
-echo "{\"threads\":\"${PO_THREADS:-default}\",\"ready_s\":$ready,\"rss_ready_mb\":$rss_ready,\"rss_peak_mb\":$peak,\"rss_steady_mb\":$rss,\"steady_s\":$steady,\"log_cycle_lines\":$cycles,\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+cycles=$(grep -c '\[po/runner\] cycle"' po.log || true)
+echo "{\"threads\":\"${PO_THREADS:-default}\",\"ready_s\":$ready,\"rss_ready_mb\":$rss_ready,\"rss_peak_mb\":$peak,\"rss_steady_mb\":$rss,\"steady_s\":$steady,\"cycles\":$cycles,\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
