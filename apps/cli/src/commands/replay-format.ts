@@ -80,7 +80,7 @@ function predictionErrorRows(e: ReplayReport['prediction_error']): Row[] {
     }
     out.push([`${label} vs ${o.measured_by}: pairs`, `${o.pairs} of ${o.predictions}`]);
     out.push([
-      `${label} error bias / MAE / RMSE / p95 (measured - model-estimated)`,
+      `${name} error bias / MAE / RMSE / p95 (measured - model-estimated)`,
       `${num(o.bias)} / ${num(o.mean_abs_error)} / ${num(o.rmse)} / ${num(o.p95_abs_error)}`,
     ]);
   }
