@@ -99,7 +99,7 @@ export const predictionErrorSchema = z
           predictions: z
             .number()
             .describe(
-              "Cycles that ran with a prediction at the plant's actual values (holding the setpoints).",
+              "Cycles that ran with a prediction at the plant's actual values (holding the setpoints); 0 when not compared.",
             ),
           pairs: z.number().describe('Predictions compared with a measurement.'),
           without_measurement: z
