@@ -15,11 +15,14 @@ import {
   createCyclePool,
   type PooledStrategy,
   pooledStrategy,
+  strategyFilePaths,
 } from './pool/index.ts';
+import { wideModelFiles } from './testing/wide-models.ts';
 import type { AppOptions, ResultsStore, StrategySource } from './types.ts';
 
 const DEMO = fileURLToPath(new URL('../../../config/demo/', import.meta.url));
 const readModelFile = localModelFiles(`${DEMO}models`);
+const slowToCompile = wideModelFiles(`${DEMO}models`, 1024, 3);
 
 let pool: CyclePool;
 let deployed: PooledStrategy;
@@ -97,6 +100,7 @@ beforeAll(async () => {
   pool = createCyclePool({ threads: 2, workerMemoryMb: 512 });
   const bundle = await bundleFromFiles(strategyText, readModelFile, { version: '1.1.0' });
   deployed = await pooledStrategy(pool, bundle);
+  await slowToCompile.prepare(strategyFilePaths(strategyText));
   base = await start();
 });
 
@@ -196,7 +200,8 @@ describe('client mistakes are 4xx naming the problem', () => {
 
 describe('the crash sequence from issue 9', () => {
   it('timeouts and then nested-YAML bodies: the server answers, the pool is whole, memory is given back', async () => {
-    const hurried = await start({ settings: { requestTimeoutMs: 150 } });
+    // Wide networks: compiling takes far longer than the limit on any machine.
+    const hurried = await start({ settings: { requestTimeoutMs: 150 }, readModelFile: slowToCompile });
     const rssBefore = process.memoryUsage().rss;
     for (let i = 0; i < 3; i++) {
       // A strategy no worker has compiled (its models load for longer than the limit): 504.
@@ -223,7 +228,7 @@ describe('the crash sequence from issue 9', () => {
   });
 
   it('the time limit holds on validate too', async () => {
-    const hurried = await start({ settings: { requestTimeoutMs: 100 } });
+    const hurried = await start({ settings: { requestTimeoutMs: 100 }, readModelFile: slowToCompile });
     const fresh = `${strategyText}\n# validate ${Date.now()}\n`;
     const res = await send(`${hurried}/strategies/validate`, fresh, 'application/yaml');
     expect(res.status).toBe(504);
