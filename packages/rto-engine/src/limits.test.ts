@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { jsonNesting, strategyLimits, yamlNesting } from './limits.ts';
+import { isLimitIssue, jsonNesting, strategyLimits, yamlNesting } from './limits.ts';
 import { checkStrategy } from './validate.ts';
 
 const predecessorYaml = readFileSync(
@@ -43,6 +43,7 @@ describe('strategy limits', () => {
       {
         path: '(yaml)',
         message: expect.stringMatching(/YAML aliases .* limit of 1000 .*PO_LIMIT_YAML_ALIASES/),
+        code: 'LIMIT_EXCEEDED',
       },
     ]);
     // The bound is a setting: 150 aliases past a limit of 100 are refused the same way.
@@ -59,6 +60,7 @@ describe('strategy limits', () => {
       {
         path: 'line 1',
         message: expect.stringMatching(/nesting depth 6\d is over the limit of 64 .*PO_LIMIT_NESTING/),
+        code: 'LIMIT_EXCEEDED',
       },
     ]);
     expect(performance.now() - started).toBeLessThan(5_000); // a hang guard, not a timing claim
@@ -88,6 +90,7 @@ describe('strategy limits', () => {
       {
         path: 'skills.mf.config.formula',
         message: expect.stringMatching(/formula length \(characters\) \d+ is over the limit of 10000/),
+        code: 'LIMIT_EXCEEDED',
       },
     ]);
     expect(performance.now() - started).toBeLessThan(5_000); // a hang guard, not a timing claim
@@ -95,10 +98,28 @@ describe('strategy limits', () => {
       /algorithm: (\S+)/,
       'algorithm: $1\n      options: { population_size: 10000000, maxiter: 100000000, max_time_ms: 3600000 }',
     );
+    expect(checkStrategy(huge).errors.every(isLimitIssue)).toBe(true);
     expect(checkStrategy(huge).errors.map((e) => e.message)).toEqual([
       expect.stringMatching(/population_size 10000000 is over the limit of 1000/),
       expect.stringMatching(/maxiter 100000000 is over the limit of 10000/),
       expect.stringMatching(/max_time_ms 3600000 is over the limit of 60000/),
+    ]);
+  });
+
+  it('tells a bound refused from a mistake by its code, not its words', () => {
+    const mistake = checkStrategy(
+      aliased(0).replace('skill_sequence: [mf]', 'skill_sequence: [mf, "limits.nesting (PO_LIMIT_NESTING)"]'),
+    );
+    // The mistake's message quotes the setting (the type it names), as a hostile text may.
+    expect(mistake.errors.map((e) => e.message).join(' ')).toContain('limits.nesting (PO_LIMIT_NESTING)');
+    expect(mistake.errors.some(isLimitIssue)).toBe(false);
+    const refused = checkStrategy(aliased(3), { limits: { maxVariables: 2 } });
+    expect(refused.errors).toEqual([
+      {
+        path: 'variables',
+        message: expect.stringMatching(/number of variables 5 is over the limit of 2 .*PO_LIMIT_VARIABLES/),
+        code: 'LIMIT_EXCEEDED',
+      },
     ]);
   });
 });
