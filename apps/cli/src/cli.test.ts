@@ -92,6 +92,24 @@ describe('po validate', () => {
     expect(r.stderr).not.toMatch(/\bat \S+:\d+/);
   });
 
+  it("checks against the service's bounds: limits.* from the settings file or PO_LIMIT_*", async () => {
+    const demoStrategy = join(demo, 'strategy.yaml');
+    expect((await po('validate', demoStrategy)).code).toBe(0);
+    const settings = file('few-variables.yaml', 'limits:\n  variables: 5\n');
+    const bySettings = await po('validate', '--settings', settings, demoStrategy);
+    expect(bySettings.code).toBe(1);
+    expect(bySettings.stderr).toMatch(
+      /variables: number of variables \d+ is over the limit of 5 .*PO_LIMIT_VARIABLES/,
+    );
+    const byEnvironment = await runPo(['validate', '--json', demoStrategy], {
+      env: { PO_LIMIT_SKILLS: '3' },
+    });
+    expect(byEnvironment.code).toBe(1);
+    expect(JSON.parse(byEnvironment.stdout).errors).toEqual([
+      { path: 'skills', message: expect.stringMatching(/over the limit of 3/), code: 'LIMIT_EXCEEDED' },
+    ]);
+  });
+
   it('a missing file is named', async () => {
     const r = await po('validate', 'nope.yaml');
     expect(r.code).toBe(1);

@@ -17,6 +17,7 @@ import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import type { Output } from '../io.ts';
 import { requirePostgres, writeUnitPointer } from '../service/fleet.ts';
+import { strategyLimitsOf } from '../service/limits.ts';
 import { openStore, readSettings, type StoreFlags, storeModelReader } from './context.ts';
 import { withStoreFlags } from './store.ts';
 
@@ -114,6 +115,7 @@ export function registerUnitsCommands(program: Command, output: Output): void {
           modelProvider: createModelProvider({ readFile: storeModelReader(store) }),
           version,
           source: document.key,
+          limits: strategyLimitsOf(settings),
         });
         await strategy.dispose();
       } catch (e) {
