@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
 import { localModelFiles } from '@po/models';
+import { aliasBomb, aliasedStrategy, nestedBrackets } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from './app.ts';
 import {
@@ -68,31 +69,8 @@ async function start(overrides: Partial<AppOptions> = {}): Promise<string> {
 const send = (url: string, body: string, type = 'application/json') =>
   fetch(url, { method: 'POST', headers: { 'content-type': type }, body });
 
-/** A valid strategy whose Informative variables share one aliased unit (`count` aliases). */
-export function aliasedStrategy(count: number): string {
-  const lines = ['variables:', '  feed: { type: Operative, threshold: 1, units: &u t/h }'];
-  for (let i = 0; i < count; i++) lines.push(`  info_${i}: { type: Informative, units: *u }`);
-  lines.push(
-    '  out: { type: Calculated }',
-    'skills:',
-    '  mf: { class: MathFunction, inputs: [feed], outputs: [out], config: { formula: "feed * 2" } }',
-    'tasks:',
-    '  - { name: t, skill_sequence: [mf] }',
-  );
-  return `${lines.join('\n')}\n`;
-}
-
-/** The billion laughs. */
-export function aliasBomb(levels = 9): string {
-  const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
-  for (let i = 1; i <= levels; i++) {
-    lines.push(`a${i}: &a${i} [${Array.from({ length: 10 }, () => `*a${i - 1}`).join(', ')}]`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
 /** ~600 KB of `[` then `]`: the body that ended the process on main. */
-const nestedYaml = `${'['.repeat(300_000)}${']'.repeat(300_000)}`;
+const nestedYaml = nestedBrackets(300_000);
 
 beforeAll(async () => {
   strategyText = await readFile(`${DEMO}strategy.yaml`, 'utf8');
