@@ -17,6 +17,8 @@ export {
 export {
   createProcessDataSource,
   type ExactTime,
+  exactTime,
+  exactTimeSql,
   type PlantRow,
   type ProcessDataInput,
   type ProcessDataSource,
@@ -29,6 +31,7 @@ export {
   type ReplayCycleRecord,
   type ReplayDecision,
   type ReplayInput,
+  type ReplayPredictionChecks,
   type ReplayStatus,
   type ReplayStore,
   type ReplayStoreOptions,
