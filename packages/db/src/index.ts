@@ -17,6 +17,7 @@ export {
 export {
   createProcessDataSource,
   type ExactTime,
+  exactTimeSql,
   type PlantRow,
   type ProcessDataInput,
   type ProcessDataSource,
