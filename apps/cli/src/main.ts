@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { registerCacheCommands } from './commands/cache.ts';
+import { registerFleetDemoCommands } from './commands/fleet-demo.ts';
 import { registerModelsCommands } from './commands/models.ts';
 import { runOptimize, runSimulate } from './commands/optimize.ts';
 import { registerReplayCommand } from './commands/replay.ts';
@@ -94,6 +95,7 @@ function buildProgram(output: Output): Command {
   registerStoreCommands(program, output);
   registerCacheCommands(program, output);
   registerUnitsCommands(program, output);
+  registerFleetDemoCommands(program, output);
   registerStartCommand(program, output);
   registerReplayCommand(program, output);
   return program;
