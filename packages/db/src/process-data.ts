@@ -116,10 +116,16 @@ export interface ProcessDataSource {
     columns: readonly string[],
     window: { since: Date; until?: Date; limit?: number },
   ): Promise<{ times: number[]; values: Record<string, (number | null)[]> }>;
-  /** The row taken at exactly `timestamp` (to the millisecond), or undefined when there is none. */
-  at(timestamp: Date, columns?: readonly string[]): Promise<PlantRow | undefined>;
-  /** Timestamps of the rows strictly after `after`, oldest first, at most `limit` (default 1000). */
-  timestampsAfter(after: Date | undefined, limit?: number): Promise<Date[]>;
+  /**
+   * The row taken at exactly `time` (an `ExactTime` to the microsecond, or a Date to the
+   * millisecond), or undefined when there is none.
+   */
+  at(time: Date | ExactTime, columns?: readonly string[]): Promise<PlantRow | undefined>;
+  /**
+   * Timestamps of the rows strictly after `after`, exactly (microseconds), oldest first, at most
+   * `limit` (default 1000): two rows within one millisecond are two timestamps.
+   */
+  timestampsAfter(after: Date | ExactTime | undefined, limit?: number): Promise<ExactTime[]>;
   /** The table's columns (without the time column). */
   columns(): Promise<string[]>;
   /** Creates the table (time column as primary key, double precision columns) or adds missing columns. */
@@ -252,7 +258,7 @@ export function createProcessDataSource(
       );
       return { times, values };
     },
-    async at(timestamp, columns) {
+    async at(when, columns) {
       await checkColumns(columns ?? []);
       const select = columns
         ? [ts, ...columns.filter((c) => c !== timeColumn).map((c) => quoteIdent(c))].join(', ')
@@ -260,9 +266,8 @@ export function createProcessDataSource(
       const [and, values] = where(1);
       const r = await db.query(
         `SELECT ${select}, ${exactTimeSql(ts)} AS po_time FROM ${t}
-         WHERE ${ts} >= $1::timestamptz AND ${ts} < $1::timestamptz + interval '1 millisecond'${and}
-         ORDER BY ${ts} DESC LIMIT 1`,
-        [timestamp, ...values],
+         WHERE ${ts} = $1::timestamptz${and} LIMIT 1`,
+        [timeParameter(when, 'The row time'), ...values],
       );
       const row = r.rows[0];
       if (!row) return undefined;
@@ -272,15 +277,16 @@ export function createProcessDataSource(
     async timestampsAfter(after, limit = 1000) {
       // No column check (a scheduler calls this often): a missing column fails the query itself.
       const [and, values] = where(after ? 2 : 1);
-      const r = await db.query<Record<string, unknown>>(
-        `SELECT ${ts} AS t FROM ${t}
-         WHERE ${after ? `${ts} >= $2::timestamptz + interval '1 millisecond'` : 'true'}${and}
+      // Compared and returned at full precision: a row 1 µs after `after` is new.
+      const r = await db.query<{ t: string }>(
+        `SELECT ${exactTimeSql(ts)} AS t FROM ${t}
+         WHERE ${after ? `${ts} > $2::timestamptz` : 'true'}${and}
          ORDER BY ${ts} LIMIT $1`,
         after
-          ? [Math.max(1, Math.trunc(limit)), after, ...values]
+          ? [Math.max(1, Math.trunc(limit)), timeParameter(after, 'The scheduling cursor'), ...values]
           : [Math.max(1, Math.trunc(limit)), ...values],
       );
-      return r.rows.map((row) => toDate(row.t));
+      return r.rows.map((row) => String(row.t));
     },
     async columns() {
       known = await readColumns();
