@@ -45,7 +45,8 @@ function buildProgram(output: Output): Command {
     .description('check a strategy: exit 0 with a summary, or exit 1 with every problem')
     .argument('<strategy>', 'strategy YAML file')
     .option('--json', 'print the check as JSON')
-    .action(async (strategy: string, opts: { json?: boolean }) => {
+    .option('--settings <file>', 'settings file whose limits.* bound the strategy (default: the service’s)')
+    .action(async (strategy: string, opts: { json?: boolean; settings?: string }) => {
       await runValidate(strategy, opts, output);
     });
 

@@ -1,6 +1,6 @@
 import type { CycleResult, PlantState } from '@po/rto-engine';
 import type { MismatchTracker } from './mismatch.ts';
-import type { Clock, CycleRecord, CycleStrategy, PlantRow } from './types.ts';
+import type { Clock, CycleRecord, CycleStrategy, InputIssue, PlantRow } from './types.ts';
 import type { InputValidator } from './validation.ts';
 
 /** The strategy a cycle runs, with the version it is recorded under. */
@@ -26,11 +26,15 @@ export const messageOf = (e: unknown): string => (e instanceof Error ? e.message
 
 /**
  * A cycle after its checks: either already finished (`record`: skipped for missing columns or
- * bad readings), or ready to run the strategy on `state` (`run`).
+ * bad readings), or ready to run the strategy (`run`), with what the input validation found
+ * (`issues`: substituted readings).
  */
 export type PreparedCycle =
   | { record: CycleRecord }
-  | { run: (signal: AbortSignal) => Promise<{ record: CycleRecord; result?: CycleResult }> };
+  | {
+      issues: InputIssue[];
+      run: (signal: AbortSignal) => Promise<{ record: CycleRecord; result?: CycleResult }>;
+    };
 
 /**
  * One cycle on one row: missing columns and bad readings skip it, the strategy runs in its mode
@@ -85,6 +89,7 @@ export function prepareCycle(
     return { record: done({ status: 'skipped', reason: checked.skipReason, substitutions }) };
   const state = { ...row.values, ...checked.values };
   return {
+    issues: substitutions,
     async run(signal) {
       started = performance.now(); // a replay queues prepared cycles: time the run alone
       try {

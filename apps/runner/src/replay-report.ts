@@ -1,5 +1,7 @@
 import type { Replay, StoredReplayCycle } from '@po/db';
 import { z } from 'zod';
+import { predictionErrorSchema, predictionErrors } from './prediction-error.ts';
+import { median, percentile } from './stats.ts';
 
 const pct = (d: string) =>
   z.number().nullable().describe(`${d} (percent of the cycles counted; null without any)`);
@@ -109,25 +111,13 @@ export const replayReportSchema = z
         }),
       )
       .describe(
-        'Per InferenceModel skill, from each cycle’s model_trust. Prediction error against what the plant did next is not in a replay (cycles run out of order on the pool; the runner’s mismatch monitor measures it live).',
+        'Per InferenceModel skill, from each cycle’s model_trust (training domain); prediction_error has the error of each model output against what the plant did next.',
       ),
+    prediction_error: predictionErrorSchema,
   })
   .describe('A replay report; every figure computed from the stored cycles (replay_results).');
 
 export type ReplayReport = z.infer<typeof replayReportSchema>;
-
-/** Nearest-rank percentile of sorted values (p in 0..100); null when empty. */
-export function percentile(sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-/** Median of sorted values (mean of the two middle ones for an even count); null when empty. */
-export function median(sorted: readonly number[]): number | null {
-  const n = sorted.length;
-  if (n === 0) return null;
-  return n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
-}
 
 const ascending = (values: number[]) => values.sort((a, b) => a - b);
 const percentOf = (count: number, of: number) => (of === 0 ? null : (100 * count) / of);
@@ -169,6 +159,7 @@ export function replayReport(replay: Replay, cycles: readonly StoredReplayCycle[
     constraints: constraints(cycles),
     cost: cost(cycles),
     models: models(cycles),
+    prediction_error: predictionErrors(replay.predictionChecks, cycles),
   };
 }
 

@@ -50,6 +50,7 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
       'optimization_results/003_replays',
       'optimization_results/004_decisions_explanation_audit',
       'optimization_results/005_results_unit',
+      'optimization_results/006_replay_prediction_error',
     ]);
     expect(await migrate(db)).toEqual([]);
     const again = await Promise.all([migrate(db), migrate(db)]);

@@ -17,6 +17,7 @@ export {
 export {
   createProcessDataSource,
   type ExactTime,
+  exactTime,
   exactTimeSql,
   type PlantRow,
   type ProcessDataInput,
@@ -30,6 +31,7 @@ export {
   type ReplayCycleRecord,
   type ReplayDecision,
   type ReplayInput,
+  type ReplayPredictionChecks,
   type ReplayStatus,
   type ReplayStore,
   type ReplayStoreOptions,

@@ -28,6 +28,30 @@ export function timeParameter(value: Date | string | number, what: string): Date
   );
 }
 
+/**
+ * A timestamp in the one text form `exactTimeSql` produces (UTC, six fraction digits,
+ * `2026-03-01T06:00:00.123456Z`), so that two texts of the same instant compare equal: a Date
+ * (milliseconds, padded), or an ISO text with a zone and up to six fraction digits (digits
+ * beyond the millisecond kept). Anything else is refused naming `what`.
+ */
+export function exactTime(value: Date | ExactTime, what = 'timestamp'): ExactTime {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new DbError('INVALID_ARGUMENT', `${what} is an invalid date.`);
+    return value.toISOString().replace(/Z$/, '000Z');
+  }
+  const m = typeof value === 'string' ? EXACT_PARTS.exec(value) : null;
+  const fraction = (m?.[2] ?? '').padEnd(6, '0');
+  const ms = m ? Date.parse(`${m[1]}.${fraction.slice(0, 3)}${m[3]}`) : Number.NaN;
+  if (Number.isNaN(ms))
+    throw new DbError(
+      'INVALID_ARGUMENT',
+      `${what} '${String(value)}' is not an ISO 8601 timestamp with a zone (e.g. 2026-03-01T06:00:00.123456Z).`,
+    );
+  // A zone offset is whole minutes: the digits beyond the millisecond do not change with it.
+  return new Date(ms).toISOString().replace(/Z$/, `${fraction.slice(3)}Z`);
+}
+const EXACT_PARTS = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:?\d{2})$/;
+
 /** One plant row: its timestamp and a value per column. */
 export interface PlantRow {
   /** The row's timestamp, to the millisecond (for display; `time` is exact). */

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import type { Output } from '../io.ts';
 import { feedFleetDemo, seedFleetDemo } from '../service/fleet-demo.ts';
+import { strategyLimitsOf } from '../service/limits.ts';
 import { openStore, readSettings, type StoreFlags } from './context.ts';
 import { withStoreFlags } from './store.ts';
 import { deployToUnit } from './units.ts';
@@ -92,7 +93,7 @@ export function registerFleetDemoCommands(program: Command, output: Output): voi
         {
           db,
           store,
-          deploy: deployToUnit,
+          deploy: (store, id, version) => deployToUnit(store, id, version, strategyLimitsOf(settings)),
           log: (line) => output.err(line),
         },
         options,

@@ -10,13 +10,14 @@ import {
   unitStates,
 } from '@po/fleet';
 import { createModelProvider } from '@po/models';
-import { compileStrategy } from '@po/rto-engine';
+import { compileStrategy, type StrategyLimits } from '@po/rto-engine';
 import type { Settings } from '@po/settings';
 import { type ObjectStore, readStrategy } from '@po/storage';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import type { Output } from '../io.ts';
 import { requirePostgres, writeUnitPointer } from '../service/fleet.ts';
+import { strategyLimitsOf } from '../service/limits.ts';
 import { openStore, readSettings, type StoreFlags, storeModelReader } from './context.ts';
 import { withStoreFlags } from './store.ts';
 
@@ -108,7 +109,7 @@ export function registerUnitsCommands(program: Command, output: Output): void {
     });
     const store = await openStore(settings);
     try {
-      await deployToUnit(store, id, version);
+      await deployToUnit(store, id, version, strategyLimitsOf(settings));
     } finally {
       await store.close?.();
     }
@@ -135,13 +136,19 @@ export function registerUnitsCommands(program: Command, output: Output): void {
  * Points unit `id` at `version` (its pointer `metadata/units/<id>/deployed.yaml` in the store),
  * refused unless the version is in the store, validates, and every model file it names loads.
  */
-export async function deployToUnit(store: ObjectStore, id: string, version: string): Promise<void> {
+export async function deployToUnit(
+  store: ObjectStore,
+  id: string,
+  version: string,
+  limits: StrategyLimits,
+): Promise<void> {
   const document = await readStrategy(store, version);
   try {
     const strategy = await compileStrategy(document.text, {
       modelProvider: createModelProvider({ readFile: storeModelReader(store) }),
       version,
       source: document.key,
+      limits,
     });
     await strategy.dispose();
   } catch (e) {
