@@ -100,5 +100,5 @@ describe('a fleet worker on PostgreSQL', () => {
     );
     expect(Number(jobs.rows[0]!.n)).toBe(2);
     expect((await createUnitRegistry(db).list()).map((u) => u.id)).toEqual(['k1']);
-  });
+  }, 120_000);
 });
