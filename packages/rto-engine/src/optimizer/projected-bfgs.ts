@@ -1,5 +1,5 @@
 import { mulberry32 } from '@po/core';
-import { minNormDirection, type SimplexScratch } from './gradient-sampling.ts';
+import { minNormDirection, type SimplexScratch, simplexScratch } from './gradient-sampling.ts';
 import { clamp01, type PhaseOutcome, SolveContext, type StopReason, solveFixed } from './problem.ts';
 import {
   bfgsUpdate,
@@ -120,12 +120,7 @@ class BfgsRun {
     this.samples = new Float64Array((2 * m + 4) * m);
     this.bundleZ = new Float64Array((m + 1) * m);
     this.bundleG = new Float64Array((m + 1) * m);
-    this.simplex = {
-      lambda: new Float64Array(2 * m + 4),
-      prev: new Float64Array(2 * m + 4),
-      yv: new Float64Array(2 * m + 4),
-      sorted: new Float64Array(2 * m + 4),
-    };
+    this.simplex = simplexScratch(2 * m + 4);
     this.rng = mulberry32(options.seed ?? QUASI_NEWTON_DEFAULTS.seed);
     this.maxiter = options.maxiter ?? QUASI_NEWTON_DEFAULTS.maxiter;
     this.ftol = options.ftol ?? QUASI_NEWTON_DEFAULTS.ftol;
