@@ -41,12 +41,21 @@ export class CostDerivatives {
   ) {
     this.n = opt.decisions.length;
     this.row = new Float64Array(this.n);
+    this.sides = new Float64Array(this.n);
     this.partials = plans.map((p) =>
       p.kind === 'math' ? new Float64Array(Math.max(1, p.formula.dofVariables.length)) : undefined,
     );
     this.sequence = [...opt.costSequence].flatMap((k) => {
       const p = plans[k]!;
       return p.kind === 'modelGroup' ? [...p.members] : [k];
+    });
+  }
+
+  /** The model skills of the cost sequence that give no `valueAndJacobian` (differenced here). */
+  get modelsWithoutDerivatives(): string[] {
+    return this.sequence.flatMap((k) => {
+      const p = this.plans[k]!;
+      return p.kind === 'model' && p.model.valueAndJacobian === undefined ? [p.name] : [];
     });
   }
 
@@ -76,22 +85,29 @@ export class CostDerivatives {
     this.capacity = capacity;
   }
 
+  /** Per decision variable, the side of the last run: 1 moving it up, -1 down. */
+  private readonly sides: Float64Array;
+
   /**
    * The cost and its derivatives at `count` points (row-major decision values), from the
    * workspace's base state: `costs[r]`, and `gradients[r * n + j]` = d cost / d x_j moving x_j
    * up (`direction` 1) or down (`direction` -1; the derivative, not the directional derivative).
-   * Returns how many rows met a nonsmooth point upstream of the cost.
+   * `direction` may also give the side per decision variable (n values of 1 or -1). Returns how
+   * many rows met a nonsmooth point upstream of the cost. Every variable's derivatives stay
+   * readable (`derivativesOf`) until the next run.
    */
   async run(
     points: Float64Array,
     count: number,
     costs: Float64Array,
     gradients: Float64Array,
-    direction: 1 | -1 = 1,
+    direction: 1 | -1 | Float64Array = 1,
   ): Promise<number> {
     const n = this.n;
     this.ensure(count);
-    const { ws } = this;
+    const { ws, sides } = this;
+    if (typeof direction === 'number') sides.fill(direction);
+    else sides.set(direction.subarray(0, n));
     ws.reset(count);
     for (let v = 0; v < this.size; v++) {
       this.tangents[v]!.fill(0, 0, count * n);
@@ -101,9 +117,10 @@ export class CostDerivatives {
       const v = this.opt.decisions[j]!;
       const col = ws.dof[v]!;
       const t = this.tangents[v]!;
+      const side = sides[j]!;
       for (let r = 0; r < count; r++) {
         col[r] = points[r * n + j]!;
-        t[r * n + j] = direction;
+        t[r * n + j] = side;
       }
     }
     for (const k of this.sequence) {
@@ -120,9 +137,19 @@ export class CostDerivatives {
     for (let r = 0; r < count; r++) {
       costs[r] = cost[r]!;
       kinked += flags[r]!;
-      for (let j = 0; j < n; j++) gradients[r * n + j] = direction * t[r * n + j]!;
+      for (let j = 0; j < n; j++) gradients[r * n + j] = sides[j]! * t[r * n + j]!;
     }
     return kinked;
+  }
+
+  /**
+   * After a run: d variable / d x_j at `row` on the run's side of each decision variable, into
+   * `out` (n values); the value itself is the workspace's dof.
+   */
+  derivativesOf(variable: number, row: number, out: Float64Array): void {
+    const n = this.n;
+    const t = this.tangents[variable]!;
+    for (let j = 0; j < n; j++) out[j] = this.sides[j]! * t[row * n + j]!;
   }
 
   private math(k: number, out: number, count: number): void {

@@ -73,7 +73,11 @@ export function buildResult(setup: CycleSetup, ws: Workspace, found: CycleFindin
     cost_at_current: costAtCurrent,
     setpoints,
     optimizer,
-    explanation: { constraints, domain_limits: trust.limits },
+    explanation: {
+      constraints,
+      domain_limits: trust.limits,
+      sensitivities: outcome?.sensitivityMethod ?? null,
+    },
     summary: {
       ...predecessorCounts(variables, optimized, predicted, constraintVars),
       optimized_count: decisionNames.length,
