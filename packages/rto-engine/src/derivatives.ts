@@ -109,18 +109,19 @@ export class CostDerivatives {
     if (typeof direction === 'number') sides.fill(direction);
     else sides.set(direction.subarray(0, n));
     ws.reset(count);
-    for (let v = 0; v < this.size; v++) {
-      this.tangents[v]!.fill(0, 0, count * n);
-      this.flags[v]!.fill(0, 0, count);
-    }
+    // Only the decision variables' tangents are seeded; every variable the sequence writes is
+    // overwritten row by row, and the others keep the zeros they were allocated with.
     for (let j = 0; j < n; j++) {
       const v = this.opt.decisions[j]!;
       const col = ws.dof[v]!;
       const t = this.tangents[v]!;
+      const flags = this.flags[v]!;
       const side = sides[j]!;
       for (let r = 0; r < count; r++) {
         col[r] = points[r * n + j]!;
+        for (let i = 0; i < n; i++) t[r * n + i] = 0;
         t[r * n + j] = side;
+        flags[r] = 0;
       }
     }
     for (const k of this.sequence) {
@@ -166,7 +167,8 @@ export class CostDerivatives {
       this.kinks.count = 0;
       column[r] = f(r);
       let flag = this.kinks.count > 0 ? 1 : 0;
-      row.fill(0);
+      // Loops rather than fill/set: n is small and these run for every formula of every row.
+      for (let j = 0; j < n; j++) row[j] = 0;
       for (let i = 0; i < inputs.length; i++) {
         const pi = p[i]!;
         const v = inputs[i]!;
@@ -175,7 +177,7 @@ export class CostDerivatives {
         const t = this.tangents[v]!;
         for (let j = 0; j < n; j++) row[j]! += pi * t[r * n + j]!;
       }
-      tOut.set(row, r * n);
+      for (let j = 0; j < n; j++) tOut[r * n + j] = row[j]!;
       fOut[r] = flag;
     }
   }

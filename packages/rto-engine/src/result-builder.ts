@@ -12,7 +12,7 @@ import type {
   VariableRole,
 } from './result-schema.ts';
 import type { VariableType } from './schema.ts';
-import { fixedOperatives, moveBounds } from './semantics.ts';
+import { moveBounds } from './semantics.ts';
 import type { Outcome } from './solve.ts';
 import { modelTrustOf } from './training-domain.ts';
 import type { CycleRequest, CycleSetup } from './types.ts';
@@ -207,16 +207,16 @@ function categoryOf(type: VariableType, name: string, fixed: ReadonlySet<string>
 }
 
 /** The predecessor's per-category fields, echoed from the strategy (null when it does not give them). */
-function categoryFields(category: VariableCategory, spec: Record<string, unknown>): Partial<VariableResult> {
-  if (category === 'optimizable') return { threshold: spec.threshold ?? null, bounds: spec.bounds ?? null };
-  if (category === 'predicted') return { model_output: true };
-  if (category === 'constraint') {
-    return {
-      constraint_type: spec.constraint_type ?? null,
-      constraint_bounds: spec.constraint_bounds ?? null,
-    };
+function addCategoryFields(result: VariableResult, category: VariableCategory, spec: Record<string, unknown>): void {
+  if (category === 'optimizable') {
+    result.threshold = (spec.threshold ?? null) as VariableResult['threshold'];
+    result.bounds = (spec.bounds ?? null) as VariableResult['bounds'];
+  } else if (category === 'predicted') {
+    result.model_output = true;
+  } else if (category === 'constraint') {
+    result.constraint_type = (spec.constraint_type ?? null) as VariableResult['constraint_type'];
+    result.constraint_bounds = (spec.constraint_bounds ?? null) as VariableResult['constraint_bounds'];
   }
-  return {};
 }
 
 /**
@@ -231,17 +231,19 @@ function variableResults(
 ): { variables: Record<string, VariableResult>; derived: Record<string, VariableResult> } {
   const variables: Record<string, VariableResult> = {};
   const derivedMap: Record<string, VariableResult> = {};
-  const fixed = fixedOperatives(plan.spec);
-  plan.names.forEach((name, v) => {
+  const { outcome } = found;
+  for (let v = 0; v < plan.names.length; v++) {
+    const name = plan.names[v]!;
     const type = plan.types[v]!;
     const current = ws.current[v]!;
     const derived = type !== 'Operative' && type !== 'Informative' && type !== 'Calculated';
     const known = found.provided[v] || (type !== 'Operative' && type !== 'Informative');
     const suggested = derived ? ws.dof[v]![0]! : current;
-    const category = categoryOf(type, name, fixed);
+    const category = categoryOf(type, name, plan.fixed);
     const own = type === 'Delta' || type === 'CalculatedKPI';
-    const spec = plan.spec.variables[name] as Record<string, unknown>;
-    (own ? derivedMap : variables)[name] = {
+    // Built by assignment, in the order the result has always had (no object spreads: this runs
+    // for every variable of every cycle).
+    const result: VariableResult = {
       category,
       role: ROLE[type],
       type,
@@ -249,10 +251,11 @@ function variableResults(
       user_input_value: known ? current : null,
       optimizer_suggested_value: known ? suggested : null,
       delta: known ? suggested - current : null,
-      ...(derived && found.outcome ? { value_at_current: found.outcome.atCurrent[v]! } : {}),
-      ...(own ? {} : categoryFields(category, spec)),
     };
-  });
+    if (derived && outcome) result.value_at_current = outcome.atCurrent[v]!;
+    if (!own) addCategoryFields(result, category, plan.spec.variables[name] as Record<string, unknown>);
+    (own ? derivedMap : variables)[name] = result;
+  }
   return { variables, derived: derivedMap };
 }
 
