@@ -32,6 +32,11 @@ export class CostDerivatives {
   private jacobians: (Float64Array | undefined)[] = [];
   /** The leaf skills of the cost sequence (a fused model group is differentiated member by member). */
   private readonly sequence: number[];
+  /**
+   * Per variable, the decision variables its tangent can depend on (the others' entries stay 0):
+   * each formula, constraint and model touches only those, not all n.
+   */
+  private readonly reach: Int32Array[];
 
   constructor(
     private readonly ws: Workspace,
@@ -49,6 +54,7 @@ export class CostDerivatives {
       const p = plans[k]!;
       return p.kind === 'modelGroup' ? [...p.members] : [k];
     });
+    this.reach = reachOf(plans, opt, this.sequence, size);
   }
 
   /** The model skills of the cost sequence that give no `valueAndJacobian` (differenced here). */
@@ -163,21 +169,27 @@ export class CostDerivatives {
     const tOut = this.tangents[out]!;
     const fOut = this.flags[out]!;
     const row = this.row;
+    const reach = this.reach[out]!;
     for (let r = 0; r < count; r++) {
       this.kinks.count = 0;
       column[r] = f(r);
       let flag = this.kinks.count > 0 ? 1 : 0;
-      // Loops rather than fill/set: n is small and these run for every formula of every row.
-      for (let j = 0; j < n; j++) row[j] = 0;
+      // Loops rather than fill/set, over the decision variables reached only: these run for
+      // every formula of every row.
+      for (let q = 0; q < reach.length; q++) row[reach[q]!] = 0;
       for (let i = 0; i < inputs.length; i++) {
         const pi = p[i]!;
         const v = inputs[i]!;
         flag |= this.flags[v]![r]!;
         if (pi === 0) continue;
         const t = this.tangents[v]!;
-        for (let j = 0; j < n; j++) row[j]! += pi * t[r * n + j]!;
+        const from = this.reach[v]!;
+        for (let q = 0; q < from.length; q++) {
+          const j = from[q]!;
+          row[j]! += pi * t[r * n + j]!;
+        }
       }
-      for (let j = 0; j < n; j++) tOut[r * n + j] = row[j]!;
+      for (let q = 0; q < reach.length; q++) tOut[r * n + reach[q]!] = row[reach[q]!]!;
       fOut[r] = flag;
     }
   }
@@ -191,12 +203,14 @@ export class CostDerivatives {
     const fIn = this.flags[plan.input]!;
     const fOut = this.flags[plan.out]!;
     const slopes = this.slopes;
+    const reach = this.reach[plan.out]!;
     for (let r = 0; r < count; r++) {
       const v = input[r]!;
       out[r] = constraintScore(v, plan.limits);
       const smoothness = constraintScoreSlopes(v, plan.limits, slopes);
       let moved = false;
-      for (let j = 0; j < n; j++) {
+      for (let q = 0; q < reach.length; q++) {
+        const j = reach[q]!;
         const t = tIn[r * n + j]!;
         if (t !== 0) moved = true;
         // The directional derivative along the tangent: the slope on the side it moves to.
@@ -219,17 +233,22 @@ export class CostDerivatives {
     const base = this.ws.current[plan.out]!;
     const tOut = this.tangents[plan.out]!;
     const fOut = this.flags[plan.out]!;
+    const reach = this.reach[plan.out]!;
     for (let r = 0; r < count; r++) {
       out[r] = base + res[r]!;
       let flag = 0;
-      for (let j = 0; j < n; j++) tOut[r * n + j] = 0;
+      for (let q = 0; q < reach.length; q++) tOut[r * n + reach[q]!] = 0;
       for (let i = 0; i < width; i++) {
         if (plan.feeds[i] === Feed.zero) continue;
         const v = plan.inputs[i]!;
         flag |= this.flags[v]![r]!;
         const d = jac[r * width + i]!;
         const t = this.tangents[v]!;
-        for (let j = 0; j < n; j++) tOut[r * n + j]! += d * t[r * n + j]!;
+        const from = this.reach[v]!;
+        for (let q = 0; q < from.length; q++) {
+          const j = from[q]!;
+          tOut[r * n + j]! += d * t[r * n + j]!;
+        }
       }
       fOut[r] = flag;
     }
@@ -248,6 +267,46 @@ export class CostDerivatives {
       }
     }
   }
+}
+
+/**
+ * Per variable, the decision variables (indices into `opt.decisions`) whose tangents can reach
+ * it through `sequence`. A skill's output reaches what its inputs reach; a decision variable
+ * that a skill also writes, or a variable written twice, keeps every index.
+ */
+function reachOf(
+  plans: readonly SkillPlan[],
+  opt: OptimizationPlan,
+  sequence: readonly number[],
+  size: number,
+): Int32Array[] {
+  const n = opt.decisions.length;
+  const sets: Set<number>[] = Array.from({ length: size }, () => new Set<number>());
+  const decision = new Set<number>(opt.decisions);
+  const written = new Set<number>();
+  opt.decisions.forEach((v, j) => sets[v]!.add(j));
+  for (const k of sequence) {
+    const p = plans[k]!;
+    let out: number;
+    let inputs: number[];
+    if (p.kind === 'math') {
+      out = p.out;
+      inputs = [...p.formula.dofVariables];
+    } else if (p.kind === 'constraint') {
+      out = p.out;
+      inputs = [p.input];
+    } else if (p.kind === 'model') {
+      out = p.out;
+      inputs = [...p.inputs].filter((_, i) => p.feeds[i] !== Feed.zero);
+    } else continue;
+    // Written twice, or a decision variable: every index, so no stale entry outlives a write.
+    sets[out] =
+      decision.has(out) || written.has(out)
+        ? new Set(Array.from({ length: n }, (_, j) => j))
+        : new Set(inputs.flatMap((v) => [...sets[v]!]));
+    written.add(out);
+  }
+  return sets.map((set) => Int32Array.from([...set].sort((a, b) => a - b)));
 }
 
 /**
