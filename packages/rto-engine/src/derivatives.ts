@@ -284,7 +284,9 @@ function reachOf(
   const sets: Set<number>[] = Array.from({ length: size }, () => new Set<number>());
   const decision = new Set<number>(opt.decisions);
   const written = new Set<number>();
-  opt.decisions.forEach((v, j) => sets[v]!.add(j));
+  opt.decisions.forEach((v, j) => {
+    sets[v]!.add(j);
+  });
   for (const k of sequence) {
     const p = plans[k]!;
     let out: number;

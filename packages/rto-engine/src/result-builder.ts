@@ -49,11 +49,15 @@ export function buildResult(setup: CycleSetup, ws: Workspace, found: CycleFindin
   const decisionNames =
     outcome && mode !== 'monitor' ? recommend(plan, ws, outcome, variables, setpoints, warnings) : [];
   const constraints = outcome ? explainConstraints(plan, ws, outcome, decisionNames) : {};
-  const pick = (category: VariableCategory) =>
-    Object.fromEntries(Object.entries(variables).filter(([, r]) => r.category === category));
-  const optimized = pick('optimizable');
-  const predicted = pick('predicted');
-  const constraintVars = pick('constraint');
+  const optimized: Record<string, VariableResult> = {};
+  const predicted: Record<string, VariableResult> = {};
+  const constraintVars: Record<string, VariableResult> = {};
+  for (const name in variables) {
+    const r = variables[name]!;
+    if (r.category === 'optimizable') optimized[name] = r;
+    else if (r.category === 'predicted') predicted[name] = r;
+    else if (r.category === 'constraint') constraintVars[name] = r;
+  }
   const cost = outcome?.cost ?? Number.NaN;
   const costAtCurrent = outcome?.costAtCurrent ?? Number.NaN;
   const optimizer = optimizerSummary(mode, outcome);
@@ -181,8 +185,14 @@ function predecessorCounts(
   predicted: Record<string, VariableResult>,
   constraints: Record<string, VariableResult>,
 ) {
-  const changed = (map: Record<string, VariableResult>) =>
-    Object.values(map).filter((r) => r.delta !== null && Math.abs(r.delta) > 1e-6).length;
+  const changed = (map: Record<string, VariableResult>) => {
+    let count = 0;
+    for (const name in map) {
+      const delta = map[name]!.delta;
+      if (delta !== null && Math.abs(delta) > 1e-6) count++;
+    }
+    return count;
+  };
   const total = Object.keys(variables).length;
   const withChanges = changed(variables);
   return {
@@ -207,7 +217,11 @@ function categoryOf(type: VariableType, name: string, fixed: ReadonlySet<string>
 }
 
 /** The predecessor's per-category fields, echoed from the strategy (null when it does not give them). */
-function addCategoryFields(result: VariableResult, category: VariableCategory, spec: Record<string, unknown>): void {
+function addCategoryFields(
+  result: VariableResult,
+  category: VariableCategory,
+  spec: Record<string, unknown>,
+): void {
   if (category === 'optimizable') {
     result.threshold = (spec.threshold ?? null) as VariableResult['threshold'];
     result.bounds = (spec.bounds ?? null) as VariableResult['bounds'];
@@ -280,15 +294,15 @@ function recommend(
     const lo = outcome.lower[j]!;
     const hi = outcome.upper[j]!;
     const tol = 1e-6 * Math.max(hi - lo, 1e-12);
-    Object.assign(variables[name]!, {
-      role: 'optimized',
-      user_input_value: x0,
-      optimizer_suggested_value: x,
-      delta: x - x0,
-      lower_bound: lo,
-      upper_bound: hi,
-      at_bound: hi - lo <= 0 ? null : x <= lo + tol ? 'lower' : x >= hi - tol ? 'upper' : null,
-    } satisfies Partial<VariableResult>);
+    // Assigned one by one (not Object.assign of a literal): the same keys in the same order.
+    const result = variables[name]!;
+    result.role = 'optimized';
+    result.user_input_value = x0;
+    result.optimizer_suggested_value = x;
+    result.delta = x - x0;
+    result.lower_bound = lo;
+    result.upper_bound = hi;
+    result.at_bound = hi - lo <= 0 ? null : x <= lo + tol ? 'lower' : x >= hi - tol ? 'upper' : null;
     if (plan.types[v] === 'Operative') {
       setpoints[name] = { current: x0, recommended: x, delta: x - x0, units: units(plan, v), from: name };
       return;
@@ -315,11 +329,10 @@ function recommend(
         units: units(plan, p),
         from: name,
       };
-      Object.assign(variables[part]!, {
-        role: 'setpoint',
-        optimizer_suggested_value: rec,
-        delta: rec - cur,
-      });
+      const result = variables[part]!;
+      result.role = 'setpoint';
+      result.optimizer_suggested_value = rec;
+      result.delta = rec - cur;
     });
   });
   return decisionNames;
