@@ -158,7 +158,7 @@ export class OnnxSurrogateModel implements LoadedModel {
     }
   }
 
-  /** The kernel's rows: scaled in float64, run with tangents, inverse-scaled with the chain rule. */
+  /** The kernel's rows: scaled in float64, a forward pass and one reverse sweep, inverse-scaled with the chain rule. */
   #jacobian(inputs: Float64Array, count: number, out: Float64Array, jacobian: Float64Array): void {
     const width = this.#width;
     if (jacobian.length < count * width) {
