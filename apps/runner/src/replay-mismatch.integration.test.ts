@@ -62,7 +62,7 @@ async function demoStrategy(edit: (spec: EditableSpec) => void): Promise<Compile
   ) as unknown as EditableSpec;
   for (const skill of Object.values(spec.skills))
     if (skill.class === 'OptimizationSkill')
-      skill.config.options = { ...(skill.config.options as object), max_time_ms: 600_000 };
+      skill.config.options = { ...(skill.config.options as object), max_time_ms: 60_000 };
   edit(spec);
   const strategy = await compileStrategy(spec as never, {
     modelProvider: createModelProvider({ readFile: localModelFiles(join(DEMO_DIR, 'models')) }),
