@@ -49,6 +49,16 @@ export const replayReportSchema = z
         monitored: z.number().describe('Monitor-mode cycles (predictions and scores, no recommendation).'),
         skipped: z.number().describe('Cycles not run: missing columns or bad inputs.'),
         failed: z.number().describe('Cycles where the strategy raised an error.'),
+        bias_corrected: z
+          .number()
+          .describe(
+            'Cycles that ran with a model output shifted by its filtered bias (models.bias_correction), as model_trust says.',
+          ),
+        forced_monitor: z
+          .number()
+          .describe(
+            'Monitor-mode cycles that ran so because a critical model was bad (model-plant mismatch); counted in monitored.',
+          ),
         skipped_reasons: reasonCounts,
         failed_reasons: reasonCounts,
       })
@@ -165,7 +175,16 @@ export function replayReport(replay: Replay, cycles: readonly StoredReplayCycle[
 
 /** Cycle counts and reasons; one place defines solved, held, monitored. */
 export function cycleCounts(cycles: readonly StoredReplayCycle[]): ReplayReport['cycles'] {
-  const counts = { run: 0, solved: 0, held: 0, monitored: 0, skipped: 0, failed: 0 };
+  const counts = {
+    run: 0,
+    solved: 0,
+    held: 0,
+    monitored: 0,
+    skipped: 0,
+    failed: 0,
+    bias_corrected: 0,
+    forced_monitor: 0,
+  };
   const skipped = new Map<string, number>();
   const failed = new Map<string, number>();
   for (const c of cycles) {
@@ -178,11 +197,23 @@ export function cycleCounts(cycles: readonly StoredReplayCycle[]): ReplayReport[
     if (c.status === 'failed') {
       counts.failed++;
       bump(failed, c.reason ?? 'no reason given');
-    } else if (c.mode === 'monitor') counts.monitored++;
-    else if (c.held) counts.held++;
+      continue;
+    }
+    if (biasCorrected(c.models)) counts.bias_corrected++;
+    if (c.mode === 'monitor') {
+      counts.monitored++;
+      // An ok cycle has a reason only when a bad critical model forced monitor mode.
+      if (c.reason !== null) counts.forced_monitor++;
+    } else if (c.held) counts.held++;
     else counts.solved++;
   }
   return { ...counts, skipped_reasons: ranked(skipped), failed_reasons: ranked(failed) };
+}
+
+/** Whether a cycle's model_trust says some model's output was shifted by its bias. */
+function biasCorrected(models: unknown): boolean {
+  const byModel = (models as { models?: Record<string, { bias_correction?: unknown }> } | null)?.models;
+  return Object.values(byModel ?? {}).some((m) => typeof m.bias_correction === 'number');
 }
 
 /** A skip's reason without the readings, so that equal causes group: `bad input: Feed (valid_max)`. */

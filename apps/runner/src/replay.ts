@@ -1,3 +1,4 @@
+import { type Logger, silentLogger } from '@po/core';
 import {
   type ExactTime,
   exactTime,
@@ -7,6 +8,7 @@ import {
 } from '@po/db';
 import type { CycleResult } from '@po/rto-engine';
 import { type LoadedStrategy, type PreparedCycle, prepareCycle } from './cycle.ts';
+import { MismatchTracker } from './mismatch.ts';
 import { measuredReadings, measuringColumns, predictionChecks } from './prediction-error.ts';
 import type { InputIssue, PlantRow } from './types.ts';
 import { InputValidator, plantColumns } from './validation.ts';
@@ -54,6 +56,8 @@ export interface ReplayOptions {
   pageSize?: number;
   /** Cycles stored per write. Default 500. */
   batchSize?: number;
+  /** Where the model-plant mismatch monitor says a critical model went bad or recovered. Default silent. */
+  logger?: Logger;
 }
 
 export interface ReplayProgress {
@@ -80,9 +84,17 @@ export interface ReplayOutcome extends ReplayProgress {
  * time order, with the row's own time as the clock, so `stale_after_s` never trips), the same
  * modes, the same cycle. Only the strategy runs of several rows overlap (`concurrency`).
  *
- * Resumable: rows already stored for `replayId` are validated again (to rebuild the
- * validator's state) but not run, and the sink stores each data time once, so a resumed
- * replay ends with the table an uninterrupted one would have. A row's identity is its exact
+ * Model-plant mismatch as the runner has it (the same `MismatchTracker`, fed through
+ * `prepareCycle`): the replay's own tracker is read and advanced row by row in data-time order
+ * in this loop, and each cycle runs, possibly later and in parallel with others, with what the
+ * tracker knew before its row (monitor mode forced by a bad critical model, the biases of
+ * `models.bias_correction`) and the statuses after it (`model_trust`). Advancing is cheap next
+ * to a cycle (the models evaluated at the row and at the horizon's reference row, no
+ * optimization), so the state is not persisted: a resume advances it again over the stored rows.
+ *
+ * Resumable: rows already stored for `replayId` are validated again and observed by the
+ * mismatch tracker (to rebuild both states) but not run, and the sink stores each data time
+ * once, so a resumed replay ends with the table an uninterrupted one would have. A row's identity is its exact
  * time (microseconds), so two rows within one millisecond are two cycles. Each stored cycle
  * keeps the readings of the columns that measure a prediction (`measured`), for the report's
  * prediction error. Rejects when the data or the sink fails (what was stored stays).
@@ -96,6 +108,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayOutcome> 
   const selected = Math.ceil(rowsInWindow / every);
   const already = await sink.recorded(replayId);
   const validator = new InputValidator();
+  const mismatch = new MismatchTracker(options.logger ?? silentLogger);
   const progress = { rowsInWindow, selected, stored: 0, storedNow: 0 };
   const queue = cycleQueue(options, progress);
   let index = 0;
@@ -120,7 +133,14 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayOutcome> 
           `plant row ${row.time ?? row.timestamp.toISOString()}`,
         );
         const exact = { ...row, time };
-        const prepared = prepareCycle(strategy, columns, exact, { validator, clock, mode: options.mode });
+        const prepared = prepareCycle(strategy, columns, exact, {
+          validator,
+          clock,
+          mode: options.mode,
+          mismatch,
+        });
+        // Before the next row is prepared, stored rows too: the tracker sees every row in order.
+        if (!('record' in prepared)) await prepared.observe();
         if (already.has(time)) progress.stored++;
         else {
           const issues =

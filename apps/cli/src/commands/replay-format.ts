@@ -23,6 +23,8 @@ function rows(r: ReplayReport): Row[] {
     ['  solved', String(r.cycles.solved)],
     ['  held (no better point)', String(r.cycles.held)],
     ['  monitored', String(r.cycles.monitored)],
+    ['    forced by a bad critical model (mismatch)', String(r.cycles.forced_monitor)],
+    ['  bias-corrected (models.bias_correction)', String(r.cycles.bias_corrected)],
     ['  failed', String(r.cycles.failed)],
     ['skipped', String(r.cycles.skipped)],
   ];
