@@ -249,7 +249,23 @@ describe('POST /optimize', () => {
   });
 
   it('passes the time limit to the optimizer, which answers its best point so far, flagged', async () => {
-    const hurried = await start({ settings: { requestTimeoutMs: 1 } });
+    // A search that cannot end within 1 ms on any machine (the default method may), compiled
+    // in every worker beforehand so that the time goes to the optimizer.
+    const searching = strategyText.replace(
+      /algorithm: "SLSQP"\n(\s+)options: .*/,
+      'algorithm: "DE"\n$1options: { population_size: 200, maxiter: 1000, max_time_ms: 2000 }',
+    );
+    expect(searching).not.toBe(strategyText);
+    const bundle = await bundleFromFiles(searching, readModelFile, { version: 'de' });
+    await pool.warm(bundle);
+    const strategy = await pooledStrategy(pool, bundle);
+    const hurried = await start({
+      settings: { requestTimeoutMs: 1 },
+      strategies: {
+        current: async () => ({ version: 'de', strategy }),
+        status: () => ({ state: 'loaded', version: 'de' }),
+      },
+    });
     const res = await post(`${hurried}/optimize`, { input_data: state });
     expect(res.status).toBe(200);
     expect(((await res.json()) as CycleResult).optimizer.timed_out).toBe(true);

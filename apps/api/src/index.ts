@@ -45,6 +45,5 @@ export type {
   RunnableStrategy,
   StrategySource,
   StrategyVersions,
-  UnitCounterSnapshot,
   UnitsView,
 } from './types.ts';

@@ -1,8 +1,9 @@
+import type { UnitCounters } from '@po/core';
 import type { CycleResult, MismatchStatus } from '@po/rto-engine';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { CycleExecutor } from './pool/index.ts';
 import type { CycleOutcome, PoolStats } from './schemas.ts';
-import type { CacheControl, ModelMismatchReport, UnitCounterSnapshot, UnitsView } from './types.ts';
+import type { CacheControl, ModelMismatchReport, UnitsView } from './types.ts';
 
 /** The API's Prometheus metrics, in a registry of their own (several apps can live in one process). */
 export interface ApiMetrics {
@@ -212,36 +213,31 @@ function cacheKinds(stats: unknown): Record<string, Record<string, unknown>> {
 }
 
 /** A fleet worker's counters per unit (since start), read when Prometheus scrapes. */
-const UNIT_GAUGES: readonly [name: string, help: string, read: (c: UnitCounterSnapshot) => number | null][] =
+const UNIT_GAUGES: readonly [name: string, help: string, read: (c: UnitCounters) => number | null][] = [
+  ['po_unit_cycles_ok', 'Cycles recorded ok by this worker, per unit.', (c) => c.cycles.ok],
   [
-    ['po_unit_cycles_ok', 'Cycles recorded ok by this worker, per unit.', (c) => c.cycles.ok],
-    [
-      'po_unit_cycles_skipped',
-      'Cycles recorded skipped (bad input) by this worker, per unit.',
-      (c) => c.cycles.skipped,
-    ],
-    ['po_unit_cycles_failed', 'Cycles recorded failed by this worker, per unit.', (c) => c.cycles.failed],
-    [
-      'po_unit_dropped_late',
-      'Cycle jobs dropped because their data was too old, per unit.',
-      (c) => c.droppedLate,
-    ],
-    [
-      'po_unit_retried',
-      'Cycle jobs given back to the queue (database or strategy unavailable), per unit.',
-      (c) => c.retried,
-    ],
-    [
-      'po_unit_cycle_seconds_sum',
-      'Total cycle time on this worker, per unit.',
-      (c) => c.durationMs.sum / 1000,
-    ],
-    [
-      'po_unit_delay_seconds',
-      "Seconds from the last row's timestamp to its record, per unit.",
-      (c) => c.lastDelayS,
-    ],
-  ];
+    'po_unit_cycles_skipped',
+    'Cycles recorded skipped (bad input) by this worker, per unit.',
+    (c) => c.cycles.skipped,
+  ],
+  ['po_unit_cycles_failed', 'Cycles recorded failed by this worker, per unit.', (c) => c.cycles.failed],
+  [
+    'po_unit_dropped_late',
+    'Cycle jobs dropped because their data was too old, per unit.',
+    (c) => c.droppedLate,
+  ],
+  [
+    'po_unit_retried',
+    'Cycle jobs given back to the queue (database or strategy unavailable), per unit.',
+    (c) => c.retried,
+  ],
+  ['po_unit_cycle_seconds_sum', 'Total cycle time on this worker, per unit.', (c) => c.durationMs.sum / 1000],
+  [
+    'po_unit_delay_seconds',
+    "Seconds from the last row's timestamp to its record, per unit.",
+    (c) => c.lastDelayS,
+  ],
+];
 
 function unitGauges(registry: Registry, units: UnitsView): void {
   for (const [name, help, read] of UNIT_GAUGES) {

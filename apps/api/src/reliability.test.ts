@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
 import { localModelFiles } from '@po/models';
+import { aliasBomb, aliasedStrategy, nestedBrackets } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from './app.ts';
 import {
@@ -16,11 +17,14 @@ import {
   createCyclePool,
   type PooledStrategy,
   pooledStrategy,
+  strategyFilePaths,
 } from './pool/index.ts';
+import { wideModelFiles } from './testing/wide-models.ts';
 import type { AppOptions, ResultsStore, StrategySource } from './types.ts';
 
 const DEMO = fileURLToPath(new URL('../../../config/demo/', import.meta.url));
 const readModelFile = localModelFiles(`${DEMO}models`);
+const slowToCompile = wideModelFiles(`${DEMO}models`, 1024, 3);
 
 let pool: CyclePool;
 let deployed: PooledStrategy;
@@ -66,31 +70,8 @@ async function start(overrides: Partial<AppOptions> = {}): Promise<string> {
 const send = (url: string, body: string, type = 'application/json') =>
   fetch(url, { method: 'POST', headers: { 'content-type': type }, body });
 
-/** A valid strategy whose Informative variables share one aliased unit (`count` aliases). */
-export function aliasedStrategy(count: number): string {
-  const lines = ['variables:', '  feed: { type: Operative, threshold: 1, units: &u t/h }'];
-  for (let i = 0; i < count; i++) lines.push(`  info_${i}: { type: Informative, units: *u }`);
-  lines.push(
-    '  out: { type: Calculated }',
-    'skills:',
-    '  mf: { class: MathFunction, inputs: [feed], outputs: [out], config: { formula: "feed * 2" } }',
-    'tasks:',
-    '  - { name: t, skill_sequence: [mf] }',
-  );
-  return `${lines.join('\n')}\n`;
-}
-
-/** The billion laughs. */
-export function aliasBomb(levels = 9): string {
-  const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
-  for (let i = 1; i <= levels; i++) {
-    lines.push(`a${i}: &a${i} [${Array.from({ length: 10 }, () => `*a${i - 1}`).join(', ')}]`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
 /** ~600 KB of `[` then `]`: the body that ended the process on main. */
-const nestedYaml = `${'['.repeat(300_000)}${']'.repeat(300_000)}`;
+const nestedYaml = nestedBrackets(300_000);
 
 beforeAll(async () => {
   strategyText = await readFile(`${DEMO}strategy.yaml`, 'utf8');
@@ -98,6 +79,7 @@ beforeAll(async () => {
   pool = createCyclePool({ threads: 2, workerMemoryMb: 512 });
   const bundle = await bundleFromFiles(strategyText, readModelFile, { version: '1.1.0' });
   deployed = await pooledStrategy(pool, bundle);
+  await slowToCompile.prepare(strategyFilePaths(strategyText));
   base = await start();
 });
 
@@ -197,7 +179,8 @@ describe('client mistakes are 4xx naming the problem', () => {
 
 describe('the crash sequence from issue 9', () => {
   it('timeouts and then nested-YAML bodies: the server answers, the pool is whole, memory is given back', async () => {
-    const hurried = await start({ settings: { requestTimeoutMs: 150 } });
+    // Wide networks: compiling takes far longer than the limit on any machine.
+    const hurried = await start({ settings: { requestTimeoutMs: 150 }, readModelFile: slowToCompile });
     const rssBefore = process.memoryUsage().rss;
     for (let i = 0; i < 3; i++) {
       // A strategy no worker has compiled (its models load for longer than the limit): 504.
@@ -224,7 +207,7 @@ describe('the crash sequence from issue 9', () => {
   });
 
   it('the time limit holds on validate too', async () => {
-    const hurried = await start({ settings: { requestTimeoutMs: 100 } });
+    const hurried = await start({ settings: { requestTimeoutMs: 100 }, readModelFile: slowToCompile });
     const fresh = `${strategyText}\n# validate ${Date.now()}\n`;
     const res = await send(`${hurried}/strategies/validate`, fresh, 'application/yaml');
     expect(res.status).toBe(504);

@@ -68,7 +68,14 @@ export const cacheClearRequestSchema = z
 // --- Responses ---
 
 /** One problem, with where it is (`skills.x.config.formula`, `input_data`). */
-export const issueSchema = z.object({ path: z.string(), message: z.string() });
+export const issueSchema = z.object({
+  path: z.string(),
+  message: z.string(),
+  code: z
+    .literal('LIMIT_EXCEEDED')
+    .optional()
+    .describe('Set when the strategy is refused for a bound (`limits.*`), not for a mistake in it.'),
+});
 
 export const errorResponseSchema = z
   .object({

@@ -1,4 +1,4 @@
-import type { StrategySource as CoreStrategySource, Logger, ModelFileReader } from '@po/core';
+import type { StrategySource as CoreStrategySource, Logger, ModelFileReader, UnitCounters } from '@po/core';
 import type {
   CompiledStrategy,
   CycleResult,
@@ -215,14 +215,5 @@ export interface UnitsView {
   /** One unit's state, or undefined when there is no such unit. */
   get(id: string): Promise<({ id: string } & Record<string, unknown>) | undefined>;
   /** This process's counters per unit, for Prometheus (since start). */
-  counters(): ReadonlyMap<string, UnitCounterSnapshot>;
-}
-
-/** What a fleet worker counted for one unit. */
-export interface UnitCounterSnapshot {
-  cycles: { ok: number; skipped: number; failed: number };
-  droppedLate: number;
-  retried: number;
-  durationMs: { sum: number; count: number };
-  lastDelayS: number | null;
+  counters(): ReadonlyMap<string, UnitCounters>;
 }

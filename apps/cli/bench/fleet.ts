@@ -3,6 +3,8 @@
  * by 2 `po start --mode worker` processes (the built CLI) on the real PostgreSQL. Prints
  * cycles/s, the engine's own time per cycle, and the queue overhead per cycle (wall time per
  * cycle slot minus engine time). `pnpm --filter @po/cli bench:fleet` (build first).
+ * BENCH_ROWS (rows per unit, default 30), BENCH_CONCURRENCY (PO_FLEET_CONCURRENCY, default 2)
+ * and BENCH_THREADS (PO_THREADS, default 1) change the run.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -14,7 +16,8 @@ import { root } from '../test/po.ts';
 
 const UNITS = 20;
 const ROWS_PER_UNIT = Number(process.env.BENCH_ROWS ?? 30);
-const CONCURRENCY = 2;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 2);
+const THREADS = process.env.BENCH_THREADS ?? '1';
 const columns = [...DEMO_KILN_SETPOINTS, ...DEMO_KILN_OUTPUTS];
 
 async function run(workers: number): Promise<void> {
@@ -40,7 +43,7 @@ async function run(workers: number): Promise<void> {
       PO_FLEET_QUEUE_SCHEMA: `${schema}_q`,
       PO_UNITS_FILE: join(dir.path, 'units.yaml'),
       PO_STRATEGY_FILE: join(root, 'config/demo/strategy.yaml'),
-      PO_THREADS: '1',
+      PO_THREADS: THREADS,
       PO_FLEET_CONCURRENCY: String(CONCURRENCY),
       PO_FLEET_MAX_LATE_S: '3600',
       PO_LOG_PRETTY: 'false',
@@ -91,6 +94,7 @@ async function run(workers: number): Promise<void> {
           JSON.stringify({
             workers,
             concurrencyPerWorker: CONCURRENCY,
+            threads: Number(THREADS),
             cycles: total,
             wallS: Math.round(wallS * 10) / 10,
             cyclesPerS: Math.round(perS * 10) / 10,

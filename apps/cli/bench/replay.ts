@@ -2,13 +2,15 @@
  * Benchmark of `po replay`'s engine path: the demo strategy over 30 days of minute data
  * (43,200 rows of the demo kiln's generated history) in a fresh PostgreSQL schema, on the
  * worker pool. Run: `pnpm --filter @po/cli bench` (needs PostgreSQL at 127.0.0.1:5432).
- * Prints rows, seconds, cycles/s and the cycle counts.
+ * Prints rows, seconds, cycles/s and the cycle counts, then the time to read the stored cycles
+ * back and compute the report (with its prediction-error post-pass).
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createCyclePool } from '@po/api';
 import { openDatabase } from '@po/db';
 import { createDemoKiln } from '@po/models';
+import { replayReport } from '@po/runner';
 import { loadSettings } from '@po/settings';
 import { openPostgresSchema } from '@po/test-kit';
 import { createReplay, executeReplay, loadReplayStrategy, openReplayTables } from '../src/service/replays.ts';
@@ -35,7 +37,13 @@ try {
   const t0 = performance.now();
   const outcome = await executeReplay({ tables, replay, strategy, concurrency: THREADS * 2 });
   const seconds = (performance.now() - t0) / 1000;
-  const counts = (await tables.store.get(replay.id))?.counts;
+  const stored = (await tables.store.get(replay.id))!;
+  const t1 = performance.now();
+  const cycles = await tables.store.cycles(replay.id);
+  const t2 = performance.now();
+  const report = replayReport(stored, cycles);
+  const t3 = performance.now();
+  const drive = report.prediction_error.outputs.predicted_Kiln_Drive_Current;
   console.log(
     JSON.stringify({
       rows: ROWS,
@@ -43,8 +51,12 @@ try {
       seconds: Math.round(seconds * 10) / 10,
       cycles_per_s: Math.round(outcome.storedNow / seconds),
       stored: outcome.stored,
-      counts,
+      counts: stored.counts,
+      read_cycles_s: Math.round(t2 - t1) / 1000,
+      report_s: Math.round(t3 - t2) / 1000,
+      drive_current_error: drive && { pairs: drive.pairs, rmse: drive.rmse, bias: drive.bias },
       load_average_at_start: load,
+      load_average_at_end: loadavg()[0]!.toFixed(1),
       cpus: availableParallelism(),
     }),
   );

@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { aliasBomb, aliasedStrategy } from '@po/test-kit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { po as runPo } from '../test/po.ts';
 
@@ -66,30 +67,32 @@ describe('po validate', () => {
   });
 
   it('150 YAML aliases are valid; an alias bomb exits 1 with one named line, no stack', async () => {
-    const units = ['variables:', '  feed: { type: Operative, threshold: 1, units: &u t/h }'];
-    for (let i = 0; i < 150; i++) units.push(`  info_${i}: { type: Informative, units: *u }`);
-    units.push(
-      '  out: { type: Calculated }',
-      'skills:',
-      '  mf: { class: MathFunction, inputs: [feed], outputs: [out], config: { formula: "feed * 2" } }',
-      'tasks:',
-      '  - { name: t, skill_sequence: [mf] }',
-    );
-    const ok = await po('validate', file('aliases.yaml', `${units.join('\n')}\n`));
+    const ok = await po('validate', file('aliases.yaml', aliasedStrategy(150)));
     expect(ok.code).toBe(0);
-    const bomb = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
-    for (let i = 1; i <= 9; i++)
-      bomb.push(
-        `a${i}: &a${i} [${Array(10)
-          .fill(`*a${i - 1}`)
-          .join(', ')}]`,
-      );
-    const r = await po('validate', file('bomb.yaml', `${bomb.join('\n')}\n`));
+    const r = await po('validate', file('bomb.yaml', aliasBomb(9)));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /\(yaml\): more YAML aliases resolved than the limit of 1000 .*PO_LIMIT_YAML_ALIASES/,
     );
     expect(r.stderr).not.toMatch(/\bat \S+:\d+/);
+  });
+
+  it("checks against the service's bounds: limits.* from the settings file or PO_LIMIT_*", async () => {
+    const demoStrategy = join(demo, 'strategy.yaml');
+    expect((await po('validate', demoStrategy)).code).toBe(0);
+    const settings = file('few-variables.yaml', 'limits:\n  variables: 5\n');
+    const bySettings = await po('validate', '--settings', settings, demoStrategy);
+    expect(bySettings.code).toBe(1);
+    expect(bySettings.stderr).toMatch(
+      /variables: number of variables \d+ is over the limit of 5 .*PO_LIMIT_VARIABLES/,
+    );
+    const byEnvironment = await runPo(['validate', '--json', demoStrategy], {
+      env: { PO_LIMIT_SKILLS: '3' },
+    });
+    expect(byEnvironment.code).toBe(1);
+    expect(JSON.parse(byEnvironment.stdout).errors).toEqual([
+      { path: 'skills', message: expect.stringMatching(/over the limit of 3/), code: 'LIMIT_EXCEEDED' },
+    ]);
   });
 
   it('a missing file is named', async () => {

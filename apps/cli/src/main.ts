@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { registerCacheCommands } from './commands/cache.ts';
+import { registerFleetDemoCommands } from './commands/fleet-demo.ts';
 import { registerModelsCommands } from './commands/models.ts';
 import { runOptimize, runSimulate } from './commands/optimize.ts';
 import { registerReplayCommand } from './commands/replay.ts';
@@ -44,7 +45,8 @@ function buildProgram(output: Output): Command {
     .description('check a strategy: exit 0 with a summary, or exit 1 with every problem')
     .argument('<strategy>', 'strategy YAML file')
     .option('--json', 'print the check as JSON')
-    .action(async (strategy: string, opts: { json?: boolean }) => {
+    .option('--settings <file>', 'settings file whose limits.* bound the strategy (default: the service’s)')
+    .action(async (strategy: string, opts: { json?: boolean; settings?: string }) => {
       await runValidate(strategy, opts, output);
     });
 
@@ -93,6 +95,7 @@ function buildProgram(output: Output): Command {
   registerStoreCommands(program, output);
   registerCacheCommands(program, output);
   registerUnitsCommands(program, output);
+  registerFleetDemoCommands(program, output);
   registerStartCommand(program, output);
   registerReplayCommand(program, output);
   return program;

@@ -116,6 +116,17 @@ describe('po replay', () => {
     expect(a).toHaveLength(ROWS);
     expect(new Set(a.map((r) => (r.data_timestamp as Date).getTime())).size).toBe(ROWS);
     expect(a).toEqual(b);
+    // The prediction error is a post-pass in data-time order: the resumed replay reports the same.
+    const wholeReport = lines(whole.stdout).find((l) => l.event === 'report')!.reports as Row[];
+    expect(report[0]!.prediction_error).toEqual(wholeReport[0]!.prediction_error);
+    const drive = (report[0] as { prediction_error: { outputs: Record<string, Row> } }).prediction_error
+      .outputs.predicted_Kiln_Drive_Current!;
+    expect(report[0]).toMatchObject({
+      prediction_error: { model_estimated: true, recorded: true, comparison: 'horizon', horizon_s: 1800 },
+    });
+    expect(drive).toMatchObject({ measured_by: 'Kiln_Drive_Current', inferred: true, past_last_row: 30 });
+    expect(Number(drive.pairs)).toBeGreaterThan(300);
+    expect(drive.rmse).toEqual(expect.any(Number));
   }, 240_000);
 
   it('--compare replays a store version over the same window and prints both side by side', async () => {
@@ -148,6 +159,7 @@ describe('po replay', () => {
     expect(reports.map((r) => r.rows.stored)).toEqual([30, 30]);
     // The same strategy text and models: the same model-estimated cost over the same window.
     expect(reports[1]!.cost).toEqual(reports[0]!.cost);
+    expect((reports[1] as Row).prediction_error).toEqual((reports[0] as Row).prediction_error);
     const table = await po(['replay', ...short, '--config', strategy, '--compare', '1.0.0'], {
       cwd: dir.path,
       env,
@@ -156,6 +168,9 @@ describe('po replay', () => {
     expect(table.stdout).toMatch(/Replay \S+ vs \S+/);
     expect(table.stdout).toContain('cost at actual mean / median / total (model-estimated)');
     expect(table.stdout).toContain('1.0.0');
+    expect(table.stdout).toContain('prediction error compared with');
+    expect(table.stdout).toMatch(/predicted_Kiln_Drive_Current \(\S+\) vs Kiln_Drive_Current: pairs/);
+    expect(table.stdout).toContain('not measured: no plant-data column');
   }, 240_000);
 
   it('names bad flags with exit 2', async () => {

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { replayReportSchema } from '@po/runner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { po, root } from '../test/po.ts';
 
@@ -110,6 +111,20 @@ describe('po start (hybrid, embedded defaults)', () => {
     expect(report.rows).toMatchObject({ in_window: rows, stored: rows, pending: 0 });
     expect(report.cycles.run + report.cycles.skipped).toBe(rows);
     expect(report.cost.model_estimated).toBe(true);
+    // The report as the schema (OpenAPI) says, with the prediction error per model output.
+    expect(replayReportSchema.safeParse(report).error).toBeUndefined();
+    expect(report.prediction_error).toMatchObject({
+      model_estimated: true,
+      recorded: true,
+      comparison: 'horizon',
+      horizon_s: 1800,
+      outputs: {
+        predicted_Kiln_Drive_Current: { measured_by: 'Kiln_Drive_Current', inferred: true },
+        delta_Kiln_Drive_Current: { measured_by: null, pairs: 0 },
+      },
+    });
+    const drive = report.prediction_error.outputs.predicted_Kiln_Drive_Current;
+    expect(drive.pairs + drive.without_measurement + drive.past_last_row).toBe(drive.predictions);
     expect((await fetch(`${url}/replays/no-such-replay`)).status).toBe(404);
   });
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '@po/core';
-import { createProcessDataSource, type Database, type Queryable } from '@po/db';
+import { createProcessDataSource, type Database, type ExactTime, exactTimeSql, type Queryable } from '@po/db';
 import type { Db as BossDb, JobInsert, PgBoss } from 'pg-boss';
 import { UNITS_TABLE } from './registry.ts';
 import { parseUnit } from './units.ts';
@@ -8,8 +8,8 @@ import { parseUnit } from './units.ts';
 /** What one cycle job carries: the unit and the timestamp of the row it runs on. */
 export interface CycleJob {
   unit: string;
-  /** ISO timestamp of the plant row. */
-  at: string;
+  /** The plant row's timestamp exactly (ISO 8601 UTC, microseconds: an `ExactTime`). */
+  at: ExactTime;
 }
 
 /** pg-boss runs its statements through our open transaction. */
@@ -65,8 +65,9 @@ export interface ScheduleOptions {
 export async function scheduleDue(options: ScheduleOptions): Promise<number> {
   const { db, boss, queue } = options;
   return db.transaction(async (tx) => {
-    const due = await tx.query<{ id: string; definition: unknown; scheduled_through: Date | null }>(
-      `SELECT id, definition, scheduled_through FROM ${UNITS_TABLE}
+    // The cursor read exactly (microseconds), so a row 1 µs after it is still new.
+    const due = await tx.query<{ id: string; definition: unknown; scheduled_through: ExactTime | null }>(
+      `SELECT id, definition, ${exactTimeSql('scheduled_through')} AS scheduled_through FROM ${UNITS_TABLE}
        WHERE next_check_at <= now() ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
       [options.batch ?? 500],
     );
@@ -92,19 +93,16 @@ export async function scheduleDue(options: ScheduleOptions): Promise<number> {
       const after = row.scheduled_through ?? new Date(Date.now() - options.maxLateS * 1000);
       const times = await source.timestampsAfter(after, 1000);
       if (times.length > 0) {
-        const jobs: JobInsert<CycleJob>[] = times.map((t) => {
-          const at = t.toISOString();
-          return {
-            id: cycleJobId(queue, unit.id, at),
-            data: { unit: unit.id, at },
-            singletonKey: `${unit.id}/${at}`,
-          };
-        });
+        const jobs: JobInsert<CycleJob>[] = times.map((at) => ({
+          id: cycleJobId(queue, unit.id, at),
+          data: { unit: unit.id, at },
+          singletonKey: `${unit.id}/${at}`,
+        }));
         await boss.insert(queue, jobs, { db: bossDb(tx) });
         queued += jobs.length;
       }
       await tx.query(
-        `UPDATE ${UNITS_TABLE} SET scheduled_through = COALESCE($2, scheduled_through),
+        `UPDATE ${UNITS_TABLE} SET scheduled_through = COALESCE($2::timestamptz, scheduled_through),
            next_check_at = now() + make_interval(secs => $3) WHERE id = $1`,
         [unit.id, times.at(-1) ?? null, unit.interval_s],
       );

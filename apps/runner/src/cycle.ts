@@ -1,6 +1,6 @@
-import type { CycleResult, PlantState } from '@po/rto-engine';
+import type { CycleResult, MismatchStatus, PlantState } from '@po/rto-engine';
 import type { MismatchTracker } from './mismatch.ts';
-import type { Clock, CycleRecord, CycleStrategy, PlantRow } from './types.ts';
+import type { Clock, CycleRecord, CycleStrategy, InputIssue, PlantRow } from './types.ts';
 import type { InputValidator } from './validation.ts';
 
 /** The strategy a cycle runs, with the version it is recorded under. */
@@ -26,11 +26,19 @@ export const messageOf = (e: unknown): string => (e instanceof Error ? e.message
 
 /**
  * A cycle after its checks: either already finished (`record`: skipped for missing columns or
- * bad readings), or ready to run the strategy on `state` (`run`).
+ * bad readings), or ready to run the strategy (`run`), with what the input validation found
+ * (`issues`: substituted readings). With a mismatch tracker, `observe` compares the models with
+ * the plant at this row and advances the tracker: call it in data-time order, before the next
+ * row is prepared; `run` may come later, concurrently with other rows (it uses what `observe`
+ * saw, and calls it itself when it was not called).
  */
 export type PreparedCycle =
   | { record: CycleRecord }
-  | { run: (signal: AbortSignal) => Promise<{ record: CycleRecord; result?: CycleResult }> };
+  | {
+      issues: InputIssue[];
+      observe: () => Promise<void>;
+      run: (signal: AbortSignal) => Promise<{ record: CycleRecord; result?: CycleResult }>;
+    };
 
 /**
  * One cycle on one row: missing columns and bad readings skip it, the strategy runs in its mode
@@ -44,13 +52,18 @@ export async function runCycle(
   context: CycleContext,
 ): Promise<CycleRecord> {
   const prepared = prepareCycle(loaded, columns, row, context);
-  return 'record' in prepared ? prepared.record : (await prepared.run(context.signal)).record;
+  if ('record' in prepared) return prepared.record;
+  await prepared.observe();
+  return (await prepared.run(context.signal)).record;
 }
 
 /**
  * The checks of a cycle (columns, input validation), apart from running the strategy, so that
  * a replay can validate rows in time order (the validator is stateful) and run the strategy
- * of several rows at once. `run` never rejects; it also returns the engine's full result.
+ * of several rows at once. The mismatch tracker is read here (monitor mode forced by a bad
+ * critical model, the biases for bias correction: what it knew before this row) and advanced by
+ * `observe`, so a replay that prepares and observes rows in order and runs them in parallel
+ * gets what the runner gets. `run` never rejects; it also returns the engine's full result.
  */
 export function prepareCycle(
   loaded: LoadedStrategy,
@@ -84,18 +97,33 @@ export function prepareCycle(
   if (checked.skipReason)
     return { record: done({ status: 'skipped', reason: checked.skipReason, substitutions }) };
   const state = { ...row.values, ...checked.values };
+  const modelBias = context.mismatch?.biases(strategy.spec, version);
+  let observation: Promise<Observation> | undefined;
+  const observe = () => (observation ??= observeMismatch(context, loaded, row.timestamp, state));
   return {
+    issues: substitutions,
+    observe: async () => {
+      await observe();
+    },
     async run(signal) {
+      const observed = await observe();
       started = performance.now(); // a replay queues prepared cycles: time the run alone
       try {
-        const modelBias = context.mismatch?.biases(strategy.spec, version);
         const result =
           mode === 'monitor'
             ? await strategy.monitor(state)
             : await strategy.optimize(state, { signal, ...(modelBias ? { modelBias } : {}) });
         if (forced) result.warnings.push(forced);
-        await observeMismatch(context, loaded, row.timestamp, state, result);
-        return { record: done({ ...summarize(result, mode), substitutions }), result };
+        if (observed.warning) result.warnings.push(observed.warning);
+        for (const [skill, status] of Object.entries(observed.statuses)) {
+          const trust = result.model_trust.models[skill];
+          if (trust) trust.mismatch = status;
+        }
+        // An ok cycle's reason says why it ran in monitor mode when mismatch forced it.
+        return {
+          record: done({ ...summarize(result, mode), ...(forced ? { reason: forced } : {}), substitutions }),
+          result,
+        };
       } catch (e) {
         return { record: done({ status: 'failed', reason: messageOf(e), substitutions }) };
       }
@@ -103,19 +131,36 @@ export function prepareCycle(
   };
 }
 
-/** Compares the models with the plant; a failure to do so is a warning of the cycle, never its failure. */
+/** What comparing the models with the plant at one row gave: each model's status after it. */
+interface Observation {
+  statuses: Record<string, MismatchStatus>;
+  /** Why the comparison could not be made (a warning of the cycle, never its failure). */
+  warning?: string;
+}
+
+/**
+ * Compares the models with the plant at one validated row and advances the tracker. The models
+ * are evaluated at the row's values on their own (monitor), not taken from the cycle's result,
+ * so that the tracker's sequence depends on the rows alone: a replay advances it in data-time
+ * order ahead of cycles that run in parallel, and an optimizer failure does not drop a row.
+ */
 async function observeMismatch(
   context: Pick<CycleContext, 'mismatch'>,
   loaded: LoadedStrategy,
   at: Date,
   state: PlantState,
-  result: CycleResult,
-): Promise<void> {
-  if (!context.mismatch) return;
+): Promise<Observation> {
+  const tracker = context.mismatch;
+  if (!tracker?.monitors(loaded.strategy.spec, loaded.version)) return { statuses: {} };
   try {
-    await context.mismatch.observe(loaded.strategy, loaded.version, at, state, result);
+    const seen = await loaded.strategy.monitor(state);
+    await tracker.observe(loaded.strategy, loaded.version, at, state, seen);
+    const statuses: Record<string, MismatchStatus> = {};
+    for (const [skill, trust] of Object.entries(seen.model_trust.models))
+      if (trust.mismatch) statuses[skill] = trust.mismatch;
+    return { statuses };
   } catch (e) {
-    result.warnings.push(`model-plant mismatch not updated: ${messageOf(e)}`);
+    return { statuses: {}, warning: `model-plant mismatch not updated: ${messageOf(e)}` };
   }
 }
 

@@ -1,6 +1,15 @@
 export { type CycleContext, type LoadedStrategy, messageOf, runCycle } from './cycle.ts';
 export { type SeedDemoOptions, seedDemo, startDemoFeeder } from './demo.ts';
 export {
+  exactMicros,
+  measuredReadings,
+  measuringColumns,
+  type PredictionErrorReport,
+  predictionChecks,
+  predictionErrorSchema,
+  predictionErrors,
+} from './prediction-error.ts';
+export {
   type ReplayData,
   type ReplayOptions,
   type ReplayOutcome,
@@ -9,15 +18,9 @@ export {
   replayFigures,
   runReplay,
 } from './replay.ts';
-export {
-  cycleCounts,
-  median,
-  percentile,
-  type ReplayReport,
-  replayReport,
-  replayReportSchema,
-} from './replay-report.ts';
+export { cycleCounts, type ReplayReport, replayReport, replayReportSchema } from './replay-report.ts';
 export { createRunner, type Runner, type RunnerOptions, type TickOutcome } from './runner.ts';
+export { median, percentile } from './stats.ts';
 export { staticStrategySource } from './strategy.ts';
 export type {
   Clock,

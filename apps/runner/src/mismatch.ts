@@ -59,6 +59,12 @@ export class MismatchTracker {
     this.forced = null;
   }
 
+  /** Whether the strategy has a model with a measured counterpart (else `observe` does nothing). */
+  monitors(spec: StrategySpec, version: string | null): boolean {
+    this.use(spec, version);
+    return this.monitored.length > 0;
+  }
+
   /** Biases for `CycleOptions.modelBias` (only with `models.bias_correction: true`). */
   biases(spec: StrategySpec, version: string | null): Record<string, number> | undefined {
     this.use(spec, version);
@@ -76,7 +82,8 @@ export class MismatchTracker {
 
   /**
    * Compares the models with the plant at this cycle and fills `result.model_trust`. `state` is the
-   * validated plant state of the cycle at `at`.
+   * validated plant state of the cycle at `at`, `result` the models evaluated at it (the cycle's
+   * `monitor`, see `prepareCycle`: the sequence depends on the rows alone, in data-time order).
    */
   async observe(
     strategy: CycleStrategy,

@@ -1,5 +1,7 @@
 import type { Replay, StoredReplayCycle } from '@po/db';
 import { z } from 'zod';
+import { predictionErrorSchema, predictionErrors } from './prediction-error.ts';
+import { median, percentile } from './stats.ts';
 
 const pct = (d: string) =>
   z.number().nullable().describe(`${d} (percent of the cycles counted; null without any)`);
@@ -47,6 +49,16 @@ export const replayReportSchema = z
         monitored: z.number().describe('Monitor-mode cycles (predictions and scores, no recommendation).'),
         skipped: z.number().describe('Cycles not run: missing columns or bad inputs.'),
         failed: z.number().describe('Cycles where the strategy raised an error.'),
+        bias_corrected: z
+          .number()
+          .describe(
+            'Cycles that ran with a model output shifted by its filtered bias (models.bias_correction), as model_trust says.',
+          ),
+        forced_monitor: z
+          .number()
+          .describe(
+            'Monitor-mode cycles that ran so because a critical model was bad (model-plant mismatch); counted in monitored.',
+          ),
         skipped_reasons: reasonCounts,
         failed_reasons: reasonCounts,
       })
@@ -109,25 +121,13 @@ export const replayReportSchema = z
         }),
       )
       .describe(
-        'Per InferenceModel skill, from each cycle’s model_trust. Prediction error against what the plant did next is not in a replay (cycles run out of order on the pool; the runner’s mismatch monitor measures it live).',
+        'Per InferenceModel skill, from each cycle’s model_trust (training domain); prediction_error has the error of each model output against what the plant did next.',
       ),
+    prediction_error: predictionErrorSchema,
   })
   .describe('A replay report; every figure computed from the stored cycles (replay_results).');
 
 export type ReplayReport = z.infer<typeof replayReportSchema>;
-
-/** Nearest-rank percentile of sorted values (p in 0..100); null when empty. */
-export function percentile(sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-/** Median of sorted values (mean of the two middle ones for an even count); null when empty. */
-export function median(sorted: readonly number[]): number | null {
-  const n = sorted.length;
-  if (n === 0) return null;
-  return n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
-}
 
 const ascending = (values: number[]) => values.sort((a, b) => a - b);
 const percentOf = (count: number, of: number) => (of === 0 ? null : (100 * count) / of);
@@ -169,12 +169,22 @@ export function replayReport(replay: Replay, cycles: readonly StoredReplayCycle[
     constraints: constraints(cycles),
     cost: cost(cycles),
     models: models(cycles),
+    prediction_error: predictionErrors(replay.predictionChecks, cycles),
   };
 }
 
 /** Cycle counts and reasons; one place defines solved, held, monitored. */
 export function cycleCounts(cycles: readonly StoredReplayCycle[]): ReplayReport['cycles'] {
-  const counts = { run: 0, solved: 0, held: 0, monitored: 0, skipped: 0, failed: 0 };
+  const counts = {
+    run: 0,
+    solved: 0,
+    held: 0,
+    monitored: 0,
+    skipped: 0,
+    failed: 0,
+    bias_corrected: 0,
+    forced_monitor: 0,
+  };
   const skipped = new Map<string, number>();
   const failed = new Map<string, number>();
   for (const c of cycles) {
@@ -187,11 +197,23 @@ export function cycleCounts(cycles: readonly StoredReplayCycle[]): ReplayReport[
     if (c.status === 'failed') {
       counts.failed++;
       bump(failed, c.reason ?? 'no reason given');
-    } else if (c.mode === 'monitor') counts.monitored++;
-    else if (c.held) counts.held++;
+      continue;
+    }
+    if (biasCorrected(c.models)) counts.bias_corrected++;
+    if (c.mode === 'monitor') {
+      counts.monitored++;
+      // An ok cycle has a reason only when a bad critical model forced monitor mode.
+      if (c.reason !== null) counts.forced_monitor++;
+    } else if (c.held) counts.held++;
     else counts.solved++;
   }
   return { ...counts, skipped_reasons: ranked(skipped), failed_reasons: ranked(failed) };
+}
+
+/** Whether a cycle's model_trust says some model's output was shifted by its bias. */
+function biasCorrected(models: unknown): boolean {
+  const byModel = (models as { models?: Record<string, { bias_correction?: unknown }> } | null)?.models;
+  return Object.values(byModel ?? {}).some((m) => typeof m.bias_correction === 'number');
 }
 
 /** A skip's reason without the readings, so that equal causes group: `bad input: Feed (valid_max)`. */

@@ -13,7 +13,7 @@ import { type CompiledStrategy, compileStrategy } from '@po/rto-engine';
 import { mulberry32, randomName } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, compileDemoStrategy } from '../test/helpers.ts';
-import { type CycleStrategy, plantColumns, replayReport, runReplay } from './index.ts';
+import { type CycleStrategy, plantColumns, predictionChecks, replayReport, runReplay } from './index.ts';
 
 // Needs PostgreSQL at 127.0.0.1:5432 (PO_TEST_DATABASE_URL); the replay runs the real engine in process.
 const postgres = backends.filter((b) => b.name === 'postgres');
@@ -41,7 +41,10 @@ describe.each(postgres)('replay on $name', (backend) => {
     await cleanup?.();
   });
 
-  /** The demo kiln's generated history, with a few bad readings so that skips happen. */
+  /**
+   * The demo kiln's generated history, with a few bad readings so that skips happen, and two
+   * missing drive-current readings (held by the input validation: no measurement to compare).
+   */
   async function kilnHistory(): Promise<ProcessDataSource> {
     const source = createProcessDataSource(db, { table: randomName('kiln') });
     const rows = createDemoKiln({ seed: 7 }).history({ rows: ROWS, start: START }) as Record<
@@ -52,6 +55,7 @@ describe.each(postgres)('replay on $name', (backend) => {
     await source.createProcessDataTable(columns);
     // A gap of missing readings long enough to exhaust the hold (3 cycles) of a non-critical tag.
     for (let i = 100; i < 106; i++) rows[i]![columns[0]!] = null;
+    for (let i = 150; i < 152; i++) rows[i]!.Kiln_Drive_Current = null;
     await source.insertRows(rows as never);
     return source;
   }
@@ -71,6 +75,7 @@ describe.each(postgres)('replay on $name', (backend) => {
           strategyKey: 'test',
           strategyVersion: options.version ?? '1.0.0',
           rowsInWindow: await source.countBetween(window),
+          predictionChecks: predictionChecks(strategy.spec),
         })
       ).id;
     const controller = new AbortController();
@@ -114,7 +119,11 @@ describe.each(postgres)('replay on $name', (backend) => {
     const resumed = await replay(source, demo, { id: first.id });
     expect(resumed.outcome).toMatchObject({ storedBefore: partial.length, stored: ROWS, interrupted: false });
     expect(resumed.outcome.storedNow).toBe(ROWS - partial.length);
-    expect(comparable(await store.cycles(first.id))).toEqual(comparable(cycles));
+    const resumedCycles = await store.cycles(first.id);
+    expect(comparable(resumedCycles)).toEqual(comparable(cycles));
+    // The prediction error is a post-pass in data-time order: a resumed replay gives the same figures.
+    const resumedReport = replayReport((await store.get(first.id))!, resumedCycles);
+    expect(resumedReport.prediction_error).toEqual(report.prediction_error);
   });
 
   it('runs every Nth row and reports the ones left out', async () => {
@@ -127,6 +136,10 @@ describe.each(postgres)('replay on $name', (backend) => {
     );
     const report = replayReport((await store.get(id))!, cycles);
     expect(report.rows.stored + report.rows.not_selected!).toBe(ROWS);
+    // Every 7th minute: a prediction is judged on the first replayed row at least 30 min later (35 min).
+    const drive = report.prediction_error.outputs.predicted_Kiln_Drive_Current!;
+    expect(drive.pairs).toBeGreaterThan(0);
+    expectFigures(drive, await independentPredictionError(db, id, 'predicted_Kiln_Drive_Current'));
   });
 
   it("replays the predecessor's strategy over a generated history", async () => {
@@ -158,6 +171,26 @@ describe.each(postgres)('replay on $name', (backend) => {
       expect(report.cycles.solved + report.cycles.held).toBe(60);
       expect(Object.keys(report.decision_variables).length).toBeGreaterThan(0);
       expect(report.cost.cycles).toBe(60);
+      // The predecessor's delta models: predicted_X = X_current + delta_X, measured by X (inferred);
+      // no horizon in the strategy, so each prediction is judged on the next row.
+      expect(report.prediction_error).toMatchObject({ recorded: true, comparison: 'next_row', horizon_s: 0 });
+      for (const name of ['Kiln_Drive_Current', 'Calciner_outlet_CO', 'Clinker_temperature']) {
+        const output = report.prediction_error.outputs[`predicted_${name}`]!;
+        expect(output).toMatchObject({
+          measured_by: name,
+          inferred: true,
+          predictions: 60,
+          pairs: 59,
+          past_last_row: 1,
+        });
+        expectFigures(output, await independentPredictionError(db, id, `predicted_${name}`));
+        expect(report.prediction_error.outputs[`delta_${name}`]).toMatchObject({
+          measured_by: null,
+          pairs: 0,
+          bias: null,
+          note: expect.stringContaining('no plant-data column measures it'),
+        });
+      }
     } finally {
       await predecessor.dispose();
     }
@@ -176,8 +209,206 @@ describe.each(postgres)('replay on $name', (backend) => {
     expect(Object.keys(report.models)).toHaveLength(3);
     for (const m of Object.values(report.models))
       expect(m.cycles).toBe(report.cycles.solved + report.cycles.held);
+
+    // Prediction error: each delta model's holding prediction against the reading 30 min later.
+    const errors = report.prediction_error;
+    expect(errors).toMatchObject({
+      model_estimated: true,
+      recorded: true,
+      comparison: 'horizon',
+      horizon_s: 1800,
+    });
+    expect(Object.keys(errors.outputs).sort()).toEqual(
+      ['Calciner_outlet_CO', 'Clinker_temperature', 'Kiln_Drive_Current']
+        .flatMap((n) => [`delta_${n}`, `predicted_${n}`])
+        .sort(),
+    );
+    for (const name of ['Kiln_Drive_Current', 'Calciner_outlet_CO', 'Clinker_temperature']) {
+      const output = errors.outputs[`predicted_${name}`]!;
+      expect(output).toMatchObject({ measured_by: name, inferred: true, note: null });
+      expect(output.model).toEqual(expect.any(String));
+      expect(output.predictions).toBe(report.cycles.run - report.cycles.failed);
+      expect(output.pairs + output.without_measurement + output.past_last_row).toBe(output.predictions);
+      expect(output.pairs).toBeGreaterThan(100);
+      expect(output.past_last_row).toBeGreaterThan(0);
+      expectFigures(output, await independentPredictionError(db, id, `predicted_${name}`));
+      expect(errors.outputs[`delta_${name}`]).toMatchObject({
+        measured_by: null,
+        predictions: 0,
+        pairs: 0,
+        rmse: null,
+      });
+    }
+    // The two missing drive-current readings leave their predictions without a measurement.
+    expect(errors.outputs.predicted_Kiln_Drive_Current!.without_measurement).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe.each(backends)('replay keyed by exact data time on $name', (backend) => {
+  let db: Database;
+  let cleanup: () => Promise<void>;
+  let store: ReplayStore;
+  beforeAll(async () => {
+    ({ db, cleanup } = await backend.open());
+    store = await createReplayStore(db);
+  });
+  afterAll(async () => {
+    await cleanup?.();
+  });
+
+  it('runs two rows within one millisecond as two cycles, and a resume between them runs the second once', async () => {
+    const minute = (m: number, micros = '000000') =>
+      `${new Date(START.getTime() + m * 60_000).toISOString().slice(0, 19)}.${micros}Z`;
+    // Rows 3 and 4 lie 300 µs apart inside the same millisecond.
+    const times = [
+      minute(0),
+      minute(1),
+      minute(2),
+      minute(3, '000100'),
+      minute(3, '000400'),
+      minute(4),
+      minute(5),
+    ];
+    const kiln = createDemoKiln({ seed: 3 }).history({ rows: times.length, start: START }) as Record<
+      string,
+      unknown
+    >[];
+    const source = createProcessDataSource(db, { table: randomName('same_ms') });
+    const columns = Object.keys(kiln[0]!).filter((c) => c !== 'timestamp');
+    await source.createProcessDataTable(columns);
+    await source.insertRows(kiln.map((row, i) => ({ ...row, timestamp: times[i]! })));
+    const span = { from: START, to: new Date(START.getTime() + 5 * 60_000) };
+    expect(await source.countBetween(span)).toBe(times.length);
+
+    const run = async (id: string, stopAfter?: number) => {
+      const controller = new AbortController();
+      return runReplay({
+        replayId: id,
+        strategy: { version: '1.0.0', strategy: demo },
+        data: source,
+        sink: store,
+        window: span,
+        concurrency: 1,
+        batchSize: 1,
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (stopAfter !== undefined && p.storedNow >= stopAfter) controller.abort();
+        },
+      });
+    };
+    const create = async () =>
+      (
+        await store.create({
+          dataTable: source.table,
+          ...span,
+          every: 1,
+          strategyKey: 'test',
+          rowsInWindow: times.length,
+          predictionChecks: predictionChecks(demo.spec),
+        })
+      ).id;
+
+    const whole = await create();
+    expect(await run(whole)).toMatchObject({
+      stored: times.length,
+      storedNow: times.length,
+      interrupted: false,
+    });
+    const wholeCycles = await store.cycles(whole);
+    expect(wholeCycles.map((c) => c.dataTime)).toEqual(times);
+    expect([...(await store.recorded(whole))].sort()).toEqual(times);
+
+    // Interrupted right after the first row of the pair: the resume runs the second, and nothing twice.
+    const parted = await create();
+    expect(await run(parted, 4)).toMatchObject({ stored: 4, storedNow: 4, interrupted: true });
+    expect((await store.cycles(parted)).map((c) => c.dataTime)).toEqual(times.slice(0, 4));
+    expect(await run(parted)).toMatchObject({
+      storedBefore: 4,
+      storedNow: times.length - 4,
+      stored: times.length,
+      interrupted: false,
+    });
+    // A second resume finds everything stored and runs nothing.
+    expect(await run(parted)).toMatchObject({ storedBefore: times.length, storedNow: 0 });
+    const partedCycles = await store.cycles(parted);
+    expect(comparable(partedCycles)).toEqual(comparable(wholeCycles));
+    const reportOf = async (id: string, cycles: StoredReplayCycle[]) =>
+      replayReport((await store.get(id))!, cycles);
+    expect((await reportOf(parted, partedCycles)).prediction_error).toEqual(
+      (await reportOf(whole, wholeCycles)).prediction_error,
+    );
+  });
+});
+
+type OutputFigures = {
+  predictions: number;
+  pairs: number;
+  without_measurement: number;
+  past_last_row: number;
+  bias: number | null;
+  mean_abs_error: number | null;
+  rmse: number | null;
+  p95_abs_error: number | null;
+};
+
+/** The report's figures equal the independent ones (sums in another order: close, not bit-equal). */
+function expectFigures(output: OutputFigures, independent: OutputFigures) {
+  const { bias, mean_abs_error, rmse, p95_abs_error, ...counts } = independent;
+  expect(output).toMatchObject(counts);
+  expect(output.bias).toBeCloseTo(bias!, 9);
+  expect(output.mean_abs_error).toBeCloseTo(mean_abs_error!, 9);
+  expect(output.rmse).toBeCloseTo(rmse!, 9);
+  expect(output.p95_abs_error).toBe(p95_abs_error);
+}
+
+/**
+ * A prediction's error against the plant, recomputed in SQL straight from replay_results and the
+ * replay's recorded checks: for each cycle that ran, the first stored row at least the horizon later
+ * (strictly later), its reading of the measuring column minus the prediction at the plant's values.
+ */
+async function independentPredictionError(
+  db: Database,
+  id: string,
+  variable: string,
+): Promise<OutputFigures> {
+  const checks = await db.query<{ measured_by: string; horizon_s: number }>(
+    `SELECT prediction_checks->'outputs'->$2->>'measured_by' AS measured_by,
+            (prediction_checks->>'horizon_s')::float8 AS horizon_s
+       FROM replays WHERE id = $1`,
+    [id, variable],
+  );
+  const { measured_by, horizon_s } = checks.rows[0]!;
+  const r = await db.query<Record<string, string | number | null>>(
+    `WITH r AS (SELECT data_timestamp AS t, status, predictions, measured FROM replay_results WHERE replay_id = $1),
+     p AS (
+       SELECT (a.predictions->$2->>'at_current')::float8 AS predicted,
+              (SELECT b.measured->>$3 FROM r b
+                WHERE b.t > a.t AND b.t >= a.t + make_interval(secs => $4::float8) ORDER BY b.t LIMIT 1) AS measured,
+              EXISTS (SELECT 1 FROM r b WHERE b.t > a.t AND b.t >= a.t + make_interval(secs => $4::float8)) AS has_row
+         FROM r a WHERE a.status = 'ok' AND a.predictions->$2->>'at_current' IS NOT NULL
+     ),
+     e AS (SELECT measured::float8 - predicted AS err FROM p WHERE measured IS NOT NULL)
+     SELECT (SELECT count(*) FROM p) AS predictions,
+            (SELECT count(*) FROM p WHERE has_row AND measured IS NULL) AS without_measurement,
+            (SELECT count(*) FROM p WHERE NOT has_row) AS past_last_row,
+            count(*) AS pairs, avg(err) AS bias, avg(abs(err)) AS mean_abs_error, sqrt(avg(err * err)) AS rmse,
+            percentile_disc(0.95) WITHIN GROUP (ORDER BY abs(err)) AS p95_abs_error
+       FROM e`,
+    [id, variable, measured_by, horizon_s],
+  );
+  const row = r.rows[0]!;
+  const n = (v: string | number | null | undefined) => (v === null || v === undefined ? null : Number(v));
+  return {
+    predictions: n(row.predictions)!,
+    without_measurement: n(row.without_measurement)!,
+    past_last_row: n(row.past_last_row)!,
+    pairs: n(row.pairs)!,
+    bias: n(row.bias),
+    mean_abs_error: n(row.mean_abs_error),
+    rmse: n(row.rmse),
+    p95_abs_error: n(row.p95_abs_error),
+  };
+}
 
 /** The stored cycles without what differs between two runs of the same cycle (durations). */
 const comparable = (cycles: StoredReplayCycle[]) => cycles.map(({ durationMs: _, ...c }) => c);

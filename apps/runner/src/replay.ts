@@ -1,7 +1,16 @@
-import type { ReplayCycleRecord, ReplayDecision, TimeWindow } from '@po/db';
+import { type Logger, silentLogger } from '@po/core';
+import {
+  type ExactTime,
+  exactTime,
+  type ReplayCycleRecord,
+  type ReplayDecision,
+  type TimeWindow,
+} from '@po/db';
 import type { CycleResult } from '@po/rto-engine';
 import { type LoadedStrategy, type PreparedCycle, prepareCycle } from './cycle.ts';
-import type { PlantRow } from './types.ts';
+import { MismatchTracker } from './mismatch.ts';
+import { measuredReadings, measuringColumns, predictionChecks } from './prediction-error.ts';
+import type { InputIssue, PlantRow } from './types.ts';
 import { InputValidator, plantColumns } from './validation.ts';
 
 /** Plant history in time order (`@po/db`'s process data source implements it). */
@@ -17,8 +26,11 @@ export interface ReplayData {
 /** Where replayed cycles go (`@po/db`'s replay store implements it): stored once per data timestamp. */
 export interface ReplaySink {
   record(replayId: string, cycles: readonly ReplayCycleRecord[]): Promise<number>;
-  /** Data timestamps (epoch ms) already stored: a resumed replay does not run them again. */
-  recorded(replayId: string): Promise<Set<number>>;
+  /**
+   * Data times already stored, exactly (microseconds, in `exactTime`'s form): a resumed replay
+   * does not run them again.
+   */
+  recorded(replayId: string): Promise<Set<ExactTime>>;
 }
 
 export interface ReplayOptions {
@@ -44,6 +56,8 @@ export interface ReplayOptions {
   pageSize?: number;
   /** Cycles stored per write. Default 500. */
   batchSize?: number;
+  /** Where the model-plant mismatch monitor says a critical model went bad or recovered. Default silent. */
+  logger?: Logger;
 }
 
 export interface ReplayProgress {
@@ -70,19 +84,31 @@ export interface ReplayOutcome extends ReplayProgress {
  * time order, with the row's own time as the clock, so `stale_after_s` never trips), the same
  * modes, the same cycle. Only the strategy runs of several rows overlap (`concurrency`).
  *
- * Resumable: rows already stored for `replayId` are validated again (to rebuild the
- * validator's state) but not run, and the sink stores each data timestamp once, so a resumed
- * replay ends with the table an uninterrupted one would have. Rejects when the data or the
- * sink fails (what was stored stays).
+ * Model-plant mismatch as the runner has it (the same `MismatchTracker`, fed through
+ * `prepareCycle`): the replay's own tracker is read and advanced row by row in data-time order
+ * in this loop, and each cycle runs, possibly later and in parallel with others, with what the
+ * tracker knew before its row (monitor mode forced by a bad critical model, the biases of
+ * `models.bias_correction`) and the statuses after it (`model_trust`). Advancing is cheap next
+ * to a cycle (the models evaluated at the row and at the horizon's reference row, no
+ * optimization), so the state is not persisted: a resume advances it again over the stored rows.
+ *
+ * Resumable: rows already stored for `replayId` are validated again and observed by the
+ * mismatch tracker (to rebuild both states) but not run, and the sink stores each data time
+ * once, so a resumed replay ends with the table an uninterrupted one would have. A row's identity is its exact
+ * time (microseconds), so two rows within one millisecond are two cycles. Each stored cycle
+ * keeps the readings of the columns that measure a prediction (`measured`), for the report's
+ * prediction error. Rejects when the data or the sink fails (what was stored stays).
  */
 export async function runReplay(options: ReplayOptions): Promise<ReplayOutcome> {
   const { strategy, window, sink, replayId } = options;
   const every = options.every ?? 1;
   const columns = plantColumns(strategy.strategy.spec);
+  const measuring = measuringColumns(predictionChecks(strategy.strategy.spec));
   const rowsInWindow = await options.data.countBetween(window);
   const selected = Math.ceil(rowsInWindow / every);
   const already = await sink.recorded(replayId);
   const validator = new InputValidator();
+  const mismatch = new MismatchTracker(options.logger ?? silentLogger);
   const progress = { rowsInWindow, selected, stored: 0, storedNow: 0 };
   const queue = cycleQueue(options, progress);
   let index = 0;
@@ -102,9 +128,27 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayOutcome> 
           break;
         }
         const clock = { now: () => row.timestamp };
-        const prepared = prepareCycle(strategy, columns, row, { validator, clock, mode: options.mode });
-        if (already.has(row.timestamp.getTime())) progress.stored++;
-        else await queue.add(prepared);
+        const time = exactTime(
+          row.time ?? row.timestamp,
+          `plant row ${row.time ?? row.timestamp.toISOString()}`,
+        );
+        const exact = { ...row, time };
+        const prepared = prepareCycle(strategy, columns, exact, {
+          validator,
+          clock,
+          mode: options.mode,
+          mismatch,
+        });
+        // Before the next row is prepared, stored rows too: the tracker sees every row in order.
+        if (!('record' in prepared)) await prepared.observe();
+        if (already.has(time)) progress.stored++;
+        else {
+          const issues =
+            'record' in prepared
+              ? (prepared.record.substitutions as InputIssue[] | undefined)
+              : prepared.issues;
+          await queue.add(prepared, measuredReadings(measuring, row.values, issues));
+        }
       }
       if (interrupted) break;
       after = page[page.length - 1]!.time;
@@ -135,15 +179,15 @@ function cycleQueue(options: ReplayOptions, progress: ReplayProgress) {
     progress.storedNow += stored;
     options.onProgress?.({ ...progress });
   };
-  const settle = async (prepared: PreparedCycle) => {
-    if ('record' in prepared) return batch.push(prepared.record);
+  const settle = async (prepared: PreparedCycle, measured: ReplayCycleRecord['measured']) => {
+    if ('record' in prepared) return batch.push({ ...prepared.record, measured });
     const { record, result } = await prepared.run(never);
-    batch.push(result ? { ...record, ...replayFigures(result) } : record);
+    batch.push(result ? { ...record, ...replayFigures(result), measured } : { ...record, measured });
   };
   return {
-    async add(prepared: PreparedCycle) {
+    async add(prepared: PreparedCycle, measured: ReplayCycleRecord['measured']) {
       if (failure) throw failure;
-      const task = settle(prepared).then(
+      const task = settle(prepared, measured).then(
         () => {
           running.delete(task);
         },

@@ -24,3 +24,4 @@ export {
 } from './model-provider.ts';
 export { gaussian, mulberry32 } from './random.ts';
 export type { SourceStatus, StrategySource } from './strategy-source.ts';
+export type { UnitCounters } from './unit-counters.ts';

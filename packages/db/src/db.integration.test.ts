@@ -50,6 +50,7 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
       'optimization_results/003_replays',
       'optimization_results/004_decisions_explanation_audit',
       'optimization_results/005_results_unit',
+      'optimization_results/006_replay_prediction_error',
     ]);
     expect(await migrate(db)).toEqual([]);
     const again = await Promise.all([migrate(db), migrate(db)]);
@@ -260,6 +261,24 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
     ]);
     await expect(source.insertRows([{ timestamp: '0x10', a: 3 }])).rejects.toThrow(
       /Row timestamp '0x10' is not an ISO 8601 timestamp/,
+    );
+
+    // What the fleet schedules and runs: each row's exact time, and the row at exactly that time.
+    expect(await source.timestampsAfter(undefined)).toEqual([
+      '2026-01-01T00:00:00.123456Z',
+      '2026-01-01T00:00:00.123457Z',
+    ]);
+    expect(await source.timestampsAfter(first!.time)).toEqual(['2026-01-01T00:00:00.123457Z']);
+    expect(await source.timestampsAfter(second!.time)).toEqual([]);
+    expect(await source.timestampsAfter(new Date('2026-01-01T00:00:00.123Z'), 1)).toEqual([
+      '2026-01-01T00:00:00.123456Z',
+    ]);
+    expect((await source.at(second!.time))?.values).toEqual({ a: 2 });
+    expect((await source.at('2026-01-01T00:00:00.123456Z', ['a']))?.values).toEqual({ a: 1 });
+    expect(await source.at('2026-01-01T00:00:00.123458Z')).toBeUndefined();
+    expect(await source.at(new Date('2026-01-01T00:00:00.123Z'))).toBeUndefined();
+    await expect(source.timestampsAfter('yesterday')).rejects.toThrow(
+      /The scheduling cursor 'yesterday' is not an ISO 8601 timestamp/,
     );
   });
 });

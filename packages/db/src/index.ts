@@ -18,6 +18,8 @@ export { PGLITE_SETTINGS, pgliteStartParams } from './pglite.ts';
 export {
   createProcessDataSource,
   type ExactTime,
+  exactTime,
+  exactTimeSql,
   type PlantRow,
   type ProcessDataInput,
   type ProcessDataSource,
@@ -30,6 +32,7 @@ export {
   type ReplayCycleRecord,
   type ReplayDecision,
   type ReplayInput,
+  type ReplayPredictionChecks,
   type ReplayStatus,
   type ReplayStore,
   type ReplayStoreOptions,

@@ -161,6 +161,15 @@ const migrations: Migration[] = [
        END $$`,
     ],
   },
+  {
+    // Replay reports compare each prediction with what the plant did next (issue 10): the readings of the
+    // measuring columns per replayed cycle, and per replay which predictions are compared and how.
+    id: '006_replay_prediction_error',
+    statements: (t) => [
+      `ALTER TABLE ${t.replayResults} ADD COLUMN IF NOT EXISTS measured jsonb`,
+      `ALTER TABLE ${t.replays} ADD COLUMN IF NOT EXISTS prediction_checks jsonb`,
+    ],
+  },
 ];
 
 /**

@@ -28,6 +28,30 @@ export function timeParameter(value: Date | string | number, what: string): Date
   );
 }
 
+/**
+ * A timestamp in the one text form `exactTimeSql` produces (UTC, six fraction digits,
+ * `2026-03-01T06:00:00.123456Z`), so that two texts of the same instant compare equal: a Date
+ * (milliseconds, padded), or an ISO text with a zone and up to six fraction digits (digits
+ * beyond the millisecond kept). Anything else is refused naming `what`.
+ */
+export function exactTime(value: Date | ExactTime, what = 'timestamp'): ExactTime {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new DbError('INVALID_ARGUMENT', `${what} is an invalid date.`);
+    return value.toISOString().replace(/Z$/, '000Z');
+  }
+  const m = typeof value === 'string' ? EXACT_PARTS.exec(value) : null;
+  const fraction = (m?.[2] ?? '').padEnd(6, '0');
+  const ms = m ? Date.parse(`${m[1]}.${fraction.slice(0, 3)}${m[3]}`) : Number.NaN;
+  if (Number.isNaN(ms))
+    throw new DbError(
+      'INVALID_ARGUMENT',
+      `${what} '${String(value)}' is not an ISO 8601 timestamp with a zone (e.g. 2026-03-01T06:00:00.123456Z).`,
+    );
+  // A zone offset is whole minutes: the digits beyond the millisecond do not change with it.
+  return new Date(ms).toISOString().replace(/Z$/, `${fraction.slice(3)}Z`);
+}
+const EXACT_PARTS = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:?\d{2})$/;
+
 /** One plant row: its timestamp and a value per column. */
 export interface PlantRow {
   /** The row's timestamp, to the millisecond (for display; `time` is exact). */
@@ -92,10 +116,16 @@ export interface ProcessDataSource {
     columns: readonly string[],
     window: { since: Date; until?: Date; limit?: number },
   ): Promise<{ times: number[]; values: Record<string, (number | null)[]> }>;
-  /** The row taken at exactly `timestamp` (to the millisecond), or undefined when there is none. */
-  at(timestamp: Date, columns?: readonly string[]): Promise<PlantRow | undefined>;
-  /** Timestamps of the rows strictly after `after`, oldest first, at most `limit` (default 1000). */
-  timestampsAfter(after: Date | undefined, limit?: number): Promise<Date[]>;
+  /**
+   * The row taken at exactly `time` (an `ExactTime` to the microsecond, or a Date to the
+   * millisecond), or undefined when there is none.
+   */
+  at(time: Date | ExactTime, columns?: readonly string[]): Promise<PlantRow | undefined>;
+  /**
+   * Timestamps of the rows strictly after `after`, exactly (microseconds), oldest first, at most
+   * `limit` (default 1000): two rows within one millisecond are two timestamps.
+   */
+  timestampsAfter(after: Date | ExactTime | undefined, limit?: number): Promise<ExactTime[]>;
   /** The table's columns (without the time column). */
   columns(): Promise<string[]>;
   /** Creates the table (time column as primary key, double precision columns) or adds missing columns. */
@@ -228,7 +258,7 @@ export function createProcessDataSource(
       );
       return { times, values };
     },
-    async at(timestamp, columns) {
+    async at(when, columns) {
       await checkColumns(columns ?? []);
       const select = columns
         ? [ts, ...columns.filter((c) => c !== timeColumn).map((c) => quoteIdent(c))].join(', ')
@@ -236,9 +266,8 @@ export function createProcessDataSource(
       const [and, values] = where(1);
       const r = await db.query(
         `SELECT ${select}, ${exactTimeSql(ts)} AS po_time FROM ${t}
-         WHERE ${ts} >= $1::timestamptz AND ${ts} < $1::timestamptz + interval '1 millisecond'${and}
-         ORDER BY ${ts} DESC LIMIT 1`,
-        [timestamp, ...values],
+         WHERE ${ts} = $1::timestamptz${and} LIMIT 1`,
+        [timeParameter(when, 'The row time'), ...values],
       );
       const row = r.rows[0];
       if (!row) return undefined;
@@ -248,15 +277,16 @@ export function createProcessDataSource(
     async timestampsAfter(after, limit = 1000) {
       // No column check (a scheduler calls this often): a missing column fails the query itself.
       const [and, values] = where(after ? 2 : 1);
-      const r = await db.query<Record<string, unknown>>(
-        `SELECT ${ts} AS t FROM ${t}
-         WHERE ${after ? `${ts} >= $2::timestamptz + interval '1 millisecond'` : 'true'}${and}
+      // Compared and returned at full precision: a row 1 µs after `after` is new.
+      const r = await db.query<{ t: string }>(
+        `SELECT ${exactTimeSql(ts)} AS t FROM ${t}
+         WHERE ${after ? `${ts} > $2::timestamptz` : 'true'}${and}
          ORDER BY ${ts} LIMIT $1`,
         after
-          ? [Math.max(1, Math.trunc(limit)), after, ...values]
+          ? [Math.max(1, Math.trunc(limit)), timeParameter(after, 'The scheduling cursor'), ...values]
           : [Math.max(1, Math.trunc(limit)), ...values],
       );
-      return r.rows.map((row) => toDate(row.t));
+      return r.rows.map((row) => String(row.t));
     },
     async columns() {
       known = await readColumns();

@@ -4,14 +4,14 @@ import {
   createProcessDataSource,
   createReplayStore,
   type Database,
+  exactTime,
   openDatabase,
   type ReplayStore,
 } from './index.ts';
 
 // Needs the PostgreSQL server at 127.0.0.1:5432 (PO_TEST_DATABASE_URL).
-const postgres = testDatabases(openDatabase, { prefix: 'po_db_replays' }).filter(
-  (b) => b.name === 'postgres',
-);
+const backends = testDatabases(openDatabase, { prefix: 'po_db_replays' });
+const postgres = backends.filter((b) => b.name === 'postgres');
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const at = (minute: number) => new Date(T0 + minute * 60_000);
 
@@ -59,7 +59,7 @@ describe.each(postgres)('replays on $name', (backend) => {
       [at(3).getTime(), 6],
     ]);
     expect(cycles[0]).toMatchObject({ costRecommended: null, decisions: { Fuel: { at_bound: 'upper' } } });
-    expect([...(await store.recorded(replay.id))].sort()).toEqual([1, 2, 3].map((m) => at(m).getTime()));
+    expect([...(await store.recorded(replay.id))].sort()).toEqual([1, 2, 3].map((m) => exactTime(at(m))));
     await store.update(replay.id, { status: 'done', counts: { ok: 3 } });
     expect(await store.get(replay.id)).toMatchObject({ status: 'done', counts: { ok: 3 } });
   });
@@ -83,5 +83,69 @@ describe.each(postgres)('replays on $name', (backend) => {
     const rest = await source.between(window, ['Feed'], { after: first.at(-1)!.timestamp, limit: 100 });
     expect(rest.map((r) => r.values.Feed)).toEqual([9, 10, 11, 12, 13, 14]);
     await expect(source.between(window, ['Coal'])).rejects.toMatchObject({ code: 'MISSING_COLUMNS' });
+  });
+});
+
+describe.each(backends)('replay cycles keyed by exact time on $name', (backend) => {
+  let db: Database;
+  let cleanup: () => Promise<void>;
+  let store: ReplayStore;
+  beforeAll(async () => {
+    ({ db, cleanup } = await backend.open());
+    store = await createReplayStore(db);
+  });
+  afterAll(async () => {
+    await cleanup?.();
+  });
+
+  it('stores two cycles within one millisecond apart, each once, and reads them back exactly', async () => {
+    const predictionChecks = {
+      horizon_s: 0,
+      outputs: { predicted_X: { model: 'm', measured_by: 'X', inferred: true } },
+    };
+    const replay = await store.create({
+      dataTable: 'process_data',
+      from: at(0),
+      to: at(9),
+      every: 1,
+      strategyKey: 'k',
+      predictionChecks,
+    });
+    expect((await store.get(replay.id))!.predictionChecks).toEqual(predictionChecks);
+    const cycle = (dataTime: string, x: number | null) => ({
+      dataTimestamp: new Date(dataTime),
+      dataTime,
+      status: 'ok' as const,
+      measured: { X: x },
+    });
+    const a = '2026-03-01T00:01:00.000100Z';
+    const b = '2026-03-01T00:01:00.000900Z';
+    expect(await store.record(replay.id, [cycle(a, 1)])).toBe(1);
+    expect(await store.record(replay.id, [cycle(b, 2), cycle(a, 99)])).toBe(1);
+    expect([...(await store.recorded(replay.id))].sort()).toEqual([a, b]);
+    const cycles = await store.cycles(replay.id);
+    expect(cycles.map((c) => [c.dataTime, c.measured])).toEqual([
+      [a, { X: 1 }],
+      [b, { X: 2 }],
+    ]);
+    // A time with a zone offset is the same instant as its UTC text.
+    expect(await store.record(replay.id, [cycle('2026-03-01T01:31:00.0009+01:30', 3)])).toBe(0);
+    await expect(store.record(replay.id, [cycle('yesterday', 1)])).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining("dataTime 'yesterday'"),
+    });
+  });
+});
+
+describe('exactTime', () => {
+  it('writes one text per instant', () => {
+    expect(exactTime(new Date('2026-03-01T00:00:00.123Z'))).toBe('2026-03-01T00:00:00.123000Z');
+    expect(exactTime('2026-03-01T00:00:00.1234Z')).toBe('2026-03-01T00:00:00.123400Z');
+    expect(exactTime('2026-03-01T05:30:00+05:30')).toBe('2026-03-01T00:00:00.000000Z');
+    expect(exactTime('2026-03-01T05:30:00.000007+0530')).toBe('2026-03-01T00:00:00.000007Z');
+    expect(() => exactTime('2026-03-01 00:00:00', 'row time')).toThrow(
+      /row time '2026-03-01 00:00:00' is not an ISO 8601/,
+    );
+    expect(() => exactTime(new Date(Number.NaN), 'row time')).toThrow(/row time is an invalid date/);
   });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DbError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import { defaultTableNames, migrate, type TableNames } from './migrations.ts';
+import { type ExactTime, exactTime, exactTimeSql, timeParameter } from './process-data.ts';
 import type { CycleRecord } from './results.ts';
 import type { Database } from './types.ts';
 
@@ -27,13 +28,38 @@ export interface Replay {
   rowsInWindow: number | null;
   /** Cycle counts at the last update (`ok`, `skipped`, `failed`, ...). */
   counts: Record<string, number> | null;
+  /** Which predictions the report compares with the plant, and how; null for a replay made before it was recorded. */
+  predictionChecks: ReplayPredictionChecks | null;
   createdAt: Date;
   updatedAt: Date;
 }
 
 /** What a new replay is. */
 export type ReplayInput = Pick<Replay, 'dataTable' | 'from' | 'to' | 'every' | 'strategyKey'> &
-  Partial<Pick<Replay, 'strategyVersion' | 'strategySource' | 'rowsInWindow'>>;
+  Partial<Pick<Replay, 'strategyVersion' | 'strategySource' | 'rowsInWindow' | 'predictionChecks'>>;
+
+/**
+ * The strategy's predictions a replay report compares with what the plant did next: per
+ * Predicted variable, the model behind it and the plant-data column that measures it (null:
+ * none), and how far ahead a prediction is judged.
+ */
+export interface ReplayPredictionChecks {
+  /** Seconds ahead a prediction is judged (the strategy's `models.mismatch.horizon_s`); 0: the next replayed row. */
+  horizon_s: number;
+  outputs: Record<
+    string,
+    {
+      /** The InferenceModel skill behind the prediction; null when it cannot be told. */
+      model: string | null;
+      /** The plant-data column that measures the variable; null when none does. */
+      measured_by: string | null;
+      /** True when `measured_by` was inferred (the delta-model pattern), not declared. */
+      inferred: boolean;
+      /** Why there is no model or no measured column, in words. */
+      note?: string;
+    }
+  >;
+}
 
 /**
  * One replayed cycle: the runner's cycle record plus what the replay report reads. `decisions`:
@@ -45,6 +71,11 @@ export interface ReplayCycleRecord extends CycleRecord {
   held?: boolean | null;
   decisions?: Record<string, ReplayDecision> | null;
   models?: unknown;
+  /**
+   * The plant's readings of the columns that measure a prediction, at this row: a number, or
+   * null when the reading is missing or the input validation did not pass it.
+   */
+  measured?: Record<string, number | null> | null;
 }
 
 /** A decision variable in one replayed cycle. */
@@ -58,7 +89,10 @@ export interface ReplayDecision {
 
 /** A stored replayed cycle. */
 export interface StoredReplayCycle {
+  /** The plant row's timestamp to the millisecond (`dataTime` is exact). */
   dataTimestamp: Date;
+  /** The plant row's timestamp exactly (microseconds): the cycle's identity in the replay. */
+  dataTime: ExactTime;
   status: CycleRecord['status'];
   reason: string | null;
   mode: string | null;
@@ -72,6 +106,7 @@ export interface StoredReplayCycle {
   optimizer: unknown;
   substitutions: unknown;
   models: unknown;
+  measured: Record<string, number | null> | null;
   durationMs: number | null;
 }
 
@@ -95,13 +130,14 @@ export interface ReplayStore {
     patch: { status: ReplayStatus; reason?: string | null; counts?: Record<string, number> },
   ): Promise<void>;
   /**
-   * Stores cycles; a data timestamp already stored for the replay is left as it is (stored
-   * once). Returns how many were new.
+   * Stores cycles under their exact data time (`dataTime`, microseconds; else `dataTimestamp`);
+   * a data time already stored for the replay is left as it is (stored once). Returns how many
+   * were new.
    */
   record(id: string, cycles: readonly ReplayCycleRecord[]): Promise<number>;
-  /** Data timestamps (epoch ms) already stored for the replay. */
-  recorded(id: string): Promise<Set<number>>;
-  /** Every stored cycle of the replay, in time order. */
+  /** Data times already stored for the replay, exactly (`ExactTime` as `exactTime` writes it). */
+  recorded(id: string): Promise<Set<ExactTime>>;
+  /** Every stored cycle of the replay, in time order (microseconds). */
   cycles(id: string): Promise<StoredReplayCycle[]>;
 }
 
@@ -123,13 +159,15 @@ const COLUMNS = [
   'optimizer',
   'substitutions',
   'models',
+  'measured',
   'duration_ms',
 ] as const;
 
 function cycleParams(id: string, c: ReplayCycleRecord): unknown[] {
   return [
     id,
-    c.dataTimestamp,
+    // The exact time when known: two rows within one millisecond are two cycles.
+    c.dataTime === undefined ? c.dataTimestamp : timeParameter(c.dataTime, 'dataTime'),
     c.status,
     c.reason ?? null,
     c.mode ?? null,
@@ -143,6 +181,7 @@ function cycleParams(id: string, c: ReplayCycleRecord): unknown[] {
     json(c.optimizer),
     json(c.substitutions),
     json(c.models),
+    json(c.measured),
     c.durationMs ?? null,
   ];
 }
@@ -165,6 +204,7 @@ function toReplay(r: Record<string, unknown>): Replay {
     reason: (r.reason as string | null) ?? null,
     rowsInWindow: num(r.rows_in_window),
     counts: (r.counts as Record<string, number> | null) ?? null,
+    predictionChecks: (r.prediction_checks as ReplayPredictionChecks | null) ?? null,
     createdAt: r.created_at as Date,
     updatedAt: r.updated_at as Date,
   };
@@ -173,6 +213,7 @@ function toReplay(r: Record<string, unknown>): Replay {
 function toCycle(r: Record<string, unknown>): StoredReplayCycle {
   return {
     dataTimestamp: r.data_timestamp as Date,
+    dataTime: r.po_data_time as ExactTime,
     status: r.status as CycleRecord['status'],
     reason: (r.reason as string | null) ?? null,
     mode: (r.mode as string | null) ?? null,
@@ -186,6 +227,7 @@ function toCycle(r: Record<string, unknown>): StoredReplayCycle {
     optimizer: r.optimizer ?? null,
     substitutions: r.substitutions ?? null,
     models: r.models ?? null,
+    measured: (r.measured as StoredReplayCycle['measured']) ?? null,
     durationMs: num(r.duration_ms),
   };
 }
@@ -210,8 +252,8 @@ export async function createReplayStore(
           `[po/db] a replay's every must be a whole number >= 1, got ${input.every}`,
         );
       const r = await db.query(
-        `INSERT INTO ${replays} (id, data_table, window_from, window_to, every, strategy_version, strategy_source, strategy_key, status, rows_in_window)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9) RETURNING *`,
+        `INSERT INTO ${replays} (id, data_table, window_from, window_to, every, strategy_version, strategy_source, strategy_key, status, rows_in_window, prediction_checks)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10) RETURNING *`,
         [
           randomUUID(),
           input.dataTable,
@@ -222,6 +264,7 @@ export async function createReplayStore(
           input.strategySource ?? null,
           input.strategyKey,
           input.rowsInWindow ?? null,
+          json(input.predictionChecks),
         ],
       );
       return toReplay(r.rows[0]!);
@@ -258,14 +301,17 @@ export async function createReplayStore(
       return inserted;
     },
     async recorded(id) {
-      const r = await db.query<{ data_timestamp: Date }>(
-        `SELECT data_timestamp FROM ${results} WHERE replay_id = $1`,
+      const r = await db.query<{ t: string }>(
+        `SELECT ${exactTimeSql('data_timestamp')} AS t FROM ${results} WHERE replay_id = $1`,
         [id],
       );
-      return new Set(r.rows.map((x) => x.data_timestamp.getTime()));
+      return new Set(r.rows.map((x) => exactTime(x.t)));
     },
     async cycles(id) {
-      const r = await db.query(`SELECT * FROM ${results} WHERE replay_id = $1 ORDER BY data_timestamp`, [id]);
+      const r = await db.query(
+        `SELECT *, ${exactTimeSql('data_timestamp')} AS po_data_time FROM ${results} WHERE replay_id = $1 ORDER BY data_timestamp`,
+        [id],
+      );
       return r.rows.map(toCycle);
     },
   };

@@ -19,7 +19,10 @@ export interface CycleRecord {
   /** The fleet unit the cycle ran for (`@po/fleet`); '' (the default) is the single-unit service. */
   unit?: string;
   status: CycleStatus;
-  /** Why a cycle was skipped or failed (an error message, never a stack). */
+  /**
+   * Why a cycle was skipped or failed (an error message, never a stack); for an ok cycle, why it
+   * ran in monitor mode when a bad critical model forced it (model-plant mismatch), else none.
+   */
   reason?: string | null;
   strategyVersion?: string | null;
   /** Model file path -> SHA-256, for provenance. */

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEMO_MODELS } from '../scripts/build-demo-models.ts';
 import { compatRequest, expected, FIXTURES, pthRequest, stackRows } from '../test/compat.ts';
 import { denseKernel } from './dense-kernel.ts';
+import { erf, fastErf } from './math.ts';
 import { buildMlpOnnx } from './mlp-onnx.ts';
 import { localModelFiles } from './paths.ts';
 import { createModelProvider } from './provider.ts';
@@ -176,6 +177,39 @@ describe('denseKernel', () => {
         expect(Math.abs(g[i]! - difference), `${fn} d/dx${i}`).toBeLessThan(1e-7);
       }
     }
+  });
+
+  it('folds BatchNorm and scalings into the Gemms and fuses exact GELU into one step per layer', () => {
+    const bytes = buildMlpOnnx({
+      inputSize: 2,
+      layers: [
+        {
+          kind: 'linear',
+          weight: [
+            [0.5, -1.2],
+            [0.3, 0.8],
+          ],
+          bias: [0.1, -0.2],
+        },
+        { kind: 'batchnorm', weight: [1, 0.5], bias: [0, 0.1], runningMean: [0.1, 0], runningVar: [1, 2] },
+        { kind: 'activation', fn: 'gelu' },
+        { kind: 'linear', weight: [[1, -0.5]], bias: [0.3] },
+      ],
+    });
+    // Gemm (with BatchNorm), the GELU gate, Gemm (with GELU's trailing 0.5).
+    expect(denseKernel(bytes, 2)!.stepCount).toBe(3);
+  });
+
+  it('evaluates erf by its Chebyshev pieces as the series does', () => {
+    let largest = 0;
+    for (let i = -70_000; i <= 70_000; i++) {
+      const x = i * 1e-4 + 3e-7;
+      largest = Math.max(largest, Math.abs(fastErf(x) - erf(x)));
+    }
+    expect(largest).toBeLessThan(2e-13);
+    expect(fastErf(Number.NaN)).toBeNaN();
+    expect(Math.abs(fastErf(0))).toBeLessThan(1e-16);
+    expect([fastErf(7), fastErf(-7), fastErf(Number.POSITIVE_INFINITY)]).toEqual([1, -1, 1]);
   });
 
   it('gives no kernel for a graph with an op it does not run, or bytes that are not ONNX', () => {

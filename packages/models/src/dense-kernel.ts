@@ -1,25 +1,35 @@
 /**
  * A typed-array value-and-Jacobian kernel for the small dense networks po runs (Linear/Gemm,
  * MatMul, BatchNormalization in inference mode, exact GELU as Div/Erf/Add/Mul, ReLU, tanh,
- * sigmoid, leaky ReLU, and elementwise arithmetic with constants): the ONNX graph is read once
- * and interpreted row by row in float64, a forward pass for the values and one reverse sweep
- * from the scalar output for d output / d every input, so one call gives a batch's outputs and
- * their Jacobian. (`apply` can also carry forward-mode tangents; the reverse sweep is cheaper
- * for one output.) A graph with anything else
- * (another op, another shape) gets no kernel: `denseKernel` returns undefined and the engine
- * falls back to finite differences of the ONNX Runtime predictions.
+ * sigmoid, leaky ReLU, and elementwise arithmetic with constants): the ONNX graph is read once,
+ * simplified (affine steps folded into the neighbouring Gemm, the GELU pattern fused into one
+ * step) and run row by row in float64, a forward pass for the values and one reverse sweep from
+ * the scalar output for d output / d every input, so one call gives a batch's outputs and their
+ * Jacobian. Every step is an object holding its own typed arrays; a row allocates nothing.
+ * A graph with anything else (another op, another shape) gets no kernel: `denseKernel` returns
+ * undefined and the engine falls back to finite differences of the ONNX Runtime predictions.
  */
 import onnxProto, { type onnx as Onnx } from 'onnx-proto';
-import { erf } from './math.ts';
+import { fastErf as erf } from './math.ts';
 
 const { onnx } = onnxProto;
 
-/** A step of the compiled graph; slots index the row buffers. */
+/** A step of the compiled graph (data, before it is made runnable); slots index the row buffers. */
 type Step =
   | { op: 'gemm'; x: number; y: number; w: Float64Array; b: Float64Array; rows: number; cols: number }
   | { op: 'affine'; x: number; y: number; scale: Float64Array; shift: Float64Array }
   | { op: 'unary'; x: number; y: number; fn: Unary; alpha: number }
-  | { op: 'binary'; x: number; z: number; y: number; fn: '+' | '-' | '*' | '/' };
+  | { op: 'binary'; x: number; z: number; y: number; fn: '+' | '-' | '*' | '/' }
+  /** y = x * (p * erf(a * x + c) + q), elementwise: exact GELU and its exports' variants. */
+  | {
+      op: 'erfGate';
+      x: number;
+      y: number;
+      a: Float64Array;
+      c: Float64Array;
+      p: Float64Array;
+      q: Float64Array;
+    };
 
 type Unary = 'erf' | 'relu' | 'tanh' | 'sigmoid' | 'leaky_relu' | 'identity';
 
@@ -28,25 +38,37 @@ type Constant = Float64Array;
 
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
 
+/** One runnable step: values forward, adjoints backward (added to its inputs' adjoints). */
+interface RowStep {
+  forward(): void;
+  backward(): void;
+}
+
 /** The compiled kernel of one network: `run` evaluates one row and its gradient. */
 export class DenseKernel {
   readonly inputWidth: number;
-  private readonly steps: readonly Step[];
+  private readonly steps: readonly RowStep[];
   private readonly values: Float64Array[];
-  private readonly tangents: Float64Array[];
   private readonly adjoints: Float64Array[];
+  /** The adjoints the steps read or write (slots of folded steps are left out). */
+  private readonly liveAdjoints: Float64Array[];
   private readonly output: number;
 
   constructor(inputWidth: number, widths: readonly number[], steps: readonly Step[], output: number) {
     this.inputWidth = inputWidth;
-    this.steps = steps;
     this.values = widths.map((w) => new Float64Array(w));
-    this.tangents = widths.map((w) => new Float64Array(w * inputWidth));
     this.adjoints = widths.map((w) => new Float64Array(w));
+    this.steps = steps.map((step) => runnable(step, this.values, this.adjoints));
+    const live = new Set([
+      0,
+      output,
+      ...steps.flatMap((s) => (s.op === 'binary' ? [s.x, s.z, s.y] : [s.x, s.y])),
+    ]);
+    this.liveAdjoints = [...live].map((slot) => this.adjoints[slot]!);
     this.output = output;
   }
 
-  /** Fills the slots that hold constants (their tangents stay zero). */
+  /** Fills the slots that hold constants. */
   setConstants(constants: readonly [number, Float64Array][]): void {
     for (const [slot, values] of constants) this.values[slot]!.set(values);
   }
@@ -66,95 +88,242 @@ export class DenseKernel {
     const d = this.inputWidth;
     const v0 = this.values[0]!;
     for (let i = 0; i < d; i++) v0[i] = x[offset + i]!;
-    // Forward: values only (no tangents: d = 0). Backward: one reverse sweep from the scalar
-    // output gives d output / d every input (cheaper than d forward tangents).
+    // Forward: values. Backward: one reverse sweep from the scalar output gives d output / d every
+    // input (cheaper than d forward tangents).
     const steps = this.steps;
-    for (let s = 0; s < steps.length; s++) this.apply(steps[s]!, 0);
+    for (let s = 0; s < steps.length; s++) steps[s]!.forward();
+    const live = this.liveAdjoints;
+    for (let k = 0; k < live.length; k++) live[k]!.fill(0);
     const adjoints = this.adjoints;
-    for (let k = 0; k < adjoints.length; k++) adjoints[k]!.fill(0);
     adjoints[this.output]![0] = 1;
-    for (let s = steps.length - 1; s >= 0; s--) this.backward(steps[s]!);
+    for (let s = steps.length - 1; s >= 0; s--) steps[s]!.backward();
     const a0 = adjoints[0]!;
     for (let i = 0; i < d; i++) gradient[gOffset + i] = a0[i]! * inputScale[i]!;
     return this.values[this.output]![0]!;
   }
 
-  /** Adds the step's output adjoint, times its local derivative, to its inputs' adjoints. */
-  private backward(step: Step): void {
-    const ay = this.adjoints[step.y]!;
-    const ax = this.adjoints[step.x]!;
-    const xv = this.values[step.x]!;
-    const n = ay.length;
-    switch (step.op) {
-      case 'gemm': {
-        const { w, cols } = step;
-        for (let o = 0; o < n; o++) {
-          const a = ay[o]!;
-          if (a === 0) continue;
-          for (let k = 0; k < cols; k++) ax[k]! += w[o * cols + k]! * a;
-        }
-        return;
-      }
-      case 'affine':
-        for (let k = 0; k < n; k++) ax[k]! += at(step.scale, k) * ay[k]!;
-        return;
-      case 'unary': {
-        const yv = this.values[step.y]!;
-        for (let k = 0; k < n; k++) ax[k]! += unarySlope(step.fn, step.alpha, xv[k]!, yv[k]!) * ay[k]!;
-        return;
-      }
-      case 'binary': {
-        const az = this.adjoints[step.z]!;
-        const zv = this.values[step.z]!;
-        for (let k = 0; k < n; k++) {
-          const ka = xv.length === 1 ? 0 : k;
-          const kb = zv.length === 1 ? 0 : k;
-          const a = xv[ka]!;
-          const b = zv[kb]!;
-          const g = ay[k]!;
-          if (step.fn === '+') {
-            ax[ka]! += g;
-            az[kb]! += g;
-          } else if (step.fn === '-') {
-            ax[ka]! += g;
-            az[kb]! -= g;
-          } else if (step.fn === '*') {
-            ax[ka]! += b * g;
-            az[kb]! += a * g;
-          } else {
-            ax[ka]! += g / b;
-            az[kb]! -= (a * g) / (b * b);
-          }
-        }
-        return;
-      }
+  /** How many steps a row runs (after folding and fusing), for tests. */
+  get stepCount(): number {
+    return this.steps.length;
+  }
+}
+
+function runnable(step: Step, values: Float64Array[], adjoints: Float64Array[]): RowStep {
+  const io = { xv: values[step.x]!, xa: adjoints[step.x]!, yv: values[step.y]!, ya: adjoints[step.y]! };
+  switch (step.op) {
+    case 'gemm':
+      return new GemmStep(io, step.w, full(step.b, step.rows), step.rows, step.cols);
+    case 'affine':
+      return new AffineStep(io, full(step.scale, io.yv.length), full(step.shift, io.yv.length));
+    case 'unary':
+      return new UnaryStep(io, step.fn, step.alpha);
+    case 'binary':
+      return new BinaryStep(io, values[step.z]!, adjoints[step.z]!, step.fn);
+    case 'erfGate':
+      return new ErfGateStep(io, step.a, step.c, step.p, step.q);
+  }
+}
+
+/** The input and output slots of a step: values and adjoints. */
+interface StepIo {
+  xv: Float64Array;
+  xa: Float64Array;
+  yv: Float64Array;
+  ya: Float64Array;
+}
+
+class GemmStep implements RowStep {
+  constructor(
+    private readonly io: StepIo,
+    private readonly w: Float64Array,
+    private readonly b: Float64Array,
+    private readonly rows: number,
+    private readonly cols: number,
+  ) {}
+
+  forward(): void {
+    const { xv, yv } = this.io;
+    const { w, b, rows, cols } = this;
+    for (let o = 0, base = 0; o < rows; o++, base += cols) {
+      let sum = b[o]!;
+      for (let k = 0; k < cols; k++) sum += w[base + k]! * xv[k]!;
+      yv[o] = sum;
     }
   }
 
-  private apply(step: Step, d: number): void {
-    const xv = this.values[step.x]!;
-    const xt = this.tangents[step.x]!;
-    const yv = this.values[step.y]!;
-    const yt = this.tangents[step.y]!;
-    switch (step.op) {
-      case 'gemm':
-        gemm(step, xv, xt, yv, yt, d);
+  backward(): void {
+    const { xa, ya } = this.io;
+    const { w, rows, cols } = this;
+    for (let o = 0, base = 0; o < rows; o++, base += cols) {
+      const a = ya[o]!;
+      if (a === 0) continue;
+      for (let k = 0; k < cols; k++) xa[k]! += w[base + k]! * a;
+    }
+  }
+}
+
+class AffineStep implements RowStep {
+  constructor(
+    private readonly io: StepIo,
+    private readonly scale: Float64Array,
+    private readonly shift: Float64Array,
+  ) {}
+
+  forward(): void {
+    const { xv, yv } = this.io;
+    const { scale, shift } = this;
+    for (let k = 0; k < yv.length; k++) yv[k] = xv[k]! * scale[k]! + shift[k]!;
+  }
+
+  backward(): void {
+    const { xa, ya } = this.io;
+    const scale = this.scale;
+    for (let k = 0; k < ya.length; k++) xa[k]! += scale[k]! * ya[k]!;
+  }
+}
+
+class UnaryStep implements RowStep {
+  constructor(
+    private readonly io: StepIo,
+    private readonly fn: Unary,
+    private readonly alpha: number,
+  ) {}
+
+  forward(): void {
+    const { xv, yv } = this.io;
+    const n = yv.length;
+    switch (this.fn) {
+      case 'erf':
+        for (let k = 0; k < n; k++) yv[k] = erf(xv[k]!);
         return;
-      case 'affine': {
-        const n = yv.length;
-        for (let k = 0; k < n; k++) {
-          const s = at(step.scale, k);
-          yv[k] = xv[k]! * s + at(step.shift, k);
-          for (let i = 0; i < d; i++) yt[k * d + i] = xt[k * d + i]! * s;
-        }
+      case 'relu':
+        for (let k = 0; k < n; k++) yv[k] = Math.max(xv[k]!, 0);
         return;
+      case 'leaky_relu':
+        for (let k = 0; k < n; k++) yv[k] = xv[k]! > 0 ? xv[k]! : this.alpha * xv[k]!;
+        return;
+      case 'tanh':
+        for (let k = 0; k < n; k++) yv[k] = Math.tanh(xv[k]!);
+        return;
+      case 'sigmoid':
+        for (let k = 0; k < n; k++) yv[k] = 1 / (1 + Math.exp(-xv[k]!));
+        return;
+      default:
+        for (let k = 0; k < n; k++) yv[k] = xv[k]!;
+    }
+  }
+
+  backward(): void {
+    const { xv, xa, yv, ya } = this.io;
+    const n = ya.length;
+    switch (this.fn) {
+      case 'erf':
+        for (let k = 0; k < n; k++) xa[k]! += TWO_OVER_SQRT_PI * Math.exp(-xv[k]! * xv[k]!) * ya[k]!;
+        return;
+      case 'relu':
+        for (let k = 0; k < n; k++) if (xv[k]! > 0) xa[k]! += ya[k]!;
+        return;
+      case 'leaky_relu':
+        for (let k = 0; k < n; k++) xa[k]! += (xv[k]! > 0 ? 1 : this.alpha) * ya[k]!;
+        return;
+      case 'tanh':
+        for (let k = 0; k < n; k++) xa[k]! += (1 - yv[k]! * yv[k]!) * ya[k]!;
+        return;
+      case 'sigmoid':
+        for (let k = 0; k < n; k++) xa[k]! += yv[k]! * (1 - yv[k]!) * ya[k]!;
+        return;
+      default:
+        for (let k = 0; k < n; k++) xa[k]! += ya[k]!;
+    }
+  }
+}
+
+class BinaryStep implements RowStep {
+  private readonly scalarX: boolean;
+  private readonly scalarZ: boolean;
+
+  constructor(
+    private readonly io: StepIo,
+    private readonly zv: Float64Array,
+    private readonly za: Float64Array,
+    private readonly fn: '+' | '-' | '*' | '/',
+  ) {
+    this.scalarX = io.xv.length === 1;
+    this.scalarZ = zv.length === 1;
+  }
+
+  forward(): void {
+    const { xv, yv } = this.io;
+    const zv = this.zv;
+    for (let k = 0; k < yv.length; k++) {
+      const a = xv[this.scalarX ? 0 : k]!;
+      const b = zv[this.scalarZ ? 0 : k]!;
+      yv[k] = this.fn === '+' ? a + b : this.fn === '-' ? a - b : this.fn === '*' ? a * b : a / b;
+    }
+  }
+
+  backward(): void {
+    const { xv, xa, ya } = this.io;
+    const { zv, za } = this;
+    for (let k = 0; k < ya.length; k++) {
+      const ka = this.scalarX ? 0 : k;
+      const kb = this.scalarZ ? 0 : k;
+      const a = xv[ka]!;
+      const b = zv[kb]!;
+      const g = ya[k]!;
+      if (this.fn === '+') {
+        xa[ka]! += g;
+        za[kb]! += g;
+      } else if (this.fn === '-') {
+        xa[ka]! += g;
+        za[kb]! -= g;
+      } else if (this.fn === '*') {
+        xa[ka]! += b * g;
+        za[kb]! += a * g;
+      } else {
+        xa[ka]! += g / b;
+        za[kb]! -= (a * g) / (b * b);
       }
-      case 'unary':
-        unary(step.fn, step.alpha, xv, xt, yv, yt, d);
-        return;
-      case 'binary':
-        binary(step.fn, xv, xt, this.values[step.z]!, this.tangents[step.z]!, yv, yt, d);
-        return;
+    }
+  }
+}
+
+/** y = x * (p * erf(a x + c) + q); keeps a x + c and the gate for the backward sweep. */
+class ErfGateStep implements RowStep {
+  private readonly t: Float64Array;
+  private readonly gate: Float64Array;
+
+  constructor(
+    private readonly io: StepIo,
+    private readonly a: Float64Array,
+    private readonly c: Float64Array,
+    private readonly p: Float64Array,
+    private readonly q: Float64Array,
+  ) {
+    this.t = new Float64Array(io.yv.length);
+    this.gate = new Float64Array(io.yv.length);
+  }
+
+  forward(): void {
+    const { xv, yv } = this.io;
+    const { a, c, p, q, t, gate } = this;
+    for (let k = 0; k < yv.length; k++) {
+      const x = xv[k]!;
+      const tk = a[k]! * x + c[k]!;
+      const g = p[k]! * erf(tk) + q[k]!;
+      t[k] = tk;
+      gate[k] = g;
+      yv[k] = x * g;
+    }
+  }
+
+  backward(): void {
+    const { xv, xa, ya } = this.io;
+    const { a, p, t, gate } = this;
+    for (let k = 0; k < ya.length; k++) {
+      const tk = t[k]!;
+      const slope = gate[k]! + xv[k]! * p[k]! * TWO_OVER_SQRT_PI * Math.exp(-tk * tk) * a[k]!;
+      xa[k]! += slope * ya[k]!;
     }
   }
 }
@@ -163,124 +332,113 @@ function at(c: Constant, k: number): number {
   return c.length === 1 ? c[0]! : c[k]!;
 }
 
-function gemm(
-  step: Extract<Step, { op: 'gemm' }>,
-  xv: Float64Array,
-  xt: Float64Array,
-  yv: Float64Array,
-  yt: Float64Array,
-  d: number,
-): void {
-  const { w, b, rows, cols } = step;
-  for (let o = 0; o < rows; o++) {
-    let sum = at(b, o);
-    const base = o * cols;
-    for (let k = 0; k < cols; k++) sum += w[base + k]! * xv[k]!;
-    yv[o] = sum;
-    for (let i = 0; i < d; i++) {
-      let ts = 0;
-      for (let k = 0; k < cols; k++) ts += w[base + k]! * xt[k * d + i]!;
-      yt[o * d + i] = ts;
-    }
-  }
+/** A constant broadcast to `width` values. */
+function full(c: Constant, width: number): Float64Array {
+  return c.length === width ? c : Float64Array.from({ length: width }, (_, k) => at(c, k));
 }
 
-function unary(
-  fn: Unary,
-  alpha: number,
-  xv: Float64Array,
-  xt: Float64Array,
-  yv: Float64Array,
-  yt: Float64Array,
-  d: number,
-): void {
-  for (let k = 0; k < xv.length; k++) {
-    const x = xv[k]!;
-    let y: number;
-    let dy: number;
-    switch (fn) {
-      case 'erf':
-        y = erf(x);
-        dy = TWO_OVER_SQRT_PI * Math.exp(-x * x);
-        break;
-      case 'relu':
-        y = Math.max(x, 0);
-        dy = x > 0 ? 1 : 0;
-        break;
-      case 'leaky_relu':
-        y = x > 0 ? x : alpha * x;
-        dy = x > 0 ? 1 : alpha;
-        break;
-      case 'tanh':
-        y = Math.tanh(x);
-        dy = 1 - y * y;
-        break;
-      case 'sigmoid':
-        y = 1 / (1 + Math.exp(-x));
-        dy = y * (1 - y);
-        break;
-      default:
-        y = x;
-        dy = 1;
+/**
+ * Simplifies the compiled steps without changing what they compute (up to rounding): the GELU
+ * pattern (affine, erf, affine, times its own input) becomes one `erfGate` step, and an affine
+ * step whose input or output is used by a Gemm alone is folded into that Gemm's weights.
+ */
+function simplify(steps: Step[], widths: readonly number[], output: number): Step[] {
+  let current = steps;
+  for (let changed = true; changed; ) {
+    changed = false;
+    const uses = new Int32Array(widths.length);
+    const producer = new Map<number, Step>();
+    uses[output]!++;
+    for (const step of current) {
+      uses[step.x]!++;
+      if (step.op === 'binary') uses[step.z]!++;
+      producer.set(step.y, step);
     }
-    yv[k] = y;
-    for (let i = 0; i < d; i++) yt[k * d + i] = xt[k * d + i]! * dy;
+    const only = (slot: number) => uses[slot] === 1;
+    const consumer = new Map<number, Step>();
+    for (const step of current) {
+      if (only(step.x)) consumer.set(step.x, step);
+      if (step.op === 'binary' && only(step.z)) consumer.set(step.z, step);
+    }
+    const removed = new Set<Step>();
+    const replaced = new Map<Step, Step>();
+    for (const step of current) {
+      if (removed.has(step) || replaced.has(step)) continue;
+      const gate =
+        step.op === 'binary' && step.fn === '*' ? erfGate(step, widths, producer, only) : undefined;
+      if (gate) {
+        replaced.set(step, gate.step);
+        for (const s of gate.removes) removed.add(s);
+        changed = true;
+        break;
+      }
+      if (step.op !== 'affine') continue;
+      const before = producer.get(step.x);
+      if (before?.op === 'gemm' && only(step.x) && !removed.has(before) && !replaced.has(before)) {
+        // y = s (W x + b) + h
+        const w = before.w.map((v, i) => v * at(step.scale, Math.floor(i / before.cols)));
+        const b = Float64Array.from(
+          { length: before.rows },
+          (_, o) => at(step.scale, o) * at(before.b, o) + at(step.shift, o),
+        );
+        replaced.set(before, { ...before, y: step.y, w, b });
+        removed.add(step);
+        changed = true;
+        break;
+      }
+      const after = consumer.get(step.y);
+      if (after?.op === 'gemm' && only(step.y) && !removed.has(after) && !replaced.has(after)) {
+        // W (s x + h) + b = (W diag s) x + (W h + b)
+        const w = after.w.map((v, i) => v * at(step.scale, i % after.cols));
+        const b = Float64Array.from({ length: after.rows }, (_, o) => {
+          let v = at(after.b, o);
+          for (let k = 0; k < after.cols; k++) v += after.w[o * after.cols + k]! * at(step.shift, k);
+          return v;
+        });
+        replaced.set(after, { ...after, x: step.x, w, b });
+        removed.add(step);
+        changed = true;
+        break;
+      }
+    }
+    current = current.filter((s) => !removed.has(s)).map((s) => replaced.get(s) ?? s);
   }
+  return current;
 }
 
-/** d unary(x) / dx, given x and y = unary(x). */
-function unarySlope(fn: Unary, alpha: number, x: number, y: number): number {
-  switch (fn) {
-    case 'erf':
-      return TWO_OVER_SQRT_PI * Math.exp(-x * x);
-    case 'relu':
-      return x > 0 ? 1 : 0;
-    case 'leaky_relu':
-      return x > 0 ? 1 : alpha;
-    case 'tanh':
-      return 1 - y * y;
-    case 'sigmoid':
-      return y * (1 - y);
-    default:
-      return 1;
+/** `step` (x * u) as an erfGate when u = p erf(a x + c) + q through single-use slots. */
+function erfGate(
+  step: Extract<Step, { op: 'binary' }>,
+  widths: readonly number[],
+  producer: ReadonlyMap<number, Step>,
+  only: (slot: number) => boolean,
+): { step: Step; removes: Step[] } | undefined {
+  for (const [x, u] of [
+    [step.x, step.z],
+    [step.z, step.x],
+  ] as const) {
+    const outer = producer.get(u);
+    if (outer?.op !== 'affine' || !only(u)) continue;
+    const e = producer.get(outer.x);
+    if (e?.op !== 'unary' || e.fn !== 'erf' || !only(outer.x)) continue;
+    const inner = producer.get(e.x);
+    if (inner?.op !== 'affine' || inner.x !== x || !only(e.x)) continue;
+    const width = widths[x]!;
+    if (widths[step.y] !== width) continue;
+    return {
+      step: {
+        op: 'erfGate',
+        x,
+        y: step.y,
+        a: full(inner.scale, width),
+        c: full(inner.shift, width),
+        p: full(outer.scale, width),
+        q: full(outer.shift, width),
+      },
+      removes: [outer, e, inner],
+    };
   }
-}
-
-function binary(
-  fn: '+' | '-' | '*' | '/',
-  av: Float64Array,
-  at_: Float64Array,
-  bv: Float64Array,
-  bt: Float64Array,
-  yv: Float64Array,
-  yt: Float64Array,
-  d: number,
-): void {
-  const n = yv.length;
-  for (let k = 0; k < n; k++) {
-    const ka = av.length === 1 ? 0 : k;
-    const kb = bv.length === 1 ? 0 : k;
-    const a = av[ka]!;
-    const b = bv[kb]!;
-    let y = a / b;
-    let da = 1 / b;
-    let db = -a / (b * b);
-    if (fn === '+') {
-      y = a + b;
-      da = 1;
-      db = 1;
-    } else if (fn === '-') {
-      y = a - b;
-      da = 1;
-      db = -1;
-    } else if (fn === '*') {
-      y = a * b;
-      da = b;
-      db = a;
-    }
-    yv[k] = y;
-    for (let i = 0; i < d; i++) yt[k * d + i] = da * at_[ka * d + i]! + db * bt[kb * d + i]!;
-  }
+  return undefined;
 }
 
 /** The float values of a tensor (raw little-endian bytes or float_data), or undefined for other types. */
@@ -461,7 +619,7 @@ export function denseKernel(bytes: Uint8Array, inputWidth: number): DenseKernel 
   for (const node of graph.node) if (!c.node(node)) return undefined;
   const output = c.slots.get(graph.output[0]!.name ?? '');
   if (output === undefined || c.widths[output] !== 1) return undefined;
-  const kernel = new DenseKernel(inputWidth, c.widths, c.steps, output);
+  const kernel = new DenseKernel(inputWidth, c.widths, simplify(c.steps, c.widths, output), output);
   kernel.setConstants(c.constantSlots);
   return kernel;
 }

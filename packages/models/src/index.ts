@@ -40,6 +40,7 @@ export {
   type MlpLayer,
   type MlpSpec,
 } from './mlp-onnx.ts';
+export { guardOnnxRuntimeCalls, type OnnxRuntimeCallGuard } from './onnx-session.ts';
 export { localModelFiles } from './paths.ts';
 export {
   createModelProvider,

@@ -26,9 +26,42 @@ export interface OnnxSignature {
   outputType: string | undefined;
 }
 
+/**
+ * Wraps every call into ONNX Runtime's native code on this thread (see `guardOnnxRuntimeCalls`).
+ * It runs `call` and answers its result, or rejects without calling it.
+ */
+export type OnnxRuntimeCallGuard = <T>(call: () => Promise<T>) => Promise<T>;
+
+const unguarded: OnnxRuntimeCallGuard = (call) => call();
+let guard: OnnxRuntimeCallGuard = unguarded;
+
+/**
+ * Routes every ONNX Runtime call made on this thread (session create, run, release) through
+ * `callGuard`; `undefined` removes it. A worker thread that may be terminated needs this:
+ * terminating a thread while ONNX Runtime is inside a native call aborts the whole process
+ * (`terminate called after throwing an instance of 'Napi::Error'`), so the thread's owner
+ * must only terminate it between calls.
+ */
+export function guardOnnxRuntimeCalls(callGuard: OnnxRuntimeCallGuard | undefined): void {
+  guard = callGuard ?? unguarded;
+}
+
 /** Opens an ONNX Runtime session from the bytes of a `.onnx` file. */
 export function createSession(bytes: Uint8Array): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(bytes, sessionOptions());
+  return guard(() => ort.InferenceSession.create(bytes, sessionOptions()));
+}
+
+/** Runs a session on one set of feeds. */
+export function runSession(
+  session: ort.InferenceSession,
+  feeds: ort.InferenceSession.FeedsType,
+): Promise<ort.InferenceSession.ReturnType> {
+  return guard(() => session.run(feeds));
+}
+
+/** Releases a session's native memory. */
+export function releaseSession(session: ort.InferenceSession): Promise<void> {
+  return guard(() => session.release());
 }
 
 /**
@@ -98,6 +131,6 @@ export class SessionPool {
     if (shared.refs > 0) return;
     if (this.#sessions.get(key) === shared) this.#sessions.delete(key);
     const session = await shared.session.catch(() => undefined);
-    await session?.release();
+    if (session) await releaseSession(session);
   }
 }

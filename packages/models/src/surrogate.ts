@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { type DenseKernel, denseKernel } from './dense-kernel.ts';
 import { ModelPredictError } from './errors.ts';
 import type { ModelMetadata } from './metadata.ts';
-import type { OnnxSignature } from './onnx-session.ts';
+import { type OnnxSignature, releaseSession, runSession } from './onnx-session.ts';
 import type { AffineStep } from './scalers.ts';
 
 /** What `load` returns: a `SurrogateModel` plus what was read alongside it. */
@@ -158,7 +158,7 @@ export class OnnxSurrogateModel implements LoadedModel {
     }
   }
 
-  /** The kernel's rows: scaled in float64, run with tangents, inverse-scaled with the chain rule. */
+  /** The kernel's rows: scaled in float64, a forward pass and one reverse sweep, inverse-scaled with the chain rule. */
   #jacobian(inputs: Float64Array, count: number, out: Float64Array, jacobian: Float64Array): void {
     const width = this.#width;
     if (jacobian.length < count * width) {
@@ -236,7 +236,7 @@ export class OnnxSurrogateModel implements LoadedModel {
     }
     let result: ort.Tensor | undefined;
     try {
-      const results = await this.#session.run({ [this.onnxInputName]: this.#tensor });
+      const results = await runSession(this.#session, { [this.onnxInputName]: this.#tensor });
       result = results[this.onnxOutputName];
     } catch (cause) {
       throw new ModelPredictError(
@@ -333,7 +333,7 @@ export class OnnxModelGroup implements SurrogateModelGroup {
     });
     let results: ort.InferenceSession.ReturnType;
     try {
-      results = await this.session.run(feeds);
+      results = await runSession(this.session, feeds);
     } catch (cause) {
       throw new ModelPredictError(
         'PREDICT_FAILED',
@@ -362,6 +362,6 @@ export class OnnxModelGroup implements SurrogateModelGroup {
 
   async dispose(): Promise<void> {
     await this.#tail;
-    await this.session.release();
+    await releaseSession(this.session);
   }
 }

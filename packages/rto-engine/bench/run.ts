@@ -4,7 +4,10 @@
  * same on 200 random plant states, batched evaluation and value-and-gradient throughput, and
  * RSS over 100,000 cycles in one process.
  * Run: pnpm --filter @po/rto-engine bench   (prints markdown for BENCHMARKS.md)
- *      BENCH_CYCLES=20000 to shorten the memory run.
+ *      BENCH_CYCLES=20000 to shorten the memory run; BENCH_PARTS=states,random,throughput,memory
+ *      (any subset, comma-separated; also `cpu`: CPU time per cycle by state, which a loaded
+ *      machine inflates less than wall-clock time) to run only some tables; BENCH_STATES=opt-06,probe-3 to time
+ *      only those predecessor states (e.g. under node --cpu-prof).
  */
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -74,7 +77,9 @@ async function predecessorStates(strategy: Strategy, before: Strategy) {
     ...cases.map((c) => ({ id: c.case_id, input: c.input_data, scipy: c })),
     ...probes.map((p) => ({ id: p.state_id, input: p.input_data, scipy: undefined })),
   ];
+  const only = process.env.BENCH_STATES?.split(',');
   for (const state of states) {
+    if (only && !only.includes(state.id)) continue;
     const { times, result } = await timeCycles(strategy, state.input, 200);
     const old = await before.optimize(state.input);
     times.sort((a, b) => a - b);
@@ -91,7 +96,7 @@ async function predecessorStates(strategy: Strategy, before: Strategy) {
   }
   all.sort((a, b) => a - b);
   console.log(
-    `| **all 12 predecessor states** | ${all.length} | **${ms(quantile(all, 0.5))}** | **${ms(quantile(all, 0.95))}** | | | | | | |\n`,
+    `| **${only ? only.join(', ') : 'all 12 predecessor states'}** | ${all.length} | **${ms(quantile(all, 0.5))}** | **${ms(quantile(all, 0.95))}** | | | | | | |\n`,
   );
 }
 
@@ -164,6 +169,29 @@ async function throughput(strategy: Strategy) {
   console.log('\nEach call includes the per-call set-up (plant state, PreCalculateVariables).\n');
 }
 
+/** CPU time (this process, all threads) per cycle by state: 200 cycles after 20 warm-up ones. */
+async function cpuTime(strategy: Strategy) {
+  console.log('## @po/rto-engine: CPU time per cycle (process.cpuUsage, 200 cycles per state)\n');
+  console.log('| state | CPU ms/cycle | evaluations/cycle |');
+  console.log('|---|---|---|');
+  const states = [
+    ...cases.map((c) => ({ id: c.case_id, input: c.input_data })),
+    ...probes.map((p) => ({ id: p.state_id, input: p.input_data })),
+  ];
+  let sum = 0;
+  for (const state of states) {
+    for (let i = 0; i < 20; i++) await strategy.optimize(state.input);
+    const start = process.cpuUsage();
+    let result = await strategy.optimize(state.input);
+    for (let i = 1; i < 200; i++) result = await strategy.optimize(state.input);
+    const used = process.cpuUsage(start);
+    const perCycle = (used.user + used.system) / 1000 / 200;
+    sum += perCycle;
+    console.log(`| ${state.id} | ${ms(perCycle)} | ${result.optimizer.evaluations} |`);
+  }
+  console.log(`| **sum of the 12** | **${ms(sum)}** | |\n`);
+}
+
 async function memory(strategy: Strategy) {
   const total = Number(process.env.BENCH_CYCLES ?? 100_000);
   const states = [...cases.map((c) => c.input_data), ...probes.map((p) => p.input_data)];
@@ -186,13 +214,16 @@ async function memory(strategy: Strategy) {
   );
 }
 
+const parts = new Set((process.env.BENCH_PARTS ?? 'states,random,throughput,memory').split(','));
+
 async function main() {
   const strategy = await load();
   const before = await load('projected-quasi-newton');
-  await predecessorStates(strategy, before);
-  await randomStates(strategy);
-  await throughput(strategy);
-  await memory(strategy);
+  if (parts.has('states')) await predecessorStates(strategy, before);
+  if (parts.has('random')) await randomStates(strategy);
+  if (parts.has('throughput')) await throughput(strategy);
+  if (parts.has('cpu')) await cpuTime(strategy);
+  if (parts.has('memory')) await memory(strategy);
   await before.dispose();
   await strategy.dispose();
 }

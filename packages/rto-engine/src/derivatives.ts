@@ -32,6 +32,11 @@ export class CostDerivatives {
   private jacobians: (Float64Array | undefined)[] = [];
   /** The leaf skills of the cost sequence (a fused model group is differentiated member by member). */
   private readonly sequence: number[];
+  /**
+   * Per variable, the decision variables its tangent can depend on (the others' entries stay 0):
+   * each formula, constraint and model touches only those, not all n.
+   */
+  private readonly reach: Int32Array[];
 
   constructor(
     private readonly ws: Workspace,
@@ -41,12 +46,22 @@ export class CostDerivatives {
   ) {
     this.n = opt.decisions.length;
     this.row = new Float64Array(this.n);
+    this.sides = new Float64Array(this.n);
     this.partials = plans.map((p) =>
       p.kind === 'math' ? new Float64Array(Math.max(1, p.formula.dofVariables.length)) : undefined,
     );
     this.sequence = [...opt.costSequence].flatMap((k) => {
       const p = plans[k]!;
       return p.kind === 'modelGroup' ? [...p.members] : [k];
+    });
+    this.reach = reachOf(plans, opt, this.sequence, size);
+  }
+
+  /** The model skills of the cost sequence that give no `valueAndJacobian` (differenced here). */
+  get modelsWithoutDerivatives(): string[] {
+    return this.sequence.flatMap((k) => {
+      const p = this.plans[k]!;
+      return p.kind === 'model' && p.model.valueAndJacobian === undefined ? [p.name] : [];
     });
   }
 
@@ -76,34 +91,43 @@ export class CostDerivatives {
     this.capacity = capacity;
   }
 
+  /** Per decision variable, the side of the last run: 1 moving it up, -1 down. */
+  private readonly sides: Float64Array;
+
   /**
    * The cost and its derivatives at `count` points (row-major decision values), from the
    * workspace's base state: `costs[r]`, and `gradients[r * n + j]` = d cost / d x_j moving x_j
    * up (`direction` 1) or down (`direction` -1; the derivative, not the directional derivative).
-   * Returns how many rows met a nonsmooth point upstream of the cost.
+   * `direction` may also give the side per decision variable (n values of 1 or -1). Returns how
+   * many rows met a nonsmooth point upstream of the cost. Every variable's derivatives stay
+   * readable (`derivativesOf`) until the next run.
    */
   async run(
     points: Float64Array,
     count: number,
     costs: Float64Array,
     gradients: Float64Array,
-    direction: 1 | -1 = 1,
+    direction: 1 | -1 | Float64Array = 1,
   ): Promise<number> {
     const n = this.n;
     this.ensure(count);
-    const { ws } = this;
+    const { ws, sides } = this;
+    if (typeof direction === 'number') sides.fill(direction);
+    else sides.set(direction.subarray(0, n));
     ws.reset(count);
-    for (let v = 0; v < this.size; v++) {
-      this.tangents[v]!.fill(0, 0, count * n);
-      this.flags[v]!.fill(0, 0, count);
-    }
+    // Only the decision variables' tangents are seeded; every variable the sequence writes is
+    // overwritten row by row, and the others keep the zeros they were allocated with.
     for (let j = 0; j < n; j++) {
       const v = this.opt.decisions[j]!;
       const col = ws.dof[v]!;
       const t = this.tangents[v]!;
+      const flags = this.flags[v]!;
+      const side = sides[j]!;
       for (let r = 0; r < count; r++) {
         col[r] = points[r * n + j]!;
-        t[r * n + j] = direction;
+        for (let i = 0; i < n; i++) t[r * n + i] = 0;
+        t[r * n + j] = side;
+        flags[r] = 0;
       }
     }
     for (const k of this.sequence) {
@@ -120,9 +144,19 @@ export class CostDerivatives {
     for (let r = 0; r < count; r++) {
       costs[r] = cost[r]!;
       kinked += flags[r]!;
-      for (let j = 0; j < n; j++) gradients[r * n + j] = direction * t[r * n + j]!;
+      for (let j = 0; j < n; j++) gradients[r * n + j] = sides[j]! * t[r * n + j]!;
     }
     return kinked;
+  }
+
+  /**
+   * After a run: d variable / d x_j at `row` on the run's side of each decision variable, into
+   * `out` (n values); the value itself is the workspace's dof.
+   */
+  derivativesOf(variable: number, row: number, out: Float64Array): void {
+    const n = this.n;
+    const t = this.tangents[variable]!;
+    for (let j = 0; j < n; j++) out[j] = this.sides[j]! * t[row * n + j]!;
   }
 
   private math(k: number, out: number, count: number): void {
@@ -135,20 +169,27 @@ export class CostDerivatives {
     const tOut = this.tangents[out]!;
     const fOut = this.flags[out]!;
     const row = this.row;
+    const reach = this.reach[out]!;
     for (let r = 0; r < count; r++) {
       this.kinks.count = 0;
       column[r] = f(r);
       let flag = this.kinks.count > 0 ? 1 : 0;
-      row.fill(0);
+      // Loops rather than fill/set, over the decision variables reached only: these run for
+      // every formula of every row.
+      for (let q = 0; q < reach.length; q++) row[reach[q]!] = 0;
       for (let i = 0; i < inputs.length; i++) {
         const pi = p[i]!;
         const v = inputs[i]!;
         flag |= this.flags[v]![r]!;
         if (pi === 0) continue;
         const t = this.tangents[v]!;
-        for (let j = 0; j < n; j++) row[j]! += pi * t[r * n + j]!;
+        const from = this.reach[v]!;
+        for (let q = 0; q < from.length; q++) {
+          const j = from[q]!;
+          row[j]! += pi * t[r * n + j]!;
+        }
       }
-      tOut.set(row, r * n);
+      for (let q = 0; q < reach.length; q++) tOut[r * n + reach[q]!] = row[reach[q]!]!;
       fOut[r] = flag;
     }
   }
@@ -162,12 +203,14 @@ export class CostDerivatives {
     const fIn = this.flags[plan.input]!;
     const fOut = this.flags[plan.out]!;
     const slopes = this.slopes;
+    const reach = this.reach[plan.out]!;
     for (let r = 0; r < count; r++) {
       const v = input[r]!;
       out[r] = constraintScore(v, plan.limits);
       const smoothness = constraintScoreSlopes(v, plan.limits, slopes);
       let moved = false;
-      for (let j = 0; j < n; j++) {
+      for (let q = 0; q < reach.length; q++) {
+        const j = reach[q]!;
         const t = tIn[r * n + j]!;
         if (t !== 0) moved = true;
         // The directional derivative along the tangent: the slope on the side it moves to.
@@ -190,17 +233,22 @@ export class CostDerivatives {
     const base = this.ws.current[plan.out]!;
     const tOut = this.tangents[plan.out]!;
     const fOut = this.flags[plan.out]!;
+    const reach = this.reach[plan.out]!;
     for (let r = 0; r < count; r++) {
       out[r] = base + res[r]!;
       let flag = 0;
-      for (let j = 0; j < n; j++) tOut[r * n + j] = 0;
+      for (let q = 0; q < reach.length; q++) tOut[r * n + reach[q]!] = 0;
       for (let i = 0; i < width; i++) {
         if (plan.feeds[i] === Feed.zero) continue;
         const v = plan.inputs[i]!;
         flag |= this.flags[v]![r]!;
         const d = jac[r * width + i]!;
         const t = this.tangents[v]!;
-        for (let j = 0; j < n; j++) tOut[r * n + j]! += d * t[r * n + j]!;
+        const from = this.reach[v]!;
+        for (let q = 0; q < from.length; q++) {
+          const j = from[q]!;
+          tOut[r * n + j]! += d * t[r * n + j]!;
+        }
       }
       fOut[r] = flag;
     }
@@ -219,6 +267,48 @@ export class CostDerivatives {
       }
     }
   }
+}
+
+/**
+ * Per variable, the decision variables (indices into `opt.decisions`) whose tangents can reach
+ * it through `sequence`. A skill's output reaches what its inputs reach; a decision variable
+ * that a skill also writes, or a variable written twice, keeps every index.
+ */
+function reachOf(
+  plans: readonly SkillPlan[],
+  opt: OptimizationPlan,
+  sequence: readonly number[],
+  size: number,
+): Int32Array[] {
+  const n = opt.decisions.length;
+  const sets: Set<number>[] = Array.from({ length: size }, () => new Set<number>());
+  const decision = new Set<number>(opt.decisions);
+  const written = new Set<number>();
+  opt.decisions.forEach((v, j) => {
+    sets[v]!.add(j);
+  });
+  for (const k of sequence) {
+    const p = plans[k]!;
+    let out: number;
+    let inputs: number[];
+    if (p.kind === 'math') {
+      out = p.out;
+      inputs = [...p.formula.dofVariables];
+    } else if (p.kind === 'constraint') {
+      out = p.out;
+      inputs = [p.input];
+    } else if (p.kind === 'model') {
+      out = p.out;
+      inputs = [...p.inputs].filter((_, i) => p.feeds[i] !== Feed.zero);
+    } else continue;
+    // Written twice, or a decision variable: every index, so no stale entry outlives a write.
+    sets[out] =
+      decision.has(out) || written.has(out)
+        ? new Set(Array.from({ length: n }, (_, j) => j))
+        : new Set(inputs.flatMap((v) => [...sets[v]!]));
+    written.add(out);
+  }
+  return sets.map((set) => Int32Array.from([...set].sort((a, b) => a - b)));
 }
 
 /**

@@ -15,6 +15,8 @@ export class EngineError extends PoError {
 export interface StrategyIssue {
   path: string;
   message: string;
+  /** Set when the strategy is refused for a bound (`limits.*`), not for a mistake in it. */
+  code?: 'LIMIT_EXCEEDED';
 }
 
 /** A strategy that does not validate: every problem at once. */

@@ -62,6 +62,11 @@ export {
   type VariableType,
   variableTypes,
 } from './schema.ts';
-export { type MonitoredPrediction, monitoredPredictions, strategyDecisionVariables } from './semantics.ts';
+export {
+  type MonitoredPrediction,
+  monitoredPredictions,
+  predictingModel,
+  strategyDecisionVariables,
+} from './semantics.ts';
 export type { CompiledStrategy, CompileOptions, CycleOptions, PlantState } from './types.ts';
 export { type CheckOptions, checkStrategy, type StrategyCheck } from './validate.ts';

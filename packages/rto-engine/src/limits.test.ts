@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { aliasBomb, aliasedStrategy, nestedBrackets } from '@po/test-kit';
 import { describe, expect, it } from 'vitest';
-import { jsonNesting, strategyLimits, yamlNesting } from './limits.ts';
+import { isLimitIssue, jsonNesting, strategyLimits, yamlNesting } from './limits.ts';
 import { checkStrategy } from './validate.ts';
 
 const predecessorYaml = readFileSync(
@@ -9,33 +10,9 @@ const predecessorYaml = readFileSync(
   'utf8',
 );
 
-/** A valid strategy whose variables share 150 aliased units (a legitimate use of aliases). */
-function aliased(count: number): string {
-  const lines = ['variables:', '  feed: { type: Operative, threshold: 1, units: &u t/h }'];
-  for (let i = 0; i < count; i++) lines.push(`  info_${i}: { type: Informative, units: *u }`);
-  lines.push(
-    '  out: { type: Calculated }',
-    'skills:',
-    '  mf: { class: MathFunction, inputs: [feed], outputs: [out], config: { formula: "feed * 2" } }',
-    'tasks:',
-    '  - { name: t, skill_sequence: [mf] }',
-  );
-  return `${lines.join('\n')}\n`;
-}
-
-/** The billion laughs: each level refers to the one below ten times. */
-function aliasBomb(levels: number): string {
-  const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
-  for (let i = 1; i <= levels; i++) {
-    const refs = Array.from({ length: 10 }, () => `*a${i - 1}`).join(', ');
-    lines.push(`a${i}: &a${i} [${refs}]`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
 describe('strategy limits', () => {
   it('accepts a strategy with 150 aliases, and refuses an alias bomb naming the limit', () => {
-    const ok = checkStrategy(aliased(150));
+    const ok = checkStrategy(aliasedStrategy(150));
     expect(ok.errors).toEqual([]);
     const bomb = checkStrategy(aliasBomb(9));
     expect(bomb.strategy).toBeUndefined();
@@ -43,22 +20,24 @@ describe('strategy limits', () => {
       {
         path: '(yaml)',
         message: expect.stringMatching(/YAML aliases .* limit of 1000 .*PO_LIMIT_YAML_ALIASES/),
+        code: 'LIMIT_EXCEEDED',
       },
     ]);
     // The bound is a setting: 150 aliases past a limit of 100 are refused the same way.
-    expect(checkStrategy(aliased(150), { limits: { maxAliases: 100 } }).errors[0]!.message).toMatch(
+    expect(checkStrategy(aliasedStrategy(150), { limits: { maxAliases: 100 } }).errors[0]!.message).toMatch(
       /limit of 100/,
     );
   });
 
   it('refuses deep nesting before parsing: flow brackets and compact block entries', () => {
-    const flow = `${'['.repeat(300_000)}${']'.repeat(300_000)}`;
+    const flow = nestedBrackets(300_000);
     const started = performance.now();
     const check = checkStrategy(flow);
     expect(check.errors).toEqual([
       {
         path: 'line 1',
         message: expect.stringMatching(/nesting depth 6\d is over the limit of 64 .*PO_LIMIT_NESTING/),
+        code: 'LIMIT_EXCEEDED',
       },
     ]);
     expect(performance.now() - started).toBeLessThan(5_000); // a hang guard, not a timing claim
@@ -82,12 +61,16 @@ describe('strategy limits', () => {
       'variables',
       'skills',
     ]);
-    const long = aliased(0).replace('feed * 2', Array.from({ length: 30_000 }, () => 'feed').join(' + '));
+    const long = aliasedStrategy(0).replace(
+      'feed * 2',
+      Array.from({ length: 30_000 }, () => 'feed').join(' + '),
+    );
     const started = performance.now();
     expect(checkStrategy(long).errors).toEqual([
       {
         path: 'skills.mf.config.formula',
         message: expect.stringMatching(/formula length \(characters\) \d+ is over the limit of 10000/),
+        code: 'LIMIT_EXCEEDED',
       },
     ]);
     expect(performance.now() - started).toBeLessThan(5_000); // a hang guard, not a timing claim
@@ -95,10 +78,31 @@ describe('strategy limits', () => {
       /algorithm: (\S+)/,
       'algorithm: $1\n      options: { population_size: 10000000, maxiter: 100000000, max_time_ms: 3600000 }',
     );
+    expect(checkStrategy(huge).errors.every(isLimitIssue)).toBe(true);
     expect(checkStrategy(huge).errors.map((e) => e.message)).toEqual([
       expect.stringMatching(/population_size 10000000 is over the limit of 1000/),
       expect.stringMatching(/maxiter 100000000 is over the limit of 10000/),
       expect.stringMatching(/max_time_ms 3600000 is over the limit of 60000/),
+    ]);
+  });
+
+  it('tells a bound refused from a mistake by its code, not its words', () => {
+    const mistake = checkStrategy(
+      aliasedStrategy(0).replace(
+        'skill_sequence: [mf]',
+        'skill_sequence: [mf, "limits.nesting (PO_LIMIT_NESTING)"]',
+      ),
+    );
+    // The mistake's message quotes the setting (the type it names), as a hostile text may.
+    expect(mistake.errors.map((e) => e.message).join(' ')).toContain('limits.nesting (PO_LIMIT_NESTING)');
+    expect(mistake.errors.some(isLimitIssue)).toBe(false);
+    const refused = checkStrategy(aliasedStrategy(3), { limits: { maxVariables: 2 } });
+    expect(refused.errors).toEqual([
+      {
+        path: 'variables',
+        message: expect.stringMatching(/number of variables 5 is over the limit of 2 .*PO_LIMIT_VARIABLES/),
+        code: 'LIMIT_EXCEEDED',
+      },
     ]);
   });
 });

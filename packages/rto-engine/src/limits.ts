@@ -60,7 +60,7 @@ export const LIMIT_SETTINGS: Readonly<Record<keyof StrategyLimits, string>> = {
 
 /** Whether an issue is a bound refused (rather than a mistake in the strategy). */
 export function isLimitIssue(issue: StrategyIssue): boolean {
-  return Object.values(LIMIT_SETTINGS).some((setting) => issue.message.includes(setting));
+  return issue.code === 'LIMIT_EXCEEDED';
 }
 
 /** The defaults with `overrides` on top. */
@@ -68,9 +68,20 @@ export function strategyLimits(overrides: Partial<StrategyLimits> = {}): Strateg
   return { ...DEFAULT_STRATEGY_LIMITS, ...overrides };
 }
 
-/** `message` followed by the bound and the setting that raises it. */
-export function overLimit(what: string, limit: keyof StrategyLimits, value: number, max: number): string {
-  return `${what} ${value} is over the limit of ${max} (${LIMIT_SETTINGS[limit]})`;
+/** The issue at `path`: `what` and its value, the bound and the setting that raises it (`then` follows). */
+export function overLimit(
+  path: string,
+  what: string,
+  limit: keyof StrategyLimits,
+  value: number,
+  max: number,
+  then = '',
+): StrategyIssue {
+  return {
+    path,
+    message: `${what} ${value} is over the limit of ${max} (${LIMIT_SETTINGS[limit]})${then}`,
+    code: 'LIMIT_EXCEEDED',
+  };
 }
 
 /**
@@ -83,20 +94,19 @@ export function checkStrategyText(
 ): StrategyIssue[] {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > limits.maxTextBytes) {
-    return [
-      {
-        path: '(text)',
-        message: overLimit('strategy size (bytes)', 'maxTextBytes', bytes, limits.maxTextBytes),
-      },
-    ];
+    return [overLimit('(text)', 'strategy size (bytes)', 'maxTextBytes', bytes, limits.maxTextBytes)];
   }
   const deepest = yamlNesting(text, limits.maxNesting);
   if (deepest.depth > limits.maxNesting) {
     return [
-      {
-        path: `line ${deepest.line}`,
-        message: `${overLimit('nesting depth', 'maxNesting', deepest.depth, limits.maxNesting)}; a strategy nests a few levels`,
-      },
+      overLimit(
+        `line ${deepest.line}`,
+        'nesting depth',
+        'maxNesting',
+        deepest.depth,
+        limits.maxNesting,
+        '; a strategy nests a few levels',
+      ),
     ];
   }
   return [];

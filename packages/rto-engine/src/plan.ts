@@ -74,6 +74,8 @@ export interface StrategyPlan {
   optimization: OptimizationPlan | undefined;
   /** Calculated decision variables that are plain sums of Operative tags. */
   sums: ReadonlyMap<number, SumMapping>;
+  /** The Operative variables PreCalculateVariables fixes (`fixedOperatives`), by name. */
+  fixed: ReadonlySet<string>;
 }
 
 /**
@@ -106,6 +108,7 @@ export function planStrategy(spec: StrategySpec, models: ReadonlyMap<string, Sur
     taskSequences: spec.tasks.map((t) => ({ name: t.name, sequence: sequence(t.skill_sequence) })),
     optimization: planOptimization(spec, index, sequence),
     sums: new Map([...calculatedSums(spec)].map(([sum, parts]) => [index(sum), { parts: parts.map(index) }])),
+    fixed: fixedOperatives(spec),
   };
 }
 

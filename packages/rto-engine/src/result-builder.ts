@@ -12,7 +12,7 @@ import type {
   VariableRole,
 } from './result-schema.ts';
 import type { VariableType } from './schema.ts';
-import { fixedOperatives, moveBounds } from './semantics.ts';
+import { moveBounds } from './semantics.ts';
 import type { Outcome } from './solve.ts';
 import { modelTrustOf } from './training-domain.ts';
 import type { CycleRequest, CycleSetup } from './types.ts';
@@ -49,11 +49,15 @@ export function buildResult(setup: CycleSetup, ws: Workspace, found: CycleFindin
   const decisionNames =
     outcome && mode !== 'monitor' ? recommend(plan, ws, outcome, variables, setpoints, warnings) : [];
   const constraints = outcome ? explainConstraints(plan, ws, outcome, decisionNames) : {};
-  const pick = (category: VariableCategory) =>
-    Object.fromEntries(Object.entries(variables).filter(([, r]) => r.category === category));
-  const optimized = pick('optimizable');
-  const predicted = pick('predicted');
-  const constraintVars = pick('constraint');
+  const optimized: Record<string, VariableResult> = {};
+  const predicted: Record<string, VariableResult> = {};
+  const constraintVars: Record<string, VariableResult> = {};
+  for (const name in variables) {
+    const r = variables[name]!;
+    if (r.category === 'optimizable') optimized[name] = r;
+    else if (r.category === 'predicted') predicted[name] = r;
+    else if (r.category === 'constraint') constraintVars[name] = r;
+  }
   const cost = outcome?.cost ?? Number.NaN;
   const costAtCurrent = outcome?.costAtCurrent ?? Number.NaN;
   const optimizer = optimizerSummary(mode, outcome);
@@ -73,7 +77,11 @@ export function buildResult(setup: CycleSetup, ws: Workspace, found: CycleFindin
     cost_at_current: costAtCurrent,
     setpoints,
     optimizer,
-    explanation: { constraints, domain_limits: trust.limits },
+    explanation: {
+      constraints,
+      domain_limits: trust.limits,
+      sensitivities: outcome?.sensitivityMethod ?? null,
+    },
     summary: {
       ...predecessorCounts(variables, optimized, predicted, constraintVars),
       optimized_count: decisionNames.length,
@@ -177,8 +185,14 @@ function predecessorCounts(
   predicted: Record<string, VariableResult>,
   constraints: Record<string, VariableResult>,
 ) {
-  const changed = (map: Record<string, VariableResult>) =>
-    Object.values(map).filter((r) => r.delta !== null && Math.abs(r.delta) > 1e-6).length;
+  const changed = (map: Record<string, VariableResult>) => {
+    let count = 0;
+    for (const name in map) {
+      const delta = map[name]!.delta;
+      if (delta !== null && Math.abs(delta) > 1e-6) count++;
+    }
+    return count;
+  };
   const total = Object.keys(variables).length;
   const withChanges = changed(variables);
   return {
@@ -203,16 +217,20 @@ function categoryOf(type: VariableType, name: string, fixed: ReadonlySet<string>
 }
 
 /** The predecessor's per-category fields, echoed from the strategy (null when it does not give them). */
-function categoryFields(category: VariableCategory, spec: Record<string, unknown>): Partial<VariableResult> {
-  if (category === 'optimizable') return { threshold: spec.threshold ?? null, bounds: spec.bounds ?? null };
-  if (category === 'predicted') return { model_output: true };
-  if (category === 'constraint') {
-    return {
-      constraint_type: spec.constraint_type ?? null,
-      constraint_bounds: spec.constraint_bounds ?? null,
-    };
+function addCategoryFields(
+  result: VariableResult,
+  category: VariableCategory,
+  spec: Record<string, unknown>,
+): void {
+  if (category === 'optimizable') {
+    result.threshold = (spec.threshold ?? null) as VariableResult['threshold'];
+    result.bounds = (spec.bounds ?? null) as VariableResult['bounds'];
+  } else if (category === 'predicted') {
+    result.model_output = true;
+  } else if (category === 'constraint') {
+    result.constraint_type = (spec.constraint_type ?? null) as VariableResult['constraint_type'];
+    result.constraint_bounds = (spec.constraint_bounds ?? null) as VariableResult['constraint_bounds'];
   }
-  return {};
 }
 
 /**
@@ -227,17 +245,19 @@ function variableResults(
 ): { variables: Record<string, VariableResult>; derived: Record<string, VariableResult> } {
   const variables: Record<string, VariableResult> = {};
   const derivedMap: Record<string, VariableResult> = {};
-  const fixed = fixedOperatives(plan.spec);
-  plan.names.forEach((name, v) => {
+  const { outcome } = found;
+  for (let v = 0; v < plan.names.length; v++) {
+    const name = plan.names[v]!;
     const type = plan.types[v]!;
     const current = ws.current[v]!;
     const derived = type !== 'Operative' && type !== 'Informative' && type !== 'Calculated';
     const known = found.provided[v] || (type !== 'Operative' && type !== 'Informative');
     const suggested = derived ? ws.dof[v]![0]! : current;
-    const category = categoryOf(type, name, fixed);
+    const category = categoryOf(type, name, plan.fixed);
     const own = type === 'Delta' || type === 'CalculatedKPI';
-    const spec = plan.spec.variables[name] as Record<string, unknown>;
-    (own ? derivedMap : variables)[name] = {
+    // Built by assignment, in the order the result has always had (no object spreads: this runs
+    // for every variable of every cycle).
+    const result: VariableResult = {
       category,
       role: ROLE[type],
       type,
@@ -245,10 +265,11 @@ function variableResults(
       user_input_value: known ? current : null,
       optimizer_suggested_value: known ? suggested : null,
       delta: known ? suggested - current : null,
-      ...(derived && found.outcome ? { value_at_current: found.outcome.atCurrent[v]! } : {}),
-      ...(own ? {} : categoryFields(category, spec)),
     };
-  });
+    if (derived && outcome) result.value_at_current = outcome.atCurrent[v]!;
+    if (!own) addCategoryFields(result, category, plan.spec.variables[name] as Record<string, unknown>);
+    (own ? derivedMap : variables)[name] = result;
+  }
   return { variables, derived: derivedMap };
 }
 
@@ -273,15 +294,15 @@ function recommend(
     const lo = outcome.lower[j]!;
     const hi = outcome.upper[j]!;
     const tol = 1e-6 * Math.max(hi - lo, 1e-12);
-    Object.assign(variables[name]!, {
-      role: 'optimized',
-      user_input_value: x0,
-      optimizer_suggested_value: x,
-      delta: x - x0,
-      lower_bound: lo,
-      upper_bound: hi,
-      at_bound: hi - lo <= 0 ? null : x <= lo + tol ? 'lower' : x >= hi - tol ? 'upper' : null,
-    } satisfies Partial<VariableResult>);
+    // Assigned one by one (not Object.assign of a literal): the same keys in the same order.
+    const result = variables[name]!;
+    result.role = 'optimized';
+    result.user_input_value = x0;
+    result.optimizer_suggested_value = x;
+    result.delta = x - x0;
+    result.lower_bound = lo;
+    result.upper_bound = hi;
+    result.at_bound = hi - lo <= 0 ? null : x <= lo + tol ? 'lower' : x >= hi - tol ? 'upper' : null;
     if (plan.types[v] === 'Operative') {
       setpoints[name] = { current: x0, recommended: x, delta: x - x0, units: units(plan, v), from: name };
       return;
@@ -308,11 +329,10 @@ function recommend(
         units: units(plan, p),
         from: name,
       };
-      Object.assign(variables[part]!, {
-        role: 'setpoint',
-        optimizer_suggested_value: rec,
-        delta: rec - cur,
-      });
+      const result = variables[part]!;
+      result.role = 'setpoint';
+      result.optimizer_suggested_value = rec;
+      result.delta = rec - cur;
     });
   });
   return decisionNames;

@@ -23,6 +23,8 @@ describe('cycleResultSchema', () => {
     const s = await compileStrategy(miniKiln(), { modelProvider: provider(), version: '1.2.0' });
     const optimized = await s.optimize(state);
     expect(Object.keys(optimized.explanation.constraints)).toEqual(['co_score']);
+    // The in-memory test models give no derivatives: the sensitivities are differences.
+    expect(optimized.explanation.sensitivities).toBe('finite differences');
     expect(Object.keys(optimized.setpoints).sort()).toEqual(['coal', 'fan', 'feed_a', 'feed_b']);
     for (const result of [optimized, await s.simulate(state, { coal: 0.95 }), await s.monitor(state)]) {
       roundTrip(result);
@@ -37,6 +39,7 @@ describe('cycleResultSchema', () => {
     );
     const result = await s.optimize(state);
     expect(result.cost_function_value).toBeNaN();
+    expect(result.explanation.sensitivities).toBeNull();
     roundTrip(result);
     await s.dispose();
   });

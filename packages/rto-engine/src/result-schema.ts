@@ -321,6 +321,12 @@ export const cycleResultSchema = z
           .describe(
             'Training-domain limits that hold the recommendation back (models.extrapolation: restrict), in words.',
           ),
+        sensitivities: z
+          .enum(['exact', 'finite differences'])
+          .nullable()
+          .describe(
+            "How the constraints' score_per_unit were computed: exact one-sided derivatives through formulas, constraint scores and models (on the side of the move: up, or down at the top of the box), or finite differences of the cost sequence (1e-3 of each box) when a model of the cost gives no derivatives; null when the strategy has no OptimizationSkill.",
+          ),
       })
       .describe('Why the recommendation is what it is.'),
     summary: cycleSummarySchema,

@@ -26,6 +26,11 @@ export interface Outcome {
   holdReason: string;
   /** Constraint-score sensitivities per decision variable (score change per unit), by constraint variable. */
   sensitivity: Map<number, Float64Array>;
+  /**
+   * How they were computed: exact one-sided derivatives (every model of the cost gives its
+   * Jacobian), or finite differences of the cost sequence (some model gives none).
+   */
+  sensitivityMethod: 'exact' | 'finite differences';
   /** Every variable's dof when holding the current values. */
   atCurrent: Float64Array;
   /** Bounds that training domains set (models.extrapolation: restrict). */
@@ -119,9 +124,14 @@ export async function solve(
     req,
     warnings,
   );
-  const steps = new Float64Array(n);
+  // Sensitivities by exact derivatives when every model of the cost gives them; otherwise by
+  // finite differences: one row per decision variable in the final batch.
+  const derivatives = derivativesFor(plan, ws);
+  const exact = derivatives.modelsWithoutDerivatives.length === 0;
   let x = decision.x;
-  let final = aroundBatch(x, box, steps);
+  let sensitivity = exact ? await exactSensitivities(plan, derivatives, x, box) : undefined;
+  const steps = new Float64Array(n);
+  let final = aroundBatch(x, box, exact ? undefined : steps);
   const costs = new Float64Array(final.rows);
   await evaluate(final.points, final.rows, costs);
   const costAtCurrent = costs[1]!;
@@ -137,7 +147,8 @@ export async function solve(
     x = Float64Array.from(box.x0);
     warnings.push(`holding the current values: ${holdReason}`);
     // Row 0 and the sensitivities must describe what is recommended: the current values.
-    final = aroundBatch(x, box, steps);
+    if (exact) sensitivity = await exactSensitivities(plan, derivatives, x, box);
+    final = aroundBatch(x, box, exact ? undefined : steps);
     await evaluate(final.points, final.rows, costs);
   }
   // Row 0 now holds the clean forward values at the recommendation, row 1 at holding.
@@ -154,7 +165,8 @@ export async function solve(
     result: decision.result,
     held: holdReason !== '',
     holdReason,
-    sensitivity: sensitivities(plan, ws, steps),
+    sensitivity: sensitivity ?? differenceSensitivities(plan, ws, steps),
+    sensitivityMethod: exact ? 'exact' : 'finite differences',
     atCurrent,
     domainLimits,
   };
@@ -240,21 +252,30 @@ async function decide(
 }
 
 /**
- * One batch around a point: row 0 the point, row 1 the current values (holding), then one
- * row per decision variable moved by a small step (written to `steps`) for sensitivities.
+ * One batch around a point: row 0 the point, row 1 the current values (holding), then, when
+ * `steps` is given, one row per decision variable moved by a small step (written to `steps`)
+ * for finite-difference sensitivities.
  */
-function aroundBatch(at: Float64Array, box: Box, steps: Float64Array) {
+function aroundBatch(at: Float64Array, box: Box, steps: Float64Array | undefined) {
   const n = at.length;
-  const rows = n + 2;
+  const rows = steps ? n + 2 : 2;
   const points = new Float64Array(rows * n);
   for (let r = 0; r < rows; r++) points.set(r === 1 ? box.x0 : at, r * n);
-  for (let j = 0; j < n; j++) {
-    const width = box.upper[j]! - box.lower[j]!;
-    const h = width > 0 ? 1e-3 * width : 1e-6 * Math.max(1, Math.abs(at[j]!));
-    steps[j] = at[j]! + h > box.upper[j]! && width > 0 ? -h : h;
-    points[(j + 2) * n + j] = at[j]! + steps[j]!;
+  if (steps) {
+    for (let j = 0; j < n; j++) {
+      const h = sensitivityStep(at, box, j);
+      steps[j] = h;
+      points[(j + 2) * n + j] = at[j]! + h;
+    }
   }
   return { points, rows };
+}
+
+/** The finite-difference step of decision variable j at `at`: 1e-3 of its box, downwards at the top. */
+function sensitivityStep(at: Float64Array, box: Box, j: number): number {
+  const width = box.upper[j]! - box.lower[j]!;
+  const h = width > 0 ? 1e-3 * width : 1e-6 * Math.max(1, Math.abs(at[j]!));
+  return at[j]! + h > box.upper[j]! && width > 0 ? -h : h;
 }
 
 /** Why the optimizer's answer must not be recommended (empty when it may be). */
@@ -273,7 +294,11 @@ function whyHold(x: Float64Array, box: Box, cost: number, costAtCurrent: number)
 }
 
 /** Score change per unit of each decision variable, per constraint, from the rows of `aroundBatch`. */
-function sensitivities(plan: StrategyPlan, ws: Workspace, steps: Float64Array): Map<number, Float64Array> {
+function differenceSensitivities(
+  plan: StrategyPlan,
+  ws: Workspace,
+  steps: Float64Array,
+): Map<number, Float64Array> {
   const n = steps.length;
   const sensitivity = new Map<number, Float64Array>();
   for (const p of plan.plans) {
@@ -281,6 +306,31 @@ function sensitivities(plan: StrategyPlan, ws: Workspace, steps: Float64Array): 
     const col = ws.dof[p.out]!;
     const s = new Float64Array(n);
     for (let j = 0; j < n; j++) s[j] = (col[j + 2]! - col[0]!) / steps[j]!;
+    sensitivity.set(p.out, s);
+  }
+  return sensitivity;
+}
+
+/**
+ * Score change per unit of each decision variable, per constraint, at `at`: the exact one-sided
+ * derivatives of one forward pass, on the side the finite-difference step would take (up, or
+ * down at the top of the box). Uses the workspace: run it before the batch whose rows are read.
+ */
+async function exactSensitivities(
+  plan: StrategyPlan,
+  derivatives: CostDerivatives,
+  at: Float64Array,
+  box: Box,
+): Promise<Map<number, Float64Array>> {
+  const n = at.length;
+  const sides = new Float64Array(n);
+  for (let j = 0; j < n; j++) sides[j] = Math.sign(sensitivityStep(at, box, j));
+  await derivatives.run(at, 1, new Float64Array(1), new Float64Array(n), sides);
+  const sensitivity = new Map<number, Float64Array>();
+  for (const p of plan.plans) {
+    if (p.kind !== 'constraint') continue;
+    const s = new Float64Array(n);
+    derivatives.derivativesOf(p.out, 0, s);
     sensitivity.set(p.out, s);
   }
   return sensitivity;

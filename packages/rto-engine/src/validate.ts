@@ -94,6 +94,7 @@ function parseYaml(text: string, limits: StrategyLimits): { value?: unknown; err
         {
           path: '(yaml)',
           message: `more YAML aliases resolved than the limit of ${limits.maxAliases} (${LIMIT_SETTINGS.maxAliases}): an alias bomb, or raise the limit`,
+          code: 'LIMIT_EXCEEDED',
         },
       ],
     };
@@ -106,17 +107,13 @@ function checkSize(raw: Record<string, unknown>, limits: StrategyLimits): Strate
   const count = (v: unknown) => (v !== null && typeof v === 'object' ? Object.keys(v).length : 0);
   const variables = count(raw.variables);
   if (variables > limits.maxVariables) {
-    issues.push({
-      path: 'variables',
-      message: overLimit('number of variables', 'maxVariables', variables, limits.maxVariables),
-    });
+    issues.push(
+      overLimit('variables', 'number of variables', 'maxVariables', variables, limits.maxVariables),
+    );
   }
   const skills = count(raw.skills);
   if (skills > limits.maxSkills) {
-    issues.push({
-      path: 'skills',
-      message: overLimit('number of skills', 'maxSkills', skills, limits.maxSkills),
-    });
+    issues.push(overLimit('skills', 'number of skills', 'maxSkills', skills, limits.maxSkills));
   }
   return issues;
 }
@@ -441,7 +438,7 @@ function checkOptimizerOptions(
   ] as const;
   for (const [field, value, limit] of bounded) {
     if (value !== undefined && value > limits[limit]) {
-      errors.push({ path: `${at}.${field}`, message: overLimit(field, limit, value, limits[limit]) });
+      errors.push(overLimit(`${at}.${field}`, field, limit, value, limits[limit]));
     }
   }
 }
@@ -507,10 +504,15 @@ function checkFormula(
   const length = skill.config.formula.length;
   if (length > limits.maxFormulaChars) {
     // Refused by size first: compiling a huge formula takes seconds and deep recursion.
-    errors.push({
-      path: `${at}.config.formula`,
-      message: overLimit('formula length (characters)', 'maxFormulaChars', length, limits.maxFormulaChars),
-    });
+    errors.push(
+      overLimit(
+        `${at}.config.formula`,
+        'formula length (characters)',
+        'maxFormulaChars',
+        length,
+        limits.maxFormulaChars,
+      ),
+    );
     return;
   }
   const names = Object.keys(variables);

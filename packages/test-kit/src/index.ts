@@ -10,6 +10,7 @@ export {
   type TestDatabaseTarget,
   testDatabases,
 } from './databases.ts';
+export { aliasBomb, aliasedStrategy, nestedBrackets } from './hostile-yaml.ts';
 export {
   S3RVER_BUCKET,
   S3RVER_CREDENTIALS,

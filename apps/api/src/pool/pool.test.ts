@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { localModelFiles } from '@po/models';
 import { afterAll, describe, expect, it } from 'vitest';
+import { wideModelFiles } from '../testing/wide-models.ts';
 import { bundleFromFiles, bundleKey, strategyFilePaths } from './bundle.ts';
 import { createCyclePool } from './pool.ts';
 import { CycleTaskError } from './protocol.ts';
@@ -10,6 +11,7 @@ const DEMO = fileURLToPath(new URL('../../../../config/demo/', import.meta.url))
 const text = await readFile(`${DEMO}strategy.yaml`, 'utf8');
 const state = JSON.parse(await readFile(`${DEMO}example-state.json`, 'utf8')) as Record<string, number>;
 const pool = createCyclePool({ threads: 2 });
+const wide = wideModelFiles(`${DEMO}models`);
 afterAll(() => pool.close());
 
 describe('bundles', () => {
@@ -37,13 +39,46 @@ describe('createCyclePool', () => {
   });
 
   it('aborts a task with a signal (TIMEOUT), and the pool keeps working', async () => {
-    // A bundle no worker has compiled yet: compiling takes longer than the signal allows.
-    const bundle = await bundleFromFiles(`${text}\n# fresh\n`, localModelFiles(`${DEMO}models`));
+    // A bundle no worker has compiled yet, with wide networks: compiling takes far longer than
+    // the signal allows on any machine.
+    const bundle = await bundleFromFiles(`${text}\n# fresh\n`, wide);
     const error = await pool
       .run({ kind: 'optimize', bundle, state }, { signal: AbortSignal.timeout(5) })
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'TIMEOUT' });
     const again = await pool.run({ kind: 'optimize', bundle, state });
     expect(again.status).toBe('success');
+  });
+
+  it('ends a worker only between ONNX Runtime calls: aborts at any moment of model loading leave the process alive', async () => {
+    // Terminating a thread inside a native ONNX Runtime call aborts the whole process
+    // ("terminate called after throwing an instance of 'Napi::Error'"): this test process
+    // would die. Wide networks (in place of the demo's) make compiling spend most of its time
+    // in ONNX Runtime; abort compilations at moments spread over how long one takes, two at a
+    // time, and check that every worker was replaced.
+    const fresh = (n: number) => bundleFromFiles(`${text}\n# abort ${n}\n`, wide);
+    const started = performance.now();
+    await pool.run({ kind: 'describe', bundle: await fresh(-1) });
+    const compileMs = Math.max(20, performance.now() - started);
+    const outcomes: unknown[] = [];
+    for (let round = 0; round < 10; round++) {
+      const bundles = await Promise.all([fresh(2 * round), fresh(2 * round + 1)]);
+      outcomes.push(
+        ...(await Promise.all(
+          bundles.map((bundle, i) =>
+            pool
+              .run(
+                { kind: 'describe', bundle },
+                { signal: AbortSignal.timeout(Math.ceil(((round * 2 + i + 1) / 21) * compileMs)) },
+              )
+              .catch((e: unknown) => e),
+          ),
+        )),
+      );
+    }
+    expect(outcomes.some((o) => o instanceof CycleTaskError && o.code === 'TIMEOUT')).toBe(true);
+    const again = await pool.run({ kind: 'optimize', bundle: await fresh(99), state });
+    expect(again.status).toBe('success');
+    expect(pool.stats().threads).toBe(2);
   });
 });

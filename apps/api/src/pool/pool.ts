@@ -4,7 +4,14 @@ import type { StrategyLimits } from '@po/rto-engine';
 import { Piscina } from 'piscina';
 import type { PoolStats } from '../schemas.ts';
 import type { StrategyBundle } from './bundle.ts';
-import { type CycleTask, CycleTaskError, type TaskOutcome, type TaskResults } from './protocol.ts';
+import {
+  type CycleTask,
+  CycleTaskError,
+  GATE_CLOSED,
+  type PooledTask,
+  type TaskOutcome,
+  type TaskResults,
+} from './protocol.ts';
 import type { CycleWorkerData } from './worker.ts';
 
 /** Options of one `run`. */
@@ -99,17 +106,23 @@ export function createCyclePool(options: CyclePoolOptions = {}): CyclePool {
   ): Promise<TaskResults[K]> => {
     if (closed)
       throw new CycleTaskError({ name: 'PoolError', code: 'POOL_CLOSED', message: 'the pool is closed' });
-    let outcome: TaskOutcome;
+    const { signal } = runOptions;
+    if (signal?.aborted) throw poolError(signal.reason, signal);
+    const pooled: PooledTask = { task, gate: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT) };
+    // The caller's abort answers at once; the worker is ended (piscina terminates it) only
+    // once its gate is closed, never inside an ONNX Runtime call.
+    const end = new AbortController();
     inFlight++;
-    try {
-      outcome = (await piscina.run(
-        task,
-        runOptions.signal ? { signal: runOptions.signal } : {},
-      )) as TaskOutcome;
-    } catch (e) {
-      throw poolError(e, runOptions.signal);
-    } finally {
+    const running = (piscina.run(pooled, { signal: end.signal }) as Promise<TaskOutcome>).finally(() => {
       inFlight--;
+    });
+    let outcome: TaskOutcome;
+    try {
+      outcome = signal
+        ? await untilAborted(running, signal, () => endWorker(pooled.gate, end))
+        : await running;
+    } catch (e) {
+      throw poolError(e, signal);
     }
     if (!outcome.ok) throw new CycleTaskError(outcome.error);
     return outcome.result as TaskResults[K];
@@ -137,6 +150,36 @@ export function createCyclePool(options: CyclePoolOptions = {}): CyclePool {
       await piscina.close();
     },
   };
+}
+
+/** `running`, or a rejection as soon as `signal` aborts (then `onAbort` runs, once). */
+function untilAborted<T>(running: Promise<T>, signal: AbortSignal, onAbort: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => {
+      reject(signal.reason);
+      onAbort();
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    running.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
+/** How often a worker inside a native call is asked again to stop, in ms. */
+const GATE_POLL_MS = 1;
+
+/**
+ * Closes a task's gate as soon as no ONNX Runtime call is in flight, then ends the task (its
+ * worker is terminated and replaced). A native call runs to its end first: ending the thread
+ * inside one would abort the process. The task's own answer, when it comes, is dropped.
+ */
+function endWorker(shared: SharedArrayBuffer, end: AbortController): void {
+  const gate = new Int32Array(shared);
+  const attempt = () => {
+    const inFlight = Atomics.compareExchange(gate, 0, 0, GATE_CLOSED);
+    if (inFlight === 0 || inFlight === GATE_CLOSED) end.abort();
+    else setTimeout(attempt, GATE_POLL_MS);
+  };
+  attempt();
 }
 
 function poolError(e: unknown, signal: AbortSignal | undefined): CycleTaskError {

@@ -38,6 +38,20 @@ export type CycleTask =
 
 export type { ValidationReport };
 
+/**
+ * What the pool posts to a worker: the task and its native-call gate, one Int32 in shared
+ * memory. The worker counts its ONNX Runtime calls in flight there; the pool ends a worker
+ * only after closing the gate (swapping 0 calls in flight for `GATE_CLOSED`), because ending a
+ * thread inside a native call aborts the whole process.
+ */
+export interface PooledTask {
+  task: CycleTask;
+  gate: SharedArrayBuffer;
+}
+
+/** The gate's value once the pool has closed it: no native call may start. */
+export const GATE_CLOSED = -1;
+
 /** What `describe` answers: the compiled strategy's public facts. */
 export interface StrategyDescription {
   version: string | null;

@@ -4,7 +4,7 @@
  * the thread boundary.
  */
 import { workerData } from 'node:worker_threads';
-import { createModelProvider } from '@po/models';
+import { createModelProvider, guardOnnxRuntimeCalls } from '@po/models';
 import {
   type CompiledStrategy,
   checkStrategy,
@@ -17,6 +17,8 @@ import { LRUCache } from 'lru-cache';
 import { type StrategyBundle, strategyFilePaths } from './bundle.ts';
 import {
   type CycleTask,
+  GATE_CLOSED,
+  type PooledTask,
   type StrategyDescription,
   serializeError,
   type TaskOutcome,
@@ -37,6 +39,27 @@ const settings: CycleWorkerData = {
   ...((workerData as Partial<CycleWorkerData> | undefined) ?? {}),
 };
 const limits = strategyLimits(settings.limits);
+
+/** The gate of the task running on this thread (see `PooledTask`). */
+let gate: Int32Array | undefined;
+
+guardOnnxRuntimeCalls(async (call) => {
+  const held = gate;
+  if (held !== undefined) {
+    for (;;) {
+      const inFlight = Atomics.load(held, 0);
+      if (inFlight === GATE_CLOSED) {
+        throw Object.assign(new Error('the task was stopped by the pool'), { code: 'ABORTED' });
+      }
+      if (Atomics.compareExchange(held, 0, inFlight, inFlight + 1) === inFlight) break;
+    }
+  }
+  try {
+    return await call();
+  } finally {
+    if (held !== undefined) Atomics.sub(held, 0, 1);
+  }
+});
 
 /** Compiled strategies by bundle key and version; the least recently used is disposed first. */
 const compiled = new LRUCache<string, Promise<CompiledStrategy>>({
@@ -114,7 +137,16 @@ function describe(strategy: CompiledStrategy): StrategyDescription {
 }
 
 /** Runs one task. Piscina calls this with the task posted by the pool. */
-export default async function runTask(task: CycleTask): Promise<TaskOutcome> {
+export default async function runPooledTask({ task, gate: shared }: PooledTask): Promise<TaskOutcome> {
+  gate = new Int32Array(shared);
+  try {
+    return await runTask(task);
+  } finally {
+    gate = undefined;
+  }
+}
+
+async function runTask(task: CycleTask): Promise<TaskOutcome> {
   try {
     if (task.kind === 'validate')
       return { ok: true, result: await validate(task.bundle, task.models !== false), compiled: 'compiled' };

@@ -4,6 +4,7 @@ import { type CompiledStrategy, compileStrategy } from '@po/rto-engine';
 import { loadSettings, type Settings } from '@po/settings';
 import type { ObjectStore } from '@po/storage';
 import { processOutput } from '../io.ts';
+import { strategyLimitsOf } from '../service/limits.ts';
 import { deployedVersion } from '../service/store.ts';
 
 export { deployedVersion, openStore, storeModelReader } from '../service/store.ts';
@@ -51,6 +52,7 @@ export function localDeployment(
         modelProvider: createModelProvider({ readFile: reader.modelFile }),
         version,
         source: `configs/config-${version}.yaml`,
+        limits: strategyLimitsOf(settings),
       }),
     dispose: (strategy) => strategy.dispose(),
   });

@@ -4,6 +4,7 @@ import { createModelProvider, localModelFiles } from '@po/models';
 import { type CompiledStrategy, compileStrategy } from '@po/rto-engine';
 import { readStrategy } from '@po/storage';
 import { CliError } from '../errors.ts';
+import { strategyLimitsOf } from '../service/limits.ts';
 import { deployedVersion, openStore, readSettings, type StoreFlags, storeModelReader } from './context.ts';
 
 /** Reads a file a user named, with an error that says which file and why. */
@@ -33,6 +34,7 @@ export async function loadStrategy(
   const text = await readUserFile(options.config, 'strategy');
   const modelsDir = resolve(options.modelsDir ?? dirname(options.config));
   return compileStrategy(text, {
+    limits: strategyLimitsOf(readSettings(options)),
     modelProvider: createModelProvider({ readFile: localModelFiles(modelsDir) }),
     source: options.config,
     ...(options.versionLabel ? { version: options.versionLabel } : {}),
@@ -70,7 +72,12 @@ async function loadDeployedStrategy(flags: StoreFlags): Promise<CompiledStrategy
     const document = await readStrategy(store, version);
     // compileStrategy reads every file it needs, so the store can be closed before the cycle runs.
     const provider = createModelProvider({ readFile: storeModelReader(store) });
-    return await compileStrategy(document.text, { modelProvider: provider, version, source: document.key });
+    return await compileStrategy(document.text, {
+      modelProvider: provider,
+      version,
+      source: document.key,
+      limits: strategyLimitsOf(settings),
+    });
   } finally {
     await store.close?.();
   }

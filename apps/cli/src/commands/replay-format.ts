@@ -23,6 +23,8 @@ function rows(r: ReplayReport): Row[] {
     ['  solved', String(r.cycles.solved)],
     ['  held (no better point)', String(r.cycles.held)],
     ['  monitored', String(r.cycles.monitored)],
+    ['    forced by a bad critical model (mismatch)', String(r.cycles.forced_monitor)],
+    ['  bias-corrected (models.bias_correction)', String(r.cycles.bias_corrected)],
     ['  failed', String(r.cycles.failed)],
     ['skipped', String(r.cycles.skipped)],
   ];
@@ -57,6 +59,31 @@ function rows(r: ReplayReport): Row[] {
     out.push([
       `${name} outside its training domain at actual / recommendation`,
       `${pct(m.extrapolating_at_actual_pct)} / ${pct(m.extrapolating_at_recommendation_pct)}`,
+    ]);
+  }
+  out.push(...predictionErrorRows(r.prediction_error));
+  return out;
+}
+
+/** Per model output: its holding prediction against what the plant measured next. */
+function predictionErrorRows(e: ReplayReport['prediction_error']): Row[] {
+  if (!e.recorded) return [['prediction error', e.description]];
+  const out: Row[] = [
+    [
+      'prediction error compared with',
+      e.comparison === 'next_row' ? 'the next replayed row' : `the first row >= ${e.horizon_s} s later`,
+    ],
+  ];
+  for (const [name, o] of Object.entries(e.outputs)) {
+    const label = `${name}${o.model ? ` (${o.model})` : ''}`;
+    if (o.measured_by === null) {
+      out.push([`${label} prediction error`, 'not measured: no plant-data column']);
+      continue;
+    }
+    out.push([`${label} vs ${o.measured_by}: pairs`, `${o.pairs} of ${o.predictions}`]);
+    out.push([
+      `${name} error bias / MAE / RMSE / p95 (measured - model-estimated)`,
+      `${num(o.bias)} / ${num(o.mean_abs_error)} / ${num(o.rmse)} / ${num(o.p95_abs_error)}`,
     ]);
   }
   return out;

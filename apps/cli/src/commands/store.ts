@@ -14,6 +14,7 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import type { Output } from '../io.ts';
+import { strategyLimitsOf } from '../service/limits.ts';
 import { deployedVersion, openStore, readSettings, type StoreFlags, storeModelReader } from './context.ts';
 import { readUserFile } from './load.ts';
 
@@ -87,7 +88,7 @@ function registerUploadConfig(program: Command, print: Print): void {
         const result = await uploadStrategy(store, opts.version, new TextEncoder().encode(text), {
           force: Boolean(opts.force),
           validate: async () => {
-            const check = checkStrategy(text);
+            const check = checkStrategy(text, { limits: strategyLimitsOf(readSettings(opts)) });
             if (!check.strategy) return check.errors.map((i) => `${i.path}: ${i.message}`);
             return missingFiles(store, check.strategy);
           },
@@ -158,6 +159,7 @@ function registerDeploy(program: Command, print: Print): void {
           modelProvider: createModelProvider({ readFile: storeModelReader(store) }),
           version,
           source: document.key,
+          limits: strategyLimitsOf(settings),
         });
       } catch (e) {
         if (isPoError(e)) throw new CliError(`[po] version ${version} is not deployed:\n${e.message}`);

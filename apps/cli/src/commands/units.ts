@@ -10,13 +10,14 @@ import {
   unitStates,
 } from '@po/fleet';
 import { createModelProvider } from '@po/models';
-import { compileStrategy } from '@po/rto-engine';
+import { compileStrategy, type StrategyLimits } from '@po/rto-engine';
 import type { Settings } from '@po/settings';
-import { readStrategy } from '@po/storage';
+import { type ObjectStore, readStrategy } from '@po/storage';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import type { Output } from '../io.ts';
 import { requirePostgres, writeUnitPointer } from '../service/fleet.ts';
+import { strategyLimitsOf } from '../service/limits.ts';
 import { openStore, readSettings, type StoreFlags, storeModelReader } from './context.ts';
 import { withStoreFlags } from './store.ts';
 
@@ -108,20 +109,7 @@ export function registerUnitsCommands(program: Command, output: Output): void {
     });
     const store = await openStore(settings);
     try {
-      const document = await readStrategy(store, version);
-      try {
-        const strategy = await compileStrategy(document.text, {
-          modelProvider: createModelProvider({ readFile: storeModelReader(store) }),
-          version,
-          source: document.key,
-        });
-        await strategy.dispose();
-      } catch (e) {
-        if (isPoError(e))
-          throw new CliError(`[po] version ${version} is not deployed to ${id}:\n${e.message}`);
-        throw e;
-      }
-      await writeUnitPointer(store, id, version);
+      await deployToUnit(store, id, version, strategyLimitsOf(settings));
     } finally {
       await store.close?.();
     }
@@ -142,6 +130,32 @@ export function registerUnitsCommands(program: Command, output: Output): void {
     if (id && states.length === 0) throw new CliError(`[po] no unit '${id}' (po units list shows them)`);
     print(flags.json, id ? states[0] : states, states.map(describeState).join('\n') || 'no units');
   });
+}
+
+/**
+ * Points unit `id` at `version` (its pointer `metadata/units/<id>/deployed.yaml` in the store),
+ * refused unless the version is in the store, validates, and every model file it names loads.
+ */
+export async function deployToUnit(
+  store: ObjectStore,
+  id: string,
+  version: string,
+  limits: StrategyLimits,
+): Promise<void> {
+  const document = await readStrategy(store, version);
+  try {
+    const strategy = await compileStrategy(document.text, {
+      modelProvider: createModelProvider({ readFile: storeModelReader(store) }),
+      version,
+      source: document.key,
+      limits,
+    });
+    await strategy.dispose();
+  } catch (e) {
+    if (isPoError(e)) throw new CliError(`[po] version ${version} is not deployed to ${id}:\n${e.message}`);
+    throw e;
+  }
+  await writeUnitPointer(store, id, version);
 }
 
 function unitFromFlags(id: string | undefined, flags: Record<string, string | string[] | undefined>) {

@@ -2,11 +2,19 @@ import { checkStrategy, type StrategyIssue } from '@po/rto-engine';
 import pc from 'picocolors';
 import { CliError } from '../errors.ts';
 import type { Output } from '../io.ts';
+import { strategyLimitsOf } from '../service/limits.ts';
+import { readSettings } from './context.ts';
 import { readUserFile } from './load.ts';
 
-export async function runValidate(path: string, opts: { json?: boolean }, output: Output): Promise<void> {
+/** Checks a strategy file against the bounds the service applies (`limits.*` of the settings). */
+export async function runValidate(
+  path: string,
+  opts: { json?: boolean; settings?: string },
+  output: Output,
+): Promise<void> {
+  const limits = strategyLimitsOf(readSettings(opts.settings ? { settings: opts.settings } : {}));
   const text = await readUserFile(path, 'strategy');
-  const check = checkStrategy(text);
+  const check = checkStrategy(text, { limits });
   const s = check.strategy;
   if (opts.json) {
     output.out(

@@ -8,7 +8,7 @@ import {
 } from '@po/api';
 import { errorCode, type Logger } from '@po/core';
 import { type FleetWorker, unitStates } from '@po/fleet';
-import type { Runner } from '@po/runner';
+import type { Runner, RunnerStatus } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { CliError } from '../errors.ts';
 import { dashboardData, httpResults, type ServiceDatabase } from './database.ts';
@@ -39,11 +39,28 @@ export interface HttpParts {
   logger: Logger;
 }
 
-/** `/health`'s model-plant mismatch: per model, and not ok while a bad critical model forces monitor mode. */
-function modelsSection(runner: Runner) {
-  const models = runner.status().models;
-  const forced = models?.forcedMonitor ?? null;
-  return { ok: forced === null, ...(forced ? { reason: forced } : {}), mismatch: models?.models ?? {} };
+/**
+ * `/health`'s runner sections, from one reading of its status: `runner` (not ok, with the
+ * reasons, when degraded or stalled) and `models` (the model-plant mismatch per model; not ok
+ * while a bad critical model forces monitor mode).
+ */
+function runnerSections(status: RunnerStatus): {
+  runner: Record<string, unknown>;
+  models: Record<string, unknown>;
+} {
+  const forced = status.models?.forcedMonitor ?? null;
+  return {
+    runner: {
+      ok: status.healthy,
+      ...(status.healthy ? {} : { reason: status.degraded.join('; ') }),
+      ...status,
+    },
+    models: {
+      ok: forced === null,
+      ...(forced ? { reason: forced } : {}),
+      mismatch: status.models?.models ?? {},
+    },
+  };
 }
 
 /** Builds the HTTP API on the service's parts and listens on `api.host:api.port`. */
@@ -64,8 +81,7 @@ export async function serveHttp(settings: Settings, parts: HttpParts): Promise<H
     ...(parts.units && database ? { units: httpUnits(parts.units, database, settings) } : {}),
     health: async () => ({
       ...strategies.health?.(),
-      ...(runner ? { runner: runnerHealth(runner) } : {}),
-      ...(runner ? { models: modelsSection(runner) } : {}),
+      ...(runner ? runnerSections(runner.status()) : {}),
       ...(database ? { database: await database.health() } : {}),
     }),
     ...(runner ? { modelMismatch: () => runner.status().models } : {}),
@@ -100,16 +116,6 @@ export async function serveHttp(settings: Settings, parts: HttpParts): Promise<H
   return {
     url: `http://${host}:${typeof address === 'object' && address ? address.port : port}`,
     close: () => new Promise<void>((done) => server.close(() => done())),
-  };
-}
-
-/** `/health`'s runner section: not ok (with the reasons) when degraded or stalled. */
-function runnerHealth(runner: Runner): Record<string, unknown> {
-  const status = runner.status();
-  return {
-    ok: status.healthy,
-    ...(status.healthy ? {} : { reason: status.degraded.join('; ') }),
-    ...status,
   };
 }
 

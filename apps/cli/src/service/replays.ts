@@ -11,7 +11,14 @@ import {
   type ReplayStore,
 } from '@po/db';
 import { localModelFiles } from '@po/models';
-import { cycleCounts, type LoadedStrategy, type ReplayProgress, replayReport, runReplay } from '@po/runner';
+import {
+  cycleCounts,
+  type LoadedStrategy,
+  predictionChecks,
+  type ReplayProgress,
+  replayReport,
+  runReplay,
+} from '@po/runner';
 import type { Settings } from '@po/settings';
 import { readStrategy } from '@po/storage';
 import { CliError } from '../errors.ts';
@@ -171,6 +178,8 @@ export async function createReplay(
     strategyVersion: strategy.loaded.version,
     strategySource: strategy.source,
     rowsInWindow: await tables.data.countBetween(window),
+    // Which predictions the report compares with the plant, and how far ahead.
+    predictionChecks: predictionChecks(strategy.loaded.strategy.spec),
   });
 }
 

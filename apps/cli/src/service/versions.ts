@@ -3,6 +3,7 @@ import { createModelProvider } from '@po/models';
 import { compileStrategy } from '@po/rto-engine';
 import type { Settings } from '@po/settings';
 import { deployVersion, listVersions, type ObjectStore, readStrategy } from '@po/storage';
+import { strategyLimitsOf } from './limits.ts';
 import { deployedVersion, openStore, storeModelReader } from './store.ts';
 import type { StrategyBackend } from './strategies.ts';
 
@@ -25,6 +26,7 @@ export async function storeVersions(
         modelProvider: createModelProvider({ readFile: storeModelReader(store) }),
         version,
         source: document.key,
+        limits: strategyLimitsOf(settings),
       });
       await strategy.dispose();
       await deployVersion(store, version, { metadataDir: settings.metadata_dir, fleet: false });

@@ -49,12 +49,7 @@ export class GradientSampling {
     this.sampleZ = new Float64Array(m);
     this.sampleG = new Float64Array(m);
     this.hull = new Float64Array((m + 2) * m);
-    this.simplex = {
-      lambda: new Float64Array(m + 2),
-      prev: new Float64Array(m + 2),
-      yv: new Float64Array(m + 2),
-      sorted: new Float64Array(m + 2),
-    };
+    this.simplex = simplexScratch(m + 2);
     this.d = new Float64Array(m);
   }
 
@@ -172,17 +167,38 @@ export class GradientSampling {
   }
 }
 
-/** The arrays `minNormDirection` works in, each as long as the most rows it is given. */
+/** The arrays `minNormDirection` works in, sized by `simplexScratch` for the most rows it is given. */
 export interface SimplexScratch {
+  /** Rows of the corral (Wolfe's active set), its weights, and the affine minimizer's weights. */
+  corral: Int32Array;
   lambda: Float64Array;
-  prev: Float64Array;
-  yv: Float64Array;
-  sorted: Float64Array;
+  alpha: Float64Array;
+  /** The bordered Gram system of the corral, (rows + 1)^2 values, and its right-hand side. */
+  system: Float64Array;
+  rhs: Float64Array;
 }
 
+export function simplexScratch(rows: number): SimplexScratch {
+  return {
+    corral: new Int32Array(rows),
+    lambda: new Float64Array(rows),
+    alpha: new Float64Array(rows),
+    system: new Float64Array((rows + 1) * (rows + 1)),
+    rhs: new Float64Array(rows + 1),
+  };
+}
+
+/** Relative tolerance of Wolfe's optimality test and of a weight counted as zero. */
+const WOLFE_TOLERANCE = 1e-12;
+
 /**
- * The shortest vector in the convex hull of the `count` rows of `G` (m values each), by
- * accelerated projected gradient on the simplex of weights; written to `out`.
+ * The shortest vector in the convex hull of the `count` rows of `G` (m values each), written to
+ * `out`, by Wolfe's minimum-norm-point algorithm (1976): an active set of rows (the corral) whose
+ * affine hull's nearest point to the origin lies inside their convex hull; a major step adds the
+ * row most opposed to the current point, minor steps drop rows until the affine minimizer has
+ * positive weights again. It ends exactly (to rounding) after a few steps, when no row lowers the
+ * norm: x.x - min_i G_i.x <= tolerance * max_i |G_i|^2 (the Frank-Wolfe duality gap). Returns
+ * the corral's size: x = sum over s < size of lambda[s] * G[corral[s]] (in `scratch`).
  */
 export function minNormDirection(
   G: Float64Array,
@@ -190,63 +206,154 @@ export function minNormDirection(
   m: number,
   scratch: SimplexScratch,
   out: Float64Array,
-): void {
-  const { lambda, prev, yv, sorted } = scratch;
-  // Lipschitz constant of the gradient of |G' lambda|^2: 2 * trace(G G') bounds it.
-  let trace = 0;
-  for (let i = 0; i < count * m; i++) trace += G[i]! * G[i]!;
-  const L = 2 * trace;
-  lambda.fill(0);
+): number {
+  const { corral, lambda, alpha } = scratch;
+  let first = 0;
+  let least = Number.POSITIVE_INFINITY;
+  let largest = 0;
+  for (let i = 0; i < count; i++) {
+    const norm = dot(G, i * m, G, i * m, m);
+    if (norm < least) {
+      least = norm;
+      first = i;
+    }
+    largest = Math.max(largest, norm);
+  }
+  for (let k = 0; k < m; k++) out[k] = G[first * m + k]!;
+  corral[0] = first;
   lambda[0] = 1;
-  if (count === 1 || !(L > 0)) {
-    for (let k = 0; k < m; k++) out[k] = G[k]!;
-    return;
-  }
-  for (let i = 0; i < count; i++) lambda[i] = 1 / count;
-  prev.set(lambda);
-  let t = 1;
-  // 400 iterations; the answer G' lambda is computed at the same call site as the iterations'
-  // G' y, so that no code after the loop runs without type feedback (V8 deoptimised it).
-  for (let iter = 0; ; iter++) {
-    const last = iter === 400;
-    if (!last) {
-      const tNext = (1 + Math.sqrt(1 + 4 * t * t)) / 2;
-      const beta = (t - 1) / tNext;
-      t = tNext;
-      for (let i = 0; i < count; i++) yv[i] = lambda[i]! + beta * (lambda[i]! - prev[i]!);
-      prev.set(lambda);
-    }
-    // v = G' y; gradient_i = 2 G_i . v
-    combineRows(G, last ? lambda : yv, count, m, out);
-    if (last) return;
+  let size = 1;
+  if (count === 1 || !(largest > 0)) return size;
+  const tolerance = WOLFE_TOLERANCE * largest;
+  let previous = Number.POSITIVE_INFINITY;
+  // Each major step lowers |x| strictly, so no corral repeats; the cap only guards rounding.
+  for (let major = 0; major < 4 * count + 10; major++) {
+    const xx = dot(out, 0, out, 0, m);
+    // When rounding stops a major step from lowering |x|, x is as short as it gets.
+    if (!(xx < previous)) return size;
+    previous = xx;
+    let j = -1;
+    let lowest = Number.POSITIVE_INFINITY;
     for (let i = 0; i < count; i++) {
-      let gi = 0;
-      for (let k = 0; k < m; k++) gi += G[i * m + k]! * out[k]!;
-      lambda[i] = yv[i]! - (2 * gi) / L;
+      const v = dot(G, i * m, out, 0, m);
+      if (v < lowest) {
+        lowest = v;
+        j = i;
+      }
     }
-    projectSimplex(lambda, count, sorted);
+    if (xx - lowest <= tolerance || size > m || inCorral(corral, size, j)) return size;
+    corral[size] = j;
+    lambda[size] = 0;
+    size++;
+    let singular = false;
+    for (let minor = 0; minor < size; minor++) {
+      if (!affineMinimizer(G, m, scratch, size)) {
+        singular = true;
+        break;
+      }
+      let theta = 1;
+      for (let s = 0; s < size; s++) {
+        if (alpha[s]! > WOLFE_TOLERANCE) continue;
+        const step = lambda[s]! / (lambda[s]! - alpha[s]!);
+        if (step < theta) theta = step;
+      }
+      for (let s = 0; s < size; s++) lambda[s] = theta * alpha[s]! + (1 - theta) * lambda[s]!;
+      if (theta === 1) break;
+      size = dropZeroWeights(corral, lambda, size);
+    }
+    if (singular) size = dropZeroWeights(corral, lambda, size);
+    let total = 0;
+    for (let s = 0; s < size; s++) total += lambda[s]!;
+    for (let s = 0; s < size; s++) lambda[s]! /= total;
+    for (let k = 0; k < m; k++) {
+      let v = 0;
+      for (let s = 0; s < size; s++) v += lambda[s]! * G[corral[s]! * m + k]!;
+      out[k] = v;
+    }
+    if (singular) return size;
   }
+  return size;
 }
 
-/** out = G' w: the rows of `G` (m values each) weighted by `w`. */
-function combineRows(G: Float64Array, w: Float64Array, count: number, m: number, out: Float64Array): void {
-  for (let k = 0; k < m; k++) {
-    let v = 0;
-    for (let i = 0; i < count; i++) v += w[i]! * G[i * m + k]!;
-    out[k] = v;
+/** Drops the corral's rows whose weight is (by rounding) zero; returns the new size. */
+function dropZeroWeights(corral: Int32Array, lambda: Float64Array, size: number): number {
+  let kept = 0;
+  for (let s = 0; s < size; s++) {
+    if (lambda[s]! <= WOLFE_TOLERANCE) continue;
+    corral[kept] = corral[s]!;
+    lambda[kept] = lambda[s]!;
+    kept++;
   }
+  return kept;
 }
 
-/** Euclidean projection of v[0..count) onto the probability simplex, in place. */
-function projectSimplex(v: Float64Array, count: number, sorted: Float64Array): void {
-  for (let i = 0; i < count; i++) sorted[i] = v[i]!;
-  sorted.subarray(0, count).sort();
-  let cumulative = 0;
-  let theta = 0;
-  for (let i = count - 1, j = 1; i >= 0; i--, j++) {
-    cumulative += sorted[i]!;
-    const candidate = (cumulative - 1) / j;
-    if (sorted[i]! - candidate > 0) theta = candidate;
+function dot(a: Float64Array, ia: number, b: Float64Array, ib: number, m: number): number {
+  let v = 0;
+  for (let k = 0; k < m; k++) v += a[ia + k]! * b[ib + k]!;
+  return v;
+}
+
+function inCorral(corral: Int32Array, size: number, row: number): boolean {
+  for (let s = 0; s < size; s++) if (corral[s] === row) return true;
+  return false;
+}
+
+/**
+ * The weights (into `alpha`, summing to 1) of the point of the corral's affine hull nearest the
+ * origin: the bordered system [G_S G_S', 1; 1', 0] [alpha; mu] = [0; 1], by Gaussian elimination
+ * with partial pivoting. False when the system is singular (rows affinely dependent by rounding).
+ */
+function affineMinimizer(G: Float64Array, m: number, scratch: SimplexScratch, size: number): boolean {
+  const { corral, alpha, system: A, rhs } = scratch;
+  const w = size + 1;
+  let scale = 0;
+  for (let a = 0; a < size; a++) {
+    for (let b = 0; b <= a; b++) {
+      const v = dot(G, corral[a]! * m, G, corral[b]! * m, m);
+      A[a * w + b] = v;
+      A[b * w + a] = v;
+      if (a === b) scale = Math.max(scale, v);
+    }
+    A[a * w + size] = 1;
+    A[size * w + a] = 1;
+    rhs[a] = 0;
   }
-  for (let i = 0; i < count; i++) v[i] = Math.max(0, v[i]! - theta);
+  A[size * w + size] = 0;
+  rhs[size] = 1;
+  // The bordered system mixes units (G.G and 1): scale the border to the Gram block's size.
+  const unit = scale > 0 ? scale : 1;
+  for (let a = 0; a < size; a++) {
+    A[a * w + size] = unit;
+    A[size * w + a] = unit;
+  }
+  rhs[size] = unit;
+  for (let c = 0; c < w; c++) {
+    let pivot = c;
+    for (let r = c + 1; r < w; r++) if (Math.abs(A[r * w + c]!) > Math.abs(A[pivot * w + c]!)) pivot = r;
+    if (!(Math.abs(A[pivot * w + c]!) > 1e-14 * unit)) return false;
+    if (pivot !== c) {
+      for (let k = c; k < w; k++) {
+        const t = A[c * w + k]!;
+        A[c * w + k] = A[pivot * w + k]!;
+        A[pivot * w + k] = t;
+      }
+      const t = rhs[c]!;
+      rhs[c] = rhs[pivot]!;
+      rhs[pivot] = t;
+    }
+    const p = A[c * w + c]!;
+    for (let r = c + 1; r < w; r++) {
+      const f = A[r * w + c]! / p;
+      if (f === 0) continue;
+      for (let k = c; k < w; k++) A[r * w + k]! -= f * A[c * w + k]!;
+      rhs[r]! -= f * rhs[c]!;
+    }
+  }
+  for (let r = w - 1; r >= 0; r--) {
+    let v = rhs[r]!;
+    for (let k = r + 1; k < w; k++) v -= A[r * w + k]! * rhs[k]!;
+    rhs[r] = v / A[r * w + r]!;
+  }
+  for (let a = 0; a < size; a++) alpha[a] = rhs[a]!;
+  return true;
 }

@@ -1,5 +1,5 @@
 import { mulberry32 } from '@po/core';
-import { minNormDirection, type SimplexScratch } from './gradient-sampling.ts';
+import { minNormDirection, type SimplexScratch, simplexScratch } from './gradient-sampling.ts';
 import { clamp01, type PhaseOutcome, SolveContext, type StopReason, solveFixed } from './problem.ts';
 import {
   bfgsUpdate,
@@ -86,7 +86,8 @@ class BfgsRun {
   private readonly bundleG: Float64Array;
   private bundleSize = 0;
   private bundleNext = 0;
-  private readonly simplex: SimplexScratch;
+  /** Made on the first hull step: smooth runs never need it. */
+  private simplex: SimplexScratch | undefined;
   private readonly rng: () => number;
   private readonly maxiter: number;
   private readonly ftol: number;
@@ -120,12 +121,6 @@ class BfgsRun {
     this.samples = new Float64Array((2 * m + 4) * m);
     this.bundleZ = new Float64Array((m + 1) * m);
     this.bundleG = new Float64Array((m + 1) * m);
-    this.simplex = {
-      lambda: new Float64Array(2 * m + 4),
-      prev: new Float64Array(2 * m + 4),
-      yv: new Float64Array(2 * m + 4),
-      sorted: new Float64Array(2 * m + 4),
-    };
     this.rng = mulberry32(options.seed ?? QUASI_NEWTON_DEFAULTS.seed);
     this.maxiter = options.maxiter ?? QUASI_NEWTON_DEFAULTS.maxiter;
     this.ftol = options.ftol ?? QUASI_NEWTON_DEFAULTS.ftol;
@@ -393,6 +388,7 @@ class BfgsRun {
    */
   private async hullStep(rows: number, radius: number): Promise<boolean | undefined> {
     const { m, z, d } = this;
+    this.simplex ??= simplexScratch(2 * m + 4);
     minNormDirection(this.samples, rows, m, this.simplex, d);
     let norm = 0;
     for (let k = 0; k < m; k++) {
