@@ -39,6 +39,19 @@ async function unitStrategies(
   // Units on the same version share one compiled strategy.
   const compiled = new Map<string, Promise<PooledStrategy>>();
   const deployments = new Map<string, Deployment<PooledStrategy>>();
+  // Callers waiting on one refresh all see it change: the version each unit was announced with.
+  const announced = new Map<string, string>();
+  const refreshOne = async (id: string, d: Deployment<PooledStrategy>): Promise<void> => {
+    try {
+      const r = await d.refresh();
+      if (r.changed && announced.get(id) !== r.version) {
+        announced.set(id, r.version);
+        logger.info({ unit: id, version: r.version }, '[po/fleet] unit strategy deployed');
+      }
+    } catch (e) {
+      logger.warn({ unit: id, err: describeError(e) }, '[po/fleet] unit strategy not (re)loaded');
+    }
+  };
   const deploymentOf = (unit: Unit) => {
     let d = deployments.get(unit.id);
     if (!d) {
@@ -64,7 +77,7 @@ async function unitStrategies(
         },
       });
       deployments.set(unit.id, d);
-      void refreshOne(unit.id, d, logger);
+      void refreshOne(unit.id, d);
     }
     return d;
   };
@@ -83,14 +96,15 @@ async function unitStrategies(
       };
       return {
         async current() {
-          const current = d.current() ?? (await refreshOne(unit.id, d, logger), d.current());
+          if (!d.current()) await refreshOne(unit.id, d);
+          const current = d.current();
           return current ? { version: current.version, strategy: current.value } : undefined;
         },
         status,
       };
     },
     async refresh() {
-      await Promise.all([...deployments].map(([id, d]) => refreshOne(id, d, logger)));
+      await Promise.all([...deployments].map(([id, d]) => refreshOne(id, d)));
     },
     async close() {
       await Promise.all([...deployments.values()].map((d) => d.close()));
@@ -98,15 +112,6 @@ async function unitStrategies(
       await store.close?.();
     },
   };
-}
-
-async function refreshOne(id: string, d: Deployment<PooledStrategy>, logger: Logger): Promise<void> {
-  try {
-    const r = await d.refresh();
-    if (r.changed) logger.info({ unit: id, version: r.version }, '[po/fleet] unit strategy deployed');
-  } catch (e) {
-    logger.warn({ unit: id, err: describeError(e) }, '[po/fleet] unit strategy not (re)loaded');
-  }
 }
 
 /** The running fleet of this process: its worker and the strategies of its units. */
