@@ -100,16 +100,44 @@ describe('the predecessor strategy: exact gradients against central differences'
   });
 });
 
-/** The model as loaded, but without `valueAndJacobian`: the engine must difference it. */
-function withoutDerivatives(model: SurrogateModel): SurrogateModel {
+/** The model as loaded, without the given members (e.g. `valueAndJacobian`: the engine must difference it). */
+function without(model: SurrogateModel, hidden: readonly string[]): SurrogateModel {
   return new Proxy(model, {
     get(target, property) {
-      if (property === 'valueAndJacobian') return undefined;
+      if (typeof property === 'string' && hidden.includes(property)) return undefined;
       const value = Reflect.get(target, property, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
 }
+
+describe('the synchronous evaluation path (valueAndJacobianSync)', () => {
+  let promised: CompiledStrategy;
+  beforeAll(async () => {
+    const spec = parse(readFileSync(`${fixtures}predecessor-strategy.onnx.yaml`, 'utf8'));
+    spec.engine = { compat: 'predecessor' };
+    const provider = createModelProvider({ readFile: localModelFiles(fixtures) });
+    promised = await compileStrategy(spec, {
+      modelProvider: {
+        load: async (request) => without(await provider.load(request), ['valueAndJacobianSync']),
+      },
+    });
+  });
+  afterAll(() => promised.dispose());
+
+  it('gives exactly what the promise path gives: gradients, and every optimization of the fixture', async () => {
+    for (const state of states) {
+      const at = Float64Array.from(state.points[0]!);
+      const sync = await strategy.evaluateGradient!(state.input, at, 1);
+      const viaPromise = await promised.evaluateGradient!(state.input, at, 1);
+      expect(Array.from(sync.gradients), state.id).toEqual(Array.from(viaPromise.gradients));
+      expect(sync.costs[0], state.id).toBe(viaPromise.costs[0]);
+      const { timestamp: _t, duration_ms: _d, ...a } = await strategy.optimize(state.input);
+      const { timestamp: _t2, duration_ms: _d2, ...b } = await promised.optimize(state.input);
+      expect(a, state.id).toEqual(b);
+    }
+  });
+});
 
 describe('constraint sensitivities (explanation.constraints[].pushed_by)', () => {
   let differenced: CompiledStrategy;
@@ -118,7 +146,10 @@ describe('constraint sensitivities (explanation.constraints[].pushed_by)', () =>
     spec.engine = { compat: 'predecessor' };
     const provider = createModelProvider({ readFile: localModelFiles(fixtures) });
     differenced = await compileStrategy(spec, {
-      modelProvider: { load: async (request) => withoutDerivatives(await provider.load(request)) },
+      modelProvider: {
+        load: async (request) =>
+          without(await provider.load(request), ['valueAndJacobian', 'valueAndJacobianSync']),
+      },
     });
   });
   afterAll(() => differenced.dispose());

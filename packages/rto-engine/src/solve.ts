@@ -60,6 +60,19 @@ export function derivativesFor(plan: StrategyPlan, ws: Workspace): CostDerivativ
 export function costGradient(plan: StrategyPlan, ws: Workspace): CostGradient {
   const engine = derivativesFor(plan, ws);
   const cost = new Float64Array(1);
+  if (engine.synchronous) {
+    // Every model runs on its kernel: the evaluation waits on nothing (one settled promise).
+    return (x, gradient, gradientBelow) => {
+      try {
+        const kinked = engine.runSync(x, 1, cost, gradient, 1);
+        if (kinked > 0) engine.runSync(x, 1, cost, gradientBelow, -1);
+        else gradientBelow.set(gradient);
+        return Promise.resolve(cost[0]!);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+  }
   return async (x, gradient, gradientBelow) => {
     const kinked = await engine.run(x, 1, cost, gradient, 1);
     if (kinked > 0) await engine.run(x, 1, cost, gradientBelow, -1);
