@@ -125,16 +125,22 @@ describe('the synchronous evaluation path (valueAndJacobianSync)', () => {
   });
   afterAll(() => promised.dispose());
 
-  it('gives exactly what the promise path gives: gradients, and every optimization of the fixture', async () => {
+  it('gives exactly what the promise path gives: gradients, and the optimizer path on every state of the fixture', async () => {
     for (const state of states) {
       const at = Float64Array.from(state.points[0]!);
       const sync = await strategy.evaluateGradient!(state.input, at, 1);
       const viaPromise = await promised.evaluateGradient!(state.input, at, 1);
       expect(Array.from(sync.gradients), state.id).toEqual(Array.from(viaPromise.gradients));
       expect(sync.costs[0], state.id).toBe(viaPromise.costs[0]);
-      const { timestamp: _t, duration_ms: _d, ...a } = await strategy.optimize(state.input);
-      const { timestamp: _t2, duration_ms: _d2, ...b } = await promised.optimize(state.input);
-      expect(a, state.id).toEqual(b);
+      const a = await strategy.optimize(state.input);
+      const b = await promised.optimize(state.input);
+      expect(a.setpoints, state.id).toEqual(b.setpoints);
+      expect(a.optimizer, state.id).toEqual(b.optimizer);
+      expect(a.warnings, state.id).toEqual(b.warnings);
+      // The answer batch: on the kernel (float64) with it, ONNX Runtime (float32) without.
+      for (const key of ['cost_function_value', 'cost_at_current'] as const) {
+        expect(Math.abs(a[key] - b[key]), `${state.id} ${key}`).toBeLessThan(1e-5 * Math.abs(b[key]));
+      }
     }
   });
 });
