@@ -295,7 +295,8 @@ export class CostDerivatives {
     const res = this.modelOut[k]!;
     const jac = this.jacobians[k]!;
     const out = this.ws.dof[plan.out]!;
-    const base = this.ws.current[plan.out]!;
+    // As `Workspace.run`: the output's current value plus the prediction plus this cycle's bias shift.
+    const base = this.ws.current[plan.out]! + this.ws.shift[k]!;
     const tOut = this.tangents[plan.out]!;
     const fOut = this.flags[plan.out]!;
     const reach = this.reach[plan.out]!;
