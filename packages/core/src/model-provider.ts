@@ -67,6 +67,13 @@ export interface SurrogateModel {
     out: Float64Array,
     jacobian: Float64Array,
   ): Promise<void>;
+  /**
+   * Optional: `valueAndJacobian` computed synchronously (same arguments and results), present
+   * only when the model needs no runtime hop for it (a typed-array kernel). Throws where
+   * `valueAndJacobian` rejects. The engine uses it when every model of the cost has it, so an
+   * evaluation costs no promise per model.
+   */
+  valueAndJacobianSync?(inputs: Float64Array, count: number, out: Float64Array, jacobian: Float64Array): void;
   /** Files this model was built from (path and SHA-256), for result provenance. */
   readonly files: readonly ModelFile[];
   /** Human-readable notes from loading (e.g. a missing output scaler). */

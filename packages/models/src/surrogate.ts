@@ -89,6 +89,13 @@ export class OnnxSurrogateModel implements LoadedModel {
     out: Float64Array,
     jacobian: Float64Array,
   ) => Promise<void>;
+  /** `valueAndJacobian` without the promise, when the kernel runs the network. */
+  readonly valueAndJacobianSync?: (
+    inputs: Float64Array,
+    count: number,
+    out: Float64Array,
+    jacobian: Float64Array,
+  ) => void;
   #tensor: ort.Tensor | undefined;
   #tensorRows = -1;
   #tail: Promise<void> = Promise.resolve();
@@ -120,6 +127,10 @@ export class OnnxSurrogateModel implements LoadedModel {
     this.#inputSlope = Float64Array.from(parts.inputSteps, (s) => (s.op === 'mulAdd' ? s.a : 1 / s.b));
     this.#kernel = denseKernel(parts.onnxBytes, this.#width);
     if (this.#kernel !== undefined) {
+      this.valueAndJacobianSync = (inputs, count, out, jacobian) => {
+        this.#check(inputs, count, out);
+        this.#jacobian(inputs, count, out, jacobian);
+      };
       this.valueAndJacobian = (inputs, count, out, jacobian) => {
         try {
           this.#check(inputs, count, out);

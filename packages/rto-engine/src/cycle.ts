@@ -115,6 +115,7 @@ export async function evaluateGradientBatch(
     throw new InputDataError(`points must hold ${count} rows of ${n} decision values`);
   }
   readPlantState(plan, ws, state);
+  ws.shift.fill(0);
   const costs = new Float64Array(count);
   const gradients = new Float64Array(count * n);
   let kinks = 0;

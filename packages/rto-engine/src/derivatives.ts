@@ -1,5 +1,6 @@
 import type { SurrogateModel } from '@po/core';
 import { constraintScore, constraintScoreSlopes } from './constraint-score.ts';
+import { EngineError } from './errors.ts';
 import type { FormulaGradient, KinkCounter } from './formula/index.ts';
 import type { ModelSkillPlan, OptimizationPlan, SkillPlan } from './plan.ts';
 import { Feed } from './semantics.ts';
@@ -55,6 +56,18 @@ export class CostDerivatives {
       return p.kind === 'modelGroup' ? [...p.members] : [k];
     });
     this.reach = reachOf(plans, opt, this.sequence, size);
+    this.synchronous = this.asyncModels.length === 0;
+  }
+
+  /** True when every model of the cost has `valueAndJacobianSync`, so `runSync` can run. */
+  readonly synchronous: boolean;
+
+  /** The model skills of the cost sequence that give no `valueAndJacobianSync`. */
+  private get asyncModels(): string[] {
+    return this.sequence.flatMap((k) => {
+      const p = this.plans[k]!;
+      return p.kind === 'model' && p.model.valueAndJacobianSync === undefined ? [p.name] : [];
+    });
   }
 
   /** The model skills of the cost sequence that give no `valueAndJacobian` (differenced here). */
@@ -109,6 +122,51 @@ export class CostDerivatives {
     gradients: Float64Array,
     direction: 1 | -1 | Float64Array = 1,
   ): Promise<number> {
+    if (this.synchronous) return this.runSync(points, count, costs, gradients, direction);
+    this.seed(points, count, direction);
+    for (const k of this.sequence) {
+      const plan = this.plans[k]!;
+      if (plan.kind === 'math') this.math(k, plan.out, count);
+      else if (plan.kind === 'constraint') this.constraint(plan, count);
+      else if (plan.kind === 'model') await this.model(k, plan, count);
+    }
+    return this.finish(count, costs, gradients);
+  }
+
+  /**
+   * `run` without a promise, when every model of the cost has `valueAndJacobianSync`
+   * (`synchronous`): the optimizer's evaluations then wait on nothing.
+   */
+  runSync(
+    points: Float64Array,
+    count: number,
+    costs: Float64Array,
+    gradients: Float64Array,
+    direction: 1 | -1 | Float64Array = 1,
+  ): number {
+    if (!this.synchronous) {
+      throw new EngineError(
+        'NOT_SYNCHRONOUS',
+        `runSync needs valueAndJacobianSync on every model of the cost; ` +
+          `${this.asyncModels.join(', ')} lack it. Use run.`,
+      );
+    }
+    this.seed(points, count, direction);
+    for (const k of this.sequence) {
+      const plan = this.plans[k]!;
+      if (plan.kind === 'math') this.math(k, plan.out, count);
+      else if (plan.kind === 'constraint') this.constraint(plan, count);
+      else if (plan.kind === 'model') {
+        this.gather(plan, this.modelIn[k]!, count);
+        plan.model.valueAndJacobianSync!(this.modelIn[k]!, count, this.modelOut[k]!, this.jacobians[k]!);
+        this.chain(k, plan, count);
+      }
+    }
+    return this.finish(count, costs, gradients);
+  }
+
+  /** Sizes the buffers, resets the workspace and seeds the decision variables and their tangents. */
+  private seed(points: Float64Array, count: number, direction: 1 | -1 | Float64Array): void {
     const n = this.n;
     this.ensure(count);
     const { ws, sides } = this;
@@ -130,14 +188,14 @@ export class CostDerivatives {
         flags[r] = 0;
       }
     }
-    for (const k of this.sequence) {
-      const plan = this.plans[k]!;
-      if (plan.kind === 'math') this.math(k, plan.out, count);
-      else if (plan.kind === 'constraint') this.constraint(plan, count);
-      else if (plan.kind === 'model') await this.model(k, plan, count);
-    }
+  }
+
+  /** Reads the cost and its gradient out; returns how many rows met a nonsmooth point. */
+  private finish(count: number, costs: Float64Array, gradients: Float64Array): number {
+    const n = this.n;
+    const sides = this.sides;
     const c = this.opt.costVariable;
-    const cost = ws.dof[c]!;
+    const cost = this.ws.dof[c]!;
     const t = this.tangents[c]!;
     const flags = this.flags[c]!;
     let kinked = 0;
@@ -221,16 +279,24 @@ export class CostDerivatives {
   }
 
   private async model(k: number, plan: ModelSkillPlan, count: number): Promise<void> {
-    const n = this.n;
-    const width = plan.inputs.length;
     const buf = this.modelIn[k]!;
     const res = this.modelOut[k]!;
     const jac = this.jacobians[k]!;
     this.gather(plan, buf, count);
     if (plan.model.valueAndJacobian) await plan.model.valueAndJacobian(buf, count, res, jac);
-    else await differences(plan.model, width, buf, count, res, jac);
+    else await differences(plan.model, plan.inputs.length, buf, count, res, jac);
+    this.chain(k, plan, count);
+  }
+
+  /** A model's output and its tangents from its Jacobian (the chain rule through its inputs). */
+  private chain(k: number, plan: ModelSkillPlan, count: number): void {
+    const n = this.n;
+    const width = plan.inputs.length;
+    const res = this.modelOut[k]!;
+    const jac = this.jacobians[k]!;
     const out = this.ws.dof[plan.out]!;
-    const base = this.ws.current[plan.out]!;
+    // As `Workspace.run`: the output's current value plus the prediction plus this cycle's bias shift.
+    const base = this.ws.current[plan.out]! + this.ws.shift[k]!;
     const tOut = this.tangents[plan.out]!;
     const fOut = this.flags[plan.out]!;
     const reach = this.reach[plan.out]!;

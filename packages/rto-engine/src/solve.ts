@@ -60,6 +60,19 @@ export function derivativesFor(plan: StrategyPlan, ws: Workspace): CostDerivativ
 export function costGradient(plan: StrategyPlan, ws: Workspace): CostGradient {
   const engine = derivativesFor(plan, ws);
   const cost = new Float64Array(1);
+  if (engine.synchronous) {
+    // Every model runs on its kernel: the evaluation waits on nothing (one settled promise).
+    return (x, gradient, gradientBelow) => {
+      try {
+        const kinked = engine.runSync(x, 1, cost, gradient, 1);
+        if (kinked > 0) engine.runSync(x, 1, cost, gradientBelow, -1);
+        else gradientBelow.set(gradient);
+        return Promise.resolve(cost[0]!);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+  }
   return async (x, gradient, gradientBelow) => {
     const kinked = await engine.run(x, 1, cost, gradient, 1);
     if (kinked > 0) await engine.run(x, 1, cost, gradientBelow, -1);
@@ -68,8 +81,11 @@ export function costGradient(plan: StrategyPlan, ws: Workspace): CostGradient {
   };
 }
 
-/** The cost of a batch of candidate points, starting from the base state. */
-export function costBatch(ws: Workspace, plan: OptimizationPlan): CostBatch {
+/**
+ * The cost of a batch of candidate points, starting from the base state. With `onKernel`, models
+ * with a synchronous kernel predict through it (`Workspace.run`).
+ */
+export function costBatch(ws: Workspace, plan: OptimizationPlan, onKernel = false): CostBatch {
   const n = plan.decisions.length;
   return async (points: Float64Array, count: number, costs: Float64Array): Promise<void> => {
     ws.ensure(count);
@@ -78,7 +94,7 @@ export function costBatch(ws: Workspace, plan: OptimizationPlan): CostBatch {
       const col = ws.dof[plan.decisions[j]!]!;
       for (let r = 0; r < count; r++) col[r] = points[r * n + j]!;
     }
-    await ws.run(plan.costSequence, count);
+    await ws.run(plan.costSequence, count, false, onKernel);
     const cost = ws.dof[plan.costVariable]!;
     for (let r = 0; r < count; r++) costs[r] = cost[r]!;
   };
@@ -133,7 +149,10 @@ export async function solve(
   const steps = new Float64Array(n);
   let final = aroundBatch(x, box, exact ? undefined : steps);
   const costs = new Float64Array(final.rows);
-  await evaluate(final.points, final.rows, costs);
+  // With exact sensitivities the batch is the answer and holding (2 rows): on the models' kernels
+  // where they have one, the values the optimizer's evaluations saw, without a runtime hop.
+  const answer = exact ? costBatch(ws, opt, true) : evaluate;
+  await answer(final.points, final.rows, costs);
   const costAtCurrent = costs[1]!;
   if (!Number.isFinite(costAtCurrent)) {
     // Holding must be computable: find the skill that fails at the current values.
@@ -149,7 +168,7 @@ export async function solve(
     // Row 0 and the sensitivities must describe what is recommended: the current values.
     if (exact) sensitivity = await exactSensitivities(plan, derivatives, x, box);
     final = aroundBatch(x, box, exact ? undefined : steps);
-    await evaluate(final.points, final.rows, costs);
+    await answer(final.points, final.rows, costs);
   }
   // Row 0 now holds the clean forward values at the recommendation, row 1 at holding.
   const atCurrent = new Float64Array(plan.names.length);

@@ -22,6 +22,8 @@ export class Workspace {
   /** Per model group: its members' input and output buffers, in member order. */
   private groupIn: (Float64Array[] | undefined)[] = [];
   private groupOut: (Float64Array[] | undefined)[] = [];
+  /** Per model: where `valueAndJacobianSync` puts the Jacobian that `run(..., onKernel)` discards. */
+  private scratch: (Float64Array | undefined)[] = [];
 
   constructor(
     private readonly size: number,
@@ -48,6 +50,11 @@ export class Workspace {
       p.kind === 'modelGroup' ? [...p.members].map((m) => of[m]!) : undefined;
     this.groupIn = this.plans.map((p) => members(p, this.modelIn));
     this.groupOut = this.plans.map((p) => members(p, this.modelOut));
+    this.scratch = this.plans.map((p) =>
+      p.kind === 'model' && p.model.valueAndJacobianSync
+        ? new Float64Array(capacity * p.inputs.length)
+        : undefined,
+    );
     this.capacity = capacity;
   }
 
@@ -106,8 +113,10 @@ export class Workspace {
   /**
    * Runs leaf skills over `count` rows. With `check`, a non-finite output in row 0 is an
    * error naming the skill (used at the current values, where it cannot be infeasibility).
+   * With `onKernel`, models that have `valueAndJacobianSync` predict through it (float64, no
+   * runtime hop: the values the exact evaluations saw) instead of `predict`.
    */
-  async run(sequence: Int32Array, count: number, check = false): Promise<void> {
+  async run(sequence: Int32Array, count: number, check = false, onKernel = false): Promise<void> {
     const dof = this.dof;
     for (let s = 0; s < sequence.length; s++) {
       const k = sequence[s]!;
@@ -127,14 +136,22 @@ export class Workspace {
         }
         case 'model': {
           this.gather(k, count);
-          await plan.model.predict(this.modelIn[k]!, count, this.modelOut[k]!);
+          if (onKernel && plan.model.valueAndJacobianSync) {
+            plan.model.valueAndJacobianSync(this.modelIn[k]!, count, this.modelOut[k]!, this.scratch[k]!);
+          } else await plan.model.predict(this.modelIn[k]!, count, this.modelOut[k]!);
           this.scatter(k, count);
           break;
         }
         case 'modelGroup': {
           const members = plan.members;
           for (let m = 0; m < members.length; m++) this.gather(members[m]!, count);
-          await plan.group.predict(this.groupIn[k]!, count, this.groupOut[k]!);
+          if (onKernel && members.every((m) => this.scratch[m] !== undefined)) {
+            for (let m = 0; m < members.length; m++) {
+              const j = members[m]!;
+              const model = (this.plans[j] as ModelSkillPlan).model;
+              model.valueAndJacobianSync!(this.modelIn[j]!, count, this.modelOut[j]!, this.scratch[j]!);
+            }
+          } else await plan.group.predict(this.groupIn[k]!, count, this.groupOut[k]!);
           for (let m = 0; m < members.length; m++) this.scatter(members[m]!, count);
           break;
         }

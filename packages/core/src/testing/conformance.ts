@@ -201,6 +201,14 @@ async function jacobianMatchesDifferences({ options, load, width }: Suite): Prom
   await model.valueAndJacobian(inputs, ROWS, values, jacobian);
   expect(values[ROWS]).toBe(SENTINEL);
   expect(jacobian[ROWS * width]).toBe(SENTINEL);
+  if (model.valueAndJacobianSync !== undefined) {
+    // The synchronous path gives exactly what the promise gives.
+    const syncValues = filled(ROWS + 1);
+    const syncJacobian = filled(ROWS * width + 1);
+    model.valueAndJacobianSync(inputs, ROWS, syncValues, syncJacobian);
+    expect(Array.from(syncValues)).toEqual(Array.from(values));
+    expect(Array.from(syncJacobian)).toEqual(Array.from(jacobian));
+  }
   const predicted = filled(ROWS);
   await model.predict(inputs, ROWS, predicted);
   const scale = Math.max(...Array.from(predicted, Math.abs), 1);
@@ -274,7 +282,7 @@ const CHECKS: readonly [
   ],
   ['predict rejects after dispose', disposeThenPredictRejects],
   [
-    'valueAndJacobian (when given) agrees with predict and with central differences of its values',
+    'valueAndJacobian (when given) agrees with predict and with central differences of its values; valueAndJacobianSync (when given) with valueAndJacobian',
     jacobianMatchesDifferences,
   ],
   [
