@@ -124,6 +124,8 @@ export async function executeReplay(options: {
   concurrency: number;
   signal?: AbortSignal;
   onProgress?: (progress: ReplayProgress) => void;
+  /** Where the replay's model-plant mismatch monitor says a critical model went bad or recovered. */
+  logger?: Logger;
 }) {
   const { tables, replay, strategy } = options;
   if (strategy.key !== replay.strategyKey)
@@ -143,6 +145,7 @@ export async function executeReplay(options: {
       batchSize: 100,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
     });
     const counts = countsOf(await tables.store.cycles(replay.id));
     await tables.store.update(replay.id, { status: outcome.interrupted ? 'interrupted' : 'done', counts });
@@ -239,7 +242,13 @@ export function httpReplays(settings: Settings, options: HttpReplayOptions): Rep
       });
       const replay = await createReplay(t, strategy, request);
       running = replay.id;
-      executeReplay({ tables: t, replay, strategy, concurrency: options.pool.stats().threads * 2 })
+      executeReplay({
+        tables: t,
+        replay,
+        strategy,
+        concurrency: options.pool.stats().threads * 2,
+        logger: taggedLogger(options.logger, { replay: replay.id }),
+      })
         .then((outcome) => options.logger.info({ id: replay.id, ...outcome }, '[po] replay done'))
         .catch((e: unknown) => options.logger.error({ id: replay.id, err: e }, '[po] replay failed'))
         .finally(() => {
@@ -252,5 +261,15 @@ export function httpReplays(settings: Settings, options: HttpReplayOptions): Rep
       const replay = await t.store.get(id);
       return replay && replayReport(replay, await t.store.cycles(id));
     },
+  };
+}
+
+/** `logger` with `fields` added to every line (which replay a monitor message is about). */
+function taggedLogger(logger: Logger, fields: object): Logger {
+  return {
+    debug: (f, message) => logger.debug({ ...fields, ...f }, message),
+    info: (f, message) => logger.info({ ...fields, ...f }, message),
+    warn: (f, message) => logger.warn({ ...fields, ...f }, message),
+    error: (f, message) => logger.error({ ...fields, ...f }, message),
   };
 }
