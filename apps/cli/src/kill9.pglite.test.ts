@@ -13,9 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '@po/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { po, root } from '../test/po.ts';
+import { deployDemo, root } from '../test/po.ts';
 
-const demo = join(root, 'config/demo');
 const dir = mkdtempSync(join(tmpdir(), 'po-kill9-'));
 const env = {
   PO_MODE: 'continuous',
@@ -61,12 +60,7 @@ function exited(proc: ChildProcess): Promise<{ code: number | null; signal: Node
 }
 
 beforeAll(async () => {
-  expect((await po(['upload-models', '--data-dir', join(demo, 'models')], { cwd: dir })).code).toBe(0);
-  expect(
-    (await po(['upload-config', '--config', join(demo, 'strategy.yaml'), '--version', '1.0.0'], { cwd: dir }))
-      .code,
-  ).toBe(0);
-  expect((await po(['deploy', '1.0.0'], { cwd: dir })).code).toBe(0);
+  await deployDemo(dir);
 }, 120_000);
 
 afterAll(() => {

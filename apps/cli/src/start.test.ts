@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { replayReportSchema } from '@po/runner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { po, root } from '../test/po.ts';
+import { deployDemo, po, root } from '../test/po.ts';
 
 const demo = join(root, 'config/demo');
 const dir = mkdtempSync(join(tmpdir(), 'po-start-'));
@@ -35,12 +35,7 @@ async function until<T>(
 }
 
 beforeAll(async () => {
-  expect((await po(['upload-models', '--data-dir', join(demo, 'models')], { cwd: dir })).code).toBe(0);
-  expect(
-    (await po(['upload-config', '--config', join(demo, 'strategy.yaml'), '--version', '1.0.0'], { cwd: dir }))
-      .code,
-  ).toBe(0);
-  expect((await po(['deploy', '1.0.0'], { cwd: dir })).code).toBe(0);
+  await deployDemo(dir);
   child = spawn(process.execPath, [join(root, 'apps/cli/dist/bin.js'), 'start'], {
     cwd: dir,
     env: { ...process.env, ...env },

@@ -27,3 +27,19 @@ export function po(
     );
   });
 }
+
+/**
+ * Deploys the demo as `scripts/setup_and_run.sh` does, in `dir` (its local store): the models,
+ * the strategy as 1.0.0, and the pointer. Throws with the CLI's output when a step fails.
+ */
+export async function deployDemo(dir: string): Promise<void> {
+  const demo = join(root, 'config/demo');
+  for (const args of [
+    ['upload-models', '--data-dir', join(demo, 'models')],
+    ['upload-config', '--config', join(demo, 'strategy.yaml'), '--version', '1.0.0'],
+    ['deploy', '1.0.0'],
+  ]) {
+    const run = await po(args, { cwd: dir });
+    if (run.code !== 0) throw new Error(`po ${args.join(' ')} exited ${run.code}:\n${run.stderr}`);
+  }
+}

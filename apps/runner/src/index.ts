@@ -1,7 +1,6 @@
 export { type CycleContext, type LoadedStrategy, messageOf, runCycle } from './cycle.ts';
 export { type SeedDemoOptions, seedDemo, startDemoFeeder } from './demo.ts';
 export {
-  exactMicros,
   measuredReadings,
   measuringColumns,
   type PredictionErrorReport,

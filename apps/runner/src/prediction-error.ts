@@ -129,7 +129,7 @@ export type PredictionErrorReport = z.infer<typeof predictionErrorSchema>;
 const EXACT = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3})(\d{3})Z$/;
 
 /** Microseconds since the epoch of an exact time (within 2^53: exact). */
-export function exactMicros(time: ExactTime): number {
+function exactMicros(time: ExactTime): number {
   const m = EXACT.exec(exactTime(time, 'data time'))!;
   return Date.parse(`${m[1]}Z`) * 1000 + Number(m[2]);
 }
