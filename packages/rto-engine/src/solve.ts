@@ -39,6 +39,12 @@ export interface Outcome {
 
 type CostBatch = (points: Float64Array, count: number, costs: Float64Array) => Promise<void>;
 type CostGradient = NonNullable<BoundedProblem['valueAndGradient']>;
+type CostGradientSync = NonNullable<BoundedProblem['valueAndGradientSync']>;
+/** The problem's exact evaluations: always with a promise, and without one when it can. */
+interface CostGradients {
+  valueAndGradient: CostGradient;
+  valueAndGradientSync?: CostGradientSync;
+}
 
 /** One derivative engine per workspace (its buffers are reused from cycle to cycle). */
 const derivativesOf = new WeakMap<Workspace, CostDerivatives>();
@@ -55,29 +61,36 @@ export function derivativesFor(plan: StrategyPlan, ws: Workspace): CostDerivativ
 
 /**
  * The exact cost and its one-sided derivatives at one point, from the base state: one forward
- * pass along +e_j, and a second along -e_j only when the first met a kink.
+ * pass along +e_j, and a second along -e_j only when the first met a kink. When every model runs
+ * on its kernel the evaluation also comes without a promise (`valueAndGradientSync`), so the
+ * optimizer's loop waits on nothing.
  */
-export function costGradient(plan: StrategyPlan, ws: Workspace): CostGradient {
+export function costGradient(plan: StrategyPlan, ws: Workspace): CostGradients {
   const engine = derivativesFor(plan, ws);
   const cost = new Float64Array(1);
   if (engine.synchronous) {
-    // Every model runs on its kernel: the evaluation waits on nothing (one settled promise).
-    return (x, gradient, gradientBelow) => {
+    const valueAndGradientSync: CostGradientSync = (x, gradient, gradientBelow) => {
+      const kinked = engine.runSync(x, 1, cost, gradient, 1);
+      if (kinked > 0) engine.runSync(x, 1, cost, gradientBelow, -1);
+      else gradientBelow.set(gradient);
+      return cost[0]!;
+    };
+    const valueAndGradient: CostGradient = (x, gradient, gradientBelow) => {
       try {
-        const kinked = engine.runSync(x, 1, cost, gradient, 1);
-        if (kinked > 0) engine.runSync(x, 1, cost, gradientBelow, -1);
-        else gradientBelow.set(gradient);
-        return Promise.resolve(cost[0]!);
+        return Promise.resolve(valueAndGradientSync(x, gradient, gradientBelow));
       } catch (error) {
         return Promise.reject(error);
       }
     };
+    return { valueAndGradient, valueAndGradientSync };
   }
-  return async (x, gradient, gradientBelow) => {
-    const kinked = await engine.run(x, 1, cost, gradient, 1);
-    if (kinked > 0) await engine.run(x, 1, cost, gradientBelow, -1);
-    else gradientBelow.set(gradient);
-    return cost[0]!;
+  return {
+    valueAndGradient: async (x, gradient, gradientBelow) => {
+      const kinked = await engine.run(x, 1, cost, gradient, 1);
+      if (kinked > 0) await engine.run(x, 1, cost, gradientBelow, -1);
+      else gradientBelow.set(gradient);
+      return cost[0]!;
+    },
   };
 }
 
@@ -132,14 +145,7 @@ export async function solve(
   const domainLimits =
     plan.spec.models?.extrapolation === 'restrict' ? restrictToDomains(setup.domains, ws, box) : [];
   const evaluate = costBatch(ws, opt);
-  const decision = await decide(
-    plan,
-    optimizer,
-    box,
-    { evaluate, valueAndGradient: costGradient(plan, ws) },
-    req,
-    warnings,
-  );
+  const decision = await decide(plan, optimizer, box, { evaluate, ...costGradient(plan, ws) }, req, warnings);
   // Sensitivities by exact derivatives when every model of the cost gives them; otherwise by
   // finite differences: one row per decision variable in the final batch.
   const derivatives = derivativesFor(plan, ws);
@@ -221,7 +227,7 @@ async function decide(
   plan: StrategyPlan,
   optimizer: Optimizer | undefined,
   box: Box,
-  cost: { evaluate: CostBatch; valueAndGradient: CostGradient },
+  cost: { evaluate: CostBatch } & CostGradients,
   req: CycleRequest,
   warnings: string[],
 ): Promise<Decision> {

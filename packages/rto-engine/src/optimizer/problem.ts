@@ -201,6 +201,11 @@ export class SolveContext {
     return this.problem.valueAndGradient !== undefined;
   }
 
+  /** Whether the problem also gives them without a promise (`valueAndGradientSync`). */
+  get hasSyncGradient(): boolean {
+    return this.problem.valueAndGradientSync !== undefined;
+  }
+
   #x: Float64Array | undefined;
   #gUp: Float64Array | undefined;
   #gDown: Float64Array | undefined;
@@ -211,24 +216,42 @@ export class SolveContext {
    * batch; a non-finite cost becomes +Infinity. Only when `hasGradient`.
    */
   async valueAndGradient(z: Float64Array, up: Float64Array, down: Float64Array): Promise<number> {
+    const x = this.#gradientPoint(z);
+    const cost = await this.problem.valueAndGradient!(x, this.#gUp!, this.#gDown!);
+    return this.#gradientDone(z, cost, up, down);
+  }
+
+  /** `valueAndGradient` without a promise; only when `hasSyncGradient`. */
+  valueAndGradientSync(z: Float64Array, up: Float64Array, down: Float64Array): number {
+    const x = this.#gradientPoint(z);
+    const cost = this.problem.valueAndGradientSync!(x, this.#gUp!, this.#gDown!);
+    return this.#gradientDone(z, cost, up, down);
+  }
+
+  /** The caller's point for normalised `z` (a buffer of the context); counts the evaluation. */
+  #gradientPoint(z: Float64Array): Float64Array {
     const n = this.dimension;
-    const m = this.free;
     this.#x ??= new Float64Array(n);
     this.#gUp ??= new Float64Array(n);
     this.#gDown ??= new Float64Array(n);
     const x = this.#x;
     x.set(this.template);
-    for (let k = 0; k < m; k++) x[this.freeIndex[k]!] = this.toX(k, z[k]!);
+    for (let k = 0; k < this.free; k++) x[this.freeIndex[k]!] = this.toX(k, z[k]!);
     this.batches++;
     this.evaluations++;
-    let cost = await this.problem.valueAndGradient!(x, this.#gUp, this.#gDown);
+    return x;
+  }
+
+  /** The derivatives by z, the best point; returns the cost (+Infinity when not finite). */
+  #gradientDone(z: Float64Array, cost: number, up: Float64Array, down: Float64Array): number {
+    const m = this.free;
     for (let k = 0; k < m; k++) {
       const i = this.freeIndex[k]!;
-      up[k] = this.#gUp[i]! * this.width[k]!;
-      down[k] = this.#gDown[i]! * this.width[k]!;
+      up[k] = this.#gUp![i]! * this.width[k]!;
+      down[k] = this.#gDown![i]! * this.width[k]!;
     }
-    if (!Number.isFinite(cost)) cost = Number.POSITIVE_INFINITY;
-    else if (cost < this.bestCost) {
+    if (!Number.isFinite(cost)) return Number.POSITIVE_INFINITY;
+    if (cost < this.bestCost) {
       this.bestCost = cost;
       for (let k = 0; k < m; k++) this.bestZ[k] = clamp01(z[k]!);
     }

@@ -11,30 +11,34 @@ import type { BoundedProblem } from './types.ts';
 function withGradient(
   spec: { lower: number[]; upper: number[]; x0: number[]; cost: PointCost },
   analytic?: (x: Float64Array, g: Float64Array) => void,
-): BoundedProblem & { calls: number } {
+): BoundedProblem & { calls: number; exact: (x: Float64Array, g: Float64Array, gb: Float64Array) => number } {
   const base = makeProblem({ ...spec, uncounted: true });
   const n = spec.x0.length;
   const probe = new Float64Array(n);
+  const exact = (x: Float64Array, gradient: Float64Array, gradientBelow: Float64Array): number => {
+    problem.calls++;
+    const f = spec.cost(x, 0);
+    if (analytic) {
+      analytic(x, gradient);
+      gradientBelow.set(gradient);
+      return f;
+    }
+    for (let j = 0; j < n; j++) {
+      const h = 1e-9 * (spec.upper[j]! - spec.lower[j]!);
+      probe.set(x);
+      probe[j] = x[j]! + h;
+      gradient[j] = (spec.cost(probe, 0) - f) / h;
+      probe[j] = x[j]! - h;
+      gradientBelow[j] = (f - spec.cost(probe, 0)) / h;
+    }
+    return f;
+  };
   const problem = {
     ...base,
     calls: 0,
+    exact,
     async valueAndGradient(x: Float64Array, gradient: Float64Array, gradientBelow: Float64Array) {
-      problem.calls++;
-      const f = spec.cost(x, 0);
-      if (analytic) {
-        analytic(x, gradient);
-        gradientBelow.set(gradient);
-        return f;
-      }
-      for (let j = 0; j < n; j++) {
-        const h = 1e-9 * (spec.upper[j]! - spec.lower[j]!);
-        probe.set(x);
-        probe[j] = x[j]! + h;
-        gradient[j] = (spec.cost(probe, 0) - f) / h;
-        probe[j] = x[j]! - h;
-        gradientBelow[j] = (f - spec.cost(probe, 0)) / h;
-      }
-      return f;
+      return exact(x, gradient, gradientBelow);
     },
   };
   return problem;
@@ -90,6 +94,29 @@ describe('projected-bfgs', () => {
     expect(a.cost).toBeLessThan(-101.9);
     expect(Array.from(b.x)).toEqual(Array.from(a.x));
     expect(b.evaluations).toBe(a.evaluations);
+  });
+
+  it('runs the same path without awaiting when the problem evaluates synchronously', async () => {
+    const spec = {
+      lower: kilnWidths.map((w) => -w),
+      upper: kilnWidths,
+      x0: kilnWidths.map(() => 0),
+      cost: kilnCost,
+    };
+    const awaited = await createProjectedBfgs().minimize(withGradient(spec), { seed: 3, maxiter: 300 });
+    const base = withGradient(spec);
+    const problem: BoundedProblem = {
+      ...base,
+      // The synchronous path must be the one used: the promise-based one fails.
+      valueAndGradient: () => Promise.reject(new Error('the awaited path ran')),
+      valueAndGradientSync: base.exact,
+    };
+    const direct = await createProjectedBfgs().minimize(problem, { seed: 3, maxiter: 300 });
+    expect(base.calls).toBe(direct.evaluations);
+    expect(Array.from(direct.x)).toEqual(Array.from(awaited.x));
+    expect(direct.cost).toBe(awaited.cost);
+    expect(direct.evaluations).toBe(awaited.evaluations);
+    expect(direct.iterations).toBe(awaited.iterations);
   });
 
   it('keeps the evaluation budget', async () => {

@@ -58,7 +58,39 @@ export async function runProjectedBfgs(
   options: OptimizerOptions,
   method: QuasiNewtonOptions = {},
 ): Promise<PhaseOutcome> {
-  return new BfgsRun(ctx, zStart, options, method).run();
+  const run = new BfgsRun(ctx, zStart, options, method).run();
+  return ctx.hasSyncGradient ? driveSync(ctx, run) : driveAsync(ctx, run);
+}
+
+/**
+ * The method is written once, as a generator that yields each evaluation it needs (the point
+ * and where its one-sided gradients go) and resumes with the cost. A driver runs it: without a
+ * single await when the problem evaluates synchronously, else awaiting each evaluation.
+ */
+interface EvaluationRequest {
+  z: Float64Array;
+  up: Float64Array;
+  down: Float64Array;
+}
+
+type Steps<T> = Generator<EvaluationRequest, T, number>;
+
+function driveSync(ctx: SolveContext, run: Steps<PhaseOutcome>): PhaseOutcome {
+  let step = run.next();
+  while (!step.done) {
+    const { z, up, down } = step.value;
+    step = run.next(ctx.valueAndGradientSync(z, up, down));
+  }
+  return step.value;
+}
+
+async function driveAsync(ctx: SolveContext, run: Steps<PhaseOutcome>): Promise<PhaseOutcome> {
+  let step = run.next();
+  while (!step.done) {
+    const { z, up, down } = step.value;
+    step = run.next(await ctx.valueAndGradient(z, up, down));
+  }
+  return step.value;
 }
 
 class BfgsRun {
@@ -121,6 +153,7 @@ class BfgsRun {
     this.samples = new Float64Array((2 * m + 4) * m);
     this.bundleZ = new Float64Array((m + 1) * m);
     this.bundleG = new Float64Array((m + 1) * m);
+    this.request = { z: this.z, up: this.up, down: this.down };
     this.rng = mulberry32(options.seed ?? QUASI_NEWTON_DEFAULTS.seed);
     this.maxiter = options.maxiter ?? QUASI_NEWTON_DEFAULTS.maxiter;
     this.ftol = options.ftol ?? QUASI_NEWTON_DEFAULTS.ftol;
@@ -133,11 +166,18 @@ class BfgsRun {
     return { converged, stop: this.stop, message };
   }
 
-  /** One exact evaluation at `z` into (up, down); false when a budget stopped the run. */
-  private async evaluate(z: Float64Array, up: Float64Array, down: Float64Array): Promise<number | undefined> {
+  /** The request the run yields for each evaluation (one object, rewritten each time). */
+  private readonly request: EvaluationRequest;
+
+  /** One exact evaluation at `z` into (up, down); undefined when a budget stopped the run. */
+  private *evaluate(z: Float64Array, up: Float64Array, down: Float64Array): Steps<number | undefined> {
     this.stop = this.ctx.evaluations === 0 ? undefined : this.ctx.stopReason(1);
     if (this.stop) return undefined;
-    const f = await this.ctx.valueAndGradient(z, up, down);
+    const request = this.request;
+    request.z = z;
+    request.up = up;
+    request.down = down;
+    const f = yield request;
     if (Number.isFinite(f)) {
       const m = this.m;
       this.bundleZ.set(z.subarray(0, m), this.bundleNext * m);
@@ -148,8 +188,8 @@ class BfgsRun {
     return f;
   }
 
-  async run(): Promise<PhaseOutcome> {
-    const f0 = await this.evaluate(this.z, this.up, this.down);
+  *run(): Steps<PhaseOutcome> {
+    const f0 = yield* this.evaluate(this.z, this.up, this.down);
     if (f0 === undefined) return this.done(false, '');
     this.f = f0;
     if (!Number.isFinite(this.f)) return this.done(false, INFEASIBLE_START);
@@ -169,7 +209,7 @@ class BfgsRun {
       }
       const before = this.f;
       const evaluations = this.ctx.evaluations;
-      const moved = await this.quasiNewtonStep();
+      const moved = yield* this.quasiNewtonStep();
       if (this.stop) return this.done(false, '');
       this.ctx.iterations++;
       const small = !moved || before - this.f <= this.stallTol * Math.max(Math.abs(before), 1);
@@ -180,7 +220,7 @@ class BfgsRun {
       // is not small: the signature of a kink.
       backtracks = 0;
       const beforeSampling = this.f;
-      const sampled = await this.sample();
+      const sampled = yield* this.sample();
       if (this.stop) return this.done(false, '');
       const gained = beforeSampling - this.f > this.stallTol * Math.max(Math.abs(beforeSampling), 1);
       if (!sampled || (!gained && stalls >= STALL_ITERATIONS)) {
@@ -246,17 +286,17 @@ class BfgsRun {
   }
 
   /** One BFGS iteration with its line search; false when no step lowered the cost. */
-  private async quasiNewtonStep(): Promise<boolean> {
+  private *quasiNewtonStep(): Steps<boolean> {
     const slope = this.direction();
     if (!(slope < 0)) return false;
     let dmax = 0;
     for (let k = 0; k < this.m; k++) dmax = Math.max(dmax, Math.abs(this.d[k]!));
-    const accepted = await this.lineSearch(Math.min(1, 1 / dmax), true);
+    const accepted = yield* this.lineSearch(Math.min(1, 1 / dmax), true);
     if (accepted === undefined) {
       // Failed with curvature information: once more from steepest descent.
       if (this.fresh) return false;
       this.fresh = true;
-      return this.quasiNewtonStep();
+      return yield* this.quasiNewtonStep();
     }
     return true;
   }
@@ -265,7 +305,7 @@ class BfgsRun {
    * Backtracking along P(z + a d) from `a`, Armijo on the working gradient; on success moves
    * the point (and updates H when `update`). Returns the step taken, or undefined.
    */
-  private async lineSearch(start: number, update: boolean): Promise<number | undefined> {
+  private *lineSearch(start: number, update: boolean): Steps<number | undefined> {
     const { m, z, zt, d, g } = this;
     let a = start;
     for (let trial = 0; trial < MAX_TRIALS; trial++) {
@@ -277,7 +317,7 @@ class BfgsRun {
         step = Math.max(step, Math.abs(zt[k]! - z[k]!));
       }
       if (step <= this.xtol) return undefined;
-      const ft = await this.evaluate(zt, this.upT, this.downT);
+      const ft = yield* this.evaluate(zt, this.upT, this.downT);
       if (ft === undefined) return undefined;
       if (ft <= this.f + ARMIJO * predicted && ft < this.f) {
         this.accept(ft, update);
@@ -325,12 +365,12 @@ class BfgsRun {
    * line search along it; the radius shrinks while no descent is found. False when the point is
    * stationary at the smallest radius.
    */
-  private async sample(): Promise<boolean> {
+  private *sample(): Steps<boolean> {
     // A bundle step first: the gradients already evaluated near the point (the iterations that
     // crossed the kink) cost nothing.
     const near = this.bundleRadius();
     if (near > 0) {
-      const moved = await this.hullStep(this.bundleRows(near), near);
+      const moved = yield* this.hullStep(this.bundleRows(near), near);
       if (moved !== undefined) return moved;
     }
     const { m, z, zt, samples } = this;
@@ -340,13 +380,13 @@ class BfgsRun {
       let rows = 2;
       for (let p = 0; p <= m; p++) {
         for (let k = 0; k < m; k++) zt[k] = clamp01(z[k]! + radius * (2 * this.rng() - 1));
-        const ft = await this.evaluate(zt, this.upT, this.downT);
+        const ft = yield* this.evaluate(zt, this.upT, this.downT);
         if (ft === undefined) return false;
         if (!Number.isFinite(ft)) continue;
         samples.set(this.upT, rows * m);
         rows++;
       }
-      const moved = await this.hullStep(rows, radius);
+      const moved = yield* this.hullStep(rows, radius);
       if (moved !== undefined) return moved;
     }
     this.workingGradient();
@@ -386,7 +426,7 @@ class BfgsRun {
    * it lowered the cost, undefined when there is no descent at this radius (or the line search
    * found none); false when a budget stopped the run.
    */
-  private async hullStep(rows: number, radius: number): Promise<boolean | undefined> {
+  private *hullStep(rows: number, radius: number): Steps<boolean | undefined> {
     const { m, z, d } = this;
     this.simplex ??= simplexScratch(2 * m + 4);
     minNormDirection(this.samples, rows, m, this.simplex, d);
@@ -400,7 +440,7 @@ class BfgsRun {
     if (norm <= this.gtol * Math.max(Math.abs(this.f), 1)) return undefined;
     // The Armijo test along the hull direction uses the direction itself as the slope.
     for (let k = 0; k < m; k++) this.g[k] = -d[k]!;
-    const accepted = await this.lineSearch(Math.min(1, (10 * radius) / norm), false);
+    const accepted = yield* this.lineSearch(Math.min(1, (10 * radius) / norm), false);
     if (this.stop) return false;
     if (accepted === undefined) return undefined;
     this.fresh = true;

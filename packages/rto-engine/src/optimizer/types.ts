@@ -29,6 +29,12 @@ export interface BoundedProblem {
    * infeasible point). Methods that use it count each call as one evaluation.
    */
   valueAndGradient?(x: Float64Array, gradient: Float64Array, gradientBelow: Float64Array): Promise<number>;
+  /**
+   * Optional, with `valueAndGradient`: the same evaluation without a promise (returns the cost,
+   * throws where `valueAndGradient` rejects). Methods on exact gradients then run their whole
+   * loop without awaiting; it must give exactly what `valueAndGradient` gives.
+   */
+  valueAndGradientSync?(x: Float64Array, gradient: Float64Array, gradientBelow: Float64Array): number;
 }
 
 /** Options every optimizer understands; each documents its defaults. */
