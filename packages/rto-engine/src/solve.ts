@@ -44,6 +44,9 @@ type CostGradientSync = NonNullable<BoundedProblem['valueAndGradientSync']>;
 interface CostGradients {
   valueAndGradient: CostGradient;
   valueAndGradientSync?: CostGradientSync;
+  pieceGradients?: BoundedProblem['pieceGradients'];
+  pieceGradientsSync?: BoundedProblem['pieceGradientsSync'];
+  maxPieces?: number;
 }
 
 /** One derivative engine per workspace (its buffers are reused from cycle to cycle). */
@@ -67,6 +70,7 @@ export function derivativesFor(plan: StrategyPlan, ws: Workspace): CostDerivativ
  */
 export function costGradient(plan: StrategyPlan, ws: Workspace): CostGradients {
   const engine = derivativesFor(plan, ws);
+  engine.forget();
   const cost = new Float64Array(1);
   if (engine.synchronous) {
     const valueAndGradientSync: CostGradientSync = (x, gradient, gradientBelow) => {
@@ -82,7 +86,20 @@ export function costGradient(plan: StrategyPlan, ws: Workspace): CostGradients {
         return Promise.reject(error);
       }
     };
-    return { valueAndGradient, valueAndGradientSync };
+    return {
+      valueAndGradient,
+      valueAndGradientSync,
+      pieceGradients: (x, scale, radius, out, values, info) => {
+        try {
+          return Promise.resolve(engine.piecesSync(x, scale, radius, out, values, info));
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      },
+      pieceGradientsSync: (x, scale, radius, out, values, info) =>
+        engine.piecesSync(x, scale, radius, out, values, info),
+      maxPieces: 1 << CostDerivatives.MAX_KINKS,
+    };
   }
   return {
     valueAndGradient: async (x, gradient, gradientBelow) => {
@@ -91,6 +108,9 @@ export function costGradient(plan: StrategyPlan, ws: Workspace): CostGradients {
       else gradientBelow.set(gradient);
       return cost[0]!;
     },
+    pieceGradients: (x, scale, radius, out, values, info) =>
+      engine.pieces(x, scale, radius, out, values, info),
+    maxPieces: 1 << CostDerivatives.MAX_KINKS,
   };
 }
 
@@ -101,6 +121,8 @@ export function costGradient(plan: StrategyPlan, ws: Workspace): CostGradients {
 export function costBatch(ws: Workspace, plan: OptimizationPlan, onKernel = false): CostBatch {
   const n = plan.decisions.length;
   return async (points: Float64Array, count: number, costs: Float64Array): Promise<void> => {
+    // The derivative engine's last point no longer describes the workspace.
+    derivativesOf.get(ws)?.forget();
     ws.ensure(count);
     ws.reset(count);
     for (let j = 0; j < n; j++) {

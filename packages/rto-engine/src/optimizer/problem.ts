@@ -228,6 +228,83 @@ export class SolveContext {
     return this.#gradientDone(z, cost, up, down);
   }
 
+  /** Whether the problem gives the gradients of its smooth pieces near a kink (`pieceGradients`). */
+  get hasPieces(): boolean {
+    return this.problem.pieceGradients !== undefined && (this.problem.maxPieces ?? 0) > 0;
+  }
+
+  /** The most rows `pieceGradients` writes. */
+  get maxPieces(): number {
+    return this.problem.maxPieces ?? 0;
+  }
+
+  #scale: Float64Array | undefined;
+  #pieces: Float64Array | undefined;
+  readonly #info = new Float64Array(2);
+
+  /**
+   * The values and exact gradients by z of the smooth pieces meeting within `radius` (normalised,
+   * max norm) of `z`, into `values` and one row of `free` values each in `out`; resolves the
+   * rows, and writes the distance of the farthest kink taken to `farthest[0]`. Counts the
+   * problem's work as evaluations (one batch). Only when `hasPieces`.
+   */
+  async pieceGradients(
+    z: Float64Array,
+    radius: number,
+    out: Float64Array,
+    values: Float64Array,
+    farthest: Float64Array,
+  ): Promise<number> {
+    const x = this.#piecePoint(z);
+    const rows = await this.problem.pieceGradients!(
+      x,
+      this.#scale!,
+      radius,
+      this.#pieces!,
+      values,
+      this.#info,
+    );
+    return this.#piecesDone(rows, out, farthest);
+  }
+
+  /** `pieceGradients` without a promise; only when `hasPieces` and `hasSyncGradient`. */
+  pieceGradientsSync(
+    z: Float64Array,
+    radius: number,
+    out: Float64Array,
+    values: Float64Array,
+    farthest: Float64Array,
+  ): number {
+    const x = this.#piecePoint(z);
+    const rows = this.problem.pieceGradientsSync!(x, this.#scale!, radius, this.#pieces!, values, this.#info);
+    return this.#piecesDone(rows, out, farthest);
+  }
+
+  #piecePoint(z: Float64Array): Float64Array {
+    const n = this.dimension;
+    if (this.#scale === undefined) {
+      this.#scale = new Float64Array(n);
+      for (let k = 0; k < this.free; k++) this.#scale[this.freeIndex[k]!] = this.width[k]!;
+    }
+    this.#pieces ??= new Float64Array(this.maxPieces * n);
+    const x = this.#gradientPoint(z);
+    this.evaluations--;
+    return x;
+  }
+
+  #piecesDone(rows: number, out: Float64Array, farthest: Float64Array): number {
+    const n = this.dimension;
+    const m = this.free;
+    this.evaluations += this.#info[0]!;
+    farthest[0] = this.#info[1]!;
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < m; k++) {
+        out[r * m + k] = this.#pieces![r * n + this.freeIndex[k]!]! * this.width[k]!;
+      }
+    }
+    return rows;
+  }
+
   /** The caller's point for normalised `z` (a buffer of the context); counts the evaluation. */
   #gradientPoint(z: Float64Array): Float64Array {
     const n = this.dimension;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createProjectedBfgs } from './projected-bfgs.ts';
+import { createProjectedBfgs, simplexQp } from './projected-bfgs.ts';
 import { kilnCost, kilnWidths, makeProblem, type PointCost, rosenbrock } from './testing.ts';
 import type { BoundedProblem } from './types.ts';
 
@@ -137,5 +137,118 @@ describe('projected-bfgs', () => {
     const result = await createProjectedBfgs().minimize(problem);
     expect(result.algorithm).toBe('projected-quasi-newton');
     expect(result.cost).toBeLessThan(1e-4);
+  });
+
+  it('slides along a curved kink to its optimum with the exact pieces, where sampling stops short', async () => {
+    // -x - y - 100 * score(h), h = x^2 + y^2: score 1 up to h = 1, then a ramp to 0 at h = 2. The
+    // optimum sits on the kink (the circle) at x = y = 1/sqrt 2.
+    const h = (x: Float64Array) => x[0]! ** 2 + x[1]! ** 2;
+    const cost = (x: Float64Array, o: number) => {
+      const v = x[o]! ** 2 + x[o + 1]! ** 2;
+      return -x[o]! - x[o + 1]! - 100 * (v <= 1 ? 1 : 2 - v);
+    };
+    const spec = { lower: [-2, -2], upper: [2, 2], x0: [0.1, -0.3], cost };
+    const sampling = withGradient(spec);
+    const base = withGradient(spec);
+    let pieceCalls = 0;
+    const pieces = (
+      x: Float64Array,
+      scale: Float64Array,
+      radius: number,
+      out: Float64Array,
+      values: Float64Array,
+      info: Float64Array,
+    ): number => {
+      pieceCalls++;
+      const v = h(x);
+      const reach = Math.abs(2 * x[0]!) * scale[0]! + Math.abs(2 * x[1]!) * scale[1]!;
+      const plateau = () => -x[0]! - x[1]! - 100;
+      const ramp = () => -x[0]! - x[1]! - 100 * (2 - v);
+      info[0] = 1;
+      info[1] = 0;
+      if (!(Math.abs(v - 1) <= radius * reach)) {
+        values[0] = v <= 1 ? plateau() : ramp();
+        out[0] = v <= 1 ? -1 : -1 + 200 * x[0]!;
+        out[1] = v <= 1 ? -1 : -1 + 200 * x[1]!;
+        return 1;
+      }
+      values[0] = plateau();
+      out[0] = -1;
+      out[1] = -1;
+      values[1] = ramp();
+      out[2] = -1 + 200 * x[0]!;
+      out[3] = -1 + 200 * x[1]!;
+      info[0] = 2;
+      info[1] = Math.abs(v - 1) / reach;
+      return 2;
+    };
+    const exact = await createProjectedBfgs().minimize(
+      {
+        ...base,
+        maxPieces: 4,
+        pieceGradients: async (...args) => pieces(...args),
+      },
+      { maxiter: 300 },
+    );
+    const sampled = await createProjectedBfgs().minimize(sampling, { maxiter: 300 });
+    const optimum = -Math.SQRT2 - 100;
+    expect(pieceCalls).toBeGreaterThan(0);
+    expect(exact.cost).toBeLessThan(optimum + 1e-7);
+    expect(exact.x[0]).toBeCloseTo(Math.SQRT1_2, 4);
+    expect(exact.x[1]).toBeCloseTo(Math.SQRT1_2, 4);
+    expect(exact.message).toMatch(/stationary on a kink/);
+    // Sampling gradients stops about 7e-3 above the optimum here; the exact pieces reach it (in
+    // many short steps: the kink curves strongly within one step).
+    expect(exact.cost).toBeLessThan(sampled.cost);
+  });
+});
+
+describe('simplexQp', () => {
+  it('finds the minimum of 1/2 l Q l - a l over the simplex (against a fine grid)', () => {
+    let seed = 1;
+    const rand = () => {
+      seed = (seed * 16807) % 2147483647;
+      return seed / 2147483647 - 0.5;
+    };
+    const scratch = { system: new Float64Array(25), rhs: new Float64Array(5), trial: new Float64Array(4) };
+    for (let t = 0; t < 50; t++) {
+      const count = 2 + (t % 3);
+      // Q = G G' from random gradients (positive semidefinite, singular when the rows are dependent).
+      const m = t % 2 ? 2 : 3;
+      const G = Array.from({ length: count * m }, rand);
+      const Q = new Float64Array(count * count);
+      for (let i = 0; i < count; i++) {
+        for (let j = 0; j < count; j++) {
+          for (let k = 0; k < m; k++) Q[i * count + j]! += G[i * m + k]! * G[j * m + k]!;
+        }
+      }
+      const a = Float64Array.from({ length: count }, () => 0.3 * rand());
+      const lambda = new Float64Array(count);
+      simplexQp(Q, a, count, lambda, scratch);
+      const value = (l: ArrayLike<number>) => {
+        let v = 0;
+        for (let i = 0; i < count; i++) {
+          let qi = 0;
+          for (let j = 0; j < count; j++) qi += Q[i * count + j]! * l[j]!;
+          v += l[i]! * (0.5 * qi - a[i]!);
+        }
+        return v;
+      };
+      expect(lambda.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 12);
+      for (const v of lambda) expect(v).toBeGreaterThanOrEqual(0);
+      let best = Number.POSITIVE_INFINITY;
+      const steps = 60;
+      for (let i = 0; i <= steps; i++) {
+        for (let j = 0; j <= (count > 2 ? steps - i : 0); j++) {
+          const l = count === 2 ? [i / steps, 1 - i / steps] : [i / steps, j / steps, 1 - (i + j) / steps];
+          if (count === 4) {
+            for (let k = 0; k <= steps - i - j; k++) {
+              best = Math.min(best, value([i / steps, j / steps, k / steps, 1 - (i + j + k) / steps]));
+            }
+          } else best = Math.min(best, value(l));
+        }
+      }
+      expect(value(lambda)).toBeLessThanOrEqual(best + 1e-12);
+    }
   });
 });
