@@ -380,8 +380,9 @@ export class CostDerivatives {
   /** The point of the last synchronous one-row run (`lastCount` 1), or none (`lastCount` 0). */
   private readonly lastPoint: Float64Array;
   private lastCount = 0;
-  /** The distance of the farthest kink the last `nearKinks` kept. */
+  /** The distance of the farthest kink the last `nearKinks` kept, and the kept ones' distances. */
   private farthest = 0;
+  private readonly nearDistance = new Float64Array(CostDerivatives.MAX_KINKS);
 
   /**
    * After a run: the constraints whose argument lies within `radius` of an operating limit with
@@ -391,7 +392,7 @@ export class CostDerivatives {
     const n = this.n;
     const h = this.gradH;
     let count = 0;
-    const distances: number[] = [];
+    const distances = this.nearDistance;
     for (let c = 0; c < this.constraints.length; c++) {
       const k = this.constraints[c]!;
       const plan = this.plans[k] as Extract<SkillPlan, { kind: 'constraint' }>;
@@ -413,13 +414,16 @@ export class CostDerivatives {
       // Insertion by distance; the farthest falls off past MAX_KINKS.
       let at = count;
       while (at > 0 && distances[at - 1]! > distance) at--;
-      distances.splice(at, 0, distance);
-      for (let q = Math.min(count, CostDerivatives.MAX_KINKS - 1); q > at; q--)
+      if (at >= CostDerivatives.MAX_KINKS) continue;
+      for (let q = Math.min(count, CostDerivatives.MAX_KINKS - 1); q > at; q--) {
         this.near[q] = this.near[q - 1]!;
-      if (at < CostDerivatives.MAX_KINKS) this.near[at] = k;
+        distances[q] = distances[q - 1]!;
+      }
+      this.near[at] = k;
+      distances[at] = distance;
       count = Math.min(count + 1, CostDerivatives.MAX_KINKS);
     }
-    this.farthest = distances[count - 1] ?? 0;
+    this.farthest = count > 0 ? distances[count - 1]! : 0;
     return count;
   }
 
