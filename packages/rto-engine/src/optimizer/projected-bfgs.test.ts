@@ -200,6 +200,14 @@ describe('projected-bfgs', () => {
     // Sampling gradients stops about 7e-3 above the optimum here; the exact pieces reach it (in
     // many short steps: the kink curves strongly within one step).
     expect(exact.cost).toBeLessThan(sampled.cost);
+    // The evaluation budget holds in kink mode too (a pieces call counts its forward passes).
+    for (const budget of [12, 25, 40]) {
+      const capped = await createProjectedBfgs().minimize(
+        { ...withGradient(spec), maxPieces: 4, pieceGradients: async (...args) => pieces(...args) },
+        { maxiter: 300, maxEvaluations: budget },
+      );
+      expect(capped.evaluations).toBeLessThanOrEqual(budget);
+    }
   });
 });
 

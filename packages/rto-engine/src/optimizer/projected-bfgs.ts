@@ -515,7 +515,8 @@ class BfgsRun {
   /** One kink-mode step: moved, stationary, or none (no kink near, or no descent found). */
   private *kinkStep(): Steps<'moved' | 'stationary' | 'none'> {
     const { ctx, m, samples: G, pieceValues: a, lambda, d, z, zt, held, H } = this;
-    this.stop = ctx.stopReason(1);
+    // The pieces take up to one evaluation's work each, and one for the point.
+    this.stop = ctx.stopReason(1 + ctx.maxPieces);
     if (this.stop) return 'none';
     const rows = yield* this.pieces(z, KINK_RADIUS, G);
     if (rows <= 1) return 'none';
