@@ -33,6 +33,10 @@ export class CostDerivatives {
    * tangent (the gradient of one smooth piece of the score).
    */
   private readonly forced: Int8Array;
+  /** Per plan index: 1 when a constraint score comes before the skill in the cost sequence. */
+  private readonly afterConstraint: Uint8Array;
+  /** Set during the passes of `pieces`: models keep the previous run's predictions (`reusing`). */
+  private reuseModels = false;
   private readonly row: Float64Array;
   private modelIn: (Float64Array | undefined)[] = [];
   private modelOut: (Float64Array | undefined)[] = [];
@@ -63,6 +67,12 @@ export class CostDerivatives {
     });
     this.reach = reachOf(plans, opt, this.sequence, size);
     this.forced = new Int8Array(plans.length);
+    this.afterConstraint = new Uint8Array(plans.length);
+    let constraintSeen = false;
+    for (const k of this.sequence) {
+      if (plans[k]!.kind === 'constraint') constraintSeen = true;
+      else if (constraintSeen) this.afterConstraint[k] = 1;
+    }
     this.lastPoint = new Float64Array(this.n);
     this.constraints = this.sequence.filter((k) => plans[k]!.kind === 'constraint');
     this.gradH = new Float64Array(this.constraints.length * this.n);
@@ -172,8 +182,10 @@ export class CostDerivatives {
       if (plan.kind === 'math') this.math(k, plan.out, count);
       else if (plan.kind === 'constraint') this.constraint(k, plan, count);
       else if (plan.kind === 'model') {
-        this.gather(plan, this.modelIn[k]!, count);
-        plan.model.valueAndJacobianSync!(this.modelIn[k]!, count, this.modelOut[k]!, this.jacobians[k]!);
+        if (!this.reusing(k)) {
+          this.gather(plan, this.modelIn[k]!, count);
+          plan.model.valueAndJacobianSync!(this.modelIn[k]!, count, this.modelOut[k]!, this.jacobians[k]!);
+        }
         this.chain(k, plan, count);
       }
     }
@@ -307,6 +319,8 @@ export class CostDerivatives {
     const rows = kinks === 0 ? 1 : 1 << kinks;
     for (let piece = 0; kinks > 0 && piece < rows; piece++) {
       this.force(kinks, piece);
+      // The point's models ran in the pass before: their predictions and Jacobians stand.
+      this.reuseModels = true;
       this.runSync(point, 1, cost, this.pieceRow(out, piece), 1);
       values[piece] = cost[0]!;
       runs++;
@@ -334,6 +348,8 @@ export class CostDerivatives {
     const rows = kinks === 0 ? 1 : 1 << kinks;
     for (let piece = 0; kinks > 0 && piece < rows; piece++) {
       this.force(kinks, piece);
+      // The point's models ran in the pass before: their predictions and Jacobians stand.
+      this.reuseModels = true;
       await this.run(point, 1, cost, this.pieceRow(out, piece), 1);
       values[piece] = cost[0]!;
       runs++;
@@ -364,6 +380,7 @@ export class CostDerivatives {
   /** Clears the forced sides, writes `info`; returns the rows. */
   private piecesDone(kinks: number, runs: number, info: Float64Array): number {
     this.forced.fill(0);
+    this.reuseModels = false;
     // A run with forced sides describes a piece, not the cost.
     if (kinks > 0) this.lastCount = 0;
     info[0] = runs;
@@ -469,10 +486,21 @@ export class CostDerivatives {
     const buf = this.modelIn[k]!;
     const res = this.modelOut[k]!;
     const jac = this.jacobians[k]!;
-    this.gather(plan, buf, count);
-    if (plan.model.valueAndJacobian) await plan.model.valueAndJacobian(buf, count, res, jac);
-    else await differences(plan.model, plan.inputs.length, buf, count, res, jac);
+    if (!this.reusing(k)) {
+      this.gather(plan, buf, count);
+      if (plan.model.valueAndJacobian) await plan.model.valueAndJacobian(buf, count, res, jac);
+      else await differences(plan.model, plan.inputs.length, buf, count, res, jac);
+    }
     this.chain(k, plan, count);
+  }
+
+  /**
+   * Whether model skill k keeps the prediction and Jacobian of the previous run: in the passes of
+   * `pieces` at the point the last run evaluated, for a model that no constraint score precedes
+   * (forcing a score's piece cannot change its inputs).
+   */
+  private reusing(k: number): boolean {
+    return this.reuseModels && this.afterConstraint[k] === 0;
   }
 
   /** A model's output and its tangents from its Jacobian (the chain rule through its inputs). */
