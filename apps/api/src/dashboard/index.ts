@@ -125,24 +125,25 @@ export function dashboardRoutes(options: DashboardOptions) {
     // Back to the Now view the form was on: the root's or a unit's (only a valid unit path).
     const back = typeof form.back === 'string' && form.back !== '' ? form.back : '';
     const backId = back.startsWith(`${UNITS_PATH}/`) ? back.slice(UNITS_PATH.length + 1) : undefined;
-    const problem =
-      back !== '' && (backId === undefined || unitIdProblem(backId) !== undefined)
-        ? 'the form names no Now view to return to'
-        : decision !== 'accepted' && decision !== 'rejected'
-          ? 'the decision must be accepted or rejected'
-          : decision === 'rejected' && reason === ''
-            ? 'a rejection needs a reason'
-            : !/^\d+$/.test(id)
-              ? 'the form names no result'
-              : !options.results
-                ? 'this po has no results store'
-                : undefined;
+    const backValid = back === '' || (backId !== undefined && unitIdProblem(backId) === undefined);
+    const returnTo = backValid && back !== '' ? back : '/';
+    const problem = !backValid
+      ? 'the form names no Now view to return to'
+      : decision !== 'accepted' && decision !== 'rejected'
+        ? 'the decision must be accepted or rejected'
+        : decision === 'rejected' && reason === ''
+          ? 'a rejection needs a reason'
+          : !/^\d+$/.test(id)
+            ? 'the form names no result'
+            : !options.results
+              ? 'this po has no results store'
+              : undefined;
     if (problem) {
       return render(c, options, {
         title: 'Feedback not recorded',
         path: '/',
         status: 400,
-        body: html`<h1>Feedback not recorded</h1><p class="problem" role="alert">${problem}.</p><p><a href="/">Back to Now</a></p>`,
+        body: html`<h1>Feedback not recorded</h1><p class="problem" role="alert">${problem}.</p><p><a href="${returnTo}">Back to Now</a></p>`,
       });
     }
     const { identity } = check;
@@ -163,7 +164,7 @@ export function dashboardRoutes(options: DashboardOptions) {
         body: html`<h1>No such result</h1><p class="problem" role="alert">There is no result #${id}.</p>`,
       });
     }
-    return c.redirect(`${back || '/'}?done=${decision}`, 303);
+    return c.redirect(`${returnTo}?done=${decision}`, 303);
   });
 
   app.get('/login', (c) => {
