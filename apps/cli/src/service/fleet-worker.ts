@@ -117,6 +117,8 @@ async function unitStrategies(
 /** The running fleet of this process: its worker and the strategies of its units. */
 export interface Fleet {
   readonly worker: FleetWorker;
+  /** The strategy a unit's pointer deploys, as its cycles run it (the dashboard's unit views read it). */
+  strategyOf(unit: Unit): StrategySource<PooledStrategy>;
   refresh(): Promise<void>;
   stop(timeoutMs: number): Promise<void>;
 }
@@ -155,6 +157,7 @@ export async function startFleet(
     });
     return {
       worker,
+      strategyOf: (unit) => strategies.forUnit(unit),
       refresh: () => strategies.refresh(),
       async stop(timeoutMs) {
         await worker.stop({ timeoutMs });

@@ -115,6 +115,7 @@ export async function startService(settings: Settings, options: ServiceOptions =
         runner,
         replays,
         units: parts.fleet?.worker,
+        unitStrategy: parts.fleet?.strategyOf,
         logger,
       });
       logger.info({ url: parts.server.url, mode }, '[po] listening');
