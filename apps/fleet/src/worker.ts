@@ -2,7 +2,9 @@ import { type Logger, type StrategySource, silentLogger } from '@po/core';
 import {
   createProcessDataSource,
   type Database,
+  exactTimeSql,
   type ProcessDataSource,
+  type Queryable,
   quoteIdent,
   type ResultStore,
 } from '@po/db';
@@ -10,6 +12,7 @@ import {
   type CycleStrategy,
   InputValidator,
   type LoadedStrategy,
+  type MismatchTracker,
   messageOf,
   plantColumns,
   runCycle,
@@ -17,6 +20,14 @@ import {
 import type { Db as BossDb, Job } from 'pg-boss';
 import { FleetError } from './errors.ts';
 import { emptyCounters, type UnitCounters } from './metrics.ts';
+import {
+  checkMismatchTable,
+  type LockedTracker,
+  lockTracker,
+  saveTracker,
+  trackerOf,
+  UNIT_MISMATCH_TABLE,
+} from './mismatch.ts';
 import { createUnitRegistry, DROPPED_TABLE, ensureFleetTables, type UnitRegistry } from './registry.ts';
 import { type CycleJob, queryableOf, scheduleDue } from './scheduler.ts';
 import type { Unit } from './units.ts';
@@ -35,6 +46,8 @@ export interface FleetWorkerOptions {
   results: ResultStore;
   /** The results table `results` writes (`PO_RESULTS_TABLE`). Default `optimization_results`. */
   resultsTable?: string;
+  /** The table of each unit's model-plant mismatch tracker (migration 007 of @po/db). Default `po_unit_mismatch`. */
+  mismatchTable?: string;
   /** Where each unit's strategy comes from (its deploy pointer). Asked before every cycle. */
   strategies: (unit: Unit) => StrategySource<CycleStrategy>;
   /** Schema of pg-boss's tables. Default `pgboss`. */
@@ -82,6 +95,8 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
   const maxLateS = options.maxLateS ?? 300;
   const expireS = Math.max(1, Math.round(options.expireS ?? 30));
   await ensureFleetTables(db);
+  const mismatchTable = options.mismatchTable ?? UNIT_MISMATCH_TABLE;
+  await checkMismatchTable(db, mismatchTable);
   const units = createUnitRegistry(db);
   // Loaded here, not at the top: a bundle that links the fleet (the po CLI) loads pg-boss only in
   // a process that runs one.
@@ -120,6 +135,7 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
     ...options,
     unitOf: cachedUnits(units),
     resultsTable: quoteIdent(options.resultsTable ?? 'optimization_results', 'results table'),
+    mismatchTable,
     sourceOf: cachedSources(db),
     runtime,
     maxLateS,
@@ -151,7 +167,16 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
       burstWhenBatchFull: true,
     },
     async (jobs: Job<CycleJob>[], tx: BossDb) => {
-      for (const job of jobs) await handle(job, tx);
+      // By unit, then data time: every transaction locks units' rows in the same order (no
+      // deadlock between workers), and a unit's rows run in order.
+      const ordered = [...jobs].sort((a, b) =>
+        a.data.unit === b.data.unit
+          ? Date.parse(a.data.at) - Date.parse(b.data.at) || (a.data.at < b.data.at ? -1 : 1)
+          : a.data.unit < b.data.unit
+            ? -1
+            : 1,
+      );
+      for (const job of ordered) await handle(job, tx);
     },
   );
   const scheduling = scheduleLoop({
@@ -238,6 +263,8 @@ interface HandlerParts extends FleetWorkerOptions {
   /** The unit's plant data, read outside the job's transaction. */
   sourceOf: (unit: Unit) => ProcessDataSource;
   runtime: (id: string) => UnitRuntime;
+  /** The table of the units' mismatch trackers, quoted. */
+  mismatchTable: string;
   maxLateS: number;
   logger: Logger;
   signal: AbortSignal;
@@ -248,6 +275,13 @@ interface HandlerParts extends FleetWorkerOptions {
  * unit's row at the job's timestamp is validated and run (the runner's cycle), and the
  * result recorded through the same transaction. A throw rolls everything back and the job
  * is retried (an unreachable database, no strategy deployed yet).
+ *
+ * The unit's row of the mismatch table is locked first: a unit's cycles run one at a time,
+ * whichever workers hold its jobs. When the strategy monitors model-plant mismatch, the unit's
+ * tracker (read from that row) must take the rows in data-time order: rows before the job's that
+ * no job has run yet are run first, here, in order (their own jobs then find them recorded), and
+ * the tracker is written back with the timestamp it has reached in the same transaction, so a
+ * retried job neither loses nor repeats a step, and a worker taking over continues it.
  */
 function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => Promise<void> {
   const { logger } = parts;
@@ -268,65 +302,174 @@ function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => 
     }
     const r = parts.runtime(id);
     // pg-boss may hand an expired job to a second worker while the first still commits it: the
-    // two attempts serialize on this lock, and the second sees what the first recorded.
-    await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`po/fleet ${id} ${at}`]);
-    const done = await tx.query<{ dropped: boolean; recorded: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM ${DROPPED_TABLE} WHERE unit = $1 AND data_timestamp = $2::timestamptz) AS dropped,
-              EXISTS (SELECT 1 FROM ${parts.resultsTable} WHERE unit = $1 AND data_timestamp = $2::timestamptz) AS recorded`,
-      [id, at],
-    );
-    if (done.rows[0]?.dropped || done.rows[0]?.recorded) {
+    // two attempts (and every other cycle of the unit) serialize on the unit's row, and the second
+    // sees what the first recorded.
+    const tracked = await lockTracker(tx, parts.mismatchTable, id, at);
+    const done = (times: readonly string[]) => doneOf(tx, parts.resultsTable, id, times);
+    if ((await done([at])).has(tracked.at)) {
       logger.warn({ unit: id, at }, '[po/fleet] cycle already recorded or dropped (a retried job)');
       return;
     }
-    const ageS = (Date.now() - Date.parse(at)) / 1000;
-    if (ageS > parts.maxLateS) {
-      await tx.query(
-        `INSERT INTO ${DROPPED_TABLE} (unit, data_timestamp, age_s) VALUES ($1, $2::timestamptz, $3)`,
-        [id, at, ageS],
-      );
-      r.counters.droppedLate++;
-      logger.warn(
-        { unit: id, at, ageS: Math.round(ageS), maxLateS: parts.maxLateS },
-        '[po/fleet] late job dropped',
-      );
-      return;
-    }
+    if (await dropIfLate(tx, parts, r, id, at)) return;
     const loaded = await strategyOf(parts.strategies(unit), unit, r);
     const columns = columnsOf(loaded.strategy.spec);
-    const row = await parts
-      .sourceOf(unit)
-      .at(at, columns)
-      .catch((e: unknown) => {
-        r.counters.retried++;
-        throw e;
-      });
-    const record = row
-      ? await runCycle(loaded, columns, row, {
-          validator: r.validator,
-          clock: { now: () => new Date() },
-          mode: unit.mode,
-          signal: parts.signal,
-        })
-      : {
-          dataTimestamp: new Date(at),
-          dataTime: at,
-          status: 'skipped' as const,
-          reason: `no row at ${at} in ${unit.data.table}`,
-          strategyVersion: loaded.version,
-        };
-    const fresh = await parts.results.recordCycle({ ...record, unit: id, dataTable: unit.data.table }, tx);
-    count(r.counters, record, Date.parse(at), fresh);
-    logger[record.status === 'failed' ? 'error' : 'debug'](
-      {
-        unit: id,
-        at,
-        status: record.status,
-        durationMs: record.durationMs,
-        ...(record.reason ? { reason: record.reason } : {}),
-      },
-      '[po/fleet] cycle',
+    const one = (time: string, mismatch?: MismatchTracker) =>
+      runOne(tx, parts, { unit, r, loaded, columns, at: time, ...(mismatch ? { mismatch } : {}) });
+    // The stored tracker continues on the same strategy version, and starts over on another.
+    const tracker = trackerOf(tracked.snapshot, tagged(logger, id));
+    if (!tracker.monitors(loaded.strategy.spec, loaded.version)) {
+      await one(at);
+      return;
+    }
+    if (tracked.through !== null && tracked.at <= tracked.through) {
+      // Only a row written after the tracker passed its time gets here (never scheduled in order).
+      logger.warn(
+        { unit: id, at, through: tracked.through },
+        '[po/fleet] row older than the model-plant mismatch tracker: run with its current state, which it does not advance',
+      );
+      await one(at, tracker);
+      return;
+    }
+    // Rows between the tracker and this job that no job has run yet, oldest first. Rows older
+    // than the late limit are dropped anyway (their jobs drop them): they are not looked for.
+    const floor = Math.max(
+      tracked.through ? Date.parse(tracked.through) : 0,
+      Date.now() - parts.maxLateS * 1000,
     );
+    const earlier = await pendingBefore(parts.sourceOf(unit), tracked, new Date(floor), done);
+    if (earlier.length > 0)
+      logger.debug(
+        { unit: id, at, earlier: earlier.length },
+        '[po/fleet] earlier rows of the unit run first (model-plant mismatch in data-time order)',
+      );
+    for (const time of earlier) {
+      if (await dropIfLate(tx, parts, r, id, time)) continue;
+      await one(time, tracker);
+    }
+    await one(at, tracker);
+    await saveTracker(tx, parts.mismatchTable, id, tracked.at, tracker);
+  };
+}
+
+/** Of `times` (exact), those of the unit already recorded or dropped, in the exact form. */
+async function doneOf(
+  tx: Queryable,
+  resultsTable: string,
+  unit: string,
+  times: readonly string[],
+): Promise<Set<string>> {
+  if (times.length === 0) return new Set();
+  const r = await tx.query<{ t: string }>(
+    `SELECT ${exactTimeSql('data_timestamp')} AS t FROM ${resultsTable}
+       WHERE unit = $1 AND data_timestamp = ANY($2::timestamptz[])
+     UNION SELECT ${exactTimeSql('data_timestamp')} FROM ${DROPPED_TABLE}
+       WHERE unit = $1 AND data_timestamp = ANY($2::timestamptz[])`,
+    [unit, times],
+  );
+  return new Set(r.rows.map((row) => row.t));
+}
+
+/** The unit's rows after `floor` and before the job's, not yet recorded nor dropped, oldest first. */
+async function pendingBefore(
+  source: ProcessDataSource,
+  tracked: LockedTracker,
+  floor: Date,
+  done: (times: readonly string[]) => Promise<Set<string>>,
+): Promise<string[]> {
+  const pending: string[] = [];
+  let after: Date | string =
+    tracked.through && Date.parse(tracked.through) >= floor.getTime() ? tracked.through : floor;
+  for (;;) {
+    const chunk = await source.timestampsAfter(after, 1000);
+    const before = chunk.filter((t) => t < tracked.at);
+    const seen = await done(before);
+    pending.push(...before.filter((t) => !seen.has(t)));
+    if (before.length < chunk.length || chunk.length < 1000) return pending;
+    after = chunk.at(-1)!;
+  }
+}
+
+/** Drops the unit's cycle at `at` when its data is older than the late limit; whether it did. */
+async function dropIfLate(
+  tx: Queryable,
+  parts: HandlerParts,
+  r: UnitRuntime,
+  id: string,
+  at: string,
+): Promise<boolean> {
+  const ageS = (Date.now() - Date.parse(at)) / 1000;
+  if (ageS <= parts.maxLateS) return false;
+  const inserted = await tx.query(
+    `INSERT INTO ${DROPPED_TABLE} (unit, data_timestamp, age_s) VALUES ($1, $2::timestamptz, $3)
+     ON CONFLICT DO NOTHING`,
+    [id, at, ageS],
+  );
+  if (inserted.rowCount === 0) return true;
+  r.counters.droppedLate++;
+  parts.logger.warn(
+    { unit: id, at, ageS: Math.round(ageS), maxLateS: parts.maxLateS },
+    '[po/fleet] late job dropped',
+  );
+  return true;
+}
+
+/** Runs and records the unit's cycle on its row at `at` (a skipped record when the row is gone). */
+async function runOne(
+  tx: Queryable,
+  parts: HandlerParts,
+  c: {
+    unit: Unit;
+    r: UnitRuntime;
+    loaded: LoadedStrategy;
+    columns: string[];
+    at: string;
+    mismatch?: MismatchTracker;
+  },
+): Promise<void> {
+  const { unit, r, loaded, columns, at } = c;
+  const row = await parts
+    .sourceOf(unit)
+    .at(at, columns)
+    .catch((e: unknown) => {
+      r.counters.retried++;
+      throw e;
+    });
+  const record = row
+    ? await runCycle(loaded, columns, row, {
+        validator: r.validator,
+        clock: { now: () => new Date() },
+        mode: unit.mode,
+        signal: parts.signal,
+        ...(c.mismatch ? { mismatch: c.mismatch } : {}),
+      })
+    : {
+        dataTimestamp: new Date(at),
+        dataTime: at,
+        status: 'skipped' as const,
+        reason: `no row at ${at} in ${unit.data.table}`,
+        strategyVersion: loaded.version,
+      };
+  const fresh = await parts.results.recordCycle({ ...record, unit: unit.id, dataTable: unit.data.table }, tx);
+  count(r.counters, record, Date.parse(at), fresh);
+  parts.logger[record.status === 'failed' ? 'error' : 'debug'](
+    {
+      unit: unit.id,
+      at,
+      status: record.status,
+      durationMs: record.durationMs,
+      ...(record.reason ? { reason: record.reason } : {}),
+    },
+    '[po/fleet] cycle',
+  );
+}
+
+/** The logger with the unit in every line (the mismatch tracker's messages). */
+function tagged(logger: Logger, unit: string): Logger {
+  return {
+    debug: (fields, message) => logger.debug({ unit, ...fields }, message),
+    info: (fields, message) => logger.info({ unit, ...fields }, message),
+    warn: (fields, message) => logger.warn({ unit, ...fields }, message),
+    error: (fields, message) => logger.error({ unit, ...fields }, message),
   };
 }
 

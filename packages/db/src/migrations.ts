@@ -15,6 +15,8 @@ export interface TableNames {
   replayResults: string;
   /** Who did what when: every deploy and every feedback from the dashboard or the API. Default `po_audit`. */
   audit: string;
+  /** A fleet's model-plant mismatch tracker per unit, and the data timestamp it has reached. Default `po_unit_mismatch`. */
+  unitMismatch: string;
 }
 
 export const defaultTableNames: Readonly<TableNames> = {
@@ -24,6 +26,7 @@ export const defaultTableNames: Readonly<TableNames> = {
   replays: 'replays',
   replayResults: 'replay_results',
   audit: 'po_audit',
+  unitMismatch: 'po_unit_mismatch',
 };
 
 /** The table recording which migrations ran (per results table, so that several table sets can share a schema). */
@@ -170,6 +173,23 @@ const migrations: Migration[] = [
       `ALTER TABLE ${t.replays} ADD COLUMN IF NOT EXISTS prediction_checks jsonb`,
     ],
   },
+  {
+    // The fleet's model-plant mismatch tracker per unit (issue 12 with issue 10): its state and the data
+    // timestamp it has taken in, written in the transaction that records the cycle, so that a worker
+    // taking over a unit continues it and a retried job does not advance it twice.
+    id: '007_fleet_unit_mismatch',
+    statements: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.unitMismatch} (
+        unit text PRIMARY KEY,
+        strategy_version text,
+        through timestamptz,
+        tracker jsonb,
+        models jsonb NOT NULL DEFAULT '{}'::jsonb,
+        forced_monitor text,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      )`,
+    ],
+  },
 ];
 
 /**
@@ -186,6 +206,7 @@ export async function migrate(db: Database, names: Partial<TableNames> = {}): Pr
     replays: quoteIdent(raw.replays, 'replays table'),
     replayResults: quoteIdent(raw.replayResults, 'replay results table'),
     audit: quoteIdent(raw.audit, 'audit table'),
+    unitMismatch: quoteIdent(raw.unitMismatch, 'unit mismatch table'),
   };
   return db.transaction(async (tx) => {
     await tx.query("SELECT pg_advisory_xact_lock(hashtext('po/db migrations'))");
