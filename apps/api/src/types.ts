@@ -216,4 +216,9 @@ export interface UnitsView {
   get(id: string): Promise<({ id: string } & Record<string, unknown>) | undefined>;
   /** This process's counters per unit, for Prometheus (since start). */
   counters(): ReadonlyMap<string, UnitCounters>;
+  /**
+   * Each unit's model-plant mismatch per model (the fleet's trackers in the database, whichever
+   * worker ran the cycles), read when Prometheus scrapes: one gauge set per unit and model.
+   */
+  modelMismatch?(): Promise<ReadonlyMap<string, ModelMismatchReport>>;
 }

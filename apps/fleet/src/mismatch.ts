@@ -106,7 +106,7 @@ export async function unitMismatch(
     forced_monitor: string | null;
   }>(
     `SELECT unit, strategy_version, through, models, forced_monitor FROM ${t}
-     ${ids ? 'WHERE unit = ANY($1)' : ''} ORDER BY unit`,
+     WHERE tracker IS NOT NULL ${ids ? 'AND unit = ANY($1)' : ''} ORDER BY unit`,
     ids ? [ids] : [],
   );
   return new Map(

@@ -145,10 +145,16 @@ export async function unitStates(
 ): Promise<UnitState[]> {
   const results = quoteIdent(resultsTable, 'results table');
   const mismatch = quoteIdent(mismatchTable, 'unit mismatch table');
+  // Before migration 007 (no fleet worker of this version has started yet) there is no tracker.
+  const tracked = await db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [mismatch]);
   const r = await db.query<Record<string, unknown>>(
     `SELECT u.id, u.definition, u.scheduled_through,
-       (SELECT row_to_json(m) FROM (SELECT strategy_version, through, models, forced_monitor
-          FROM ${mismatch} WHERE unit = u.id AND tracker IS NOT NULL) m) AS mismatch,
+       ${
+         tracked.rows[0]?.t
+           ? `(SELECT row_to_json(m) FROM (SELECT strategy_version, through, models, forced_monitor
+          FROM ${mismatch} WHERE unit = u.id AND tracker IS NOT NULL) m)`
+           : 'NULL'
+       } AS mismatch,
        (SELECT row_to_json(l) FROM (SELECT data_timestamp, status, reason, strategy_version, duration_ms, created_at
           FROM ${results} WHERE unit = u.id ORDER BY data_timestamp DESC LIMIT 1) l) AS last,
        (SELECT json_object_agg(status, n) FROM (SELECT status, count(*) AS n FROM ${results}

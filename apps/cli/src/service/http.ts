@@ -7,7 +7,7 @@ import {
   type UnitsView,
 } from '@po/api';
 import { errorCode, type Logger } from '@po/core';
-import { type FleetWorker, unitStates } from '@po/fleet';
+import { type FleetWorker, unitMismatch, unitStates } from '@po/fleet';
 import type { Runner, RunnerStatus } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { CliError } from '../errors.ts';
@@ -134,5 +134,12 @@ function httpUnits(worker: FleetWorker, database: ServiceDatabase, settings: Set
       return state && { ...state };
     },
     counters: () => worker.counters(),
+    modelMismatch: async () =>
+      new Map(
+        [...(await unitMismatch(database.db))].map(([unit, m]) => [
+          unit,
+          { models: m.models, forcedMonitor: m.forcedMonitor },
+        ]),
+      ),
   };
 }
