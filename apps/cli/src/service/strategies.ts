@@ -61,15 +61,33 @@ async function loadPooled(
 /** The deployed version of the configured store, through the artifact cache. */
 export async function storeStrategies(
   settings: Settings,
-  parts: { pool: CyclePool; lastRun: LastRunState; logger: Logger },
+  parts: {
+    pool: CyclePool;
+    lastRun: LastRunState;
+    logger: Logger;
+    /**
+     * Called instead of logging an error each refresh when the pointer is readable and names no
+     * version (a fleet, whose units may have pointers of their own): once, when that begins.
+     * `/health` still says no version is deployed.
+     */
+    onUndeployed?: () => void;
+  },
 ): Promise<StrategyBackend> {
   const { pool, logger } = parts;
   const store = await openStore(settings);
   const cache = createArtifactCache({ store, logger });
+  // Whether the last pointer read found it readable and naming no version, and whether that was told.
+  let undeployed = false;
+  let told = false;
   const deployment = createDeployment<PooledStrategy>({
     cache,
     logger,
-    pointer: () => deployedVersion(store, settings),
+    pointer: async () => {
+      undeployed = false;
+      const version = await deployedVersion(store, settings);
+      undeployed = version === undefined;
+      return version;
+    },
     load: async (version, reader) =>
       loadPooled(pool, new TextDecoder().decode(await reader.strategy()), reader.modelFile, version),
   });
@@ -93,9 +111,16 @@ export async function storeStrategies(
     async refresh() {
       try {
         const r = await deployment.refresh();
+        told = false;
         if (r.changed)
           logger.info({ version: r.version, previous: r.previousVersion }, '[po] strategy deployed');
       } catch (e) {
+        if (undeployed && parts.onUndeployed) {
+          if (!told) parts.onUndeployed();
+          told = true;
+          return;
+        }
+        told = false;
         logger.error(
           { err: e },
           '[po] deployed strategy not (re)loaded; the last good version keeps serving',
