@@ -216,7 +216,7 @@ describe('model-plant mismatch of a fleet unit (PostgreSQL, pg-boss)', () => {
 
     // What the tracker reached is in the database: the single-unit runner's health after the same rows.
     const [mid] = (await unitMismatch(db, ['k1'])).values();
-    expect(mid!.through?.toISOString()).toBe(rows[HALF - 1]!.at);
+    expect(mid!.through.toISOString()).toBe(rows[HALF - 1]!.at);
     expect(mid!.strategyVersion).toBe(VERSION);
     expect({ models: mid!.models, forcedMonitor: mid!.forcedMonitor }).toEqual(single.health[HALF - 1]);
 
@@ -247,7 +247,7 @@ describe('model-plant mismatch of a fleet unit (PostgreSQL, pg-boss)', () => {
     expect(beforeFix.length).toBeLessThanOrEqual(FAILING);
     expect(beforeFix).toEqual(rows.slice(0, beforeFix.length).map((r) => exact(r.at)));
     const [stuck] = (await unitMismatch(db, ['k1'])).values();
-    expect(stuck!.through?.toISOString()).toBe(rows[beforeFix.length - 1]!.at);
+    expect(stuck!.through.toISOString()).toBe(rows[beforeFix.length - 1]!.at);
     await db.query('ALTER TABLE optimization_results DROP CONSTRAINT refuse_one');
     await waitFor(async () => (await recorded()).length >= rows.length, 180_000, 'every row of unit k1');
 
@@ -256,11 +256,15 @@ describe('model-plant mismatch of a fleet unit (PostgreSQL, pg-boss)', () => {
     for (const [i, r] of fleet.entries()) expect(decided(r), `row ${i}`).toEqual(decided(single.records[i]!));
 
     // A completed job sent again (pg-boss retrying it) runs nothing and leaves the tracker as it was.
-    const tracker = () =>
-      db.query(
-        `SELECT through, tracker::text AS tracker, updated_at FROM ${UNIT_MISMATCH_TABLE} WHERE unit = 'k1'`,
-      );
-    const settled = (await tracker()).rows[0];
+    const tracker = async () =>
+      (
+        await db.query(
+          `SELECT data_timestamp, tracker::text AS tracker, created_at FROM ${UNIT_MISMATCH_TABLE}
+           WHERE unit = 'k1' ORDER BY data_timestamp`,
+        )
+      ).rows;
+    const settled = await tracker();
+    expect(settled.length).toBe(rows.length);
     boss = new PgBoss({ connectionString: TEST_DATABASE_URL, schema: `${schema}_q`, supervise: false });
     await boss.start();
     const again = await Promise.all(
@@ -274,7 +278,7 @@ describe('model-plant mismatch of a fleet unit (PostgreSQL, pg-boss)', () => {
       60_000,
       'the jobs sent again completed',
     );
-    expect((await tracker()).rows[0]).toEqual(settled);
+    expect(await tracker()).toEqual(settled);
     expect((await recorded()).length).toBe(rows.length);
 
     // The unit's status shows its models' mismatch as the single-unit runner's /health does.

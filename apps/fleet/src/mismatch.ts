@@ -7,15 +7,6 @@ import { FleetError } from './errors.ts';
 /** The table of each unit's model-plant mismatch tracker (migration `007_fleet_unit_mismatch` of @po/db). */
 export const UNIT_MISMATCH_TABLE = 'po_unit_mismatch';
 
-/** A unit's tracker as the database holds it, locked by the transaction that read it. */
-export interface LockedTracker {
-  /** The newest data timestamp the tracker has taken in (null: none yet). */
-  through: ExactTime | null;
-  /** The job's data timestamp in the same exact form (comparable as text with `through`). */
-  at: ExactTime;
-  snapshot: MismatchSnapshot | null;
-}
-
 /** Refuses to start when the tracker table is missing (the result store was opened without migrations). */
 export async function checkMismatchTable(db: Database, table: string): Promise<void> {
   const r = await db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [
@@ -24,74 +15,104 @@ export async function checkMismatchTable(db: Database, table: string): Promise<v
   if (!r.rows[0]?.t)
     throw new FleetError(
       'NOT_MIGRATED',
-      `The table '${table}' (each unit's model-plant mismatch tracker) does not exist in schema "${db.schema}" of ${db.target}: run po's migrations (po db migrate, or open the result store with migrations).`,
+      `The table '${table}' (each unit's model-plant mismatch tracker) does not exist in schema "${db.schema}" of ${db.target}: run po's migrations (open the result store with migrations, as po start does).`,
     );
 }
 
-/**
- * Locks the unit's tracker row for the transaction (creating it empty), which serializes the
- * unit's cycles across workers, and reads it.
- */
-export async function lockTracker(
+/** A unit's tracker as the database holds it after one of its cycles. */
+export interface StoredTracker {
+  /** The data timestamp of that cycle, exactly. */
+  at: ExactTime;
+  snapshot: MismatchSnapshot;
+}
+
+/** The unit's tracker after its newest cycle before `before` (none: the unit starts one). */
+export async function trackerBefore(
+  tx: Queryable,
+  table: string,
+  unit: string,
+  before: ExactTime,
+): Promise<StoredTracker | undefined> {
+  const r = await tx.query<{ at: ExactTime; tracker: unknown }>(
+    `SELECT ${exactTimeSql('data_timestamp')} AS at, tracker FROM ${quoteIdent(table, 'unit mismatch table')}
+     WHERE unit = $1 AND data_timestamp < $2::timestamptz ORDER BY data_timestamp DESC LIMIT 1`,
+    [unit, before],
+  );
+  const row = r.rows[0];
+  return row && { at: row.at, snapshot: revive(row.tracker) as MismatchSnapshot };
+}
+
+/** The unit's tracker after its cycle at `at` exactly, if that cycle stored one. */
+export async function trackerAt(
   tx: Queryable,
   table: string,
   unit: string,
   at: ExactTime,
-): Promise<LockedTracker> {
-  const t = quoteIdent(table, 'unit mismatch table');
-  await tx.query(`INSERT INTO ${t} (unit) VALUES ($1) ON CONFLICT (unit) DO NOTHING`, [unit]);
-  const r = await tx.query<{ through: ExactTime | null; at: ExactTime; tracker: unknown }>(
-    `SELECT ${exactTimeSql('through')} AS through, ${exactTimeSql('$2::timestamptz')} AS at, tracker
-     FROM ${t} WHERE unit = $1 FOR UPDATE`,
+): Promise<MismatchSnapshot | undefined> {
+  const r = await tx.query<{ tracker: unknown }>(
+    `SELECT tracker FROM ${quoteIdent(table, 'unit mismatch table')}
+     WHERE unit = $1 AND data_timestamp = $2::timestamptz`,
     [unit, at],
   );
-  const row = r.rows[0]!;
-  return {
-    through: row.through ?? null,
-    at: row.at,
-    snapshot: row.tracker ? (revive(row.tracker) as MismatchSnapshot) : null,
-  };
+  return r.rows[0] && (revive(r.rows[0].tracker) as MismatchSnapshot);
 }
 
-/** Writes the tracker after the cycles of the transaction: it has taken in every row through `through`. */
+/** Stores the tracker after the unit's cycle at `at`, in that cycle's transaction (once: a retry adds nothing). */
 export async function saveTracker(
   tx: Queryable,
   table: string,
   unit: string,
-  through: ExactTime,
+  at: ExactTime,
   tracker: MismatchTracker,
 ): Promise<void> {
-  const t = quoteIdent(table, 'unit mismatch table');
   const snapshot = tracker.snapshot();
+  if (!snapshot) return;
   const health = tracker.health();
   await tx.query(
-    `UPDATE ${t} SET through = $2::timestamptz, strategy_version = $3, tracker = $4::jsonb,
-       models = $5::jsonb, forced_monitor = $6, updated_at = now() WHERE unit = $1`,
+    `INSERT INTO ${quoteIdent(table, 'unit mismatch table')}
+       (unit, data_timestamp, strategy_version, tracker, models, forced_monitor)
+     VALUES ($1, $2::timestamptz, $3, $4::jsonb, $5::jsonb, $6) ON CONFLICT (unit, data_timestamp) DO NOTHING`,
     [
       unit,
-      through,
-      snapshot?.version ?? null,
-      snapshot ? JSON.stringify(snapshot, tag) : null,
+      at,
+      snapshot.version,
+      JSON.stringify(snapshot, tag),
       JSON.stringify(health.models),
       health.forcedMonitor,
     ],
   );
 }
 
+/**
+ * Deletes the states no cycle can start from any more: per unit, those older than its newest
+ * state whose data is past the late limit (a job older than that is dropped, not run). Returns
+ * how many went.
+ */
+export async function pruneTrackers(db: Database, table: string, maxLateS: number): Promise<number> {
+  const t = quoteIdent(table, 'unit mismatch table');
+  const r = await db.query(
+    `DELETE FROM ${t} s USING (SELECT unit, max(data_timestamp) AS keep FROM ${t}
+       WHERE data_timestamp < now() - make_interval(secs => $1) GROUP BY unit) k
+     WHERE s.unit = k.unit AND s.data_timestamp < k.keep`,
+    [maxLateS],
+  );
+  return r.rowCount;
+}
+
 /** A tracker continuing from the stored state (a new one when there is none). */
-export function trackerOf(snapshot: MismatchSnapshot | null, logger: Logger): MismatchTracker {
+export function trackerOf(snapshot: MismatchSnapshot | undefined, logger: Logger): MismatchTracker {
   return snapshot ? MismatchTracker.restore(logger, snapshot) : new MismatchTracker(logger);
 }
 
-/** Each unit's model-plant mismatch as the database holds it (any worker's work), by unit. */
+/** Each unit's model-plant mismatch after its newest cycle (any worker's work). */
 export interface UnitMismatch extends ModelMismatchHealth {
   /** The strategy version the tracker follows. */
   strategyVersion: string | null;
-  /** The newest data timestamp the tracker has taken in. */
-  through: Date | null;
+  /** The data timestamp of that cycle. */
+  through: Date;
 }
 
-/** The mismatch of every unit that has a tracker (or of those named). */
+/** The mismatch of every unit that has a tracker (or of those named), after its newest cycle. */
 export async function unitMismatch(
   db: Database,
   ids?: readonly string[],
@@ -101,12 +122,12 @@ export async function unitMismatch(
   const r = await db.query<{
     unit: string;
     strategy_version: string | null;
-    through: Date | null;
-    models: ModelMismatchHealth['models'] | null;
+    data_timestamp: Date;
+    models: ModelMismatchHealth['models'];
     forced_monitor: string | null;
   }>(
-    `SELECT unit, strategy_version, through, models, forced_monitor FROM ${t}
-     WHERE tracker IS NOT NULL ${ids ? 'AND unit = ANY($1)' : ''} ORDER BY unit`,
+    `SELECT DISTINCT ON (unit) unit, strategy_version, data_timestamp, models, forced_monitor FROM ${t}
+     ${ids ? 'WHERE unit = ANY($1)' : ''} ORDER BY unit, data_timestamp DESC`,
     ids ? [ids] : [],
   );
   return new Map(
@@ -114,8 +135,8 @@ export async function unitMismatch(
       row.unit,
       {
         strategyVersion: row.strategy_version,
-        through: row.through,
-        models: row.models ?? {},
+        through: row.data_timestamp,
+        models: row.models,
         forcedMonitor: row.forced_monitor,
       },
     ]),

@@ -151,8 +151,8 @@ export async function unitStates(
     `SELECT u.id, u.definition, u.scheduled_through,
        ${
          tracked.rows[0]?.t
-           ? `(SELECT row_to_json(m) FROM (SELECT strategy_version, through, models, forced_monitor
-          FROM ${mismatch} WHERE unit = u.id AND tracker IS NOT NULL) m)`
+           ? `(SELECT row_to_json(m) FROM (SELECT strategy_version, data_timestamp AS through, models, forced_monitor
+          FROM ${mismatch} WHERE unit = u.id ORDER BY data_timestamp DESC LIMIT 1) m)`
            : 'NULL'
        } AS mismatch,
        (SELECT row_to_json(l) FROM (SELECT data_timestamp, status, reason, strategy_version, duration_ms, created_at
@@ -214,6 +214,6 @@ function mismatchOf(row: Record<string, unknown> | null): UnitMismatch | null {
     models: (row.models ?? {}) as UnitMismatch['models'],
     forcedMonitor: (row.forced_monitor as string | null) ?? null,
     strategyVersion: (row.strategy_version as string | null) ?? null,
-    through: row.through ? new Date(String(row.through)) : null,
+    through: new Date(String(row.through)),
   };
 }

@@ -12,7 +12,7 @@ import {
   type CycleStrategy,
   InputValidator,
   type LoadedStrategy,
-  type MismatchTracker,
+  MismatchTracker,
   messageOf,
   plantColumns,
   runCycle,
@@ -22,9 +22,10 @@ import { FleetError } from './errors.ts';
 import { emptyCounters, type UnitCounters } from './metrics.ts';
 import {
   checkMismatchTable,
-  type LockedTracker,
-  lockTracker,
+  pruneTrackers,
   saveTracker,
+  trackerAt,
+  trackerBefore,
   trackerOf,
   UNIT_MISMATCH_TABLE,
 } from './mismatch.ts';
@@ -183,6 +184,14 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
     run: () => scheduleDue({ db, boss, queue: CYCLE_QUEUE, maxLateS, logger }),
     everyMs: options.scheduleEveryMs ?? 500,
     logger,
+    what: 'scheduling pass',
+  });
+  // The units' tracker states no cycle can start from any more (each worker; a cheap delete).
+  const pruning = scheduleLoop({
+    run: () => pruneTrackers(db, mismatchTable, maxLateS),
+    everyMs: 60_000,
+    logger,
+    what: 'pruning of model-plant mismatch states',
   });
   logger.info({ concurrency, maxLateS, expireS }, '[po/fleet] worker started');
   return {
@@ -190,6 +199,7 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
     units,
     async stop({ timeoutMs = 20_000 } = {}) {
       await scheduling.stop();
+      await pruning.stop();
       const hurry = setTimeout(() => shutdown.abort(), timeoutMs / 2);
       try {
         await boss.stop({ graceful: true, timeout: timeoutMs, close: true });
@@ -233,14 +243,14 @@ function cachedSources(db: Database): (unit: Unit) => ProcessDataSource {
 }
 
 /** Runs `run` every `everyMs` until stopped; errors are logged (the next pass retries). */
-function scheduleLoop(o: { run: () => Promise<number>; everyMs: number; logger: Logger }) {
+function scheduleLoop(o: { run: () => Promise<number>; everyMs: number; logger: Logger; what: string }) {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<unknown> = Promise.resolve();
   const pass = () => {
     current = o
       .run()
-      .catch((e: unknown) => o.logger.warn({ err: messageOf(e) }, '[po/fleet] scheduling pass failed'))
+      .catch((e: unknown) => o.logger.warn({ err: messageOf(e) }, `[po/fleet] ${o.what} failed`))
       .finally(() => {
         if (!stopped) timer = setTimeout(pass, o.everyMs);
       });
@@ -276,12 +286,13 @@ interface HandlerParts extends FleetWorkerOptions {
  * result recorded through the same transaction. A throw rolls everything back and the job
  * is retried (an unreachable database, no strategy deployed yet).
  *
- * The unit's row of the mismatch table is locked first: a unit's cycles run one at a time,
- * whichever workers hold its jobs. When the strategy monitors model-plant mismatch, the unit's
- * tracker (read from that row) must take the rows in data-time order: rows before the job's that
- * no job has run yet are run first, here, in order (their own jobs then find them recorded), and
- * the tracker is written back with the timestamp it has reached in the same transaction, so a
- * retried job neither loses nor repeats a step, and a worker taking over continues it.
+ * When the strategy monitors model-plant mismatch, the unit's tracker continues from its state
+ * after the unit's previous cycle (stored in the transaction of that cycle, any worker's) and
+ * must take the rows in data-time order: rows between that cycle and the job's that no job has
+ * run yet are run first, here, in order (their own jobs then find them recorded). Its state after
+ * each cycle is stored with the result, so a retried job neither loses nor repeats a step and a
+ * worker taking over continues it. Each row run is locked (an advisory lock per unit and data
+ * timestamp, taken in data-time order, jobs sorted by unit and time: no deadlock).
  */
 function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => Promise<void> {
   const { logger } = parts;
@@ -291,6 +302,7 @@ function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => 
     if (!c) columnsBySpec.set(spec, (c = plantColumns(spec)));
     return c;
   };
+  const probe = new MismatchTracker(logger);
   return async (job, txDb) => {
     const tx = queryableOf(txDb);
     // `at` is the row's exact time (microseconds): every query below compares it as such.
@@ -301,53 +313,44 @@ function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => 
       return;
     }
     const r = parts.runtime(id);
-    // pg-boss may hand an expired job to a second worker while the first still commits it: the
-    // two attempts (and every other cycle of the unit) serialize on the unit's row, and the second
-    // sees what the first recorded.
-    const tracked = await lockTracker(tx, parts.mismatchTable, id, at);
     const done = (times: readonly string[]) => doneOf(tx, parts.resultsTable, id, times);
-    if ((await done([at])).has(tracked.at)) {
+    const ageS = (Date.now() - Date.parse(at)) / 1000;
+    if (ageS > parts.maxLateS) {
+      await runAt(tx, parts, { unit, r, at, own: true });
+      return;
+    }
+    if ((await done([at])).size > 0) {
       logger.warn({ unit: id, at }, '[po/fleet] cycle already recorded or dropped (a retried job)');
       return;
     }
-    if (await dropIfLate(tx, parts, r, id, at)) return;
     const loaded = await strategyOf(parts.strategies(unit), unit, r);
-    const columns = columnsOf(loaded.strategy.spec);
-    const one = (time: string, mismatch?: MismatchTracker) =>
-      runOne(tx, parts, { unit, r, loaded, columns, at: time, ...(mismatch ? { mismatch } : {}) });
-    // The stored tracker continues on the same strategy version, and starts over on another.
-    const tracker = trackerOf(tracked.snapshot, tagged(logger, id));
-    if (!tracker.monitors(loaded.strategy.spec, loaded.version)) {
-      await one(at);
+    const cycle = { unit, r, loaded, columns: columnsOf(loaded.strategy.spec) };
+    if (!probe.monitors(loaded.strategy.spec, loaded.version)) {
+      await runAt(tx, parts, { ...cycle, at, own: true });
       return;
     }
-    if (tracked.through !== null && tracked.at <= tracked.through) {
-      // Only a row written after the tracker passed its time gets here (never scheduled in order).
-      logger.warn(
-        { unit: id, at, through: tracked.through },
-        '[po/fleet] row older than the model-plant mismatch tracker: run with its current state, which it does not advance',
-      );
-      await one(at, tracker);
-      return;
-    }
-    // Rows between the tracker and this job that no job has run yet, oldest first. Rows older
-    // than the late limit are dropped anyway (their jobs drop them): they are not looked for.
-    const floor = Math.max(
-      tracked.through ? Date.parse(tracked.through) : 0,
-      Date.now() - parts.maxLateS * 1000,
-    );
-    const earlier = await pendingBefore(parts.sourceOf(unit), tracked, new Date(floor), done);
+    const previous = await trackerBefore(tx, parts.mismatchTable, id, at);
+    const unitLogger = tagged(logger, id);
+    let tracker = trackerOf(previous?.snapshot, unitLogger);
+    // Rows between the previous cycle and this job's that no job has run yet, oldest first. Rows
+    // older than the late limit are dropped anyway (their jobs drop them): they are not looked for.
+    const floor = Date.now() - parts.maxLateS * 1000;
+    const after = previous && Date.parse(previous.at) >= floor ? previous.at : new Date(floor);
+    const earlier = await pendingBetween(parts.sourceOf(unit), after, at, done);
     if (earlier.length > 0)
       logger.debug(
         { unit: id, at, earlier: earlier.length },
         '[po/fleet] earlier rows of the unit run first (model-plant mismatch in data-time order)',
       );
     for (const time of earlier) {
-      if (await dropIfLate(tx, parts, r, id, time)) continue;
-      await one(time, tracker);
+      const outcome = await runAt(tx, parts, { ...cycle, at: time, mismatch: tracker });
+      // Another worker ran it meanwhile: continue from the state it stored.
+      if (outcome === 'done') {
+        const stored = await trackerAt(tx, parts.mismatchTable, id, time);
+        if (stored) tracker = trackerOf(stored, unitLogger);
+      }
     }
-    await one(at, tracker);
-    await saveTracker(tx, parts.mismatchTable, id, tracked.at, tracker);
+    await runAt(tx, parts, { ...cycle, at, mismatch: tracker, own: true });
   };
 }
 
@@ -369,24 +372,62 @@ async function doneOf(
   return new Set(r.rows.map((row) => row.t));
 }
 
-/** The unit's rows after `floor` and before the job's, not yet recorded nor dropped, oldest first. */
-async function pendingBefore(
+/** The unit's rows after `after` and before `before`, not yet recorded nor dropped, oldest first. */
+async function pendingBetween(
   source: ProcessDataSource,
-  tracked: LockedTracker,
-  floor: Date,
+  after: string | Date,
+  before: string,
   done: (times: readonly string[]) => Promise<Set<string>>,
 ): Promise<string[]> {
   const pending: string[] = [];
-  let after: Date | string =
-    tracked.through && Date.parse(tracked.through) >= floor.getTime() ? tracked.through : floor;
+  const end = Date.parse(before);
+  let from = after;
   for (;;) {
-    const chunk = await source.timestampsAfter(after, 1000);
-    const before = chunk.filter((t) => t < tracked.at);
-    const seen = await done(before);
-    pending.push(...before.filter((t) => !seen.has(t)));
-    if (before.length < chunk.length || chunk.length < 1000) return pending;
-    after = chunk.at(-1)!;
+    const chunk = await source.timestampsAfter(from, 1000);
+    // Exact times of one format: text order is time order; the millisecond test guards the format.
+    const inside = chunk.filter((t) => Date.parse(t) <= end && t < before);
+    const seen = await done(inside);
+    pending.push(...inside.filter((t) => !seen.has(t)));
+    if (inside.length < chunk.length || chunk.length < 1000) return pending;
+    from = chunk.at(-1)!;
   }
+}
+
+/**
+ * The unit's cycle at `at`, under its lock: already recorded or dropped by another job ->
+ * 'done'; too late -> dropped; else run and recorded, with the tracker's state after it.
+ */
+async function runAt(
+  tx: Queryable,
+  parts: HandlerParts,
+  c: {
+    unit: Unit;
+    r: UnitRuntime;
+    at: string;
+    /** The job's own row (else one run ahead of its job). */
+    own?: boolean;
+    loaded?: LoadedStrategy;
+    columns?: string[];
+    mismatch?: MismatchTracker;
+  },
+): Promise<'done' | 'dropped' | 'ran'> {
+  const { unit, r, at } = c;
+  // pg-boss may hand an expired job to a second worker while the first still commits it, and a
+  // row may be run ahead of its job: the attempts serialize on this lock, and the later sees what
+  // the earlier recorded.
+  await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`po/fleet ${unit.id} ${at}`]);
+  if ((await doneOf(tx, parts.resultsTable, unit.id, [at])).size > 0) {
+    if (c.own)
+      parts.logger.warn(
+        { unit: unit.id, at },
+        '[po/fleet] cycle already recorded or dropped (a retried job)',
+      );
+    return 'done';
+  }
+  if (await dropIfLate(tx, parts, r, unit.id, at)) return 'dropped';
+  await runOne(tx, parts, { ...c, loaded: c.loaded!, columns: c.columns! });
+  if (c.mismatch) await saveTracker(tx, parts.mismatchTable, unit.id, at, c.mismatch);
+  return 'ran';
 }
 
 /** Drops the unit's cycle at `at` when its data is older than the late limit; whether it did. */

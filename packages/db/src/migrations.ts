@@ -15,7 +15,7 @@ export interface TableNames {
   replayResults: string;
   /** Who did what when: every deploy and every feedback from the dashboard or the API. Default `po_audit`. */
   audit: string;
-  /** A fleet's model-plant mismatch tracker per unit, and the data timestamp it has reached. Default `po_unit_mismatch`. */
+  /** A fleet's model-plant mismatch tracker per unit, after each cycle. Default `po_unit_mismatch`. */
   unitMismatch: string;
 }
 
@@ -174,19 +174,21 @@ const migrations: Migration[] = [
     ],
   },
   {
-    // The fleet's model-plant mismatch tracker per unit (issue 12 with issue 10): its state and the data
-    // timestamp it has taken in, written in the transaction that records the cycle, so that a worker
-    // taking over a unit continues it and a retried job does not advance it twice.
+    // The fleet's model-plant mismatch tracker per unit (issue 12 with issue 10): its state after each of
+    // the unit's cycles, written in the transaction that records the cycle (insert only: no lock between
+    // units or cycles), so that the next cycle continues from it on any worker and a retried job does not
+    // advance it twice. The worker prunes states no cycle can need any more.
     id: '007_fleet_unit_mismatch',
     statements: (t) => [
       `CREATE TABLE IF NOT EXISTS ${t.unitMismatch} (
-        unit text PRIMARY KEY,
+        unit text NOT NULL,
+        data_timestamp timestamptz NOT NULL,
         strategy_version text,
-        through timestamptz,
-        tracker jsonb,
-        models jsonb NOT NULL DEFAULT '{}'::jsonb,
+        tracker jsonb NOT NULL,
+        models jsonb NOT NULL,
         forced_monitor text,
-        updated_at timestamptz NOT NULL DEFAULT now()
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (unit, data_timestamp)
       )`,
     ],
   },
