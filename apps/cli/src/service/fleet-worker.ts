@@ -14,7 +14,7 @@ import {
 import type { Settings } from '@po/settings';
 import { readUnitPointer } from './fleet.ts';
 import { deployedVersion, openStore } from './store.ts';
-import type { StrategyBackend } from './strategies.ts';
+import { type StrategyBackend, unlessUndeployed } from './strategies.ts';
 
 // The running fleet of `po start` (pg-boss, the scheduler, each unit's strategy). start-service
 // imports it only when the process runs a fleet, so the embedded default never loads pg-boss.
@@ -77,9 +77,10 @@ async function unitStrategies(
   const deploymentOf = (unit: Unit) => {
     let d = deployments.get(unit.id);
     if (!d) {
+      const id = unit.id;
       d = createDeployment<PooledStrategy>({
         cache,
-        logger,
+        logger: unlessUndeployed(logger, () => undeployed.has(id)),
         pointer: async () => {
           undeployed.delete(unit.id);
           const version = (await readUnitPointer(store, unit.id)) ?? (await deployedVersion(store, settings));

@@ -81,7 +81,8 @@ export async function storeStrategies(
   let told = false;
   const deployment = createDeployment<PooledStrategy>({
     cache,
-    logger,
+    // The deployment logs each failed refresh; "no version deployed" is told by `onUndeployed` instead.
+    logger: parts.onUndeployed ? unlessUndeployed(logger, () => undeployed) : logger,
     pointer: async () => {
       undeployed = false;
       const version = await deployedVersion(store, settings);
@@ -139,6 +140,19 @@ export async function storeStrategies(
       await deployment.close();
       await cache.close();
       await store.close?.();
+    },
+  };
+}
+
+/** `logger` without the POINTER_FAILED errors of a pointer that names no version (while `undeployed()`). */
+export function unlessUndeployed(logger: Logger, undeployed: () => boolean): Logger {
+  return {
+    debug: (fields, message) => logger.debug(fields, message),
+    info: (fields, message) => logger.info(fields, message),
+    warn: (fields, message) => logger.warn(fields, message),
+    error: (fields, message) => {
+      if (undeployed() && (fields as { code?: unknown }).code === 'POINTER_FAILED') return;
+      logger.error(fields, message);
     },
   };
 }
