@@ -217,6 +217,11 @@ export interface UnitsView {
   /** This process's counters per unit, for Prometheus (since start). */
   counters(): ReadonlyMap<string, UnitCounters>;
   /**
+   * Each unit's model-plant mismatch per model (the fleet's trackers in the database, whichever
+   * worker ran the cycles), read when Prometheus scrapes: one gauge set per unit and model.
+   */
+  modelMismatch?(): Promise<ReadonlyMap<string, ModelMismatchReport>>;
+  /**
    * What the dashboard opens for one unit (`/dashboard/units/<id>`), or undefined when there is no
    * such unit. Without it the dashboard lists the units but opens none.
    */

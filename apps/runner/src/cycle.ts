@@ -109,9 +109,10 @@ export function prepareCycle(
       const observed = await observe();
       started = performance.now(); // a replay queues prepared cycles: time the run alone
       try {
+        // In monitor mode the cycle's result is the models at this row, which observing evaluated already.
         const result =
           mode === 'monitor'
-            ? await strategy.monitor(state)
+            ? (observed.seen ?? (await strategy.monitor(state)))
             : await strategy.optimize(state, { signal, ...(modelBias ? { modelBias } : {}) });
         if (forced) result.warnings.push(forced);
         if (observed.warning) result.warnings.push(observed.warning);
@@ -134,6 +135,8 @@ export function prepareCycle(
 /** What comparing the models with the plant at one row gave: each model's status after it. */
 interface Observation {
   statuses: Record<string, MismatchStatus>;
+  /** The models evaluated at the row (the strategy's `monitor`), when they were. */
+  seen?: CycleResult;
   /** Why the comparison could not be made (a warning of the cycle, never its failure). */
   warning?: string;
 }
@@ -158,7 +161,7 @@ async function observeMismatch(
     const statuses: Record<string, MismatchStatus> = {};
     for (const [skill, trust] of Object.entries(seen.model_trust.models))
       if (trust.mismatch) statuses[skill] = trust.mismatch;
-    return { statuses };
+    return { statuses, seen };
   } catch (e) {
     return { statuses: {}, warning: `model-plant mismatch not updated: ${messageOf(e)}` };
   }

@@ -51,6 +51,7 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
       'optimization_results/004_decisions_explanation_audit',
       'optimization_results/005_results_unit',
       'optimization_results/006_replay_prediction_error',
+      'optimization_results/007_fleet_unit_mismatch',
     ]);
     expect(await migrate(db)).toEqual([]);
     const again = await Promise.all([migrate(db), migrate(db)]);

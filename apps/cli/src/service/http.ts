@@ -9,7 +9,7 @@ import {
   type UnitsView,
 } from '@po/api';
 import { errorCode, type Logger } from '@po/core';
-import { createUnitRegistry, type FleetWorker, type Unit, unitStates } from '@po/fleet';
+import { createUnitRegistry, type FleetWorker, type Unit, unitMismatch, unitStates } from '@po/fleet';
 import type { Runner, RunnerStatus } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { CliError } from '../errors.ts';
@@ -181,5 +181,12 @@ function httpUnits(
           },
         }
       : {}),
+    modelMismatch: async () =>
+      new Map(
+        [...(await unitMismatch(database.db))].map(([unit, m]) => [
+          unit,
+          { models: m.models, forcedMonitor: m.forcedMonitor },
+        ]),
+      ),
   };
 }
