@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { basename } from 'node:path';
-import { type Logger, silentLogger } from '@po/core';
-import { DatabaseError } from './errors.ts';
+import { basename, dirname, join } from 'node:path';
+import { describeError, type Logger, silentLogger } from '@po/core';
+import { create as createTar, extract as extractTar, list as listTar } from 'tar';
+import { DatabaseError, DbError } from './errors.ts';
 
 /**
  * PostgreSQL settings of the embedded database, passed to PGlite at start (`-c name=value`).
@@ -53,52 +54,148 @@ async function isNewFolder(dir: string): Promise<boolean> {
   }
 }
 
+/** PGlite's CommonJS entry (for the child process) and its version (the key of a template). */
+async function pglitePackage(): Promise<{ entry: string; version: string }> {
+  const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  // The entry is `<package>/dist/index.cjs`; its package.json is not in PGlite's `exports`.
+  const manifest = JSON.parse(await readFile(join(dirname(entry), '..', 'package.json'), 'utf8')) as {
+    version?: unknown;
+  };
+  if (typeof manifest.version !== 'string')
+    throw new DbError('INVALID_ARGUMENT', `[po/db] No version in PGlite's package.json next to '${entry}'.`);
+  return { entry, version: manifest.version };
+}
+
 /**
- * Makes a new PGlite folder in a short-lived child process, then moves it into place.
+ * File name of the template of a new folder, in a templates folder. initdb's output depends on
+ * PGlite's version alone (po passes no initdb parameters; its `-c` settings apply at each start).
+ */
+function templateName(version: string): string {
+  return `pglite-${version}.tar.gz`;
+}
+
+/** Where the template for the installed PGlite version is (or would be) in the folder `templates`. */
+export async function pgliteTemplatePath(templates: string): Promise<string> {
+  return join(templates, templateName((await pglitePackage()).version));
+}
+
+/** Runs PGlite's initdb for a new folder `work` in a short-lived child process. */
+function initInChild(
+  entry: string,
+  work: string,
+  startParams: readonly string[],
+  dataDir: string,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['-e', INIT_SCRIPT, entry, work, JSON.stringify(startParams)],
+      { timeout: INIT_TIMEOUT_MS, env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 1 << 20 },
+      (error, _stdout, stderr) => {
+        if (!error) return resolve();
+        const reason = stderr.trim().split('\n').at(-1) || error.message;
+        reject(
+          new DatabaseError(
+            'QUERY_FAILED',
+            dataDir,
+            `Could not initialise the embedded database '${dataDir}' (in '${basename(work)}'): ${reason}. ` +
+              'Check that the folder is writable and the disk has room.',
+            error,
+          ),
+        );
+      },
+    );
+  });
+}
+
+/** Entries a PostgreSQL data folder cannot start without. */
+const DATA_FOLDER_ENTRIES = ['PG_VERSION', 'global/pg_control', 'base', 'pg_wal'];
+
+/**
+ * Whether the template `file` can make a new folder: read through once before anything is written
+ * (the gzip checksum catches a damaged file, tar's header checksums a damaged archive), and it
+ * must hold a PostgreSQL data folder. A template that is missing, damaged or something else is
+ * logged (warning, with the reason) and `false` returned: the caller then runs initdb, so a bad
+ * template costs time, never a wrong database.
+ */
+async function usableTemplate(file: string, logger: Logger): Promise<boolean> {
+  try {
+    const entries = new Set<string>();
+    await listTar({ file, strict: true, onReadEntry: (entry) => entries.add(entry.path.replace(/\/$/, '')) });
+    const absent = DATA_FOLDER_ENTRIES.find((needed) => !entries.has(needed));
+    if (absent) throw new Error(`it holds no '${absent}' (not a PostgreSQL data folder)`);
+    return true;
+  } catch (e) {
+    const missing =
+      (e as NodeJS.ErrnoException).code === 'ENOENT' && (e as NodeJS.ErrnoException).path === file;
+    logger.warn(
+      { template: file, reason: missing ? 'missing' : describeError(e) },
+      `[po/db] new embedded database: ${missing ? 'no template' : 'template not usable'}; running initdb instead (slower)`,
+    );
+    return false;
+  }
+}
+
+/**
+ * Unpacks a usable template into the new folder `work`. Failing here (the disk is full, the folder
+ * not writable) is an error, as initdb would fail likewise; what was written stays in `work`,
+ * which is never renamed into place and is removed by the next start.
+ */
+async function unpackTemplate(file: string, work: string, dataDir: string): Promise<void> {
+  try {
+    await mkdir(work);
+    // Entries are confined to `work` (no absolute paths, no `..`); owners are not restored.
+    await extractTar({ file, cwd: work, strict: true, preserveOwner: false });
+  } catch (e) {
+    throw new DatabaseError(
+      'QUERY_FAILED',
+      dataDir,
+      `Could not unpack the template '${file}' into '${work}': ${describeError(e)}. ` +
+        'Check that the folder is writable and the disk has room.',
+      e,
+    );
+  }
+}
+
+/**
+ * Makes a new PGlite folder, then moves it into place: unpacked from a template when `templates`
+ * (a folder) holds one for this PGlite version (made by `makePgliteTemplate`), otherwise by
+ * PGlite's initdb in a short-lived child process.
  *
- * Why a child: PGlite initialises a new folder by starting a second, temporary PostgreSQL in
- * its own WASM memory (128 MB and more, plus initdb's); in the process that keeps the database
- * open, that memory stays resident long after (about 450 MB of the 877 MB `po start` held when
- * ready). A child gives all of it back when it exits. It works in `<dataDir>.init` and renames it
- * at the end, so an initialisation that is killed half-way leaves no half-made database behind
- * (the next start removes the leftover and begins again). The caller holds the folder's lock.
+ * Why a template: initdb is most of the time a new folder takes (seconds of CPU in a temporary
+ * PostgreSQL); unpacking its result takes a fraction of that. Why a child for initdb: PGlite
+ * initialises a new folder by starting a second, temporary PostgreSQL in its own WASM memory
+ * (128 MB and more, plus initdb's); in the process that keeps the database open, that memory
+ * stays resident long after (about 450 MB of the 877 MB `po start` held when ready). A child
+ * gives all of it back when it exits. Both work in `<dataDir>.init` and rename it at the end, so
+ * an initialisation that is killed half-way leaves no half-made database behind (the next start
+ * removes the leftover and begins again). The caller holds the folder's lock.
  */
 export async function initPgliteFolder(
   dataDir: string,
   startParams: readonly string[],
   logger: Logger = silentLogger,
+  templates?: string,
 ): Promise<boolean> {
   if (!(await isNewFolder(dataDir))) return false;
   const work = `${dataDir}.init`;
   await rm(work, { recursive: true, force: true });
-  const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  const { entry, version } = await pglitePackage();
   logger.info({ database: dataDir }, '[po/db] new embedded database: initialising');
   const started = performance.now();
   try {
-    await new Promise<void>((resolve, reject) => {
-      execFile(
-        process.execPath,
-        ['-e', INIT_SCRIPT, entry, work, JSON.stringify(startParams)],
-        { timeout: INIT_TIMEOUT_MS, env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 1 << 20 },
-        (error, _stdout, stderr) => {
-          if (!error) return resolve();
-          const reason = stderr.trim().split('\n').at(-1) || error.message;
-          reject(
-            new DatabaseError(
-              'QUERY_FAILED',
-              dataDir,
-              `Could not initialise the embedded database '${dataDir}' (in '${basename(work)}'): ${reason}. ` +
-                'Check that the folder is writable and the disk has room.',
-              error,
-            ),
-          );
-        },
-      );
-    });
+    const template = templates && join(templates, templateName(version));
+    const unpacked = template ? await usableTemplate(template, logger) : false;
+    if (unpacked && template) await unpackTemplate(template, work, dataDir);
+    else await initInChild(entry, work, startParams, dataDir);
     await rm(dataDir, { recursive: true, force: true });
     await rename(work, dataDir);
     logger.info(
-      { database: dataDir, ms: Math.round(performance.now() - started) },
+      {
+        database: dataDir,
+        from: unpacked ? template : 'initdb',
+        ms: Math.round(performance.now() - started),
+      },
       '[po/db] new embedded database: initialised',
     );
   } catch (e) {
@@ -106,4 +203,32 @@ export async function initPgliteFolder(
     throw e;
   }
   return true;
+}
+
+/**
+ * Makes the template of a new embedded database folder for the installed PGlite version in the
+ * folder `templates` (`pglite-<version>.tar.gz`, about 4.5 MB): PGlite's initdb in a child
+ * process, the result packed (gzip). `openDatabase({ pgliteTemplates })` unpacks it for each new
+ * folder. Packed in a temporary folder beside it and renamed, so a template is whole or absent.
+ * Returns the template's path.
+ */
+export async function makePgliteTemplate(templates: string): Promise<string> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { entry, version } = await pglitePackage();
+  const file = join(templates, templateName(version));
+  await mkdir(templates, { recursive: true });
+  const work = await mkdtemp(join(templates, '.pglite-template-'));
+  try {
+    const data = join(work, 'data');
+    await initInChild(entry, data, pgliteStartParams(PGlite.defaultStartParams), data);
+    const packed = join(work, basename(file));
+    await createTar(
+      { gzip: { level: 9 }, file: packed, cwd: data, portable: true },
+      (await readdir(data)).sort(),
+    );
+    await rename(packed, file);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  return file;
 }
