@@ -1,0 +1,11 @@
+import autocannon from 'autocannon';
+const url = process.argv[2]!;
+const body = `${'['.repeat(300_000)}${']'.repeat(300_000)}`;
+const times: number[] = [];
+let running = true;
+const probe = (async () => { while (running) { const t = performance.now(); await (await fetch(`${url}/health`)).arrayBuffer(); times.push(performance.now() - t); await new Promise((r) => setTimeout(r, 20)); } })();
+const r = await autocannon({ url: `${url}/strategies/validate`, method: 'POST', body, headers: { 'content-type': 'application/yaml' }, connections: 8, duration: Number(process.argv[3] ?? 8) });
+running = false; await probe;
+times.sort((a, b) => a - b);
+const p = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!.toFixed(1);
+console.log(JSON.stringify({ rps: r.requests.average, non2xx: r.non2xx, health_p50: p(0.5), health_p99: p(0.99), n: times.length }));
