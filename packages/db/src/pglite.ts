@@ -1,9 +1,8 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { describeError, type Logger, silentLogger } from '@po/core';
-import { create as createTar, extract as extractTar, list as listTar } from 'tar';
 import { DatabaseError, DbError } from './errors.ts';
 
 /**
@@ -44,6 +43,37 @@ PGlite.create(dir, { startParams: JSON.parse(params) })
   );
 `;
 
+/**
+ * Runs in a child process (CommonJS, `node -e`): unpacks a template into a new folder and exits.
+ * Arguments: tar's CommonJS entry, the template, the folder. Entries stay inside the folder (no
+ * absolute paths, no `..`); owners are not restored.
+ */
+const UNPACK_SCRIPT = `
+const [entry, file, dir] = process.argv.slice(1);
+const tar = require(entry);
+require('node:fs').mkdirSync(dir);
+tar.x({ file, cwd: dir, strict: true, preserveOwner: false }).then(
+  () => process.exit(0),
+  (e) => { process.stderr.write(String((e && e.message) || e)); process.exit(1); },
+);
+`;
+
+/** Runs `script` (CommonJS) in a short-lived child process; rejects with the last line it wrote to stderr. */
+function runChild(script: string, args: readonly string[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['-e', script, ...args],
+      { timeout: INIT_TIMEOUT_MS, env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 1 << 20 },
+      (error, _stdout, stderr) => {
+        if (!error) return resolve();
+        const reason = stderr.trim().split('\n').at(-1) || error.message;
+        reject(Object.assign(new Error(reason), { cause: error }));
+      },
+    );
+  });
+}
+
 /** Whether `dir` is missing or an empty folder (a new database is to be made there). */
 async function isNewFolder(dir: string): Promise<boolean> {
   try {
@@ -80,80 +110,59 @@ export async function pgliteTemplatePath(templates: string): Promise<string> {
 }
 
 /** Runs PGlite's initdb for a new folder `work` in a short-lived child process. */
-function initInChild(
+async function initInChild(
   entry: string,
   work: string,
   startParams: readonly string[],
   dataDir: string,
 ): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['-e', INIT_SCRIPT, entry, work, JSON.stringify(startParams)],
-      { timeout: INIT_TIMEOUT_MS, env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 1 << 20 },
-      (error, _stdout, stderr) => {
-        if (!error) return resolve();
-        const reason = stderr.trim().split('\n').at(-1) || error.message;
-        reject(
-          new DatabaseError(
-            'QUERY_FAILED',
-            dataDir,
-            `Could not initialise the embedded database '${dataDir}' (in '${basename(work)}'): ${reason}. ` +
-              'Check that the folder is writable and the disk has room.',
-            error,
-          ),
-        );
-      },
+  try {
+    await runChild(INIT_SCRIPT, [entry, work, JSON.stringify(startParams)]);
+  } catch (e) {
+    throw new DatabaseError(
+      'QUERY_FAILED',
+      dataDir,
+      `Could not initialise the embedded database '${dataDir}' (in '${basename(work)}'): ${(e as Error).message}. ` +
+        'Check that the folder is writable and the disk has room.',
+      (e as Error).cause,
     );
-  });
+  }
 }
 
 /** Entries a PostgreSQL data folder cannot start without. */
 const DATA_FOLDER_ENTRIES = ['PG_VERSION', 'global/pg_control', 'base', 'pg_wal'];
 
 /**
- * Whether the template `file` can make a new folder: read through once before anything is written
- * (the gzip checksum catches a damaged file, tar's header checksums a damaged archive), and it
- * must hold a PostgreSQL data folder. A template that is missing, damaged or something else is
- * logged (warning, with the reason) and `false` returned: the caller then runs initdb, so a bad
- * template costs time, never a wrong database.
+ * Unpacks the template `file` into the new folder `work`, in a short-lived child process (the
+ * buffers of unpacking ~40 MB would otherwise stay in this process's allocator, about 20 MB of
+ * RSS for good). A template that is missing, damaged (gzip and tar checksums) or not a PostgreSQL
+ * data folder is logged (warning, with the reason), what was unpacked removed, and `false`
+ * returned: the caller then runs initdb, so a bad template costs time, never a wrong database.
+ * The child has exited when this returns, so nothing writes into `work` any more.
  */
-async function usableTemplate(file: string, logger: Logger): Promise<boolean> {
+async function unpackTemplate(file: string, work: string, logger: Logger): Promise<boolean> {
+  const unusable = async (reason: string, what = 'template not usable') => {
+    logger.warn(
+      { template: file, reason },
+      `[po/db] new embedded database: ${what}; running initdb instead (slower)`,
+    );
+    await rm(work, { recursive: true, force: true });
+    return false;
+  };
   try {
-    const entries = new Set<string>();
-    await listTar({ file, strict: true, onReadEntry: (entry) => entries.add(entry.path.replace(/\/$/, '')) });
-    const absent = DATA_FOLDER_ENTRIES.find((needed) => !entries.has(needed));
-    if (absent) throw new Error(`it holds no '${absent}' (not a PostgreSQL data folder)`);
+    await access(file);
+  } catch {
+    return unusable('missing', 'no template');
+  }
+  try {
+    await runChild(UNPACK_SCRIPT, [createRequire(import.meta.url).resolve('tar'), file, work]);
+    for (const needed of DATA_FOLDER_ENTRIES)
+      await access(join(work, needed)).catch(() => {
+        throw new Error(`it holds no '${needed}' (not a PostgreSQL data folder)`);
+      });
     return true;
   } catch (e) {
-    const missing =
-      (e as NodeJS.ErrnoException).code === 'ENOENT' && (e as NodeJS.ErrnoException).path === file;
-    logger.warn(
-      { template: file, reason: missing ? 'missing' : describeError(e) },
-      `[po/db] new embedded database: ${missing ? 'no template' : 'template not usable'}; running initdb instead (slower)`,
-    );
-    return false;
-  }
-}
-
-/**
- * Unpacks a usable template into the new folder `work`. Failing here (the disk is full, the folder
- * not writable) is an error, as initdb would fail likewise; what was written stays in `work`,
- * which is never renamed into place and is removed by the next start.
- */
-async function unpackTemplate(file: string, work: string, dataDir: string): Promise<void> {
-  try {
-    await mkdir(work);
-    // Entries are confined to `work` (no absolute paths, no `..`); owners are not restored.
-    await extractTar({ file, cwd: work, strict: true, preserveOwner: false });
-  } catch (e) {
-    throw new DatabaseError(
-      'QUERY_FAILED',
-      dataDir,
-      `Could not unpack the template '${file}' into '${work}': ${describeError(e)}. ` +
-        'Check that the folder is writable and the disk has room.',
-      e,
-    );
+    return unusable(describeError(e));
   }
 }
 
@@ -185,9 +194,8 @@ export async function initPgliteFolder(
   const started = performance.now();
   try {
     const template = templates && join(templates, templateName(version));
-    const unpacked = template ? await usableTemplate(template, logger) : false;
-    if (unpacked && template) await unpackTemplate(template, work, dataDir);
-    else await initInChild(entry, work, startParams, dataDir);
+    const unpacked = template ? await unpackTemplate(template, work, logger) : false;
+    if (!unpacked) await initInChild(entry, work, startParams, dataDir);
     await rm(dataDir, { recursive: true, force: true });
     await rename(work, dataDir);
     logger.info(
@@ -214,6 +222,8 @@ export async function initPgliteFolder(
  */
 export async function makePgliteTemplate(templates: string): Promise<string> {
   const { PGlite } = await import('@electric-sql/pglite');
+  // Loaded here only: a service never packs a template.
+  const { create: createTar } = await import('tar');
   const { entry, version } = await pglitePackage();
   const file = join(templates, templateName(version));
   await mkdir(templates, { recursive: true });
