@@ -6,6 +6,7 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import type { Output } from '../io.ts';
+import { PGLITE_TEMPLATES } from '../service/pglite-template.ts';
 import {
   choiceOf,
   createReplay,
@@ -92,7 +93,11 @@ function checkFlags(flags: ReplayFlags) {
 async function runReplayCommand(flags: ReplayFlags, output: Output): Promise<void> {
   const { threads, window } = checkFlags(flags);
   const settings = readSettings(flags);
-  const db = await openDatabase({ url: settings.database.url, dataDir: settings.database.pglite_dir });
+  const db = await openDatabase({
+    url: settings.database.url,
+    dataDir: settings.database.pglite_dir,
+    pgliteTemplates: PGLITE_TEMPLATES,
+  });
   const pool = createCyclePool({ threads });
   const controller = new AbortController();
   const onSigint = () => controller.abort();

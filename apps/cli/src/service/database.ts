@@ -12,6 +12,7 @@ import {
 import { seedDemo, startDemoFeeder } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { CliError } from '../errors.ts';
+import { PGLITE_TEMPLATES } from './pglite-template.ts';
 
 /** The service's database: PostgreSQL (`database.url`) or the embedded PGlite, with the results tables. */
 export interface ServiceDatabase {
@@ -33,6 +34,7 @@ export async function openServiceDatabase(settings: Settings, logger: Logger): P
   const db = await openDatabase({
     url,
     dataDir: pglite_dir,
+    pgliteTemplates: PGLITE_TEMPLATES,
     queryTimeoutMs: query_timeout_ms,
     connectTimeoutMs: connect_timeout_ms,
     retry: { retries: connect_retries },
