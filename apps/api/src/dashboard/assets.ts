@@ -8,9 +8,11 @@ import { createRequire } from 'node:module';
 import { Hono } from 'hono';
 import { httpError } from '../errors.ts';
 
+// `scrollbar-gutter: stable`: the page keeps its width when it grows taller than the window, so
+// charts sized at their first drawing (Trends) still fit once the vertical scrollbar appears.
 const CSS = `
 :root{--bg:#111418;--panel:#1a1f26;--fg:#e8ecf1;--muted:#9aa5b1;--ok:#2e7d32;--near:#b8860b;--op:#d9730d;--phys:#c62828;--accent:#4ea1ff;font-size:clamp(14px,0.55vw + 8px,22px)}
-*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--fg);font:1rem/1.4 system-ui,sans-serif}
+*{box-sizing:border-box}html{scrollbar-gutter:stable}body{margin:0;background:var(--bg);color:var(--fg);font:1rem/1.4 system-ui,sans-serif}
 a{color:var(--accent)}a:focus,button:focus,input:focus,select:focus,textarea:focus{outline:3px solid #ffd54f;outline-offset:2px}
 .skip{position:absolute;left:-999px}.skip:focus{left:.5rem;top:.5rem;background:#000;padding:.3rem;z-index:9}
 .status{display:flex;flex-wrap:wrap;gap:.3rem 1.2rem;padding:.4rem .8rem;font-size:.9rem;border-bottom:3px solid var(--ok);background:#0b2e13}
