@@ -27,6 +27,7 @@ export type {
   CycleStrategy,
   DataSource,
   InputIssue,
+  ModelEvaluation,
   PlantRow,
   ResultSink,
   RunnerStatus,

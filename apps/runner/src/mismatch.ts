@@ -23,6 +23,28 @@ function trainingError(trust: ModelTrust | undefined): TrainingError | undefined
   return e ? { rmse: e.rmse ?? undefined, meanAbs: e.mean_abs ?? undefined } : undefined;
 }
 
+/**
+ * The decision variables' values in a cycle's plant state (in every mode), from the models
+ * evaluated at it: what the tracker feeds the models at the reference cycle.
+ */
+export function observedDecisions(spec: StrategySpec, result: CycleResult): Record<string, number> {
+  const decisions: Record<string, number> = {};
+  for (const name of strategyDecisionVariables(spec)) {
+    const value = result.variables[name]?.user_input_value;
+    if (typeof value === 'number') decisions[name] = value;
+  }
+  return decisions;
+}
+
+/**
+ * The tracker's reference rule over remembered cycles in time order: the newest at or before
+ * `before` (ms), or undefined.
+ */
+export function referenceCycle<T extends { at: number }>(history: readonly T[], before: number): T | undefined {
+  for (let i = history.length - 1; i >= 0; i--) if (history[i]!.at <= before) return history[i];
+  return undefined;
+}
+
 /** One cycle the tracker remembers: its plant state and the decision variables' values in it. */
 interface Seen {
   at: number;
@@ -84,6 +106,8 @@ export class MismatchTracker {
    * Compares the models with the plant at this cycle and fills `result.model_trust`. `state` is the
    * validated plant state of the cycle at `at`, `result` the models evaluated at it (the cycle's
    * `monitor`, see `prepareCycle`: the sequence depends on the rows alone, in data-time order).
+   * `models` evaluates the models at the reference cycle (default: the strategy; a replay passes
+   * evaluations it made ahead, see `ObservationPrefetch`).
    */
   async observe(
     strategy: CycleStrategy,
@@ -91,19 +115,15 @@ export class MismatchTracker {
     at: Date,
     state: PlantState,
     result: CycleResult,
+    models: Pick<CycleStrategy, 'simulate'> = strategy,
   ): Promise<void> {
     this.use(strategy.spec, version);
     if (this.monitored.length === 0) return;
     const settings = mismatchSettings(strategy.spec.models);
-    // The decision variables' values in this cycle's plant state (in every mode).
-    const decisions: Record<string, number> = {};
-    for (const name of strategyDecisionVariables(strategy.spec)) {
-      const value = result.variables[name]?.user_input_value;
-      if (typeof value === 'number') decisions[name] = value;
-    }
+    const decisions = observedDecisions(strategy.spec, result);
     const reference = this.reference(at.getTime() - settings.horizonS * 1000);
-    if (reference && strategy.simulate) {
-      const predicted = await strategy.simulate(reference.state, decisions);
+    if (reference && models.simulate) {
+      const predicted = await models.simulate(reference.state, decisions);
       for (const m of this.monitored) this.compare(m, predicted, state, settings.filter, strategy);
     }
     this.history.push({ at: at.getTime(), state, decisions });
@@ -144,9 +164,7 @@ export class MismatchTracker {
 
   /** The newest remembered cycle at or before `before` (the previous cycle when the horizon is 0). */
   private reference(before: number): Seen | undefined {
-    for (let i = this.history.length - 1; i >= 0; i--)
-      if (this.history[i]!.at <= before) return this.history[i];
-    return undefined;
+    return referenceCycle(this.history, before);
   }
 
   /** Keeps the newest cycle at or before `before` and everything after it. */

@@ -1,4 +1,4 @@
-import type { CompiledStrategy, MismatchStatus } from '@po/rto-engine';
+import type { CompiledStrategy, CycleResult, MismatchStatus, PlantState } from '@po/rto-engine';
 
 /**
  * The part of a compiled strategy a cycle calls: a `CompiledStrategy` from `@po/rto-engine`,
@@ -9,7 +9,19 @@ import type { CompiledStrategy, MismatchStatus } from '@po/rto-engine';
  */
 export type CycleStrategy = Pick<CompiledStrategy, 'spec' | 'optimize' | 'monitor' | 'modelFiles'> &
   /** Model-plant mismatch monitoring feeds the models what the plant did through it; without it there is none. */
-  Partial<Pick<CompiledStrategy, 'simulate'>>;
+  Partial<Pick<CompiledStrategy, 'simulate'>> & {
+    /**
+     * Several `monitor`/`simulate` evaluations at once, each settled on its own, as the strategy's
+     * own calls would settle (a worker-pool strategy: one task). Optional: without it a replay
+     * makes the calls one by one.
+     */
+    evaluateMany?(evaluations: readonly ModelEvaluation[]): Promise<PromiseSettledResult<CycleResult>[]>;
+  };
+
+/** One model evaluation: the models at a plant state holding the setpoints (`monitor`), or with given decision values (`simulate`). */
+export type ModelEvaluation =
+  | { mode: 'monitor'; state: PlantState }
+  | { mode: 'simulate'; state: PlantState; decisions?: Readonly<Record<string, number>> };
 
 /** One plant row. */
 export interface PlantRow {

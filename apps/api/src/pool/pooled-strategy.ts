@@ -1,12 +1,16 @@
-import type { CycleOptions, PlantState, StrategySpec } from '@po/rto-engine';
+import type { CycleOptions, CycleResult, PlantState, StrategySpec } from '@po/rto-engine';
+import type { ModelEvaluation } from '@po/runner';
 import type { RunnableStrategy } from '../types.ts';
 import type { StrategyBundle } from './bundle.ts';
 import type { CycleExecutor } from './pool.ts';
+import { CycleTaskError } from './protocol.ts';
 
 /** A `RunnableStrategy` whose cycles run in the pool; `bundle` is what it was compiled from. */
 export interface PooledStrategy extends RunnableStrategy {
   readonly version: string | null;
   readonly bundle: StrategyBundle;
+  /** Several evaluations in one pool task (`evaluate`), each settled on its own. */
+  evaluateMany(evaluations: readonly ModelEvaluation[]): Promise<PromiseSettledResult<CycleResult>[]>;
 }
 
 /**
@@ -48,6 +52,13 @@ export async function pooledStrategy(
     },
     monitor(state: PlantState) {
       return executor.run({ kind: 'monitor', bundle, state });
+    },
+    async evaluateMany(evaluations: readonly ModelEvaluation[]) {
+      const outcomes = await executor.run({ kind: 'evaluate', bundle, evaluations });
+      return outcomes.map(
+        (o): PromiseSettledResult<CycleResult> =>
+          o.ok ? { status: 'fulfilled', value: o.result } : { status: 'rejected', reason: new CycleTaskError(o.error) },
+      );
     },
   };
 }

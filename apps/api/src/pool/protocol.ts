@@ -1,10 +1,24 @@
 import { isPoError, PoError } from '@po/core';
 import type { CycleResult, PlantState, StrategyIssue } from '@po/rto-engine';
+import type { ModelEvaluation } from '@po/runner';
 import type { ValidationReport } from '../schemas.ts';
 import type { StrategyBundle } from './bundle.ts';
 
 /** What a worker can do with a bundle. */
-export type CycleTaskKind = 'optimize' | 'simulate' | 'monitor' | 'validate' | 'describe' | 'files';
+export type CycleTaskKind =
+  | 'optimize'
+  | 'simulate'
+  | 'monitor'
+  | 'evaluate'
+  | 'validate'
+  | 'describe'
+  | 'files';
+
+/** One model evaluation of an `evaluate` task: what `monitor` or `simulate` does (the runner's type). */
+export type Evaluation = ModelEvaluation;
+
+/** One evaluation's answer: its result, or its error (one failing does not fail the others). */
+export type EvaluationOutcome = { ok: true; result: CycleResult } | { ok: false; error: SerializedError };
 
 /** One task for the pool: a bundle plus what to do with it. Plain data (it crosses threads). */
 export type CycleTask =
@@ -24,6 +38,11 @@ export type CycleTask =
       decisions?: Readonly<Record<string, number>>;
     }
   | { kind: 'monitor'; bundle: StrategyBundle; state: PlantState }
+  /**
+   * Several evaluations in one task, run in order (a replay's model-plant mismatch observations
+   * of many rows: one message instead of one per row).
+   */
+  | { kind: 'evaluate'; bundle: StrategyBundle; evaluations: readonly Evaluation[] }
   /** Validates by compiling (models included). Never fails for a property of the strategy. */
   | {
       kind: 'validate';
@@ -75,7 +94,7 @@ export interface SerializedError {
 export type TaskOutcome =
   | {
       ok: true;
-      result: CycleResult | ValidationReport | StrategyDescription | string[];
+      result: CycleResult | EvaluationOutcome[] | ValidationReport | StrategyDescription | string[];
       compiled: 'cached' | 'compiled';
     }
   | { ok: false; error: SerializedError };
@@ -85,6 +104,7 @@ export interface TaskResults {
   optimize: CycleResult;
   simulate: CycleResult;
   monitor: CycleResult;
+  evaluate: EvaluationOutcome[];
   validate: ValidationReport;
   describe: StrategyDescription;
   files: string[];

@@ -17,6 +17,8 @@ import { LRUCache } from 'lru-cache';
 import { type StrategyBundle, strategyFilePaths } from './bundle.ts';
 import {
   type CycleTask,
+  type Evaluation,
+  type EvaluationOutcome,
   GATE_CLOSED,
   type PooledTask,
   type StrategyDescription,
@@ -136,6 +138,23 @@ function describe(strategy: CompiledStrategy): StrategyDescription {
   };
 }
 
+async function evaluate(
+  strategy: CompiledStrategy,
+  evaluations: readonly Evaluation[],
+): Promise<EvaluationOutcome[]> {
+  const outcomes: EvaluationOutcome[] = [];
+  for (const e of evaluations) {
+    try {
+      const result =
+        e.mode === 'monitor' ? await strategy.monitor(e.state) : await strategy.simulate(e.state, e.decisions);
+      outcomes.push({ ok: true, result });
+    } catch (error) {
+      outcomes.push({ ok: false, error: serializeError(error) });
+    }
+  }
+  return outcomes;
+}
+
 /** Runs one task. Piscina calls this with the task posted by the pool. */
 export default async function runPooledTask({ task, gate: shared }: PooledTask): Promise<TaskOutcome> {
   gate = new Int32Array(shared);
@@ -178,6 +197,8 @@ async function runTask(task: CycleTask): Promise<TaskOutcome> {
         };
       case 'monitor':
         return { ok: true, result: await strategy.monitor(task.state), compiled: compiledHow };
+      case 'evaluate':
+        return { ok: true, result: await evaluate(strategy, task.evaluations), compiled: compiledHow };
     }
   } catch (e) {
     return { ok: false, error: serializeError(e) };
