@@ -40,7 +40,10 @@ export function observedDecisions(spec: StrategySpec, result: CycleResult): Reco
  * The tracker's reference rule over remembered cycles in time order: the newest at or before
  * `before` (ms), or undefined.
  */
-export function referenceCycle<T extends { at: number }>(history: readonly T[], before: number): T | undefined {
+export function referenceCycle<T extends { at: number }>(
+  history: readonly T[],
+  before: number,
+): T | undefined {
   for (let i = history.length - 1; i >= 0; i--) if (history[i]!.at <= before) return history[i];
   return undefined;
 }

@@ -98,7 +98,9 @@ export class ObservationPrefetch implements ObservationModels {
   }
 
   /** The evaluations, settled one by one, in tasks of `rowsPerTask` when the strategy batches. */
-  private async evaluate(evaluations: readonly ModelEvaluation[]): Promise<PromiseSettledResult<CycleResult>[]> {
+  private async evaluate(
+    evaluations: readonly ModelEvaluation[],
+  ): Promise<PromiseSettledResult<CycleResult>[]> {
     const { strategy } = this;
     if (!strategy.evaluateMany)
       return Promise.allSettled(

@@ -157,7 +157,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayOutcome> 
       if (already.has(row.time)) progress.stored++;
       else {
         const issues =
-          'record' in prepared ? (prepared.record.substitutions as InputIssue[] | undefined) : prepared.issues;
+          'record' in prepared
+            ? (prepared.record.substitutions as InputIssue[] | undefined)
+            : prepared.issues;
         await queue.add(prepared, measuredReadings(measuring, row.values, issues));
       }
     }

@@ -57,7 +57,9 @@ export async function pooledStrategy(
       const outcomes = await executor.run({ kind: 'evaluate', bundle, evaluations });
       return outcomes.map(
         (o): PromiseSettledResult<CycleResult> =>
-          o.ok ? { status: 'fulfilled', value: o.result } : { status: 'rejected', reason: new CycleTaskError(o.error) },
+          o.ok
+            ? { status: 'fulfilled', value: o.result }
+            : { status: 'rejected', reason: new CycleTaskError(o.error) },
       );
     },
   };

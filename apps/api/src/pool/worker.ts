@@ -146,7 +146,9 @@ async function evaluate(
   for (const e of evaluations) {
     try {
       const result =
-        e.mode === 'monitor' ? await strategy.monitor(e.state) : await strategy.simulate(e.state, e.decisions);
+        e.mode === 'monitor'
+          ? await strategy.monitor(e.state)
+          : await strategy.simulate(e.state, e.decisions);
       outcomes.push({ ok: true, result });
     } catch (error) {
       outcomes.push({ ok: false, error: serializeError(error) });
