@@ -38,6 +38,27 @@ describe('createCyclePool', () => {
     expect((error as CycleTaskError).issues!.length).toBeGreaterThan(0);
   });
 
+  it('evaluate: several evaluations in one task, each as its own task answers, a failing one alone', async () => {
+    const bundle = await bundleFromFiles(text, localModelFiles(`${DEMO}models`), { version: '2.0.0' });
+    const monitored = await pool.run({ kind: 'monitor', bundle, state });
+    const decisions = { Kiln_Coal_PV: state.Kiln_Coal_PV! + 0.5 };
+    const simulated = await pool.run({ kind: 'simulate', bundle, state, decisions });
+    const outcomes = await pool.run({
+      kind: 'evaluate',
+      bundle,
+      evaluations: [
+        { mode: 'monitor', state },
+        { mode: 'simulate', state: {}, decisions },
+        { mode: 'simulate', state, decisions },
+      ],
+    });
+    const timeless = (r: unknown) => ({ ...(r as object), duration_ms: 0, timestamp: '' });
+    expect(outcomes.map((o) => o.ok)).toEqual([true, false, true]);
+    expect(timeless(outcomes[0]!.ok && outcomes[0]!.result)).toEqual(timeless(monitored));
+    expect(timeless(outcomes[2]!.ok && outcomes[2]!.result)).toEqual(timeless(simulated));
+    expect(!outcomes[1]!.ok && outcomes[1]!.error).toMatchObject({ code: 'INPUT_INVALID' });
+  });
+
   it('aborts a task with a signal (TIMEOUT), and the pool keeps working', async () => {
     // A bundle no worker has compiled yet, with wide networks: compiling takes far longer than
     // the signal allows on any machine.
