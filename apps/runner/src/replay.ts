@@ -100,9 +100,13 @@ export interface ReplayOutcome extends ReplayProgress {
  * `prepareCycle`): the replay's own tracker is read and advanced row by row in data-time order
  * in this loop, and each cycle runs, possibly later and in parallel with others, with what the
  * tracker knew before its row (monitor mode forced by a bad critical model, the biases of
- * `models.bias_correction`) and the statuses after it (`model_trust`). Advancing is cheap next
- * to a cycle (the models evaluated at the row and at the horizon's reference row, no
- * optimization), so the state is not persisted: a resume advances it again over the stored rows.
+ * `models.bias_correction`) and the statuses after it (`model_trust`). What the tracker
+ * evaluates depends on the rows alone (the models at the row, and at the horizon's reference row
+ * with this row's decision values; never the biases, the mode or a cycle's result), so rows are
+ * validated `lookahead` ahead and those evaluations made in batches (`ObservationPrefetch`,
+ * through `CycleStrategy.evaluateMany` when the strategy has it), while the cycles of the rows
+ * before run; the tracker then takes them in row order. Advancing costs no optimization, so the
+ * state is not persisted: a resume advances it again over the stored rows.
  *
  * Resumable: rows already stored for `replayId` are validated again and observed by the
  * mismatch tracker (to rebuild both states) but not run, and the sink stores each data time
