@@ -1,5 +1,5 @@
 import type { CycleResult, MismatchStatus, PlantState } from '@po/rto-engine';
-import type { MismatchTracker } from './mismatch.ts';
+import { type MismatchTracker, type ObservedModels, resultModels } from './mismatch.ts';
 import type { Clock, CycleRecord, CycleStrategy, InputIssue, PlantRow } from './types.ts';
 import type { InputValidator } from './validation.ts';
 
@@ -21,13 +21,14 @@ export interface CycleContext {
   mismatch?: MismatchTracker;
   /**
    * Where the mismatch observation evaluates the models (`monitor` at the row, `simulate` at the
-   * reference row). Default: the strategy. A replay passes evaluations it made ahead in batches.
+   * reference row), reduced to what the tracker reads. Default: the strategy's `monitor` and
+   * `simulate`. A replay passes evaluations it made ahead in batches.
    */
   observationModels?: ObservationModels;
 }
 
 /** The model evaluations a mismatch observation makes. */
-export type ObservationModels = Pick<CycleStrategy, 'monitor' | 'simulate'>;
+export type ObservationModels = ObservedModels;
 
 /** A row after the column check and the input validation: skipped, or its validated plant state. */
 export type CheckedRow =
@@ -178,14 +179,10 @@ async function observeMismatch(
 ): Promise<Observation> {
   const tracker = context.mismatch;
   if (!tracker?.monitors(loaded.strategy.spec, loaded.version)) return { statuses: {} };
-  const models = context.observationModels ?? loaded.strategy;
+  const models = context.observationModels ?? resultModels(loaded.strategy);
   try {
     const seen = await models.monitor(state);
-    await tracker.observe(loaded.strategy, loaded.version, at, state, seen, models);
-    const statuses: Record<string, MismatchStatus> = {};
-    for (const [skill, trust] of Object.entries(seen.model_trust.models))
-      if (trust.mismatch) statuses[skill] = trust.mismatch;
-    return { statuses };
+    return { statuses: await tracker.observe(loaded.strategy, loaded.version, at, state, seen, models) };
   } catch (e) {
     return { statuses: {}, warning: `model-plant mismatch not updated: ${messageOf(e)}` };
   }

@@ -1,6 +1,12 @@
-import { type CycleResult, mismatchSettings, type PlantState } from '@po/rto-engine';
+import { type ModelValues, mismatchSettings, type PlantState } from '@po/rto-engine';
 import type { ObservationModels } from './cycle.ts';
-import { observedDecisions, referenceCycle } from './mismatch.ts';
+import {
+  type ObservedModels,
+  observedDecisions,
+  observedVariables,
+  referenceCycle,
+  resultModels,
+} from './mismatch.ts';
 import type { CycleStrategy, ModelEvaluation } from './types.ts';
 
 /** A validated row as the mismatch tracker will observe it. */
@@ -13,7 +19,7 @@ export interface ObservedRow {
 
 interface Simulation {
   decisions: Readonly<Record<string, number>>;
-  result: PromiseSettledResult<CycleResult>;
+  result: PromiseSettledResult<ModelValues>;
 }
 
 /**
@@ -30,14 +36,22 @@ interface Simulation {
  * not remembered by the tracker, so a later row may ask for another reference than the one
  * evaluated here: every lookup checks the state (by identity) and the decision values (exactly),
  * and anything not evaluated ahead is evaluated on the spot, as the runner would. Each evaluation
- * is handed out once (the tracker writes into the results).
+ * is handed out once.
+ *
+ * The evaluations are reduced to the values the tracker reads (`observedVariables`): with the
+ * strategy's `modelValues` (or `evaluateMany`), no result is built; the numbers are those of the
+ * full results, bit for bit.
  */
 export class ObservationPrefetch implements ObservationModels {
-  private readonly monitors = new Map<PlantState, PromiseSettledResult<CycleResult>>();
+  private readonly monitors = new Map<PlantState, PromiseSettledResult<ModelValues>>();
   private readonly simulations = new Map<PlantState, Simulation[]>();
   /** The rows the tracker will remember, as far as can be told ahead (see the class comment). */
   private history: ObservedRow[] = [];
   private readonly horizonMs: number;
+  /** The variables whose values the tracker reads. */
+  private readonly names: readonly string[];
+  /** One evaluation on the spot (what is not evaluated ahead). */
+  private readonly direct: ObservedModels;
   readonly simulate?: ObservationModels['simulate'];
 
   /** `rowsPerTask`: evaluations per `evaluateMany` call (default 16). */
@@ -46,6 +60,8 @@ export class ObservationPrefetch implements ObservationModels {
     private readonly rowsPerTask = 16,
   ) {
     this.horizonMs = mismatchSettings(strategy.spec.models).horizonS * 1000;
+    this.names = observedVariables(strategy.spec);
+    this.direct = directModels(strategy, this.names);
     // Without `simulate` on the strategy the tracker compares nothing; it checks for the method.
     if (strategy.simulate) this.simulate = (state, decisions) => this.takeSimulation(state, decisions);
   }
@@ -78,9 +94,9 @@ export class ObservationPrefetch implements ObservationModels {
     });
   }
 
-  async monitor(state: PlantState): Promise<CycleResult> {
+  async monitor(state: PlantState): Promise<ModelValues> {
     const outcome = this.monitors.get(state);
-    if (!outcome) return this.strategy.monitor(state);
+    if (!outcome) return this.direct.monitor(state);
     this.monitors.delete(state);
     return settled(outcome);
   }
@@ -88,10 +104,10 @@ export class ObservationPrefetch implements ObservationModels {
   private async takeSimulation(
     state: PlantState,
     decisions: Readonly<Record<string, number>> | undefined,
-  ): Promise<CycleResult> {
+  ): Promise<ModelValues> {
     const list = this.simulations.get(state);
     const i = list?.findIndex((s) => sameDecisions(s.decisions, decisions ?? {})) ?? -1;
-    if (!list || i < 0) return this.strategy.simulate!(state, decisions);
+    if (!list || i < 0) return this.direct.simulate!(state, decisions ?? {});
     const [hit] = list.splice(i, 1);
     if (list.length === 0) this.simulations.delete(state);
     return settled(hit!.result);
@@ -100,12 +116,12 @@ export class ObservationPrefetch implements ObservationModels {
   /** The evaluations, settled one by one, in tasks of `rowsPerTask` when the strategy batches. */
   private async evaluate(
     evaluations: readonly ModelEvaluation[],
-  ): Promise<PromiseSettledResult<CycleResult>[]> {
-    const { strategy } = this;
+  ): Promise<PromiseSettledResult<ModelValues>[]> {
+    const { strategy, direct } = this;
     if (!strategy.evaluateMany)
       return Promise.allSettled(
         evaluations.map((e) =>
-          e.mode === 'monitor' ? strategy.monitor(e.state) : strategy.simulate!(e.state, e.decisions),
+          e.mode === 'monitor' ? direct.monitor(e.state) : direct.simulate!(e.state, e.decisions ?? {}),
         ),
       );
     const parts: (readonly ModelEvaluation[])[] = [];
@@ -113,9 +129,9 @@ export class ObservationPrefetch implements ObservationModels {
       parts.push(evaluations.slice(i, i + this.rowsPerTask));
     const answers = await Promise.all(
       parts.map((part) =>
-        strategy.evaluateMany!(part).catch((reason: unknown) =>
+        strategy.evaluateMany!(part, this.names).catch((reason: unknown) =>
           // The task itself failed (a worker lost): each evaluation fails as its own call would.
-          part.map((): PromiseSettledResult<CycleResult> => ({ status: 'rejected', reason })),
+          part.map((): PromiseSettledResult<ModelValues> => ({ status: 'rejected', reason })),
         ),
       ),
     );
@@ -129,7 +145,22 @@ export class ObservationPrefetch implements ObservationModels {
   }
 }
 
-function settled(outcome: PromiseSettledResult<CycleResult>): CycleResult {
+/** The strategy's `modelValues` when it has it, else its full results reduced. */
+function directModels(strategy: CycleStrategy, names: readonly string[]): ObservedModels {
+  const { modelValues } = strategy;
+  if (!modelValues) return resultModels(strategy);
+  return {
+    monitor: (state) => strategy.modelValues!(state, names),
+    ...(strategy.simulate
+      ? {
+          simulate: (state: PlantState, decisions: Readonly<Record<string, number>>) =>
+            strategy.modelValues!(state, names, decisions),
+        }
+      : {}),
+  };
+}
+
+function settled(outcome: PromiseSettledResult<ModelValues>): ModelValues {
   if (outcome.status === 'rejected') throw outcome.reason;
   return outcome.value;
 }

@@ -10,7 +10,7 @@ import {
   type StoredResult,
 } from '@po/db';
 import { createDemoKiln, type DemoKiln } from '@po/models';
-import type { CompiledStrategy } from '@po/rto-engine';
+import type { CompiledStrategy, ModelValues } from '@po/rto-engine';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DRIVE, mismatchPlant, STEP_MS, T0 } from '../test/mismatch-plant.ts';
 import { type CycleStrategy, predictionChecks, replayReport, runReplay } from './index.ts';
@@ -57,13 +57,16 @@ function batching(strategy: CompiledStrategy) {
       asked.simulate++;
       return strategy.simulate(state, decisions);
     },
-    async evaluateMany(evaluations) {
+    async evaluateMany(evaluations, names) {
       asked.batches++;
       asked.batched += evaluations.length;
-      const settled: PromiseSettledResult<Awaited<ReturnType<CompiledStrategy['monitor']>>>[] = [];
+      const settled: PromiseSettledResult<ModelValues>[] = [];
       for (const e of evaluations) {
-        const evaluation =
-          e.mode === 'monitor' ? strategy.monitor(e.state) : strategy.simulate(e.state, e.decisions);
+        const evaluation = strategy.modelValues(
+          e.state,
+          names,
+          e.mode === 'monitor' ? undefined : e.decisions,
+        );
         settled.push(
           await evaluation.then(
             (value) => ({ status: 'fulfilled' as const, value }),

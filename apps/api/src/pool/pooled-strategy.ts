@@ -1,4 +1,4 @@
-import type { CycleOptions, CycleResult, PlantState, StrategySpec } from '@po/rto-engine';
+import type { CycleOptions, ModelValues, PlantState, StrategySpec } from '@po/rto-engine';
 import type { ModelEvaluation } from '@po/runner';
 import type { RunnableStrategy } from '../types.ts';
 import type { StrategyBundle } from './bundle.ts';
@@ -9,8 +9,11 @@ import { CycleTaskError } from './protocol.ts';
 export interface PooledStrategy extends RunnableStrategy {
   readonly version: string | null;
   readonly bundle: StrategyBundle;
-  /** Several evaluations in one pool task (`evaluate`), each settled on its own. */
-  evaluateMany(evaluations: readonly ModelEvaluation[]): Promise<PromiseSettledResult<CycleResult>[]>;
+  /** Several evaluations in one pool task (`evaluate`), reduced to `names`' values, each settled on its own. */
+  evaluateMany(
+    evaluations: readonly ModelEvaluation[],
+    names: readonly string[],
+  ): Promise<PromiseSettledResult<ModelValues>[]>;
 }
 
 /**
@@ -53,10 +56,10 @@ export async function pooledStrategy(
     monitor(state: PlantState) {
       return executor.run({ kind: 'monitor', bundle, state });
     },
-    async evaluateMany(evaluations: readonly ModelEvaluation[]) {
-      const outcomes = await executor.run({ kind: 'evaluate', bundle, evaluations });
+    async evaluateMany(evaluations: readonly ModelEvaluation[], names: readonly string[]) {
+      const outcomes = await executor.run({ kind: 'evaluate', bundle, evaluations, names });
       return outcomes.map(
-        (o): PromiseSettledResult<CycleResult> =>
+        (o): PromiseSettledResult<ModelValues> =>
           o.ok
             ? { status: 'fulfilled', value: o.result }
             : { status: 'rejected', reason: new CycleTaskError(o.error) },

@@ -1,5 +1,5 @@
 import { isPoError, PoError } from '@po/core';
-import type { CycleResult, PlantState, StrategyIssue } from '@po/rto-engine';
+import type { CycleResult, ModelValues, PlantState, StrategyIssue } from '@po/rto-engine';
 import type { ModelEvaluation } from '@po/runner';
 import type { ValidationReport } from '../schemas.ts';
 import type { StrategyBundle } from './bundle.ts';
@@ -17,8 +17,8 @@ export type CycleTaskKind =
 /** One model evaluation of an `evaluate` task: what `monitor` or `simulate` does (the runner's type). */
 export type Evaluation = ModelEvaluation;
 
-/** One evaluation's answer: its result, or its error (one failing does not fail the others). */
-export type EvaluationOutcome = { ok: true; result: CycleResult } | { ok: false; error: SerializedError };
+/** One evaluation's answer: its values, or its error (one failing does not fail the others). */
+export type EvaluationOutcome = { ok: true; result: ModelValues } | { ok: false; error: SerializedError };
 
 /** One task for the pool: a bundle plus what to do with it. Plain data (it crosses threads). */
 export type CycleTask =
@@ -39,10 +39,16 @@ export type CycleTask =
     }
   | { kind: 'monitor'; bundle: StrategyBundle; state: PlantState }
   /**
-   * Several evaluations in one task, run in order (a replay's model-plant mismatch observations
-   * of many rows: one message instead of one per row).
+   * Several evaluations in one task, run in order, each reduced to the values of the variables
+   * `names` (`CompiledStrategy.modelValues`: no result is built): a replay's model-plant mismatch
+   * observations of many rows, one small message instead of a full result per row.
    */
-  | { kind: 'evaluate'; bundle: StrategyBundle; evaluations: readonly Evaluation[] }
+  | {
+      kind: 'evaluate';
+      bundle: StrategyBundle;
+      evaluations: readonly Evaluation[];
+      names: readonly string[];
+    }
   /** Validates by compiling (models included). Never fails for a property of the strategy. */
   | {
       kind: 'validate';

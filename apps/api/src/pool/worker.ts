@@ -141,14 +141,16 @@ function describe(strategy: CompiledStrategy): StrategyDescription {
 async function evaluate(
   strategy: CompiledStrategy,
   evaluations: readonly Evaluation[],
+  names: readonly string[],
 ): Promise<EvaluationOutcome[]> {
   const outcomes: EvaluationOutcome[] = [];
   for (const e of evaluations) {
     try {
-      const result =
-        e.mode === 'monitor'
-          ? await strategy.monitor(e.state)
-          : await strategy.simulate(e.state, e.decisions);
+      const result = await strategy.modelValues(
+        e.state,
+        names,
+        e.mode === 'monitor' ? undefined : e.decisions,
+      );
       outcomes.push({ ok: true, result });
     } catch (error) {
       outcomes.push({ ok: false, error: serializeError(error) });
@@ -200,7 +202,11 @@ async function runTask(task: CycleTask): Promise<TaskOutcome> {
       case 'monitor':
         return { ok: true, result: await strategy.monitor(task.state), compiled: compiledHow };
       case 'evaluate':
-        return { ok: true, result: await evaluate(strategy, task.evaluations), compiled: compiledHow };
+        return {
+          ok: true,
+          result: await evaluate(strategy, task.evaluations, task.names),
+          compiled: compiledHow,
+        };
     }
   } catch (e) {
     return { ok: false, error: serializeError(e) };
