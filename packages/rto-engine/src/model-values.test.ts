@@ -5,9 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { createDemoKiln, createModelProvider, localModelFiles } from '@po/models';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { miniKiln, miniKilnModels, miniKilnState } from '../test/mini-kiln.ts';
 import { compileStrategy } from './engine.ts';
 import type { ModelValues } from './model-values.ts';
 import type { CycleResult } from './result-schema.ts';
+import { createInMemoryModelProvider } from './testing/index.ts';
 import type { CompiledStrategy, PlantState } from './types.ts';
 
 const DEMO = fileURLToPath(new URL('../../../config/demo/', import.meta.url));
@@ -74,7 +76,7 @@ describe('modelValues', () => {
   const demoSpec = parse(readFileSync(`${DEMO}strategy.yaml`, 'utf8'));
   const kiln = createDemoKiln({ seed: 11 });
   const rows = kiln
-    .history({ rows: 24, operators: true, start: '2026-01-05T00:00:00.000Z' })
+    .history({ rows: 24, start: '2026-01-05T00:00:00.000Z' })
     .map(({ timestamp: _, ...values }) => values);
 
   for (const extrapolation of ['warn', 'restrict'] as const) {
@@ -108,6 +110,17 @@ describe('modelValues', () => {
       }
     });
   }
+
+  it('models without derivatives (finite-difference sensitivities, the other evaluation path): bit for bit too', async () => {
+    const strategy = await compileStrategy(miniKiln(), {
+      modelProvider: createInMemoryModelProvider(miniKilnModels),
+    });
+    compiled.push(strategy);
+    expect((await strategy.simulate(miniKilnState, { coal: 0.95 })).explanation.sensitivities).toBe(
+      'finite differences',
+    );
+    for (const coal of [0.9, 0.95, 1.02]) await expectSame(strategy, miniKilnState, { coal });
+  });
 
   it('fails as monitor and simulate fail: a missing plant value, an unknown decision variable, an unknown name', async () => {
     const strategy = await compile(parse(readFileSync(`${DEMO}strategy.yaml`, 'utf8')), 0);
