@@ -4,7 +4,8 @@ import { baseBuild } from '../../tsup.config.base.ts';
 // The CLI ships as bundles (workspace packages point at their TypeScript sources): `po`, the
 // `po-api` and `po-runner` services, and the cycle worker the pool loads from next to them.
 // Packages that load files next to themselves stay external: native binaries (onnxruntime-node),
-// worker scripts (piscina), WASM (PGlite).
+// worker scripts (piscina), WASM (PGlite), and tar, which a child process loads by its path to
+// unpack the embedded database's template.
 export default defineConfig({
   ...baseBuild,
   entry: {
@@ -17,8 +18,8 @@ export default defineConfig({
   // Chunks: code reached only by a dynamic import (the fleet's pg-boss, the S3 driver, pg) is
   // neither parsed nor run by a process that does not use it (the embedded default).
   splitting: true,
-  external: ['onnxruntime-node', 'piscina', '@electric-sql/pglite', 'pg-native'],
-  noExternal: [/^(?!(onnxruntime-node|piscina|@electric-sql\/pglite|pg-native)(\/|$))/],
+  external: ['onnxruntime-node', 'piscina', '@electric-sql/pglite', 'pg-native', 'tar'],
+  noExternal: [/^(?!(onnxruntime-node|piscina|@electric-sql\/pglite|pg-native|tar)(\/|$))/],
   banner: {
     js: "import { createRequire as __poCreateRequire } from 'node:module'; const require = __poCreateRequire(import.meta.url);",
   },

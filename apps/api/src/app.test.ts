@@ -408,6 +408,32 @@ describe('other routes', () => {
         list: async () => [state('k1'), state('k2')],
         get: async (id) => (id === 'k1' ? state('k1') : undefined),
         counters: () => new Map([['k1', counters]]),
+        modelMismatch: async () =>
+          new Map([
+            [
+              'k1',
+              {
+                models: {
+                  m1: {
+                    variable: 'Kiln_Drive_Current_delta',
+                    status: 'bad' as const,
+                    reason: 'mean absolute error 20 above 16',
+                    measured_by: 'Kiln_Drive_Current',
+                    inferred: true,
+                    samples: 9,
+                    last_error: 21,
+                    bias: 12.5,
+                    mean_abs_error: 20,
+                    corrected_mean_abs_error: 6,
+                    cusum_high: 70,
+                    cusum_low: 0,
+                    thresholds: { suspect: 8, bad: 16, cusum: 60, slack: 8 },
+                  },
+                },
+                forcedMonitor: "critical model 'm1' is bad",
+              },
+            ],
+          ]),
       },
     });
     expect(await (await fetch(`${withUnits}/units`)).json()).toMatchObject({
@@ -423,6 +449,10 @@ describe('other routes', () => {
     const metrics = await (await fetch(`${withUnits}/metrics`)).text();
     expect(metrics).toContain('po_unit_cycles_ok{unit="k1"} 3');
     expect(metrics).toContain('po_unit_cycle_seconds_sum{unit="k1"} 1.5');
+    expect(metrics).toContain('po_unit_model_mismatch_status{unit="k1",model="m1"} 2');
+    expect(metrics).toContain('po_unit_model_mismatch_bias{unit="k1",model="m1"} 12.5');
+    expect(metrics).toContain('po_unit_forced_monitor{unit="k1"} 1');
+    expect(metrics).toContain('po_unit_mismatch_readable 1');
   });
 
   it('cache routes keep the predecessor’s shapes', async () => {

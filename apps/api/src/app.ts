@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { timing } from 'hono/timing';
 import { createCycles } from './cycles.ts';
-import { dashboardRoutes, PAGE_PATHS } from './dashboard/index.ts';
+import { dashboardRoutes, isPagePath } from './dashboard/index.ts';
 import { notFound, onError } from './errors.ts';
 import { type ApiMetrics, createMetrics } from './metrics.ts';
 import { authenticate, createAccess, requireRole } from './middleware/auth.ts';
@@ -76,7 +76,7 @@ export function createApp(options: AppOptions): PoApp {
   const app = new Hono() as PoApp;
   Object.defineProperty(app, 'metrics', { value: metrics });
   app.use(requestId(), timing(), observe(metrics, logger));
-  app.use(authenticate(access, (path) => PAGE_PATHS.has(path)));
+  app.use(authenticate(access, isPagePath));
   app.use(bodySizeLimit(maxBodyBytes));
   app.use(requestLimits(timeoutMs, limits));
   app.onError(onError(logger));
@@ -122,6 +122,17 @@ export function createApp(options: AppOptions): PoApp {
       serviceMode: options.serviceMode ?? 'api',
       staleAfterMs: 3 * 1000 * (options.cycleIntervalS ?? 60),
       simulate: (state, decisions) => cycles.simulate({ state, decisions }),
+      simulateOn: (unitDeployed) => {
+        const unitCycles = createCycles({
+          deployed: unitDeployed,
+          requestBundle,
+          executor,
+          metrics,
+          timeoutMs,
+        });
+        return (state, decisions) => unitCycles.simulate({ state, decisions });
+      },
+      units: options.units,
       validate: async (text) =>
         executor.run({
           kind: 'validate',

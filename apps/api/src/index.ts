@@ -45,5 +45,6 @@ export type {
   RunnableStrategy,
   StrategySource,
   StrategyVersions,
+  UnitScope,
   UnitsView,
 } from './types.ts';

@@ -255,4 +255,55 @@ function unitGauges(registry: Registry, units: UnitsView): void {
       },
     });
   }
+  if (units.modelMismatch) unitMismatchGauges(registry, units.modelMismatch.bind(units));
+}
+
+/**
+ * Each unit's model-plant mismatch, read from the database once per scrape (all gauges share the
+ * read). When it cannot be read, the gauges are left out and `po_unit_mismatch_readable` says 0.
+ */
+function unitMismatchGauges(
+  registry: Registry,
+  read: () => Promise<ReadonlyMap<string, ModelMismatchReport>>,
+): void {
+  let last: { at: number; read: Promise<ReadonlyMap<string, ModelMismatchReport> | undefined> } | undefined;
+  const shared = () => {
+    if (!last || Date.now() - last.at > 1000) last = { at: Date.now(), read: read().catch(() => undefined) };
+    return last.read;
+  };
+  for (const [name, help, field] of MISMATCH_GAUGES) {
+    new Gauge({
+      name: name.replace(/^po_model_/, 'po_unit_model_'),
+      help: `${help} Per fleet unit.`,
+      labelNames: ['unit', 'model'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const [unit, report] of (await shared()) ?? []) {
+          for (const [model, status] of Object.entries(report.models)) {
+            const value = field(status);
+            if (value !== null) this.set({ unit, model }, value);
+          }
+        }
+      },
+    });
+  }
+  new Gauge({
+    name: 'po_unit_forced_monitor',
+    help: "1 while a bad critical model keeps the unit's strategy in monitor mode, else 0.",
+    labelNames: ['unit'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [unit, report] of (await shared()) ?? []) this.set({ unit }, report.forcedMonitor ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'po_unit_mismatch_readable',
+    help: "1 when the units' model-plant mismatch could be read from the database at this scrape, else 0.",
+    registers: [registry],
+    async collect() {
+      this.set((await shared()) ? 1 : 0);
+    },
+  });
 }

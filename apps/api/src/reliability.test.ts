@@ -281,6 +281,21 @@ describe('validate floods', () => {
     }
   });
 
+  it('a body refused by its length (413) is drained and the connection carries the next request', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const tooLarge = 'x'.repeat(1024 * 1024 + 1); // the default body limit is 1 MiB
+      const answers = [];
+      for (let i = 0; i < 2; i++)
+        answers.push(await postOn(agent, `${base}/strategies/validate`, tooLarge, 'application/yaml'));
+      answers.push(await postOn(agent, `${base}/strategies/validate`, strategyText, 'application/yaml'));
+      expect(answers.map((a) => a.status)).toEqual([413, 413, 200]);
+      expect(answers.map((a) => a.reused)).toEqual([false, true, true]);
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('checks each growing prefix: deep nesting after 40 KB is refused, a long valid strategy is not', async () => {
     const padding = `${'# a comment line, as long strategies have\n'.repeat(2500)}`; // ~105 KB
     const late = await send(

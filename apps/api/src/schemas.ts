@@ -276,6 +276,16 @@ export const unitStateSchema = z.looseObject({
   lagS: z.number().nullable().describe('Seconds between the newest data queued and the newest data run.'),
   consecutiveFailures: z.number(),
   droppedLate: z.number(),
+  strategy: z
+    .object({
+      version: z.string().nullable(),
+      state: z.string(),
+      error: z.string().optional(),
+    })
+    .optional()
+    .describe(
+      "The strategy the unit's pointer deploys, as this process has it loaded (state loading, loaded, error).",
+    ),
 });
 
 export const unitsResponseSchema = z.object({

@@ -216,4 +216,26 @@ export interface UnitsView {
   get(id: string): Promise<({ id: string } & Record<string, unknown>) | undefined>;
   /** This process's counters per unit, for Prometheus (since start). */
   counters(): ReadonlyMap<string, UnitCounters>;
+  /**
+   * Each unit's model-plant mismatch per model (the fleet's trackers in the database, whichever
+   * worker ran the cycles), read when Prometheus scrapes: one gauge set per unit and model.
+   */
+  modelMismatch?(): Promise<ReadonlyMap<string, ModelMismatchReport>>;
+  /**
+   * What the dashboard opens for one unit (`/dashboard/units/<id>`), or undefined when there is no
+   * such unit. Without it the dashboard lists the units but opens none.
+   */
+  scope?(id: string): Promise<UnitScope | undefined>;
+}
+
+/** One unit's side of the dashboard: its results and plant data, and the strategy its pointer deploys. */
+export interface UnitScope {
+  /** What operators call the unit. */
+  name: string;
+  /** Seconds between the unit's cycles (a newest cycle older than three is stale). */
+  intervalS: number;
+  /** Results of this unit only, plant data of its table and filter; the audit log is the service's. */
+  data: DashboardData;
+  /** The strategy the unit's deploy pointer names, as its cycles run it. */
+  strategies: StrategySource;
 }

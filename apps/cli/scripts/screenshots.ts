@@ -3,12 +3,14 @@
  * the embedded demo, in Debian's headless Chromium, into docs/screenshots/. With `--bench`, also
  * measures what BENCHMARKS.md reports: JavaScript per page (gzip), time to first render on
  * loopback, and drawing 7 days of minute data for 10 variables in the browser.
- * Build first (`pnpm build`).
+ * With `--fleet`, also the units overview and one unit's Now from the demo fleet on the
+ * PostgreSQL of the tests (`PO_TEST_DATABASE_URL`). Build first (`pnpm build`).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { startDemo } from '../test/dashboard.ts';
+import { startDemo, TOKENS } from '../test/dashboard.ts';
+import { startFleetDemo } from '../test/fleet.ts';
 import { root } from '../test/po.ts';
 
 const out = join(root, 'docs/screenshots');
@@ -89,6 +91,30 @@ try {
     );
   }
   await context.close();
+
+  if (process.argv.includes('--fleet')) {
+    const fleet = await startFleetDemo();
+    try {
+      const units = await demo.browser.newContext({ viewport: { width: 1600, height: 900 } });
+      const unitPage = await units.newPage();
+      await unitPage.goto(`${fleet.url}/login`);
+      await unitPage.fill('#token', TOKENS.operator);
+      await Promise.all([
+        unitPage.waitForURL(/\/dashboard\/units$/),
+        unitPage.click('form[action="/login"] button'),
+      ]);
+      // A few cycles per kiln.
+      await new Promise((r) => setTimeout(r, 8000));
+      await unitPage.reload();
+      await unitPage.screenshot({ path: join(out, 'units.png') });
+      await unitPage.goto(`${fleet.url}/dashboard/units/kiln-2`);
+      await unitPage.screenshot({ path: join(out, 'unit-now.png') });
+      console.log(`screenshots in ${out}: units.png, unit-now.png`);
+      await units.close();
+    } finally {
+      await fleet.stop();
+    }
+  }
 } finally {
   await demo.stop();
 }

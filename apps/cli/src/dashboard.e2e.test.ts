@@ -2,19 +2,28 @@
 /**
  * The control-room dashboard end to end: the real `po start` (child process) on the embedded demo,
  * with viewer/operator/engineer tokens, driven in Debian's headless Chromium by playwright-core.
+ * Beside it, started at the same time, a fleet `po start` on PostgreSQL (the demo fleet's two
+ * kilns) for the units views, in the same browser.
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Demo, startDemo } from '../test/dashboard.ts';
+import { type Demo, startDemo, TOKENS } from '../test/dashboard.ts';
+import { type FleetDemo, startFleetDemo } from '../test/fleet.ts';
 
 let demo: Demo;
+let fleet: FleetDemo;
 
 beforeAll(async () => {
-  demo = await startDemo();
+  // The fleet is seeded and started while the embedded demo starts; once each unit has a cycle
+  // its feeder stops, so it idles beside the single-unit tests.
+  const started = await Promise.allSettled([startDemo(), startFleetDemo({ keepFeeding: false })]);
+  if (started[0].status === 'fulfilled') demo = started[0].value;
+  if (started[1].status === 'fulfilled') fleet = started[1].value;
+  for (const s of started) if (s.status === 'rejected') throw s.reason;
 }, 420_000);
 
 afterAll(async () => {
-  await demo?.stop();
+  await Promise.all([demo?.stop(), fleet?.stop()]);
 });
 
 /** Console errors, failed page loads and requests to any host but 127.0.0.1, seen on a page. */
@@ -267,6 +276,45 @@ describe('the dashboard in Chromium, from po start', () => {
     const [res] = await Promise.all([page.waitForNavigation(), page.click('form[action="/login"] button')]);
     expect(res?.status()).toBe(401);
     expect(await page.textContent('main')).toMatch(/not known/);
+    await context.close();
+  });
+});
+
+describe('the units views in Chromium, from a fleet po start', () => {
+  it('lists the units, opens one unit’s Now and Trends, with no console error and no request off 127.0.0.1', async () => {
+    const context = await demo.browser.newContext({ viewport: { width: 1600, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(`${fleet.url}/login`);
+    await page.fill('#token', TOKENS.operator);
+    // Signed in, the fleet's root opens on its units.
+    await Promise.all([
+      page.waitForURL(`${fleet.url}/dashboard/units`),
+      page.click('form[action="/login"] button'),
+    ]);
+    // Watched from here: the login page's live stream, before the session, is refused (401).
+    const problems = watch(page);
+    await page.reload();
+    expect(await page.locator('#units tbody tr').count()).toBe(2);
+    expect(await page.textContent('#units')).toMatch(/Demo kiln K2 \(seed 2\)[\s\S]*1\.1\.0/);
+    await Promise.all([
+      page.waitForURL(`${fleet.url}/dashboard/units/kiln-2`),
+      page.click('#units a[href="/dashboard/units/kiln-2"]'),
+    ]);
+    expect(await page.textContent('#status')).toMatch(/unit Demo kiln K2 \(seed 2\) \(kiln-2\)/);
+    const now = await page.textContent('main');
+    expect(now).toMatch(/strategy 1\.1\.0/);
+    expect(now).toMatch(/Setpoints to move/);
+    expect(await page.locator('form[action="/feedback"] input[name=back]').getAttribute('value')).toBe(
+      '/dashboard/units/kiln-2',
+    );
+    await Promise.all([
+      page.waitForURL(`${fleet.url}/dashboard/units/kiln-2/trends`),
+      page.click('nav a[accesskey=t]'),
+    ]);
+    await page.waitForSelector('#trends[data-rendered]');
+    expect(await page.locator('#trends figure.chart').count()).toBeGreaterThan(0);
+    expect(await page.locator('nav a[aria-current=page]').textContent()).toBe('Trends');
+    expect(problems).toEqual([]);
     await context.close();
   });
 });

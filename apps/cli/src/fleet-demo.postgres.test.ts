@@ -249,5 +249,8 @@ describe('the demo fleet (po fleet-demo) and per-unit deploys (po units deploy)'
     worker.child.kill('SIGTERM');
     expect(await Promise.all(exits)).toEqual([0, 0]);
     expect(feeder.log).toContain('[po] demo feed stopped');
+    // Every unit has its own pointer: no fleet-wide version is needed, and none is complained about.
+    expect(worker.log).not.toContain('POINTER_FAILED');
+    expect(worker.log).not.toContain('no fleet-wide version is deployed');
   });
 });

@@ -7,7 +7,8 @@ export type FleetErrorCode =
   | 'UNKNOWN_UNIT'
   | 'UNKNOWN_TABLE'
   | 'UNKNOWN_COLUMN'
-  | 'NEEDS_POSTGRES';
+  | 'NEEDS_POSTGRES'
+  | 'NOT_MIGRATED';
 
 /** Every error @po/fleet raises (a `PoError` of scope `fleet`); messages start with `[po/fleet]`. */
 export class FleetError extends PoError {

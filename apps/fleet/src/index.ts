@@ -1,5 +1,6 @@
 export { FleetError, type FleetErrorCode } from './errors.ts';
 export { emptyCounters, type UnitCounters } from './metrics.ts';
+export { UNIT_MISMATCH_TABLE, type UnitMismatch, unitMismatch } from './mismatch.ts';
 export {
   checkUnitSource,
   createUnitRegistry,

@@ -1,5 +1,6 @@
 import { type Database, quoteIdent } from '@po/db';
 import { FleetError } from './errors.ts';
+import { UNIT_MISMATCH_TABLE, type UnitMismatch } from './mismatch.ts';
 import { parseUnit, type Unit } from './units.ts';
 
 /** The fleet's own tables, next to po's results (same schema). */
@@ -127,6 +128,12 @@ export interface UnitState {
   consecutiveFailures: number;
   /** Jobs dropped because their data was older than the late limit. */
   droppedLate: number;
+  /**
+   * Model-plant mismatch of the unit's models (the tracker in the database, whichever worker ran
+   * the cycles): each monitored model's status, and why a bad critical model forces monitor mode
+   * (null when it does not). Null while the unit's strategy has no monitored model or no cycle ran.
+   */
+  mismatch: UnitMismatch | null;
 }
 
 /** The state of each unit (all units, or those named). */
@@ -134,10 +141,20 @@ export async function unitStates(
   db: Database,
   resultsTable: string,
   ids?: readonly string[],
+  mismatchTable: string = UNIT_MISMATCH_TABLE,
 ): Promise<UnitState[]> {
   const results = quoteIdent(resultsTable, 'results table');
+  const mismatch = quoteIdent(mismatchTable, 'unit mismatch table');
+  // Before migration 007 (no fleet worker of this version has started yet) there is no tracker.
+  const tracked = await db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [mismatch]);
   const r = await db.query<Record<string, unknown>>(
     `SELECT u.id, u.definition, u.scheduled_through,
+       ${
+         tracked.rows[0]?.t
+           ? `(SELECT row_to_json(m) FROM (SELECT strategy_version, data_timestamp AS through, models, forced_monitor
+          FROM ${mismatch} WHERE unit = u.id ORDER BY data_timestamp DESC LIMIT 1) m)`
+           : 'NULL'
+       } AS mismatch,
        (SELECT row_to_json(l) FROM (SELECT data_timestamp, status, reason, strategy_version, duration_ms, created_at
           FROM ${results} WHERE unit = u.id ORDER BY data_timestamp DESC LIMIT 1) l) AS last,
        (SELECT json_object_agg(status, n) FROM (SELECT status, count(*) AS n FROM ${results}
@@ -187,5 +204,16 @@ function toState(row: Record<string, unknown>): UnitState {
     },
     consecutiveFailures: Number(row.failing ?? 0),
     droppedLate: Number(row.dropped ?? 0),
+    mismatch: mismatchOf(row.mismatch as Record<string, unknown> | null),
+  };
+}
+
+function mismatchOf(row: Record<string, unknown> | null): UnitMismatch | null {
+  if (!row) return null;
+  return {
+    models: (row.models ?? {}) as UnitMismatch['models'],
+    forcedMonitor: (row.forced_monitor as string | null) ?? null,
+    strategyVersion: (row.strategy_version as string | null) ?? null,
+    through: new Date(String(row.through)),
   };
 }

@@ -2,7 +2,9 @@ import { type Logger, type StrategySource, silentLogger } from '@po/core';
 import {
   createProcessDataSource,
   type Database,
+  exactTimeSql,
   type ProcessDataSource,
+  type Queryable,
   quoteIdent,
   type ResultStore,
 } from '@po/db';
@@ -10,6 +12,7 @@ import {
   type CycleStrategy,
   InputValidator,
   type LoadedStrategy,
+  MismatchTracker,
   messageOf,
   plantColumns,
   runCycle,
@@ -17,6 +20,15 @@ import {
 import type { Db as BossDb, Job } from 'pg-boss';
 import { FleetError } from './errors.ts';
 import { emptyCounters, type UnitCounters } from './metrics.ts';
+import {
+  checkMismatchTable,
+  pruneTrackers,
+  saveTracker,
+  trackerAt,
+  trackerBefore,
+  trackerOf,
+  UNIT_MISMATCH_TABLE,
+} from './mismatch.ts';
 import { createUnitRegistry, DROPPED_TABLE, ensureFleetTables, type UnitRegistry } from './registry.ts';
 import { type CycleJob, queryableOf, scheduleDue } from './scheduler.ts';
 import type { Unit } from './units.ts';
@@ -35,6 +47,8 @@ export interface FleetWorkerOptions {
   results: ResultStore;
   /** The results table `results` writes (`PO_RESULTS_TABLE`). Default `optimization_results`. */
   resultsTable?: string;
+  /** The table of each unit's model-plant mismatch tracker (migration 007 of @po/db). Default `po_unit_mismatch`. */
+  mismatchTable?: string;
   /** Where each unit's strategy comes from (its deploy pointer). Asked before every cycle. */
   strategies: (unit: Unit) => StrategySource<CycleStrategy>;
   /** Schema of pg-boss's tables. Default `pgboss`. */
@@ -82,6 +96,8 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
   const maxLateS = options.maxLateS ?? 300;
   const expireS = Math.max(1, Math.round(options.expireS ?? 30));
   await ensureFleetTables(db);
+  const mismatchTable = options.mismatchTable ?? UNIT_MISMATCH_TABLE;
+  await checkMismatchTable(db, mismatchTable);
   const units = createUnitRegistry(db);
   // Loaded here, not at the top: a bundle that links the fleet (the po CLI) loads pg-boss only in
   // a process that runs one.
@@ -120,6 +136,7 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
     ...options,
     unitOf: cachedUnits(units),
     resultsTable: quoteIdent(options.resultsTable ?? 'optimization_results', 'results table'),
+    mismatchTable,
     sourceOf: cachedSources(db),
     runtime,
     maxLateS,
@@ -151,13 +168,30 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
       burstWhenBatchFull: true,
     },
     async (jobs: Job<CycleJob>[], tx: BossDb) => {
-      for (const job of jobs) await handle(job, tx);
+      // By unit, then data time: every transaction locks units' rows in the same order (no
+      // deadlock between workers), and a unit's rows run in order.
+      const ordered = [...jobs].sort((a, b) =>
+        a.data.unit === b.data.unit
+          ? Date.parse(a.data.at) - Date.parse(b.data.at) || (a.data.at < b.data.at ? -1 : 1)
+          : a.data.unit < b.data.unit
+            ? -1
+            : 1,
+      );
+      for (const job of ordered) await handle(job, tx);
     },
   );
   const scheduling = scheduleLoop({
     run: () => scheduleDue({ db, boss, queue: CYCLE_QUEUE, maxLateS, logger }),
     everyMs: options.scheduleEveryMs ?? 500,
     logger,
+    what: 'scheduling pass',
+  });
+  // The units' tracker states no cycle can start from any more (each worker; a cheap delete).
+  const pruning = scheduleLoop({
+    run: () => pruneTrackers(db, mismatchTable, maxLateS),
+    everyMs: 60_000,
+    logger,
+    what: 'pruning of model-plant mismatch states',
   });
   logger.info({ concurrency, maxLateS, expireS }, '[po/fleet] worker started');
   return {
@@ -165,6 +199,7 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
     units,
     async stop({ timeoutMs = 20_000 } = {}) {
       await scheduling.stop();
+      await pruning.stop();
       const hurry = setTimeout(() => shutdown.abort(), timeoutMs / 2);
       try {
         await boss.stop({ graceful: true, timeout: timeoutMs, close: true });
@@ -208,14 +243,14 @@ function cachedSources(db: Database): (unit: Unit) => ProcessDataSource {
 }
 
 /** Runs `run` every `everyMs` until stopped; errors are logged (the next pass retries). */
-function scheduleLoop(o: { run: () => Promise<number>; everyMs: number; logger: Logger }) {
+function scheduleLoop(o: { run: () => Promise<number>; everyMs: number; logger: Logger; what: string }) {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<unknown> = Promise.resolve();
   const pass = () => {
     current = o
       .run()
-      .catch((e: unknown) => o.logger.warn({ err: messageOf(e) }, '[po/fleet] scheduling pass failed'))
+      .catch((e: unknown) => o.logger.warn({ err: messageOf(e) }, `[po/fleet] ${o.what} failed`))
       .finally(() => {
         if (!stopped) timer = setTimeout(pass, o.everyMs);
       });
@@ -238,6 +273,8 @@ interface HandlerParts extends FleetWorkerOptions {
   /** The unit's plant data, read outside the job's transaction. */
   sourceOf: (unit: Unit) => ProcessDataSource;
   runtime: (id: string) => UnitRuntime;
+  /** The table of the units' mismatch trackers, quoted. */
+  mismatchTable: string;
   maxLateS: number;
   logger: Logger;
   signal: AbortSignal;
@@ -248,6 +285,14 @@ interface HandlerParts extends FleetWorkerOptions {
  * unit's row at the job's timestamp is validated and run (the runner's cycle), and the
  * result recorded through the same transaction. A throw rolls everything back and the job
  * is retried (an unreachable database, no strategy deployed yet).
+ *
+ * When the strategy monitors model-plant mismatch, the unit's tracker continues from its state
+ * after the unit's previous cycle (stored in the transaction of that cycle, any worker's) and
+ * must take the rows in data-time order: rows between that cycle and the job's that no job has
+ * run yet are run first, here, in order (their own jobs then find them recorded). Its state after
+ * each cycle is stored with the result, so a retried job neither loses nor repeats a step and a
+ * worker taking over continues it. Each row run is locked (an advisory lock per unit and data
+ * timestamp, taken in data-time order, jobs sorted by unit and time: no deadlock).
  */
 function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => Promise<void> {
   const { logger } = parts;
@@ -257,6 +302,7 @@ function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => 
     if (!c) columnsBySpec.set(spec, (c = plantColumns(spec)));
     return c;
   };
+  const probe = new MismatchTracker(logger);
   return async (job, txDb) => {
     const tx = queryableOf(txDb);
     // `at` is the row's exact time (microseconds): every query below compares it as such.
@@ -267,66 +313,204 @@ function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => 
       return;
     }
     const r = parts.runtime(id);
-    // pg-boss may hand an expired job to a second worker while the first still commits it: the
-    // two attempts serialize on this lock, and the second sees what the first recorded.
-    await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`po/fleet ${id} ${at}`]);
-    const done = await tx.query<{ dropped: boolean; recorded: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM ${DROPPED_TABLE} WHERE unit = $1 AND data_timestamp = $2::timestamptz) AS dropped,
-              EXISTS (SELECT 1 FROM ${parts.resultsTable} WHERE unit = $1 AND data_timestamp = $2::timestamptz) AS recorded`,
-      [id, at],
-    );
-    if (done.rows[0]?.dropped || done.rows[0]?.recorded) {
+    const done = (times: readonly string[]) => doneOf(tx, parts.resultsTable, id, times);
+    const ageS = (Date.now() - Date.parse(at)) / 1000;
+    if (ageS > parts.maxLateS) {
+      await runAt(tx, parts, { unit, r, at, own: true });
+      return;
+    }
+    if ((await done([at])).size > 0) {
       logger.warn({ unit: id, at }, '[po/fleet] cycle already recorded or dropped (a retried job)');
       return;
     }
-    const ageS = (Date.now() - Date.parse(at)) / 1000;
-    if (ageS > parts.maxLateS) {
-      await tx.query(
-        `INSERT INTO ${DROPPED_TABLE} (unit, data_timestamp, age_s) VALUES ($1, $2::timestamptz, $3)`,
-        [id, at, ageS],
-      );
-      r.counters.droppedLate++;
-      logger.warn(
-        { unit: id, at, ageS: Math.round(ageS), maxLateS: parts.maxLateS },
-        '[po/fleet] late job dropped',
-      );
+    const loaded = await strategyOf(parts.strategies(unit), unit, r);
+    const cycle = { unit, r, loaded, columns: columnsOf(loaded.strategy.spec) };
+    if (!probe.monitors(loaded.strategy.spec, loaded.version)) {
+      await runAt(tx, parts, { ...cycle, at, own: true });
       return;
     }
-    const loaded = await strategyOf(parts.strategies(unit), unit, r);
-    const columns = columnsOf(loaded.strategy.spec);
-    const row = await parts
-      .sourceOf(unit)
-      .at(at, columns)
-      .catch((e: unknown) => {
-        r.counters.retried++;
-        throw e;
-      });
-    const record = row
-      ? await runCycle(loaded, columns, row, {
-          validator: r.validator,
-          clock: { now: () => new Date() },
-          mode: unit.mode,
-          signal: parts.signal,
-        })
-      : {
-          dataTimestamp: new Date(at),
-          dataTime: at,
-          status: 'skipped' as const,
-          reason: `no row at ${at} in ${unit.data.table}`,
-          strategyVersion: loaded.version,
-        };
-    const fresh = await parts.results.recordCycle({ ...record, unit: id, dataTable: unit.data.table }, tx);
-    count(r.counters, record, Date.parse(at), fresh);
-    logger[record.status === 'failed' ? 'error' : 'debug'](
-      {
-        unit: id,
-        at,
-        status: record.status,
-        durationMs: record.durationMs,
-        ...(record.reason ? { reason: record.reason } : {}),
-      },
-      '[po/fleet] cycle',
-    );
+    const previous = await trackerBefore(tx, parts.mismatchTable, id, at);
+    const unitLogger = tagged(logger, id);
+    let tracker = trackerOf(previous?.snapshot, unitLogger);
+    // Rows between the previous cycle and this job's that no job has run yet, oldest first. Rows
+    // older than the late limit are dropped anyway (their jobs drop them): they are not looked for.
+    const floor = Date.now() - parts.maxLateS * 1000;
+    const after = previous && Date.parse(previous.at) >= floor ? previous.at : new Date(floor);
+    const earlier = await pendingBetween(parts.sourceOf(unit), after, at, done);
+    if (earlier.length > 0)
+      logger.debug(
+        { unit: id, at, earlier: earlier.length },
+        '[po/fleet] earlier rows of the unit run first (model-plant mismatch in data-time order)',
+      );
+    for (const time of earlier) {
+      const outcome = await runAt(tx, parts, { ...cycle, at: time, mismatch: tracker });
+      // Another worker ran it meanwhile: continue from the state it stored.
+      if (outcome === 'done') {
+        const stored = await trackerAt(tx, parts.mismatchTable, id, time);
+        if (stored) tracker = trackerOf(stored, unitLogger);
+      }
+    }
+    await runAt(tx, parts, { ...cycle, at, mismatch: tracker, own: true });
+  };
+}
+
+/** Of `times` (exact), those of the unit already recorded or dropped, in the exact form. */
+async function doneOf(
+  tx: Queryable,
+  resultsTable: string,
+  unit: string,
+  times: readonly string[],
+): Promise<Set<string>> {
+  if (times.length === 0) return new Set();
+  const r = await tx.query<{ t: string }>(
+    `SELECT ${exactTimeSql('data_timestamp')} AS t FROM ${resultsTable}
+       WHERE unit = $1 AND data_timestamp = ANY($2::timestamptz[])
+     UNION SELECT ${exactTimeSql('data_timestamp')} FROM ${DROPPED_TABLE}
+       WHERE unit = $1 AND data_timestamp = ANY($2::timestamptz[])`,
+    [unit, times],
+  );
+  return new Set(r.rows.map((row) => row.t));
+}
+
+/** The unit's rows after `after` and before `before`, not yet recorded nor dropped, oldest first. */
+async function pendingBetween(
+  source: ProcessDataSource,
+  after: string | Date,
+  before: string,
+  done: (times: readonly string[]) => Promise<Set<string>>,
+): Promise<string[]> {
+  const pending: string[] = [];
+  const end = Date.parse(before);
+  let from = after;
+  for (;;) {
+    const chunk = await source.timestampsAfter(from, 1000);
+    // Exact times of one format: text order is time order; the millisecond test guards the format.
+    const inside = chunk.filter((t) => Date.parse(t) <= end && t < before);
+    const seen = await done(inside);
+    pending.push(...inside.filter((t) => !seen.has(t)));
+    if (inside.length < chunk.length || chunk.length < 1000) return pending;
+    from = chunk.at(-1)!;
+  }
+}
+
+/**
+ * The unit's cycle at `at`, under its lock: already recorded or dropped by another job ->
+ * 'done'; too late -> dropped; else run and recorded, with the tracker's state after it.
+ */
+async function runAt(
+  tx: Queryable,
+  parts: HandlerParts,
+  c: {
+    unit: Unit;
+    r: UnitRuntime;
+    at: string;
+    /** The job's own row (else one run ahead of its job). */
+    own?: boolean;
+    loaded?: LoadedStrategy;
+    columns?: string[];
+    mismatch?: MismatchTracker;
+  },
+): Promise<'done' | 'dropped' | 'ran'> {
+  const { unit, r, at } = c;
+  // pg-boss may hand an expired job to a second worker while the first still commits it, and a
+  // row may be run ahead of its job: the attempts serialize on this lock, and the later sees what
+  // the earlier recorded.
+  await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`po/fleet ${unit.id} ${at}`]);
+  if ((await doneOf(tx, parts.resultsTable, unit.id, [at])).size > 0) {
+    if (c.own)
+      parts.logger.warn(
+        { unit: unit.id, at },
+        '[po/fleet] cycle already recorded or dropped (a retried job)',
+      );
+    return 'done';
+  }
+  if (await dropIfLate(tx, parts, r, unit.id, at)) return 'dropped';
+  await runOne(tx, parts, { ...c, loaded: c.loaded!, columns: c.columns! });
+  if (c.mismatch) await saveTracker(tx, parts.mismatchTable, unit.id, at, c.mismatch);
+  return 'ran';
+}
+
+/** Drops the unit's cycle at `at` when its data is older than the late limit; whether it did. */
+async function dropIfLate(
+  tx: Queryable,
+  parts: HandlerParts,
+  r: UnitRuntime,
+  id: string,
+  at: string,
+): Promise<boolean> {
+  const ageS = (Date.now() - Date.parse(at)) / 1000;
+  if (ageS <= parts.maxLateS) return false;
+  const inserted = await tx.query(
+    `INSERT INTO ${DROPPED_TABLE} (unit, data_timestamp, age_s) VALUES ($1, $2::timestamptz, $3)
+     ON CONFLICT DO NOTHING`,
+    [id, at, ageS],
+  );
+  if (inserted.rowCount === 0) return true;
+  r.counters.droppedLate++;
+  parts.logger.warn(
+    { unit: id, at, ageS: Math.round(ageS), maxLateS: parts.maxLateS },
+    '[po/fleet] late job dropped',
+  );
+  return true;
+}
+
+/** Runs and records the unit's cycle on its row at `at` (a skipped record when the row is gone). */
+async function runOne(
+  tx: Queryable,
+  parts: HandlerParts,
+  c: {
+    unit: Unit;
+    r: UnitRuntime;
+    loaded: LoadedStrategy;
+    columns: string[];
+    at: string;
+    mismatch?: MismatchTracker;
+  },
+): Promise<void> {
+  const { unit, r, loaded, columns, at } = c;
+  const row = await parts
+    .sourceOf(unit)
+    .at(at, columns)
+    .catch((e: unknown) => {
+      r.counters.retried++;
+      throw e;
+    });
+  const record = row
+    ? await runCycle(loaded, columns, row, {
+        validator: r.validator,
+        clock: { now: () => new Date() },
+        mode: unit.mode,
+        signal: parts.signal,
+        ...(c.mismatch ? { mismatch: c.mismatch } : {}),
+      })
+    : {
+        dataTimestamp: new Date(at),
+        dataTime: at,
+        status: 'skipped' as const,
+        reason: `no row at ${at} in ${unit.data.table}`,
+        strategyVersion: loaded.version,
+      };
+  const fresh = await parts.results.recordCycle({ ...record, unit: unit.id, dataTable: unit.data.table }, tx);
+  count(r.counters, record, Date.parse(at), fresh);
+  parts.logger[record.status === 'failed' ? 'error' : 'debug'](
+    {
+      unit: unit.id,
+      at,
+      status: record.status,
+      durationMs: record.durationMs,
+      ...(record.reason ? { reason: record.reason } : {}),
+    },
+    '[po/fleet] cycle',
+  );
+}
+
+/** The logger with the unit in every line (the mismatch tracker's messages). */
+function tagged(logger: Logger, unit: string): Logger {
+  return {
+    debug: (fields, message) => logger.debug({ unit, ...fields }, message),
+    info: (fields, message) => logger.info({ unit, ...fields }, message),
+    warn: (fields, message) => logger.warn({ unit, ...fields }, message),
+    error: (fields, message) => logger.error({ unit, ...fields }, message),
   };
 }
 

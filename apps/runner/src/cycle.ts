@@ -1,5 +1,5 @@
 import type { CycleResult, MismatchStatus, PlantState } from '@po/rto-engine';
-import { type MismatchTracker, type ObservedModels, resultModels } from './mismatch.ts';
+import { type MismatchTracker, type ObservedModels, observedVariables, valuesOfResult } from './mismatch.ts';
 import type { Clock, CycleRecord, CycleStrategy, InputIssue, PlantRow } from './types.ts';
 import type { InputValidator } from './validation.ts';
 
@@ -136,9 +136,10 @@ export function prepareCycle(
       const observed = await observe();
       started = performance.now(); // a replay queues prepared cycles: time the run alone
       try {
+        // In monitor mode the cycle's result is the models at this row, which observing evaluated already.
         const result =
           mode === 'monitor'
-            ? await strategy.monitor(state)
+            ? (observed.seen ?? (await strategy.monitor(state)))
             : await strategy.optimize(state, { signal, ...(modelBias ? { modelBias } : {}) });
         if (forced) result.warnings.push(forced);
         if (observed.warning) result.warnings.push(observed.warning);
@@ -161,6 +162,8 @@ export function prepareCycle(
 /** What comparing the models with the plant at one row gave: each model's status after it. */
 interface Observation {
   statuses: Record<string, MismatchStatus>;
+  /** The models evaluated at the row (the strategy's `monitor`), when they were. */
+  seen?: CycleResult;
   /** Why the comparison could not be made (a warning of the cycle, never its failure). */
   warning?: string;
 }
@@ -179,10 +182,17 @@ async function observeMismatch(
 ): Promise<Observation> {
   const tracker = context.mismatch;
   if (!tracker?.monitors(loaded.strategy.spec, loaded.version)) return { statuses: {} };
-  const models = context.observationModels ?? resultModels(loaded.strategy);
   try {
-    const seen = await models.monitor(state);
-    return { statuses: await tracker.observe(loaded.strategy, loaded.version, at, state, seen, models) };
+    const models = context.observationModels;
+    if (models) {
+      // A replay: the values alone, evaluated ahead in batches.
+      const seen = await models.monitor(state);
+      return { statuses: await tracker.observe(loaded.strategy, loaded.version, at, state, seen, models) };
+    }
+    // The runner's own path keeps the full result: a monitor-mode cycle reuses it.
+    const seen = await loaded.strategy.monitor(state);
+    const values = valuesOfResult(seen, observedVariables(loaded.strategy.spec));
+    return { statuses: await tracker.observe(loaded.strategy, loaded.version, at, state, values), seen };
   } catch (e) {
     return { statuses: {}, warning: `model-plant mismatch not updated: ${messageOf(e)}` };
   }

@@ -1,5 +1,6 @@
 export { type CycleContext, type LoadedStrategy, messageOf, runCycle } from './cycle.ts';
 export { type SeedDemoOptions, seedDemo, startDemoFeeder } from './demo.ts';
+export { type MismatchSnapshot, MismatchTracker } from './mismatch.ts';
 export {
   measuredReadings,
   measuringColumns,
@@ -28,6 +29,7 @@ export type {
   DataSource,
   InputIssue,
   ModelEvaluation,
+  ModelMismatchHealth,
   PlantRow,
   ResultSink,
   RunnerStatus,

@@ -107,6 +107,20 @@ interface Seen {
 }
 
 /**
+ * A tracker's whole state as plain data (JSON-safe apart from non-finite numbers in plant
+ * states), so that another process can continue it (`MismatchTracker.restore`): the fleet
+ * keeps one per unit in PostgreSQL.
+ */
+export interface MismatchSnapshot {
+  /** The strategy version the state belongs to (a tracker restored on another version starts over). */
+  version: string | null;
+  states: Record<string, MismatchState>;
+  statuses: Record<string, MismatchStatus>;
+  history: { at: number; state: Record<string, unknown>; decisions: Record<string, number> }[];
+  forced: string | null;
+}
+
+/**
  * Model-plant mismatch across cycles, for the runner: after each cycle, the strategy's models are
  * fed what the plant did since the cycle `models.mismatch.horizon_s` ago (simulate at that cycle's
  * state with today's decision values) and their predictions compared with today's measurements
@@ -121,18 +135,45 @@ export class MismatchTracker {
   private statuses = new Map<string, MismatchStatus>();
   private history: Seen[] = [];
   private forced: string | null = null;
+  /** A state to continue from, taken up on first use if its version is the strategy's. */
+  private restored: MismatchSnapshot | undefined;
 
   constructor(private readonly logger: Logger) {}
 
-  /** Starts over on a new strategy version. */
+  /** A tracker continuing from `snapshot` (as `snapshot()` gave it), on the same strategy version. */
+  static restore(logger: Logger, snapshot: MismatchSnapshot): MismatchTracker {
+    const tracker = new MismatchTracker(logger);
+    tracker.restored = structuredClone(snapshot);
+    return tracker;
+  }
+
+  /** The state so far (undefined before the first cycle), for `restore`. */
+  snapshot(): MismatchSnapshot | undefined {
+    if (this.version === undefined) return this.restored && structuredClone(this.restored);
+    return structuredClone({
+      version: this.version,
+      states: Object.fromEntries(this.states),
+      statuses: Object.fromEntries(this.statuses),
+      history: this.history.map((h) => ({ at: h.at, state: { ...h.state }, decisions: h.decisions })),
+      forced: this.forced,
+    });
+  }
+
+  /** Starts over on a new strategy version (continues a restored state of the same version). */
   private use(spec: StrategySpec, version: string | null): void {
     if (this.version === version && this.version !== undefined) return;
+    const restored = this.restored?.version === version ? this.restored : undefined;
+    this.restored = undefined;
     this.version = version;
     this.monitored = monitoredPredictions(spec);
-    this.states = new Map(this.monitored.map((m) => [m.skill, initialMismatchState()]));
-    this.statuses.clear();
-    this.history = [];
-    this.forced = null;
+    this.states = new Map(
+      this.monitored.map((m) => [m.skill, restored?.states[m.skill] ?? initialMismatchState()]),
+    );
+    this.statuses = new Map(
+      Object.entries(restored?.statuses ?? {}).filter(([skill]) => this.states.has(skill)),
+    );
+    this.history = restored?.history ?? [];
+    this.forced = restored?.forced ?? null;
   }
 
   /** Whether the strategy has a model with a measured counterpart (else `observe` does nothing). */
@@ -250,6 +291,8 @@ export class MismatchTracker {
   }
 
   health(): ModelMismatchHealth {
+    if (this.version === undefined && this.restored)
+      return { models: { ...this.restored.statuses }, forcedMonitor: this.restored.forced };
     return { models: Object.fromEntries(this.statuses), forcedMonitor: this.forced };
   }
 }

@@ -51,6 +51,7 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
       'optimization_results/004_decisions_explanation_audit',
       'optimization_results/005_results_unit',
       'optimization_results/006_replay_prediction_error',
+      'optimization_results/007_fleet_unit_mismatch',
     ]);
     expect(await migrate(db)).toEqual([]);
     const again = await Promise.all([migrate(db), migrate(db)]);
@@ -200,6 +201,24 @@ describe.each(testDatabases(openDatabase, { prefix: 'po_db_test' }))('@po/db on 
     await expect(source.history(['nope'], { since: new Date(t0) })).rejects.toMatchObject({
       code: 'MISSING_COLUMNS',
     });
+  });
+
+  it("reads only its own unit's history from a table shared by units (the filter)", async () => {
+    await db.query(
+      'CREATE TABLE plant_shared ("timestamp" timestamptz NOT NULL, kiln text NOT NULL, a double precision)',
+    );
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    await db.query(
+      `INSERT INTO plant_shared VALUES ($1, 'K1', 1), ($1, 'K2', 2), ($2, 'K1', 3), ($2, 'K2', 4)`,
+      [new Date(t0), new Date(t0 + 60_000)],
+    );
+    const k2 = createProcessDataSource(db, { table: 'plant_shared', filter: { kiln: 'K2' } });
+    expect(await k2.history(['a'], { since: new Date(t0) })).toEqual({
+      times: [t0, t0 + 60_000],
+      values: { a: [2, 4] },
+    });
+    const newest = await k2.history(['a'], { since: new Date(t0), until: new Date(t0 + 60_000), limit: 1 });
+    expect(newest.values.a).toEqual([4]);
   });
 
   it('reads the newest row after a timestamp and counts the skipped ones', async () => {

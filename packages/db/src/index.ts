@@ -14,7 +14,7 @@ export {
   openDatabase,
   type RetryOptions,
 } from './open.ts';
-export { PGLITE_SETTINGS, pgliteStartParams } from './pglite.ts';
+export { makePgliteTemplate, PGLITE_SETTINGS, pgliteStartParams, pgliteTemplatePath } from './pglite.ts';
 export {
   createProcessDataSource,
   type ExactTime,

@@ -15,6 +15,8 @@ export interface TableNames {
   replayResults: string;
   /** Who did what when: every deploy and every feedback from the dashboard or the API. Default `po_audit`. */
   audit: string;
+  /** A fleet's model-plant mismatch tracker per unit, after each cycle. Default `po_unit_mismatch`. */
+  unitMismatch: string;
 }
 
 export const defaultTableNames: Readonly<TableNames> = {
@@ -24,6 +26,7 @@ export const defaultTableNames: Readonly<TableNames> = {
   replays: 'replays',
   replayResults: 'replay_results',
   audit: 'po_audit',
+  unitMismatch: 'po_unit_mismatch',
 };
 
 /** The table recording which migrations ran (per results table, so that several table sets can share a schema). */
@@ -170,6 +173,25 @@ const migrations: Migration[] = [
       `ALTER TABLE ${t.replays} ADD COLUMN IF NOT EXISTS prediction_checks jsonb`,
     ],
   },
+  {
+    // The fleet's model-plant mismatch tracker per unit (issue 12 with issue 10): its state after each of
+    // the unit's cycles, written in the transaction that records the cycle (insert only: no lock between
+    // units or cycles), so that the next cycle continues from it on any worker and a retried job does not
+    // advance it twice. The worker prunes states no cycle can need any more.
+    id: '007_fleet_unit_mismatch',
+    statements: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.unitMismatch} (
+        unit text NOT NULL,
+        data_timestamp timestamptz NOT NULL,
+        strategy_version text,
+        tracker jsonb NOT NULL,
+        models jsonb NOT NULL,
+        forced_monitor text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (unit, data_timestamp)
+      )`,
+    ],
+  },
 ];
 
 /**
@@ -186,6 +208,7 @@ export async function migrate(db: Database, names: Partial<TableNames> = {}): Pr
     replays: quoteIdent(raw.replays, 'replays table'),
     replayResults: quoteIdent(raw.replayResults, 'replay results table'),
     audit: quoteIdent(raw.audit, 'audit table'),
+    unitMismatch: quoteIdent(raw.unitMismatch, 'unit mismatch table'),
   };
   return db.transaction(async (tx) => {
     await tx.query("SELECT pg_advisory_xact_lock(hashtext('po/db migrations'))");

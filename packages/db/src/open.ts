@@ -24,6 +24,13 @@ export interface OpenDatabaseOptions {
   url?: string | undefined;
   /** Folder of the embedded PGlite database (only without `url`). Default `data/pglite`. */
   dataDir?: string | undefined;
+  /**
+   * Folder of templates for a new embedded database folder (`makePgliteTemplate` makes them; only
+   * without `url`). A new folder is unpacked from the template of the installed PGlite version
+   * instead of running initdb; a missing or damaged template is logged and initdb runs. Default
+   * none: initdb.
+   */
+  pgliteTemplates?: string | undefined;
   /** Schema holding the tables (created when missing; set as `search_path`). Default `public`. */
   schema?: string | undefined;
   /** Retry of connection failures. */
@@ -95,7 +102,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
   };
   const db = options.url
     ? await openPostgres(options.url, options, logger, schema)
-    : await openPglite(resolve(options.dataDir ?? 'data/pglite'), logger, schema);
+    : await openPglite(resolve(options.dataDir ?? 'data/pglite'), logger, schema, options.pgliteTemplates);
 
   let closing = false;
   const withRetry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
@@ -257,12 +264,17 @@ async function settleWithin(work: Promise<unknown>, ms: number): Promise<boolean
   }
 }
 
-async function openPglite(dataDir: string, logger: Logger, schema: string): Promise<Driver> {
+async function openPglite(
+  dataDir: string,
+  logger: Logger,
+  schema: string,
+  templates: string | undefined,
+): Promise<Driver> {
   const release = await lockDataDir(dataDir, logger);
   try {
     const { PGlite } = await import('@electric-sql/pglite');
     const startParams = pgliteStartParams(PGlite.defaultStartParams);
-    await initPgliteFolder(dataDir, startParams, logger);
+    await initPgliteFolder(dataDir, startParams, logger, templates);
     const pglite = await PGlite.create(dataDir, { startParams });
     if (schema !== 'public') {
       await pglite.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema, 'schema')}`);

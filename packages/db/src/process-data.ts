@@ -245,10 +245,12 @@ export function createProcessDataSource(
       const cols = columns.filter((c) => c !== timeColumn);
       const params: unknown[] = [window.since];
       if (window.until) params.push(window.until);
-      params.push(limit);
+      // A table shared by units: only this source's rows (its filter).
+      const [and, filterValues] = where(params.length);
+      params.push(...filterValues, limit);
       const r = await db.query(
         `SELECT * FROM (SELECT ${[ts, ...cols.map((c) => quoteIdent(c))].join(', ')} FROM ${t}
-           WHERE ${ts} >= $1 ${window.until ? `AND ${ts} <= $2` : ''}
+           WHERE ${ts} >= $1 ${window.until ? `AND ${ts} <= $2` : ''}${and}
            ORDER BY ${ts} DESC LIMIT $${params.length}) newest ORDER BY ${ts}`,
         params,
       );

@@ -1,5 +1,5 @@
 import type { SurrogateModel } from '@po/core';
-import { constraintScore, constraintScoreSlopes } from './constraint-score.ts';
+import { type ConstraintLimits, constraintScore, constraintScoreSlopes } from './constraint-score.ts';
 import { EngineError } from './errors.ts';
 import type { FormulaGradient, KinkCounter } from './formula/index.ts';
 import type { ModelSkillPlan, OptimizationPlan, SkillPlan } from './plan.ts';
@@ -27,6 +27,16 @@ export class CostDerivatives {
   private readonly partials: (Float64Array | undefined)[];
   private readonly kinks: KinkCounter = { count: 0 };
   private readonly slopes = new Float64Array(2);
+  /**
+   * Per plan index of a constraint: 0 takes, per tangent, the slope on the side it moves to; -1
+   * forces the slope below the nearest operating limit and 1 the slope above it, for every
+   * tangent (the gradient of one smooth piece of the score).
+   */
+  private readonly forced: Int8Array;
+  /** Per plan index: 1 when a constraint score comes before the skill in the cost sequence. */
+  private readonly afterConstraint: Uint8Array;
+  /** Set during the passes of `pieces`: models keep the previous run's predictions (`reusing`). */
+  private reuseModels = false;
   private readonly row: Float64Array;
   private modelIn: (Float64Array | undefined)[] = [];
   private modelOut: (Float64Array | undefined)[] = [];
@@ -56,6 +66,17 @@ export class CostDerivatives {
       return p.kind === 'modelGroup' ? [...p.members] : [k];
     });
     this.reach = reachOf(plans, opt, this.sequence, size);
+    this.forced = new Int8Array(plans.length);
+    this.afterConstraint = new Uint8Array(plans.length);
+    let constraintSeen = false;
+    for (const k of this.sequence) {
+      if (plans[k]!.kind === 'constraint') constraintSeen = true;
+      else if (constraintSeen) this.afterConstraint[k] = 1;
+    }
+    this.lastPoint = new Float64Array(this.n);
+    this.constraints = this.sequence.filter((k) => plans[k]!.kind === 'constraint');
+    this.gradH = new Float64Array(this.constraints.length * this.n);
+    this.near = new Int32Array(this.constraints.length);
     this.synchronous = this.asyncModels.length === 0;
   }
 
@@ -124,10 +145,12 @@ export class CostDerivatives {
   ): Promise<number> {
     if (this.synchronous) return this.runSync(points, count, costs, gradients, direction);
     this.seed(points, count, direction);
+    this.lastCount = count;
+    if (count === 1) this.lastPoint.set(points.subarray(0, this.n));
     for (const k of this.sequence) {
       const plan = this.plans[k]!;
       if (plan.kind === 'math') this.math(k, plan.out, count);
-      else if (plan.kind === 'constraint') this.constraint(plan, count);
+      else if (plan.kind === 'constraint') this.constraint(k, plan, count);
       else if (plan.kind === 'model') await this.model(k, plan, count);
     }
     return this.finish(count, costs, gradients);
@@ -152,13 +175,17 @@ export class CostDerivatives {
       );
     }
     this.seed(points, count, direction);
+    this.lastCount = count;
+    if (count === 1) this.lastPoint.set(points.subarray(0, this.n));
     for (const k of this.sequence) {
       const plan = this.plans[k]!;
       if (plan.kind === 'math') this.math(k, plan.out, count);
-      else if (plan.kind === 'constraint') this.constraint(plan, count);
+      else if (plan.kind === 'constraint') this.constraint(k, plan, count);
       else if (plan.kind === 'model') {
-        this.gather(plan, this.modelIn[k]!, count);
-        plan.model.valueAndJacobianSync!(this.modelIn[k]!, count, this.modelOut[k]!, this.jacobians[k]!);
+        if (!this.reusing(k)) {
+          this.gather(plan, this.modelIn[k]!, count);
+          plan.model.valueAndJacobianSync!(this.modelIn[k]!, count, this.modelOut[k]!, this.jacobians[k]!);
+        }
         this.chain(k, plan, count);
       }
     }
@@ -252,7 +279,172 @@ export class CostDerivatives {
     }
   }
 
-  private constraint(plan: Extract<SkillPlan, { kind: 'constraint' }>, count: number): void {
+  /** Plan indices of the cost's constraint skills, in sequence order. */
+  private readonly constraints: number[];
+  /** Scratch of `piecesSync`: the constraints' argument gradients and the near kinks. */
+  private readonly gradH: Float64Array;
+  private readonly near: Int32Array;
+
+  /** Most kinks `pieces` combines (2^MAX_KINKS pieces). */
+  static readonly MAX_KINKS = 2;
+
+  /**
+   * The exact gradients of the cost's smooth pieces that meet within `radius` of `point` (one
+   * point, n decision values): a constraint score whose argument h is within `radius` of an
+   * operating limit b (in the max norm over the decision variables scaled by `scale`, linearised:
+   * |h - b| <= radius * sum_j |dh/dx_j| scale_j) has two pieces there, the ramp and the plateau;
+   * every combination of the near kinks' sides (at most 2^MAX_KINKS, the nearest kinks first) is one
+   * forward pass with those scores replaced by their pieces (lines extended past the kink), its
+   * value written to `values` and its gradient as one row of `out`. With no kink within the
+   * radius the one row is the cost and its gradient. Returns the rows; `info[0]` gets the
+   * forward passes run (each is one evaluation's work), `info[1]` the distance of the farthest
+   * kink taken (0 with none). Synchronous: only when `synchronous` (`pieces` otherwise).
+   */
+  piecesSync(
+    point: Float64Array,
+    scale: Float64Array,
+    radius: number,
+    out: Float64Array,
+    values: Float64Array,
+    info: Float64Array,
+  ): number {
+    const cost = this.costScratch;
+    let runs = 0;
+    if (!this.atLastPoint(point, out)) {
+      this.runSync(point, 1, cost, out, 1);
+      runs = 1;
+    }
+    values[0] = cost[0]!;
+    const kinks = this.nearKinks(scale, radius);
+    const rows = kinks === 0 ? 1 : 1 << kinks;
+    for (let piece = 0; kinks > 0 && piece < rows; piece++) {
+      this.force(kinks, piece);
+      // The point's models ran in the pass before: their predictions and Jacobians stand.
+      this.reuseModels = true;
+      this.runSync(point, 1, cost, this.pieceRow(out, piece), 1);
+      values[piece] = cost[0]!;
+      runs++;
+    }
+    return this.piecesDone(kinks, runs, info);
+  }
+
+  /** `piecesSync` for any models (awaiting those without `valueAndJacobianSync`). */
+  async pieces(
+    point: Float64Array,
+    scale: Float64Array,
+    radius: number,
+    out: Float64Array,
+    values: Float64Array,
+    info: Float64Array,
+  ): Promise<number> {
+    const cost = this.costScratch;
+    let runs = 0;
+    if (!this.atLastPoint(point, out)) {
+      await this.run(point, 1, cost, out, 1);
+      runs = 1;
+    }
+    values[0] = cost[0]!;
+    const kinks = this.nearKinks(scale, radius);
+    const rows = kinks === 0 ? 1 : 1 << kinks;
+    for (let piece = 0; kinks > 0 && piece < rows; piece++) {
+      this.force(kinks, piece);
+      // The point's models ran in the pass before: their predictions and Jacobians stand.
+      this.reuseModels = true;
+      await this.run(point, 1, cost, this.pieceRow(out, piece), 1);
+      values[piece] = cost[0]!;
+      runs++;
+    }
+    return this.piecesDone(kinks, runs, info);
+  }
+
+  /**
+   * When the last run evaluated `point` (the optimizer's accepted trial, usually), its values and
+   * tangents are still in the workspace: the cost into the scratch, the gradient into `out`.
+   */
+  private atLastPoint(point: Float64Array, out: Float64Array): boolean {
+    if (this.lastCount !== 1 || !sameRow(this.lastPoint, point, this.n)) return false;
+    this.costScratch[0] = this.ws.dof[this.opt.costVariable]![0]!;
+    this.derivativesOf(this.opt.costVariable, 0, out);
+    return true;
+  }
+
+  /** Forces the near kinks' sides for `piece` (bit q: the side of kink q). */
+  private force(kinks: number, piece: number): void {
+    for (let q = 0; q < kinks; q++) this.forced[this.near[q]!] = (piece >> q) & 1 ? 1 : -1;
+  }
+
+  private pieceRow(out: Float64Array, piece: number): Float64Array {
+    return out.subarray(piece * this.n, (piece + 1) * this.n);
+  }
+
+  /** Clears the forced sides, writes `info`; returns the rows. */
+  private piecesDone(kinks: number, runs: number, info: Float64Array): number {
+    this.forced.fill(0);
+    this.reuseModels = false;
+    // A run with forced sides describes a piece, not the cost.
+    if (kinks > 0) this.lastCount = 0;
+    info[0] = runs;
+    info[1] = kinks > 0 ? this.farthest : 0;
+    return kinks === 0 ? 1 : 1 << kinks;
+  }
+
+  private readonly costScratch = new Float64Array(1);
+
+  /** Forgets the last run's point: call when anything else wrote to the workspace. */
+  forget(): void {
+    this.lastCount = 0;
+  }
+  /** The point of the last synchronous one-row run (`lastCount` 1), or none (`lastCount` 0). */
+  private readonly lastPoint: Float64Array;
+  private lastCount = 0;
+  /** The distance of the farthest kink the last `nearKinks` kept, and the kept ones' distances. */
+  private farthest = 0;
+  private readonly nearDistance = new Float64Array(CostDerivatives.MAX_KINKS);
+
+  /**
+   * After a run: the constraints whose argument lies within `radius` of an operating limit with
+   * a kink (sorted nearest first, at most MAX_KINKS) into `near` (plan indices); returns how many.
+   */
+  private nearKinks(scale: Float64Array, radius: number): number {
+    const n = this.n;
+    const h = this.gradH;
+    let count = 0;
+    const distances = this.nearDistance;
+    for (let c = 0; c < this.constraints.length; c++) {
+      const k = this.constraints[c]!;
+      const plan = this.plans[k] as Extract<SkillPlan, { kind: 'constraint' }>;
+      const l = plan.limits;
+      const v = this.ws.dof[plan.input]![0]!;
+      if (!Number.isFinite(v)) continue;
+      const g = h.subarray(c * n, (c + 1) * n);
+      this.derivativesOf(plan.input, 0, g);
+      let reach = 0;
+      for (let j = 0; j < n; j++) reach += Math.abs(g[j]!) * scale[j]!;
+      if (!(reach > 0)) continue;
+      // The operating limit nearest the argument that has a kink (a limit equal to the physical
+      // one is a jump, which no gradient describes).
+      let distance = Number.POSITIVE_INFINITY;
+      if (l.op_min !== l.var_min) distance = Math.abs(v - l.op_min);
+      if (l.op_max !== l.var_max) distance = Math.min(distance, Math.abs(v - l.op_max));
+      distance /= reach;
+      if (!(distance <= radius)) continue;
+      // Insertion by distance; the farthest falls off past MAX_KINKS.
+      let at = count;
+      while (at > 0 && distances[at - 1]! > distance) at--;
+      if (at >= CostDerivatives.MAX_KINKS) continue;
+      for (let q = Math.min(count, CostDerivatives.MAX_KINKS - 1); q > at; q--) {
+        this.near[q] = this.near[q - 1]!;
+        distances[q] = distances[q - 1]!;
+      }
+      this.near[at] = k;
+      distances[at] = distance;
+      count = Math.min(count + 1, CostDerivatives.MAX_KINKS);
+    }
+    this.farthest = count > 0 ? distances[count - 1]! : 0;
+    return count;
+  }
+
+  private constraint(k: number, plan: Extract<SkillPlan, { kind: 'constraint' }>, count: number): void {
     const n = this.n;
     const input = this.ws.dof[plan.input]!;
     const out = this.ws.dof[plan.out]!;
@@ -262,10 +454,22 @@ export class CostDerivatives {
     const fOut = this.flags[plan.out]!;
     const slopes = this.slopes;
     const reach = this.reach[plan.out]!;
+    const forced = this.forced[k]!;
     for (let r = 0; r < count; r++) {
       const v = input[r]!;
       out[r] = constraintScore(v, plan.limits);
       const smoothness = constraintScoreSlopes(v, plan.limits, slopes);
+      if (forced !== 0) {
+        // One piece, extended past its kink: its value, and its slope for every tangent.
+        const slope = pieceSlope(v, plan.limits, forced, this.slopes);
+        out[r] = this.slopes[0]! + slope * v;
+        for (let q = 0; q < reach.length; q++) {
+          const j = reach[q]!;
+          tOut[r * n + j] = slope * tIn[r * n + j]!;
+        }
+        fOut[r] = fIn[r]!;
+        continue;
+      }
       let moved = false;
       for (let q = 0; q < reach.length; q++) {
         const j = reach[q]!;
@@ -282,10 +486,21 @@ export class CostDerivatives {
     const buf = this.modelIn[k]!;
     const res = this.modelOut[k]!;
     const jac = this.jacobians[k]!;
-    this.gather(plan, buf, count);
-    if (plan.model.valueAndJacobian) await plan.model.valueAndJacobian(buf, count, res, jac);
-    else await differences(plan.model, plan.inputs.length, buf, count, res, jac);
+    if (!this.reusing(k)) {
+      this.gather(plan, buf, count);
+      if (plan.model.valueAndJacobian) await plan.model.valueAndJacobian(buf, count, res, jac);
+      else await differences(plan.model, plan.inputs.length, buf, count, res, jac);
+    }
     this.chain(k, plan, count);
+  }
+
+  /**
+   * Whether model skill k keeps the prediction and Jacobian of the previous run: in the passes of
+   * `pieces` at the point the last run evaluated, for a model that no constraint score precedes
+   * (forcing a score's piece cannot change its inputs).
+   */
+  private reusing(k: number): boolean {
+    return this.reuseModels && this.afterConstraint[k] === 0;
   }
 
   /** A model's output and its tangents from its Jacobian (the chain rule through its inputs). */
@@ -333,6 +548,27 @@ export class CostDerivatives {
       }
     }
   }
+}
+
+function sameRow(a: Float64Array, b: Float64Array, n: number): boolean {
+  for (let j = 0; j < n; j++) if (a[j] !== b[j]) return false;
+  return true;
+}
+
+/**
+ * The score's piece on `side` (-1 below, 1 above) of the operating limit nearest `v` that has a
+ * kink, as a line: returns its slope and writes its intercept to `line[0]` (below op_min the ramp
+ * up, above op_max the ramp down, between them the plateau at 1).
+ */
+function pieceSlope(v: number, l: ConstraintLimits, side: number, line: Float64Array): number {
+  const toMin = l.op_min !== l.var_min ? Math.abs(v - l.op_min) : Number.POSITIVE_INFINITY;
+  const toMax = l.op_max !== l.var_max ? Math.abs(v - l.op_max) : Number.POSITIVE_INFINITY;
+  let slope = 0;
+  if (toMin <= toMax && side < 0) slope = 1 / (l.op_min - l.var_min);
+  else if (toMin > toMax && side > 0) slope = -1 / (l.var_max - l.op_max);
+  // Through (limit, 1).
+  line[0] = 1 - slope * (toMin <= toMax ? l.op_min : l.op_max);
+  return slope;
 }
 
 /**

@@ -39,6 +39,15 @@ export interface Outcome {
 
 type CostBatch = (points: Float64Array, count: number, costs: Float64Array) => Promise<void>;
 type CostGradient = NonNullable<BoundedProblem['valueAndGradient']>;
+type CostGradientSync = NonNullable<BoundedProblem['valueAndGradientSync']>;
+/** The problem's exact evaluations: always with a promise, and without one when it can. */
+interface CostGradients {
+  valueAndGradient: CostGradient;
+  valueAndGradientSync?: CostGradientSync;
+  pieceGradients?: BoundedProblem['pieceGradients'];
+  pieceGradientsSync?: BoundedProblem['pieceGradientsSync'];
+  maxPieces?: number;
+}
 
 /** One derivative engine per workspace (its buffers are reused from cycle to cycle). */
 const derivativesOf = new WeakMap<Workspace, CostDerivatives>();
@@ -55,29 +64,53 @@ export function derivativesFor(plan: StrategyPlan, ws: Workspace): CostDerivativ
 
 /**
  * The exact cost and its one-sided derivatives at one point, from the base state: one forward
- * pass along +e_j, and a second along -e_j only when the first met a kink.
+ * pass along +e_j, and a second along -e_j only when the first met a kink. When every model runs
+ * on its kernel the evaluation also comes without a promise (`valueAndGradientSync`), so the
+ * optimizer's loop waits on nothing.
  */
-export function costGradient(plan: StrategyPlan, ws: Workspace): CostGradient {
+export function costGradient(plan: StrategyPlan, ws: Workspace): CostGradients {
   const engine = derivativesFor(plan, ws);
+  engine.forget();
   const cost = new Float64Array(1);
   if (engine.synchronous) {
-    // Every model runs on its kernel: the evaluation waits on nothing (one settled promise).
-    return (x, gradient, gradientBelow) => {
+    const valueAndGradientSync: CostGradientSync = (x, gradient, gradientBelow) => {
+      const kinked = engine.runSync(x, 1, cost, gradient, 1);
+      if (kinked > 0) engine.runSync(x, 1, cost, gradientBelow, -1);
+      else gradientBelow.set(gradient);
+      return cost[0]!;
+    };
+    const valueAndGradient: CostGradient = (x, gradient, gradientBelow) => {
       try {
-        const kinked = engine.runSync(x, 1, cost, gradient, 1);
-        if (kinked > 0) engine.runSync(x, 1, cost, gradientBelow, -1);
-        else gradientBelow.set(gradient);
-        return Promise.resolve(cost[0]!);
+        return Promise.resolve(valueAndGradientSync(x, gradient, gradientBelow));
       } catch (error) {
         return Promise.reject(error);
       }
     };
+    return {
+      valueAndGradient,
+      valueAndGradientSync,
+      pieceGradients: (x, scale, radius, out, values, info) => {
+        try {
+          return Promise.resolve(engine.piecesSync(x, scale, radius, out, values, info));
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      },
+      pieceGradientsSync: (x, scale, radius, out, values, info) =>
+        engine.piecesSync(x, scale, radius, out, values, info),
+      maxPieces: 1 << CostDerivatives.MAX_KINKS,
+    };
   }
-  return async (x, gradient, gradientBelow) => {
-    const kinked = await engine.run(x, 1, cost, gradient, 1);
-    if (kinked > 0) await engine.run(x, 1, cost, gradientBelow, -1);
-    else gradientBelow.set(gradient);
-    return cost[0]!;
+  return {
+    valueAndGradient: async (x, gradient, gradientBelow) => {
+      const kinked = await engine.run(x, 1, cost, gradient, 1);
+      if (kinked > 0) await engine.run(x, 1, cost, gradientBelow, -1);
+      else gradientBelow.set(gradient);
+      return cost[0]!;
+    },
+    pieceGradients: (x, scale, radius, out, values, info) =>
+      engine.pieces(x, scale, radius, out, values, info),
+    maxPieces: 1 << CostDerivatives.MAX_KINKS,
   };
 }
 
@@ -88,6 +121,8 @@ export function costGradient(plan: StrategyPlan, ws: Workspace): CostGradient {
 export function costBatch(ws: Workspace, plan: OptimizationPlan, onKernel = false): CostBatch {
   const n = plan.decisions.length;
   return async (points: Float64Array, count: number, costs: Float64Array): Promise<void> => {
+    // The derivative engine's last point no longer describes the workspace.
+    derivativesOf.get(ws)?.forget();
     ws.ensure(count);
     ws.reset(count);
     for (let j = 0; j < n; j++) {
@@ -132,14 +167,7 @@ export async function solve(
   const domainLimits =
     plan.spec.models?.extrapolation === 'restrict' ? restrictToDomains(setup.domains, ws, box) : [];
   const evaluate = costBatch(ws, opt);
-  const decision = await decide(
-    plan,
-    optimizer,
-    box,
-    { evaluate, valueAndGradient: costGradient(plan, ws) },
-    req,
-    warnings,
-  );
+  const decision = await decide(plan, optimizer, box, { evaluate, ...costGradient(plan, ws) }, req, warnings);
   // Sensitivities by exact derivatives when every model of the cost gives them; otherwise by
   // finite differences: one row per decision variable in the final batch.
   const derivatives = derivativesFor(plan, ws);
@@ -221,7 +249,7 @@ async function decide(
   plan: StrategyPlan,
   optimizer: Optimizer | undefined,
   box: Box,
-  cost: { evaluate: CostBatch; valueAndGradient: CostGradient },
+  cost: { evaluate: CostBatch } & CostGradients,
   req: CycleRequest,
   warnings: string[],
 ): Promise<Decision> {

@@ -203,3 +203,71 @@ describe('with role tokens', () => {
     );
   });
 });
+
+describe('the units pages (a fleet)', () => {
+  // A fleet of one unit in memory (the real one, on PostgreSQL, runs in apps/cli's tests).
+  const units = (): AppOptions['units'] => ({
+    list: async () => [{ id: 'k1', name: 'Kiln 1', lastCycle: null, consecutiveFailures: 0, intervalS: 60 }],
+    get: async (id) => (id === 'k1' ? { id, name: 'Kiln 1' } : undefined),
+    counters: () => new Map(),
+    scope: async (id) =>
+      id === 'k1'
+        ? {
+            name: 'Kiln 1',
+            intervalS: 60,
+            strategies: nothingDeployed,
+            data: {
+              results: async () => [],
+              columns: async () => [],
+              plant: async () => ({ times: [], values: {} }),
+              audit: async () => undefined,
+              auditLog: async () => [],
+            },
+          }
+        : undefined,
+  });
+
+  it('a browser without a session signs in first; the data of a unit needs a token; roles read them', async () => {
+    const a = app({ units: units(), settings: TOKENS });
+    for (const path of ['/dashboard/units', '/dashboard/units/k1', '/dashboard/units/k1/history']) {
+      const res = await a.request(path);
+      expect(res.status, path).toBe(303);
+      expect(res.headers.get('location')).toBe(`/login?next=${encodeURIComponent(path)}`);
+    }
+    expect((await a.request('/dashboard/units/k1/trends/data')).status).toBe(401);
+    expect((await a.request('/dashboard/units/k1/live')).status).toBe(401);
+    const overview = await a.request('/dashboard/units', { headers: bearer(TOKENS.viewerToken) });
+    expect(overview.status).toBe(200);
+    expect(await overview.text()).toContain('<a href="/dashboard/units/k1">Kiln 1</a>');
+    const unit = await a.request('/dashboard/units/k1', { headers: bearer(TOKENS.viewerToken) });
+    expect(unit.status).toBe(200);
+    expect(await unit.text()).toContain('No cycle recorded yet');
+    const unknown = await a.request('/dashboard/units/k9/strategy', { headers: bearer(TOKENS.viewerToken) });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.text()).toContain('There is no unit &#39;k9&#39; in this fleet');
+  });
+
+  it('the feedback form returns to the unit it was on, never off the units pages', async () => {
+    const { results, calls } = recordingResults();
+    const a = app({ units: units(), results });
+    const csrf = await csrfOf(a);
+    const fields = { result: '1', decision: 'accepted', _csrf: csrf };
+    const back = await a.request('/feedback', form({ ...fields, back: '/dashboard/units/k1' }, csrf));
+    expect(back.status).toBe(303);
+    expect(back.headers.get('location')).toBe('/dashboard/units/k1?done=accepted');
+    for (const elsewhere of ['//evil.example/', '/dashboard/units/../../x', 'https://evil.example/']) {
+      const r = await a.request('/feedback', form({ ...fields, back: elsewhere }, csrf));
+      expect(r.status, elsewhere).toBe(400);
+    }
+    expect(calls).toHaveLength(1);
+  });
+
+  it('the single-unit dashboard has no units pages and no Units link', async () => {
+    const a = app();
+    const now = await (await a.request('/')).text();
+    expect(now).not.toContain('/dashboard/units');
+    expect(now).not.toContain('data-live-src');
+    expect((await a.request('/dashboard/units')).status).toBe(404);
+    expect((await a.request('/dashboard/units/k1')).status).toBe(404);
+  });
+});

@@ -38,7 +38,7 @@ pre.yaml,pre.diff{background:#0d1014;padding:.6rem;overflow:auto;max-height:70vh
 `;
 
 /** Live updates: on each new cycle, the status bar is refreshed, and the Now view too unless the operator is typing in it. */
-const LIVE_JS = `(()=>{if(!window.EventSource)return;const es=new EventSource('/live');
+const LIVE_JS = `(()=>{if(!window.EventSource)return;const es=new EventSource(document.body.dataset.liveSrc||'/live');
 es.addEventListener('cycle',async()=>{const r=await fetch(location.href,{headers:{accept:'text/html'}});if(!r.ok)return;
 const doc=new DOMParser().parseFromString(await r.text(),'text/html');const s=doc.getElementById('status');if(s)document.getElementById('status').replaceWith(s);
 const m=document.getElementById('main');if(!m||!m.dataset.live)return;const busy=m.contains(document.activeElement)&&document.activeElement.tagName==='INPUT'||[...m.querySelectorAll('input[name=reason]')].some(i=>i.value);

@@ -9,8 +9,8 @@ import { httpError } from '../errors.ts';
 import { type Access, hasRole, type Identity, identityOf, type Role } from '../middleware/auth.ts';
 import type { ValidationReport } from '../schemas.ts';
 import type { Deployed } from '../strategy-sources.ts';
-import type { DashboardData, ResultsStore, StrategySource, StrategyVersions } from '../types.ts';
-import { type Html, page, problemPage, type StatusFacts } from './page.ts';
+import type { DashboardData, ResultsStore, StrategySource, StrategyVersions, UnitsView } from '../types.ts';
+import { type Html, type NavView, page, problemPage, type StatusFacts, VIEWS } from './page.ts';
 import { type CycleView, cycleView, type VariableFacts, variableFacts } from './plant-model.ts';
 
 /** What the dashboard is built on (`createApp` passes these). */
@@ -29,6 +29,44 @@ export interface DashboardOptions {
   /** Validates a strategy text with its models (the pool's validate). */
   validate: (text: string) => Promise<ValidationReport>;
   logger: Logger;
+  /** The fleet's units (`/dashboard/units`); undefined on the single-unit service. */
+  units?: UnitsView | undefined;
+  /** Runs what-if simulations on another strategy than the deployed one (a unit's). */
+  simulateOn?: ((deployed: () => Promise<Deployed>) => DashboardOptions['simulate']) | undefined;
+  /** Where these views live: '' at the root, `/dashboard/units/<id>` for a unit. */
+  base?: string | undefined;
+  /** The unit these views show (its id, name and `/units/{id}` record), when scoped to one. */
+  unit?: { id: string; name: string; record: Record<string, unknown> } | undefined;
+}
+
+/** The dashboard of one unit's views: the root's, or the unit's when the request is scoped to one. */
+export function scopeOf(c: Context, root: DashboardOptions): DashboardOptions {
+  return (c.get(UNIT_SCOPE as never) as DashboardOptions | undefined) ?? root;
+}
+/** The context key the unit middleware sets. */
+export const UNIT_SCOPE = 'po.dashboard.unit';
+
+/** A path of a view (`/trends`) where these views live (`/dashboard/units/k1/trends`); `/` is the base. */
+export function viewPath(options: DashboardOptions, path: string): string {
+  const base = options.base ?? '';
+  if (path === '/') return base || '/';
+  return `${base}${path}`;
+}
+
+/** The overview of the fleet's units. */
+export const UNITS_PATH = '/dashboard/units';
+
+/** The views the navigation links to: the single unit's, the fleet root's, or a unit's. */
+function navigation(options: DashboardOptions): readonly NavView[] {
+  const units: NavView = { path: UNITS_PATH, label: 'Units', key: 'u' };
+  if (options.unit) {
+    return [
+      units,
+      ...VIEWS.filter((v) => v.path !== '/deploy').map((v) => ({ ...v, path: viewPath(options, v.path) })),
+    ];
+  }
+  if (options.units) return [units, ...VIEWS.filter((v) => v.path === '/strategy' || v.path === '/deploy')];
+  return VIEWS;
 }
 
 const CSRF_COOKIE = 'po_csrf';
@@ -97,11 +135,18 @@ export async function statusFacts(options: DashboardOptions): Promise<StatusFact
   const runner = health.runner as StatusFacts['runner'];
   const database = health.database as StatusFacts['database'];
   const store = health.store as StatusFacts['store'];
-  const models = health.models as StatusFacts['models'];
+  const unitModels = options.unit && unitMismatch(options.unit.record);
+  const models = unitModels ?? (health.models as StatusFacts['models']);
   const alarms: string[] = [];
-  if (strategy.state !== 'loaded')
+  const fleet = options.units && !options.unit ? await fleetFacts(options.units, options.logger) : undefined;
+  // The fleet's root has no cycles of its own, nor needs a fleet-wide version: its alarms are the units'.
+  if (strategy.state !== 'loaded' && !fleet)
     alarms.push(`strategy ${strategy.state}${strategy.error ? `: ${strategy.error}` : ''}`);
-  if (!last) alarms.push('no recommendation recorded');
+  if (fleet) {
+    if (fleet.count === undefined) alarms.push('units not readable');
+    if (fleet.failing > 0) alarms.push(`${fleet.failing} unit(s) failing`);
+    if (fleet.unloaded > 0) alarms.push(`${fleet.unloaded} unit(s) without a loaded strategy`);
+  } else if (!last) alarms.push('no recommendation recorded');
   else {
     if (now.getTime() - last.createdAt.getTime() > options.staleAfterMs)
       alarms.push('recommendations are stale');
@@ -113,6 +158,8 @@ export async function statusFacts(options: DashboardOptions): Promise<StatusFact
   if (models && !models.ok) alarms.push(`monitor mode forced: ${models.reason ?? 'a critical model is bad'}`);
   return {
     serviceMode: options.serviceMode,
+    ...(options.unit ? { unit: { id: options.unit.id, name: options.unit.name } } : {}),
+    ...(fleet ? { fleet } : {}),
     strategyMode: last?.mode ?? null,
     version: strategy.version,
     strategyState: strategy.state,
@@ -136,6 +183,9 @@ export async function render(
   const status = await statusFacts(options);
   const body = await page({
     ...view,
+    path: viewPath(options, view.path),
+    views: navigation(options),
+    ...(options.base ? { liveSource: `${options.base}/live` } : {}),
     status,
     identity: identityOf(c),
     tokensRequired: options.access.required,
@@ -157,10 +207,66 @@ export async function allowed(
   const body = await problemPage({
     title: 'Not allowed',
     path: c.req.path,
+    views: navigation(options),
     status,
     identity,
     tokensRequired: options.access.required,
     message,
   });
   return { refusal: c.html(body, 403) };
+}
+
+/** Renders a problem page (an unknown unit, a bad unit id) with its status. */
+export async function problem(
+  c: Context,
+  options: DashboardOptions,
+  view: { title: string; status: 400 | 404 | 501 | 503; message: string },
+): Promise<Response> {
+  const status = await statusFacts(options);
+  const body = await problemPage({
+    title: view.title,
+    path: c.req.path,
+    views: navigation(options),
+    status,
+    identity: identityOf(c),
+    tokensRequired: options.access.required,
+    message: view.message,
+  });
+  return c.html(body, view.status);
+}
+
+/** How many units there are and how many fail (undefined count: the units could not be read). */
+async function fleetFacts(units: UnitsView, logger: Logger): Promise<NonNullable<StatusFacts['fleet']>> {
+  try {
+    const list = await units.list();
+    const state = (u: Record<string, unknown>) => (u.strategy as { state?: unknown } | undefined)?.state;
+    return {
+      count: list.length,
+      failing: list.filter((u) => Number(u.consecutiveFailures) > 0).length,
+      unloaded: list.filter((u) => state(u) === 'error' || state(u) === 'none').length,
+    };
+  } catch (e) {
+    logger.warn({ err: describeError(e) }, '[po/dashboard] units not readable');
+    return { count: undefined, failing: 0, unloaded: 0 };
+  }
+}
+
+/**
+ * A unit's model-plant mismatch, when its `/units/{id}` record carries one (`mismatch` or
+ * `models`: per model `{ status }`, possibly under `models`/`mismatch` with a `forcedMonitor`).
+ * Undefined when the fleet reports none: then the dashboard says nothing about it.
+ */
+export function unitMismatch(record: Record<string, unknown>): StatusFacts['models'] {
+  const section = record.mismatch ?? record.models;
+  if (!section || typeof section !== 'object') return undefined;
+  const s = section as Record<string, unknown>;
+  const inner =
+    (typeof s.models === 'object' && s.models) || (typeof s.mismatch === 'object' && s.mismatch) || s;
+  const mismatch: Record<string, { status: string }> = {};
+  for (const [name, m] of Object.entries(inner as Record<string, unknown>)) {
+    const status = m && typeof m === 'object' ? (m as { status?: unknown }).status : undefined;
+    if (typeof status === 'string') mismatch[name] = { status };
+  }
+  const forced = typeof s.forcedMonitor === 'string' ? s.forcedMonitor : undefined;
+  return { ok: forced === undefined, ...(forced ? { reason: forced } : {}), mismatch };
 }

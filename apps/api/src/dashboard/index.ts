@@ -1,10 +1,12 @@
 /**
  * The control-room dashboard: server-rendered pages at `/`, `/trends`, `/history`, `/strategy`,
  * `/what-if`, `/deploy`, live updates by server-sent events (`/live`), assets under `/assets/`.
+ * With a fleet, `/dashboard/units` lists the units and `/dashboard/units/<id>/…` serves the same
+ * views for one unit (its results, its plant data, the strategy its pointer deploys).
  * Reads the same results tables as the API; every write (feedback, deploy) checks the role and
  * a CSRF token, and is audited.
  */
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
 import { html } from 'hono/html';
@@ -18,8 +20,12 @@ import {
   deployedFacts,
   newestCycle,
   render,
+  scopeOf,
+  UNITS_PATH,
 } from './context.ts';
 import { createLiveHub } from './live.ts';
+import { PAGE_PATHS } from './page.ts';
+import { isUnitPagePath, UNIT_VIEW_PATHS, unitIdProblem, unitRoutes, unitScope } from './units.ts';
 import { deployRoutes } from './views/deploy.ts';
 import { historyRoutes } from './views/history.ts';
 import { loginView } from './views/login.ts';
@@ -30,6 +36,11 @@ import { whatIfRoutes } from './views/what-if.ts';
 
 export type { DashboardOptions } from './context.ts';
 export { PAGE_PATHS } from './page.ts';
+
+/** Whether a GET of `path` is a dashboard page (a browser without a session is sent to /login). */
+export function isPagePath(path: string): boolean {
+  return PAGE_PATHS.has(path) || isUnitPagePath(path);
+}
 
 /** The dashboard's own routes (HTML pages, their data, assets, SSE), which the OpenAPI document does not list. */
 export const DASHBOARD_ROUTES: ReadonlySet<string> = new Set([
@@ -46,6 +57,8 @@ export const DASHBOARD_ROUTES: ReadonlySet<string> = new Set([
   '/strategy',
   '/what-if',
   '/deploy',
+  UNITS_PATH,
+  ...UNIT_VIEW_PATHS.map((p) => `${UNITS_PATH}/:id${p === '/' ? '' : p}`),
 ]);
 
 /** A session lasts one long shift. */
@@ -62,11 +75,15 @@ export function dashboardRoutes(options: DashboardOptions) {
   app.route('/assets', assetRoutes());
   app.get('/live', live.handler);
 
-  app.get('/', async (c) => {
+  /** The Now view (the root's, or a unit's). */
+  const now = async (c: Context) => {
+    const view = scopeOf(c, options);
+    // The fleet's root has no cycles of its own: it opens on the units.
+    if (view.units && !view.unit) return c.redirect(UNITS_PATH, 302);
     const [newest, recommendation, { facts }] = await Promise.all([
-      newestCycle(options),
-      newestCycle(options, 'ok'),
-      deployedFacts(options),
+      newestCycle(view),
+      newestCycle(view, 'ok'),
+      deployedFacts(view),
     ]);
     const who = identityOf(c);
     const body = nowView({
@@ -74,12 +91,28 @@ export function dashboardRoutes(options: DashboardOptions) {
       recommendation,
       facts,
       identity: who,
-      canFeedback: Boolean(options.results) && hasRole(who, 'operator'),
+      canFeedback: Boolean(view.results) && hasRole(who, 'operator'),
       csrf: csrfToken(c),
       done: c.req.query('done'),
+      back: view.base,
     });
-    return render(c, options, { title: 'Now', path: '/', body, live: true });
-  });
+    return render(c, view, { title: 'Now', path: '/', body, live: true });
+  };
+  if (options.units) {
+    // The fleet: the units overview, then each unit's views under its own path.
+    app.route(UNITS_PATH, unitRoutes(options));
+    const scope = unitScope(options);
+    app.use(`${UNITS_PATH}/:id`, scope.resolve);
+    app.use(`${UNITS_PATH}/:id/*`, scope.resolve);
+    app.get(`${UNITS_PATH}/:id/live`, scope.live);
+    app.get(`${UNITS_PATH}/:id`, (c) => now(c));
+    app.route(`${UNITS_PATH}/:id/trends`, trendsRoutes(options));
+    app.route(`${UNITS_PATH}/:id`, historyRoutes(options));
+    app.route(`${UNITS_PATH}/:id/strategy`, strategyRoutes(options));
+    app.route(`${UNITS_PATH}/:id/what-if`, whatIfRoutes(options));
+  }
+
+  app.get('/', (c) => now(c));
 
   app.post('/feedback', async (c) => {
     const form = await c.req.parseBody();
@@ -89,8 +122,14 @@ export function dashboardRoutes(options: DashboardOptions) {
     const decision = form.decision;
     const reason = typeof form.reason === 'string' ? form.reason.trim() : '';
     const id = typeof form.result === 'string' ? form.result : '';
-    const problem =
-      decision !== 'accepted' && decision !== 'rejected'
+    // Back to the Now view the form was on: the root's or a unit's (only a valid unit path).
+    const back = typeof form.back === 'string' && form.back !== '' ? form.back : '';
+    const backId = back.startsWith(`${UNITS_PATH}/`) ? back.slice(UNITS_PATH.length + 1) : undefined;
+    const backValid = back === '' || (backId !== undefined && unitIdProblem(backId) === undefined);
+    const returnTo = backValid && back !== '' ? back : '/';
+    const problem = !backValid
+      ? 'the form names no Now view to return to'
+      : decision !== 'accepted' && decision !== 'rejected'
         ? 'the decision must be accepted or rejected'
         : decision === 'rejected' && reason === ''
           ? 'a rejection needs a reason'
@@ -104,7 +143,7 @@ export function dashboardRoutes(options: DashboardOptions) {
         title: 'Feedback not recorded',
         path: '/',
         status: 400,
-        body: html`<h1>Feedback not recorded</h1><p class="problem" role="alert">${problem}.</p><p><a href="/">Back to Now</a></p>`,
+        body: html`<h1>Feedback not recorded</h1><p class="problem" role="alert">${problem}.</p><p><a href="${returnTo}">Back to Now</a></p>`,
       });
     }
     const { identity } = check;
@@ -125,7 +164,7 @@ export function dashboardRoutes(options: DashboardOptions) {
         body: html`<h1>No such result</h1><p class="problem" role="alert">There is no result #${id}.</p>`,
       });
     }
-    return c.redirect(`/?done=${decision}`, 303);
+    return c.redirect(`${returnTo}?done=${decision}`, 303);
   });
 
   app.get('/login', (c) => {

@@ -10,6 +10,10 @@ export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 export interface StatusFacts {
   /** The service's mode (hybrid, api). */
   serviceMode: string;
+  /** The fleet unit these views show. */
+  unit?: { id: string; name: string } | undefined;
+  /** The fleet's root: how many units (undefined: not readable) and how many fail. */
+  fleet?: { count: number | undefined; failing: number; unloaded: number } | undefined;
   /** advisory or monitor (the strategy's, or the runner's override), or null before a cycle. */
   strategyMode: string | null;
   version: string | null;
@@ -26,14 +30,21 @@ export interface StatusFacts {
   now: Date;
 }
 
-export const VIEWS = [
+/** A view in the navigation: its path, label and access key. */
+export interface NavView {
+  path: string;
+  label: string;
+  key: string;
+}
+
+export const VIEWS: readonly NavView[] = [
   { path: '/', label: 'Now', key: 'n' },
   { path: '/trends', label: 'Trends', key: 't' },
   { path: '/history', label: 'History', key: 'h' },
   { path: '/strategy', label: 'Strategy', key: 's' },
   { path: '/what-if', label: 'What-if', key: 'w' },
   { path: '/deploy', label: 'Deploy', key: 'd' },
-] as const;
+];
 
 /** Paths the dashboard serves as pages (a browser without a session is sent to /login for these). */
 export const PAGE_PATHS = new Set<string>([...VIEWS.map((v) => v.path), '/history.csv']);
@@ -52,10 +63,12 @@ function statusBar(s: StatusFacts): Html {
   const red = s.alarms.length > 0;
   const last = s.lastCycle;
   return html`<header id="status" class="status ${red ? 'status-red' : 'status-ok'}" role="status" aria-live="polite">
+    ${s.unit ? html`<span data-unit="${s.unit.id}"><b>unit</b> ${s.unit.name}${s.unit.name === s.unit.id ? '' : ` (${s.unit.id})`}</span>` : ''}
+    ${s.fleet ? html`<span><b>units</b> ${s.fleet.count ?? '?'}${s.fleet.failing ? ` (${s.fleet.failing} failing)` : ''}</span>` : ''}
     <span><b>mode</b> ${s.strategyMode ?? '–'} · ${s.serviceMode}</span>
-    <span><b>strategy</b> ${s.version ?? 'none'} (${s.strategyState})</span>
+    <span><b>${s.fleet ? 'fleet-wide strategy' : 'strategy'}</b> ${s.version ?? 'none'} (${s.strategyState})</span>
     <span><b>runner</b> ${s.runner ? `${s.runner.state}${s.runner.healthy ? '' : ' (degraded)'}` : 'not in this process'}</span>
-    <span><b>last cycle</b> ${last ? html`<span data-last-cycle="${last.id}">#${last.id} ${last.status}, ${age(last.createdAt, s.now)} ago</span>` : 'none yet'}</span>
+    ${s.fleet ? '' : html`<span><b>last cycle</b> ${last ? html`<span data-last-cycle="${last.id}">#${last.id} ${last.status}, ${age(last.createdAt, s.now)} ago</span>` : 'none yet'}</span>`}
     <span><b>store</b> ${ok(s.store?.ok)}</span>
     <span><b>database</b> ${ok(s.database?.ok)}</span>
     <span><b>models</b> ${modelsText(s.models)}</span>
@@ -74,7 +87,11 @@ export function page(options: {
   /** Scripts served under /assets/ (file names). */
   scripts?: readonly string[];
   /** Whether a new cycle replaces the view (the Now view). */
-  live?: boolean;
+  live?: boolean | undefined;
+  /** The navigation's views. Default: the single unit's (`VIEWS`). */
+  views?: readonly NavView[];
+  /** Where the page listens for new cycles. Default `/live`. */
+  liveSource?: string;
 }): Html {
   const who = options.identity;
   return html`<!doctype html>
@@ -87,12 +104,12 @@ export function page(options: {
 ${(options.scripts ?? []).includes('uPlot.iife.min.js') ? html`<link rel="stylesheet" href="/assets/uPlot.min.css">` : ''}
 <link rel="icon" href="data:,">
 </head>
-<body>
+<body${options.liveSource ? html` data-live-src="${options.liveSource}"` : ''}>
 <a class="skip" href="#main">Skip to content</a>
 ${statusBar(options.status)}
 <nav aria-label="views">
   <span class="brand">po</span>
-  ${VIEWS.map(
+  ${(options.views ?? VIEWS).map(
     (v) =>
       html`<a href="${v.path}" accesskey="${v.key}" ${v.path === options.path ? html`aria-current="page"` : ''}>${v.label}</a>`,
   )}

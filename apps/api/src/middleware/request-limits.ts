@@ -1,7 +1,9 @@
+import type { IncomingMessage } from 'node:http';
 import type { StrategyLimits } from '@po/rto-engine';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { httpError } from '../errors.ts';
+import { drainRefusedBody } from '../request.ts';
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -53,7 +55,8 @@ export function requestLimits(timeoutMs: number, limits: StrategyLimits): Middle
  * left unread, so a route can read it as it arrives and stop early (`readBodyText`); Hono's
  * `bodyLimit` would turn it into a web stream first, which pauses the socket once the route stops
  * reading and stalls the connection's next request until the server gives up on draining it.
- * A chunked body (no length) goes through `bodyLimit`, which counts it.
+ * A body refused by its length is drained at a bounded rate (`drainRefusedBody`). A chunked body
+ * (no length) goes through `bodyLimit`, which counts it.
  */
 export function bodySizeLimit(maxBytes: number): MiddlewareHandler {
   const tooLarge = () => {
@@ -63,7 +66,11 @@ export function bodySizeLimit(maxBytes: number): MiddlewareHandler {
   return async (c, next) => {
     const length = c.req.header('content-length');
     if (length === undefined || c.req.header('transfer-encoding') !== undefined) return chunked(c, next);
-    if (Number(length) > maxBytes) tooLarge();
+    if (Number(length) > maxBytes) {
+      const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+      if (incoming) drainRefusedBody(incoming);
+      tooLarge();
+    }
     await next();
   };
 }

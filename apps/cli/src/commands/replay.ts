@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import type { Output } from '../io.ts';
 import { createLogger } from '../logger.ts';
+import { PGLITE_TEMPLATES } from '../service/pglite-template.ts';
 import {
   choiceOf,
   createReplay,
@@ -97,7 +98,11 @@ async function runReplayCommand(flags: ReplayFlags, output: Output): Promise<voi
   // The service's log (a critical model gone bad or recovered), on stderr: stdout holds the
   // progress and the report.
   const logger = createLogger(settings, output.isTTY, { destination: logStream(output, flags) });
-  const db = await openDatabase({ url: settings.database.url, dataDir: settings.database.pglite_dir });
+  const db = await openDatabase({
+    url: settings.database.url,
+    dataDir: settings.database.pglite_dir,
+    pgliteTemplates: PGLITE_TEMPLATES,
+  });
   const pool = createCyclePool({ threads });
   const controller = new AbortController();
   const onSigint = () => controller.abort();

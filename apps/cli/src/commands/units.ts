@@ -188,5 +188,8 @@ function describeState(s: UnitState): string {
     ? `${s.lastCycle.status} at ${s.lastCycle.dataTimestamp.toISOString()}`
     : 'no cycle yet';
   const lag = s.lagS === null ? '-' : `${s.lagS.toFixed(1)} s`;
-  return `${s.id.padEnd(16)} last ${last}; lag ${lag}; ok ${s.cycles.ok} skipped ${s.cycles.skipped} failed ${s.cycles.failed}; failing ${s.consecutiveFailures}; dropped late ${s.droppedLate}`;
+  const models = Object.entries(s.mismatch?.models ?? {}).map(([m, status]) => `${m} ${status.status}`);
+  const mismatch = models.length > 0 ? `; models ${models.join(', ')}` : '';
+  const forced = s.mismatch?.forcedMonitor ? `; MONITOR MODE: ${s.mismatch.forcedMonitor}` : '';
+  return `${s.id.padEnd(16)} last ${last}; lag ${lag}; ok ${s.cycles.ok} skipped ${s.cycles.skipped} failed ${s.cycles.failed}; failing ${s.consecutiveFailures}; dropped late ${s.droppedLate}${mismatch}${forced}`;
 }

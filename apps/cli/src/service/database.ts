@@ -12,6 +12,7 @@ import {
 import { seedDemo, startDemoFeeder } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { CliError } from '../errors.ts';
+import { PGLITE_TEMPLATES } from './pglite-template.ts';
 
 /** The service's database: PostgreSQL (`database.url`) or the embedded PGlite, with the results tables. */
 export interface ServiceDatabase {
@@ -33,6 +34,7 @@ export async function openServiceDatabase(settings: Settings, logger: Logger): P
   const db = await openDatabase({
     url,
     dataDir: pglite_dir,
+    pgliteTemplates: PGLITE_TEMPLATES,
     queryTimeoutMs: query_timeout_ms,
     connectTimeoutMs: connect_timeout_ms,
     retry: { retries: connect_retries },
@@ -131,15 +133,40 @@ export function httpResults(results: ResultStore): ResultsStore {
   };
 }
 
-/** What the dashboard reads: results with their feedback, plant data, the audit log. */
-export function dashboardData(database: ServiceDatabase, settings: Settings): DashboardData {
-  const plant = createProcessDataSource(database.db, { table: settings.runner.data_table });
+/** A fleet unit's side of the data: its id and its plant data source (`Unit` of @po/fleet). */
+export interface UnitData {
+  id: string;
+  data: {
+    table: string;
+    timestamp_column: string;
+    filter?: Record<string, string | number | boolean> | undefined;
+  };
+}
+
+/**
+ * What the dashboard reads: results with their feedback, plant data, the audit log. Without
+ * `unit`, the single unit's (`runner.data_table`, results of unit ''); with it, that unit's
+ * (its table and filter, its results).
+ */
+export function dashboardData(database: ServiceDatabase, settings: Settings, unit?: UnitData): DashboardData {
+  const plant = createProcessDataSource(
+    database.db,
+    unit
+      ? {
+          table: unit.data.table,
+          timestampColumn: unit.data.timestamp_column,
+          ...(unit.data.filter ? { filter: unit.data.filter } : {}),
+        }
+      : { table: settings.runner.data_table },
+  );
   const withStringId = <T extends { id: number }>(r: T): { id: string } & Record<string, unknown> => ({
     ...r,
     id: String(r.id),
   });
+  const id = unit?.id ?? '';
   return {
-    results: async (query) => (await database.results.recent(query)).map(withStringId),
+    // One unit's results: a fleet's units (on the same database) each have their own views.
+    results: async (query) => (await database.results.recent({ ...query, unit: id })).map(withStringId),
     columns: () => plant.columns(),
     plant: (columns, window) => plant.history(columns, window),
     audit: (entry) => database.results.audit(entry),

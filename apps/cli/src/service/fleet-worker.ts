@@ -14,7 +14,7 @@ import {
 import type { Settings } from '@po/settings';
 import { readUnitPointer } from './fleet.ts';
 import { deployedVersion, openStore } from './store.ts';
-import type { StrategyBackend } from './strategies.ts';
+import { type StrategyBackend, unlessUndeployed } from './strategies.ts';
 
 // The running fleet of `po start` (pg-boss, the scheduler, each unit's strategy). start-service
 // imports it only when the process runs a fleet, so the embedded default never loads pg-boss.
@@ -22,6 +22,8 @@ import type { StrategyBackend } from './strategies.ts';
 /** Each unit's strategy: the strategy file for all, or each unit's store pointer (else the deployed version). */
 interface UnitStrategies {
   forUnit(unit: Unit): StrategySource<PooledStrategy>;
+  /** Of these units, those without a deploy pointer of their own (all, with a strategy file). */
+  withoutPointer(ids: readonly string[]): Promise<string[]>;
   refresh(): Promise<void>;
   close(): Promise<void>;
 }
@@ -31,7 +33,12 @@ async function unitStrategies(
   parts: { pool: CyclePool; main: StrategyBackend; logger: Logger },
 ): Promise<UnitStrategies> {
   if (settings.strategy.file) {
-    return { forUnit: () => parts.main, refresh: async () => {}, close: async () => {} };
+    return {
+      forUnit: () => parts.main,
+      withoutPointer: async (ids) => [...ids],
+      refresh: async () => {},
+      close: async () => {},
+    };
   }
   const { pool, logger } = parts;
   const store = await openStore(settings);
@@ -41,25 +48,45 @@ async function unitStrategies(
   const deployments = new Map<string, Deployment<PooledStrategy>>();
   // Callers waiting on one refresh all see it change: the version each unit was announced with.
   const announced = new Map<string, string>();
+  // Units whose last pointer read found neither their own pointer nor a fleet-wide version, and
+  // those told so (once until they get one: their jobs are retried until then).
+  const undeployed = new Set<string>();
+  const told = new Set<string>();
   const refreshOne = async (id: string, d: Deployment<PooledStrategy>): Promise<void> => {
     try {
       const r = await d.refresh();
+      told.delete(id);
       if (r.changed && announced.get(id) !== r.version) {
         announced.set(id, r.version);
         logger.info({ unit: id, version: r.version }, '[po/fleet] unit strategy deployed');
       }
     } catch (e) {
+      if (undeployed.has(id)) {
+        if (!told.has(id))
+          logger.warn(
+            { unit: id },
+            `[po/fleet] unit '${id}' has no strategy: neither its own pointer (po units deploy ${id} <version>) nor a fleet-wide version (po deploy <version>); its cycles wait (logged once)`,
+          );
+        told.add(id);
+        return;
+      }
+      told.delete(id);
       logger.warn({ unit: id, err: describeError(e) }, '[po/fleet] unit strategy not (re)loaded');
     }
   };
   const deploymentOf = (unit: Unit) => {
     let d = deployments.get(unit.id);
     if (!d) {
+      const id = unit.id;
       d = createDeployment<PooledStrategy>({
         cache,
-        logger,
-        pointer: async () =>
-          (await readUnitPointer(store, unit.id)) ?? (await deployedVersion(store, settings)),
+        logger: unlessUndeployed(logger, () => undeployed.has(id)),
+        pointer: async () => {
+          undeployed.delete(unit.id);
+          const version = (await readUnitPointer(store, unit.id)) ?? (await deployedVersion(store, settings));
+          if (version === undefined) undeployed.add(unit.id);
+          return version;
+        },
         load: (version, reader) => {
           let p = compiled.get(version);
           if (!p) {
@@ -103,6 +130,10 @@ async function unitStrategies(
         status,
       };
     },
+    async withoutPointer(ids) {
+      const pointers = await Promise.all(ids.map((id) => readUnitPointer(store, id)));
+      return ids.filter((_, i) => pointers[i] === undefined);
+    },
     async refresh() {
       await Promise.all([...deployments].map(([id, d]) => refreshOne(id, d)));
     },
@@ -117,6 +148,13 @@ async function unitStrategies(
 /** The running fleet of this process: its worker and the strategies of its units. */
 export interface Fleet {
   readonly worker: FleetWorker;
+  /** The strategy a unit's pointer deploys, as its cycles run it (the dashboard's unit views read it). */
+  strategyOf(unit: Unit): StrategySource<PooledStrategy>;
+  /**
+   * Logs, once, what no fleet-wide deployed version means here: the units without a pointer of
+   * their own wait for one (nothing is logged when every unit has its own pointer).
+   */
+  explainUndeployed(): Promise<void>;
   refresh(): Promise<void>;
   stop(timeoutMs: number): Promise<void>;
 }
@@ -155,6 +193,22 @@ export async function startFleet(
     });
     return {
       worker,
+      strategyOf: (unit) => strategies.forUnit(unit),
+      async explainUndeployed() {
+        const ids = (await worker.units.list()).map((u) => u.id);
+        const waiting = await strategies.withoutPointer(ids);
+        if (waiting.length === 0) {
+          logger.debug(
+            { units: ids.length },
+            '[po/fleet] no fleet-wide version; every unit has its own pointer',
+          );
+          return;
+        }
+        logger.warn(
+          { waiting: waiting.length, units: ids.length, first: waiting.slice(0, 10) },
+          '[po/fleet] no fleet-wide version is deployed (po deploy <version>): the units without a pointer of their own (po units deploy <id> <version>) wait for one, their cycle jobs retried; units with their own pointer run. Logged once; /health shows it.',
+        );
+      },
       refresh: () => strategies.refresh(),
       async stop(timeoutMs) {
         await worker.stop({ timeoutMs });

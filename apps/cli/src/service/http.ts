@@ -2,12 +2,14 @@ import { type ServerType, serve } from '@hono/node-server';
 import {
   type CycleExecutor,
   createApp,
+  type DashboardData,
   type ReplayService,
+  type StrategySource,
   type StrategyVersions,
   type UnitsView,
 } from '@po/api';
 import { errorCode, type Logger } from '@po/core';
-import { type FleetWorker, unitStates } from '@po/fleet';
+import { createUnitRegistry, type FleetWorker, type Unit, unitMismatch, unitStates } from '@po/fleet';
 import type { Runner, RunnerStatus } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { CliError } from '../errors.ts';
@@ -36,6 +38,8 @@ export interface HttpParts {
   replays?: ReplayService | undefined;
   /** The fleet worker of this process (hybrid with units): `/units` and per-unit metrics. */
   units?: FleetWorker | undefined;
+  /** The strategy each unit's pointer deploys (the fleet's): `/units` shows its version, the dashboard opens it. */
+  unitStrategy?: ((unit: Unit) => StrategySource) | undefined;
   logger: Logger;
 }
 
@@ -78,7 +82,9 @@ export async function serveHttp(settings: Settings, parts: HttpParts): Promise<H
     cycleIntervalS: settings.runner.cycle_interval_s,
     ...(strategies.cache ? { cache: strategies.cache } : {}),
     ...(parts.replays ? { replays: parts.replays } : {}),
-    ...(parts.units && database ? { units: httpUnits(parts.units, database, settings) } : {}),
+    ...(parts.units && database
+      ? { units: httpUnits(parts.units, database, settings, parts.unitStrategy) }
+      : {}),
     health: async () => ({
       ...strategies.health?.(),
       ...(runner ? runnerSections(runner.status()) : {}),
@@ -124,15 +130,63 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
-/** The fleet's units as `/units` reads them: states from the database, counters from this worker. */
-function httpUnits(worker: FleetWorker, database: ServiceDatabase, settings: Settings): UnitsView {
+/**
+ * The fleet's units as `/units` reads them: states from the database, counters from this worker,
+ * and with `strategyOf` each unit's deployed strategy (`strategy: { version, state }`) and its
+ * dashboard scope (its results, its plant data, its strategy).
+ */
+function httpUnits(
+  worker: FleetWorker,
+  database: ServiceDatabase,
+  settings: Settings,
+  strategyOf: ((unit: Unit) => StrategySource) | undefined,
+): UnitsView {
   const table = settings.runner.results_table;
+  const registry = createUnitRegistry(database.db);
+  const strategyFacts = (unit: Unit | undefined) => {
+    if (!unit || !strategyOf) return {};
+    const { version, state, error } = strategyOf(unit).status();
+    return { strategy: { version, state, ...(error ? { error } : {}) } };
+  };
+  // A unit's data source keeps its column cache between pages, until its definition changes.
+  const scopes = new Map<string, { definition: string; data: DashboardData }>();
   return {
-    list: async () => (await unitStates(database.db, table)).map((s) => ({ ...s })),
+    list: async () => {
+      const [states, units] = await Promise.all([unitStates(database.db, table), registry.list()]);
+      const byId = new Map(units.map((u) => [u.id, u]));
+      return states.map((s) => ({ ...s, ...strategyFacts(byId.get(s.id)) }));
+    },
     get: async (id) => {
-      const [state] = await unitStates(database.db, table, [id]);
-      return state && { ...state };
+      const [[state], unit] = await Promise.all([unitStates(database.db, table, [id]), registry.get(id)]);
+      return state && { ...state, ...strategyFacts(unit) };
     },
     counters: () => worker.counters(),
+    ...(strategyOf
+      ? {
+          scope: async (id: string) => {
+            const unit = await registry.get(id);
+            if (!unit) return undefined;
+            const definition = JSON.stringify(unit.data);
+            let cached = scopes.get(id);
+            if (cached?.definition !== definition) {
+              cached = { definition, data: dashboardData(database, settings, unit) };
+              scopes.set(id, cached);
+            }
+            return {
+              name: unit.name,
+              intervalS: unit.interval_s,
+              data: cached.data,
+              strategies: strategyOf(unit),
+            };
+          },
+        }
+      : {}),
+    modelMismatch: async () =>
+      new Map(
+        [...(await unitMismatch(database.db))].map(([unit, m]) => [
+          unit,
+          { models: m.models, forcedMonitor: m.forcedMonitor },
+        ]),
+      ),
   };
 }

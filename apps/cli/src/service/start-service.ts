@@ -80,9 +80,26 @@ export async function startService(settings: Settings, options: ServiceOptions =
       .load()
       .catch((e: unknown) => logger.warn({ err: e }, '[po] last-run timestamp not readable'));
     const { file } = settings.strategy;
+    // A fleet's units run on their own pointers, else on the fleet-wide version: its absence is
+    // told once, when the fleet knows its units, not as an error every poll.
+    let undeployed = false;
     const strategies = (parts.strategies = file
       ? await fileStrategies({ ...settings.strategy, file }, { pool, logger })
-      : await storeStrategies(settings, { pool, lastRun, logger }));
+      : await storeStrategies(settings, {
+          pool,
+          lastRun,
+          logger,
+          ...(fleet
+            ? {
+                onUndeployed: () => {
+                  undeployed = true;
+                  void parts.fleet
+                    ?.explainUndeployed()
+                    .catch((e: unknown) => logger.warn({ err: e }, '[po/fleet] units not listed'));
+                },
+              }
+            : {}),
+        }));
     await strategies.refresh();
     parts.poll = setInterval(() => void strategies.refresh(), POINTER_POLL_MS);
 
@@ -93,6 +110,10 @@ export async function startService(settings: Settings, options: ServiceOptions =
       const { startFleet } = await import('./fleet-worker.ts');
       parts.fleet = await startFleet(settings, { db, results, pool, main: strategies, logger });
       const { fleet: started } = parts;
+      if (undeployed)
+        await started
+          .explainUndeployed()
+          .catch((e: unknown) => logger.warn({ err: e }, '[po/fleet] units not listed'));
       clearInterval(parts.poll);
       parts.poll = setInterval(() => {
         void strategies.refresh();
@@ -115,6 +136,7 @@ export async function startService(settings: Settings, options: ServiceOptions =
         runner,
         replays,
         units: parts.fleet?.worker,
+        unitStrategy: parts.fleet?.strategyOf,
         logger,
       });
       logger.info({ url: parts.server.url, mode }, '[po] listening');

@@ -61,15 +61,34 @@ async function loadPooled(
 /** The deployed version of the configured store, through the artifact cache. */
 export async function storeStrategies(
   settings: Settings,
-  parts: { pool: CyclePool; lastRun: LastRunState; logger: Logger },
+  parts: {
+    pool: CyclePool;
+    lastRun: LastRunState;
+    logger: Logger;
+    /**
+     * Called instead of logging an error each refresh when the pointer is readable and names no
+     * version (a fleet, whose units may have pointers of their own): once, when that begins.
+     * `/health` still says no version is deployed.
+     */
+    onUndeployed?: () => void;
+  },
 ): Promise<StrategyBackend> {
   const { pool, logger } = parts;
   const store = await openStore(settings);
   const cache = createArtifactCache({ store, logger });
+  // Whether the last pointer read found it readable and naming no version, and whether that was told.
+  let undeployed = false;
+  let told = false;
   const deployment = createDeployment<PooledStrategy>({
     cache,
-    logger,
-    pointer: () => deployedVersion(store, settings),
+    // The deployment logs each failed refresh; "no version deployed" is told by `onUndeployed` instead.
+    logger: parts.onUndeployed ? unlessUndeployed(logger, () => undeployed) : logger,
+    pointer: async () => {
+      undeployed = false;
+      const version = await deployedVersion(store, settings);
+      undeployed = version === undefined;
+      return version;
+    },
     load: async (version, reader) =>
       loadPooled(pool, new TextDecoder().decode(await reader.strategy()), reader.modelFile, version),
   });
@@ -93,9 +112,16 @@ export async function storeStrategies(
     async refresh() {
       try {
         const r = await deployment.refresh();
+        told = false;
         if (r.changed)
           logger.info({ version: r.version, previous: r.previousVersion }, '[po] strategy deployed');
       } catch (e) {
+        if (undeployed && parts.onUndeployed) {
+          if (!told) parts.onUndeployed();
+          told = true;
+          return;
+        }
+        told = false;
         logger.error(
           { err: e },
           '[po] deployed strategy not (re)loaded; the last good version keeps serving',
@@ -114,6 +140,19 @@ export async function storeStrategies(
       await deployment.close();
       await cache.close();
       await store.close?.();
+    },
+  };
+}
+
+/** `logger` without the POINTER_FAILED errors of a pointer that names no version (while `undeployed()`). */
+export function unlessUndeployed(logger: Logger, undeployed: () => boolean): Logger {
+  return {
+    debug: (fields, message) => logger.debug(fields, message),
+    info: (fields, message) => logger.info(fields, message),
+    warn: (fields, message) => logger.warn(fields, message),
+    error: (fields, message) => {
+      if (undeployed() && (fields as { code?: unknown }).code === 'POINTER_FAILED') return;
+      logger.error(fields, message);
     },
   };
 }

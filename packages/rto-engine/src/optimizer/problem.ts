@@ -201,6 +201,11 @@ export class SolveContext {
     return this.problem.valueAndGradient !== undefined;
   }
 
+  /** Whether the problem also gives them without a promise (`valueAndGradientSync`). */
+  get hasSyncGradient(): boolean {
+    return this.problem.valueAndGradientSync !== undefined;
+  }
+
   #x: Float64Array | undefined;
   #gUp: Float64Array | undefined;
   #gDown: Float64Array | undefined;
@@ -211,24 +216,119 @@ export class SolveContext {
    * batch; a non-finite cost becomes +Infinity. Only when `hasGradient`.
    */
   async valueAndGradient(z: Float64Array, up: Float64Array, down: Float64Array): Promise<number> {
+    const x = this.#gradientPoint(z);
+    const cost = await this.problem.valueAndGradient!(x, this.#gUp!, this.#gDown!);
+    return this.#gradientDone(z, cost, up, down);
+  }
+
+  /** `valueAndGradient` without a promise; only when `hasSyncGradient`. */
+  valueAndGradientSync(z: Float64Array, up: Float64Array, down: Float64Array): number {
+    const x = this.#gradientPoint(z);
+    const cost = this.problem.valueAndGradientSync!(x, this.#gUp!, this.#gDown!);
+    return this.#gradientDone(z, cost, up, down);
+  }
+
+  /** Whether the problem gives the gradients of its smooth pieces near a kink (`pieceGradients`). */
+  get hasPieces(): boolean {
+    return this.problem.pieceGradients !== undefined && (this.problem.maxPieces ?? 0) > 0;
+  }
+
+  /** The most rows `pieceGradients` writes. */
+  get maxPieces(): number {
+    return this.problem.maxPieces ?? 0;
+  }
+
+  #scale: Float64Array | undefined;
+  #pieces: Float64Array | undefined;
+  readonly #info = new Float64Array(2);
+
+  /**
+   * The values and exact gradients by z of the smooth pieces meeting within `radius` (normalised,
+   * max norm) of `z`, into `values` and one row of `free` values each in `out`; resolves the
+   * rows, and writes the distance of the farthest kink taken to `farthest[0]`. Counts the
+   * problem's work as evaluations (one batch). Only when `hasPieces`.
+   */
+  async pieceGradients(
+    z: Float64Array,
+    radius: number,
+    out: Float64Array,
+    values: Float64Array,
+    farthest: Float64Array,
+  ): Promise<number> {
+    const x = this.#piecePoint(z);
+    const rows = await this.problem.pieceGradients!(
+      x,
+      this.#scale!,
+      radius,
+      this.#pieces!,
+      values,
+      this.#info,
+    );
+    return this.#piecesDone(rows, out, farthest);
+  }
+
+  /** `pieceGradients` without a promise; only when `hasPieces` and `hasSyncGradient`. */
+  pieceGradientsSync(
+    z: Float64Array,
+    radius: number,
+    out: Float64Array,
+    values: Float64Array,
+    farthest: Float64Array,
+  ): number {
+    const x = this.#piecePoint(z);
+    const rows = this.problem.pieceGradientsSync!(x, this.#scale!, radius, this.#pieces!, values, this.#info);
+    return this.#piecesDone(rows, out, farthest);
+  }
+
+  #piecePoint(z: Float64Array): Float64Array {
+    const n = this.dimension;
+    if (this.#scale === undefined) {
+      this.#scale = new Float64Array(n);
+      for (let k = 0; k < this.free; k++) this.#scale[this.freeIndex[k]!] = this.width[k]!;
+    }
+    this.#pieces ??= new Float64Array(this.maxPieces * n);
+    const x = this.#gradientPoint(z);
+    this.evaluations--;
+    return x;
+  }
+
+  #piecesDone(rows: number, out: Float64Array, farthest: Float64Array): number {
     const n = this.dimension;
     const m = this.free;
+    this.evaluations += this.#info[0]!;
+    farthest[0] = this.#info[1]!;
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < m; k++) {
+        out[r * m + k] = this.#pieces![r * n + this.freeIndex[k]!]! * this.width[k]!;
+      }
+    }
+    return rows;
+  }
+
+  /** The caller's point for normalised `z` (a buffer of the context); counts the evaluation. */
+  #gradientPoint(z: Float64Array): Float64Array {
+    const n = this.dimension;
     this.#x ??= new Float64Array(n);
     this.#gUp ??= new Float64Array(n);
     this.#gDown ??= new Float64Array(n);
     const x = this.#x;
     x.set(this.template);
-    for (let k = 0; k < m; k++) x[this.freeIndex[k]!] = this.toX(k, z[k]!);
+    for (let k = 0; k < this.free; k++) x[this.freeIndex[k]!] = this.toX(k, z[k]!);
     this.batches++;
     this.evaluations++;
-    let cost = await this.problem.valueAndGradient!(x, this.#gUp, this.#gDown);
+    return x;
+  }
+
+  /** The derivatives by z, the best point; returns the cost (+Infinity when not finite). */
+  #gradientDone(z: Float64Array, cost: number, up: Float64Array, down: Float64Array): number {
+    const m = this.free;
     for (let k = 0; k < m; k++) {
       const i = this.freeIndex[k]!;
-      up[k] = this.#gUp[i]! * this.width[k]!;
-      down[k] = this.#gDown[i]! * this.width[k]!;
+      up[k] = this.#gUp![i]! * this.width[k]!;
+      down[k] = this.#gDown![i]! * this.width[k]!;
     }
-    if (!Number.isFinite(cost)) cost = Number.POSITIVE_INFINITY;
-    else if (cost < this.bestCost) {
+    if (!Number.isFinite(cost)) return Number.POSITIVE_INFINITY;
+    if (cost < this.bestCost) {
       this.bestCost = cost;
       for (let k = 0; k < m; k++) this.bestZ[k] = clamp01(z[k]!);
     }

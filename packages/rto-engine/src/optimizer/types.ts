@@ -29,6 +29,41 @@ export interface BoundedProblem {
    * infeasible point). Methods that use it count each call as one evaluation.
    */
   valueAndGradient?(x: Float64Array, gradient: Float64Array, gradientBelow: Float64Array): Promise<number>;
+  /**
+   * Optional, with `valueAndGradient`: the same evaluation without a promise (returns the cost,
+   * throws where `valueAndGradient` rejects). Methods on exact gradients then run their whole
+   * loop without awaiting; it must give exactly what `valueAndGradient` gives.
+   */
+  valueAndGradientSync?(x: Float64Array, gradient: Float64Array, gradientBelow: Float64Array): number;
+  /**
+   * Optional, with `valueAndGradient`: the exact gradients of the cost's smooth pieces that
+   * meet within `radius` of `x` (a kink of a piecewise-linear term within that distance, in the
+   * max norm of the variables divided by `scale`, linearised): each piece's value at `x` (the
+   * smooth function extended past its kink) in `values` and its gradient as one row of n values
+   * in `out` (room for `maxPieces` rows); one row, the cost and its gradient, where no kink is
+   * that near. Resolves the rows; writes to `info[0]` the evaluations' worth of work it took and
+   * to `info[1]` the distance of the farthest kink it took (0 with none). Methods use it at a
+   * kink instead of sampling gradients around the point.
+   */
+  pieceGradients?(
+    x: Float64Array,
+    scale: Float64Array,
+    radius: number,
+    out: Float64Array,
+    values: Float64Array,
+    info: Float64Array,
+  ): Promise<number>;
+  /** Optional, with `pieceGradients` and `valueAndGradientSync`: the same without a promise. */
+  pieceGradientsSync?(
+    x: Float64Array,
+    scale: Float64Array,
+    radius: number,
+    out: Float64Array,
+    values: Float64Array,
+    info: Float64Array,
+  ): number;
+  /** With `pieceGradients`: the most rows it writes. */
+  readonly maxPieces?: number;
 }
 
 /** Options every optimizer understands; each documents its defaults. */

@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import { html } from 'hono/html';
 import { httpError } from '../../errors.ts';
-import { type DashboardOptions, render } from '../context.ts';
+import { type DashboardOptions, render, scopeOf, viewPath } from '../context.ts';
 import { type CycleView, cycleView, formatNumber } from '../plant-model.ts';
 
 const STATUSES = ['ok', 'skipped', 'failed'] as const;
@@ -57,14 +57,15 @@ const setpointText = (c: CycleView) =>
     .join('; ');
 
 /** `GET /history` and `GET /history.csv`. */
-export function historyRoutes(options: DashboardOptions) {
-  const rows = async (q: Record<string, string>) => {
+export function historyRoutes(root: DashboardOptions) {
+  const rows = async (options: DashboardOptions, q: Record<string, string>) => {
     if (!options.data) throw httpError.notConfigured('this po has no database: history needs one');
     return (await options.data.results(query(q))).map(cycleView);
   };
   return new Hono()
     .get('/history.csv', async (c) => {
-      const list = await rows(c.req.query());
+      const options = scopeOf(c, root);
+      const list = await rows(options, c.req.query());
       const lines = [CSV_HEAD.join(',')];
       for (const r of list) {
         lines.push(
@@ -86,22 +87,26 @@ export function historyRoutes(options: DashboardOptions) {
         );
       }
       c.header('content-type', 'text/csv; charset=utf-8');
-      c.header('content-disposition', 'attachment; filename="po-history.csv"');
+      c.header(
+        'content-disposition',
+        `attachment; filename="po-history${options.unit ? `-${options.unit.id}` : ''}.csv"`,
+      );
       return c.body(`${lines.join('\n')}\n`);
     })
     .get('/history', async (c) => {
+      const options = scopeOf(c, root);
       const q = c.req.query();
-      const list = await rows(q);
+      const list = await rows(options, q);
       const selected = q.status ?? 'all';
       const search = new URLSearchParams(q).toString();
       const body = html`<h1>History</h1>
-      <form method="get" action="/history" class="controls" aria-label="filter">
+      <form method="get" action="${viewPath(options, '/history')}" class="controls" aria-label="filter">
         <label for="status">status</label>
         <select id="status" name="status">${['all', ...STATUSES].map((s) => html`<option ${s === selected ? 'selected' : ''}>${s}</option>`)}</select>
         <label for="since">since (UTC)</label><input id="since" name="since" type="datetime-local" value="${q.since ?? ''}">
         <label for="until">until (UTC)</label><input id="until" name="until" type="datetime-local" value="${q.until ?? ''}">
         <label for="limit">rows</label><input id="limit" name="limit" type="number" min="1" max="20000" value="${q.limit ?? '200'}">
-        <button>Filter</button> <a href="/history.csv?${search}" download>Export CSV</a>
+        <button>Filter</button> <a href="${viewPath(options, '/history.csv')}?${search}" download>Export CSV</a>
       </form>
       <table class="grid" id="history"><caption>${list.length} cycles, newest first</caption>
       <thead><tr><th scope="col">cycle</th><th scope="col">plant data (UTC)</th><th scope="col">status</th><th scope="col">reason</th><th scope="col">strategy</th><th scope="col">cost holding</th><th scope="col">cost recommended</th><th scope="col">operator decision</th></tr></thead>

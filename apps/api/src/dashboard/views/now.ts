@@ -22,6 +22,8 @@ export interface NowInput {
   csrf: string;
   /** `accepted` / `rejected` after a form post. */
   done?: string | undefined;
+  /** Where the feedback form returns to ('' : the root's Now; a unit's base). */
+  back?: string | undefined;
 }
 
 const unitsOf = (facts: Map<string, VariableFacts>, name: string) => facts.get(name)?.units ?? null;
@@ -119,6 +121,7 @@ function feedbackForms(c: CycleView, input: NowInput): Html {
   return html`${given}<form method="post" action="/feedback" class="feedback">
     <input type="hidden" name="_csrf" value="${input.csrf}">
     <input type="hidden" name="result" value="${c.id}">
+    ${input.back ? html`<input type="hidden" name="back" value="${input.back}">` : ''}
     <label for="reason">Reason (required to reject)</label>
     <input id="reason" name="reason" maxlength="500" autocomplete="off">
     <button name="decision" value="accepted" class="accept">Accept</button>

@@ -3,7 +3,7 @@ import { diffLines } from 'diff';
 import { Hono } from 'hono';
 import { html } from 'hono/html';
 import { stringify } from 'yaml';
-import { type DashboardOptions, deployedFacts, newestCycle, render } from '../context.ts';
+import { type DashboardOptions, deployedFacts, newestCycle, render, scopeOf, viewPath } from '../context.ts';
 import { liveValues, strategyGraph } from '../graph.ts';
 import type { Html } from '../page.ts';
 
@@ -21,8 +21,9 @@ function diffView(a: string, b: string, textA: string, textB: string): Html {
 }
 
 /** `GET /strategy[?a=1.0.0&b=1.1.0]`. */
-export function strategyRoutes(options: DashboardOptions) {
+export function strategyRoutes(root: DashboardOptions) {
   return new Hono().get('/', async (c) => {
+    const options = scopeOf(c, root);
     const { version, spec } = await deployedFacts(options);
     if (!spec) {
       return render(c, options, {
@@ -61,7 +62,7 @@ export function strategyRoutes(options: DashboardOptions) {
         ${
           versions.length < 2
             ? html`<p class="muted">The store holds ${versions.length} version(s); a diff needs two.</p>`
-            : html`<form method="get" action="/strategy#diff" class="controls">
+            : html`<form method="get" action="${viewPath(options, '/strategy')}#diff" class="controls">
           <label for="a">from</label><select id="a" name="a">${versions.map((v) => html`<option ${v.version === (q.a ?? versions.at(-2)?.version) ? 'selected' : ''}>${v.version}</option>`)}</select>
           <label for="b">to</label><select id="b" name="b">${versions.map((v) => html`<option ${v.version === (q.b ?? versions.at(-1)?.version) ? 'selected' : ''}>${v.version}</option>`)}</select>
           <button>Diff</button></form>`

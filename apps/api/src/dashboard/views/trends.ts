@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import { html } from 'hono/html';
 import { httpError } from '../../errors.ts';
-import { type DashboardOptions, deployedFacts, render } from '../context.ts';
+import { type DashboardOptions, deployedFacts, render, scopeOf, viewPath } from '../context.ts';
 import { cycleView, type Limits, type VariableFacts } from '../plant-model.ts';
 
 export const RANGES: Readonly<Record<string, number>> = {
@@ -44,9 +44,10 @@ function parse(q: Record<string, string>, facts: Map<string, VariableFacts>) {
 }
 
 /** `GET /trends` (the page) and `GET /trends/data` (the series, JSON). */
-export function trendsRoutes(options: DashboardOptions) {
+export function trendsRoutes(root: DashboardOptions) {
   return new Hono()
     .get('/data', async (c) => {
+      const options = scopeOf(c, root);
       if (!options.data) throw httpError.notConfigured('this po has no database: trends need one');
       const { facts } = await deployedFacts(options);
       const { span, vars } = parse(c.req.query(), facts);
@@ -123,15 +124,16 @@ export function trendsRoutes(options: DashboardOptions) {
       });
     })
     .get('/', async (c) => {
+      const options = scopeOf(c, root);
       const { facts } = await deployedFacts(options);
       const { range, vars } = parse(c.req.query(), facts);
       const chosen = new Set(vars);
-      const src = `/trends/data?${new URLSearchParams({ range, vars: vars.join(',') })}`;
+      const src = `${viewPath(options, '/trends/data')}?${new URLSearchParams({ range, vars: vars.join(',') })}`;
       const candidates = [...facts.values()].filter((f) =>
         ['Operative', 'Predicted', 'Informative', 'Calculated'].includes(f.type),
       );
       const body = html`<h1>Trends <small>${range}, cursors synchronised; drag to zoom, double-click to reset</small></h1>
-      <form method="get" action="/trends" class="controls" aria-label="trend settings">
+      <form method="get" action="${viewPath(options, '/trends')}" class="controls" aria-label="trend settings">
         <fieldset><legend>range</legend>${Object.keys(RANGES).map((r) => html`<label><input type="radio" name="range" value="${r}" ${r === range ? 'checked' : ''}> ${r}</label> `)}</fieldset>
         <label for="vars">variables</label>
         <select id="vars" multiple size="4" aria-describedby="vars-help" onchange="this.form.elements.varsText.value=[...this.selectedOptions].map(o=>o.value).join(',')">${candidates.map((f) => html`<option value="${f.name}" ${chosen.has(f.name) ? 'selected' : ''}>${f.name}${f.units ? ` [${f.units}]` : ''}</option>`)}</select>

@@ -3,12 +3,13 @@ import type { CycleResult } from '@po/rto-engine';
 import { Hono } from 'hono';
 import { html } from 'hono/html';
 import { httpError } from '../../errors.ts';
-import { type DashboardOptions, deployedFacts, newestCycle, render } from '../context.ts';
+import { type DashboardOptions, deployedFacts, newestCycle, render, scopeOf, viewPath } from '../context.ts';
 import { formatNumber, LIMIT_STATE_LABEL, limitState, withUnits } from '../plant-model.ts';
 
 /** `GET /what-if?set.<variable>=<value>…`: a read-only simulation, so any role may run it. */
-export function whatIfRoutes(options: DashboardOptions) {
+export function whatIfRoutes(root: DashboardOptions) {
   return new Hono().get('/', async (c) => {
+    const options = scopeOf(c, root);
     const [{ facts }, rec] = await Promise.all([deployedFacts(options), newestCycle(options, 'ok')]);
     if (!rec || !options.data) {
       return render(c, options, {
@@ -41,7 +42,7 @@ export function whatIfRoutes(options: DashboardOptions) {
       sim = await options.simulate(state as Record<string, number>, decisions);
     }
     const body = html`<h1>What-if <small>from the plant data of cycle #${rec.id} (${rec.dataTimestamp.toISOString().slice(0, 19)} UTC)</small></h1>
-      <form method="get" action="/what-if" id="what-if"><table class="grid"><caption>Decision variables (empty: as recommended)</caption>
+      <form method="get" action="${viewPath(options, '/what-if')}" id="what-if"><table class="grid"><caption>Decision variables (empty: as recommended)</caption>
       <thead><tr><th scope="col">variable</th><th scope="col">current</th><th scope="col">recommended</th><th scope="col">what-if value</th></tr></thead>
       <tbody>${Object.entries(rec.decisions).map(([name, d]) => {
         const u = d.units ?? facts.get(name)?.units ?? null;
