@@ -12,10 +12,27 @@ export type ServiceLogger = pino.Logger;
  * The service logger: JSON lines (pretty on a terminal, or when `log.pretty` says so), and,
  * with `log.dir`, a copy in one file per day (`po-YYYY-MM-DD.log`), as the predecessor kept under logs/.
  */
-export function createLogger(settings: Settings, isTTY: boolean): ServiceLogger {
+export function createLogger(
+  settings: Settings,
+  isTTY: boolean,
+  options: {
+    /**
+     * The stream the lines go to: 1 (stdout, the service's default) or 2 (stderr: a command whose
+     * stdout is its output, like `po replay --json`), or a stream of the caller's.
+     */
+    destination?: 1 | 2 | NodeJS.WritableStream;
+  } = {},
+): ServiceLogger {
+  const destination = options.destination ?? 1;
   const usePretty = settings.log.pretty === 'true' || (settings.log.pretty === 'auto' && isTTY);
   const streams: pino.StreamEntry[] = [
-    { stream: usePretty ? pretty({ colorize: isTTY, destination: 1, sync: true }) : pino.destination(1) },
+    {
+      stream: usePretty
+        ? pretty({ colorize: isTTY, destination, sync: true })
+        : typeof destination === 'number'
+          ? pino.destination(destination)
+          : destination,
+    },
   ];
   if (settings.log.dir) streams.push({ stream: dailyFiles(settings.log.dir) });
   return pino(

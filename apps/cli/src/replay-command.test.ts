@@ -4,17 +4,20 @@
  * and compared with an uninterrupted replay of the same window.
  */
 import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createProcessDataSource, type Database, openDatabase } from '@po/db';
 import { createDemoKiln } from '@po/models';
 import { tempDir } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
 import { po, root } from '../test/po.ts';
 
 const ROWS = 400;
 const START = new Date('2026-03-01T00:00:00Z');
 const END = new Date(START.getTime() + (ROWS - 1) * 60_000);
 const strategy = join(root, 'config/demo/strategy.yaml');
+const DRIVE = 'im_predict_delta_Kiln_Drive_Current';
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let env: Record<string, string | undefined>;
 
@@ -171,6 +174,46 @@ describe('po replay', () => {
     expect(table.stdout).toContain('prediction error compared with');
     expect(table.stdout).toMatch(/predicted_Kiln_Drive_Current \(\S+\) vs Kiln_Drive_Current: pairs/);
     expect(table.stdout).toContain('not measured: no plant-data column');
+  }, 240_000);
+
+  it("logs a critical model gone bad to stderr, tagged with the replay id, and --json's stdout stays JSON", async () => {
+    // The demo strategy with the drive-current model critical and thresholds the demo's errors
+    // (several amperes) cross at the first comparison, 30 rows in (horizon_s 1800 on minute data).
+    const doc = parseDocument(await readFile(strategy, 'utf8'));
+    doc.setIn(['skills', DRIVE, 'config', 'critical'], true);
+    doc.setIn(['models', 'mismatch', 'models'], { [DRIVE]: { suspect: 0.5, bad: 1, cusum: 2, slack: 0.1 } });
+    const critical = join(dir.path, 'critical.yaml');
+    await writeFile(critical, doc.toString());
+    const short = [
+      '--from',
+      START.toISOString(),
+      '--to',
+      new Date(START.getTime() + 44 * 60_000).toISOString(),
+    ];
+    const run = await po(
+      ['replay', ...short, '--config', critical, '--models-dir', join(root, 'config/demo/models'), '--json'],
+      { cwd: dir.path, env },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const out = run.stdout.split('\n').filter((l) => l !== '');
+    expect(
+      out.every((l) => l.startsWith('{')),
+      run.stdout,
+    ).toBe(true);
+    const events = lines(run.stdout);
+    const id = events.find((e) => e.event === 'started')!.id;
+    const report = events.find((e) => e.event === 'report')!.reports as {
+      cycles: { forced_monitor: number };
+    }[];
+    expect(report[0]!.cycles.forced_monitor).toBeGreaterThan(0);
+    const logged = lines(run.stderr).filter((l) => typeof l.msg === 'string');
+    expect(logged, run.stderr).toContainEqual(
+      expect.objectContaining({
+        replay: id,
+        models: [DRIVE],
+        msg: expect.stringContaining(`critical model '${DRIVE}'`),
+      }),
+    );
   }, 240_000);
 
   it('names bad flags with exit 2', async () => {

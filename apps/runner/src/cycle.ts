@@ -1,5 +1,5 @@
 import type { CycleResult, MismatchStatus, PlantState } from '@po/rto-engine';
-import type { MismatchTracker } from './mismatch.ts';
+import { type MismatchTracker, type ObservedModels, observedVariables, valuesOfResult } from './mismatch.ts';
 import type { Clock, CycleRecord, CycleStrategy, InputIssue, PlantRow } from './types.ts';
 import type { InputValidator } from './validation.ts';
 
@@ -19,6 +19,37 @@ export interface CycleContext {
   signal: AbortSignal;
   /** Model-plant mismatch across cycles (bias correction, a critical bad model forcing monitor mode). */
   mismatch?: MismatchTracker;
+  /**
+   * Where the mismatch observation evaluates the models (`monitor` at the row, `simulate` at the
+   * reference row), reduced to what the tracker reads. Default: the strategy's `monitor` and
+   * `simulate`. A replay passes evaluations it made ahead in batches.
+   */
+  observationModels?: ObservationModels;
+}
+
+/** The model evaluations a mismatch observation makes. */
+export type ObservationModels = ObservedModels;
+
+/** A row after the column check and the input validation: skipped, or its validated plant state. */
+export type CheckedRow =
+  | { skipped: { reason: string; substitutions?: InputIssue[] } }
+  | { state: PlantState; issues: InputIssue[] };
+
+/**
+ * The checks of a cycle that depend on the rows alone: the columns, then the input validation
+ * (stateful: call it for every row in time order). `prepareCycle` makes them when not given.
+ */
+export function checkRow(
+  loaded: LoadedStrategy,
+  columns: readonly string[],
+  row: PlantRow,
+  context: Pick<CycleContext, 'validator' | 'clock'>,
+): CheckedRow {
+  const missing = columns.filter((c) => !(c in row.values));
+  if (missing.length > 0) return { skipped: { reason: `missing columns: ${missing.join(', ')}` } };
+  const checked = context.validator.check(loaded.strategy.spec, columns, row, context.clock.now());
+  if (checked.skipReason) return { skipped: { reason: checked.skipReason, substitutions: checked.issues } };
+  return { state: { ...row.values, ...checked.values }, issues: checked.issues };
 }
 
 /** The first line of what a thrown value says: a cycle row's `reason`, a degraded reason. */
@@ -70,6 +101,7 @@ export function prepareCycle(
   columns: readonly string[],
   row: PlantRow,
   context: Omit<CycleContext, 'signal'>,
+  checked?: CheckedRow,
 ): PreparedCycle {
   let started = performance.now();
   const { strategy, version } = loaded;
@@ -89,14 +121,9 @@ export function prepareCycle(
     ...r,
     durationMs: Math.round((performance.now() - started) * 1000) / 1000,
   });
-  const missing = columns.filter((c) => !(c in row.values));
-  if (missing.length > 0)
-    return { record: done({ status: 'skipped', reason: `missing columns: ${missing.join(', ')}` }) };
-  const checked = context.validator.check(strategy.spec, columns, row, context.clock.now());
-  const substitutions = checked.issues;
-  if (checked.skipReason)
-    return { record: done({ status: 'skipped', reason: checked.skipReason, substitutions }) };
-  const state = { ...row.values, ...checked.values };
+  const check = checked ?? checkRow(loaded, columns, row, context);
+  if ('skipped' in check) return { record: done({ status: 'skipped', ...check.skipped }) };
+  const { state, issues: substitutions } = check;
   const modelBias = context.mismatch?.biases(strategy.spec, version);
   let observation: Promise<Observation> | undefined;
   const observe = () => (observation ??= observeMismatch(context, loaded, row.timestamp, state));
@@ -148,7 +175,7 @@ interface Observation {
  * order ahead of cycles that run in parallel, and an optimizer failure does not drop a row.
  */
 async function observeMismatch(
-  context: Pick<CycleContext, 'mismatch'>,
+  context: Pick<CycleContext, 'mismatch' | 'observationModels'>,
   loaded: LoadedStrategy,
   at: Date,
   state: PlantState,
@@ -156,12 +183,16 @@ async function observeMismatch(
   const tracker = context.mismatch;
   if (!tracker?.monitors(loaded.strategy.spec, loaded.version)) return { statuses: {} };
   try {
+    const models = context.observationModels;
+    if (models) {
+      // A replay: the values alone, evaluated ahead in batches.
+      const seen = await models.monitor(state);
+      return { statuses: await tracker.observe(loaded.strategy, loaded.version, at, state, seen, models) };
+    }
+    // The runner's own path keeps the full result: a monitor-mode cycle reuses it.
     const seen = await loaded.strategy.monitor(state);
-    await tracker.observe(loaded.strategy, loaded.version, at, state, seen);
-    const statuses: Record<string, MismatchStatus> = {};
-    for (const [skill, trust] of Object.entries(seen.model_trust.models))
-      if (trust.mismatch) statuses[skill] = trust.mismatch;
-    return { statuses, seen };
+    const values = valuesOfResult(seen, observedVariables(loaded.strategy.spec));
+    return { statuses: await tracker.observe(loaded.strategy, loaded.version, at, state, values), seen };
   } catch (e) {
     return { statuses: {}, warning: `model-plant mismatch not updated: ${messageOf(e)}` };
   }

@@ -28,6 +28,7 @@ export type {
   CycleStrategy,
   DataSource,
   InputIssue,
+  ModelEvaluation,
   ModelMismatchHealth,
   PlantRow,
   ResultSink,

@@ -1,81 +1,12 @@
 // Model-plant mismatch on the real runner loop: PGlite, the demo strategy with its ONNX models, the
 // demo kiln as the plant (a row every 30 minutes, the horizon the demo delta models were trained on).
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { createProcessDataSource, createResultStore, type Database, type StoredResult } from '@po/db';
-import { createDemoKiln, createModelProvider, type DemoKiln, localModelFiles } from '@po/models';
-import {
-  type CompiledStrategy,
-  checkStrategy,
-  compileStrategy,
-  type ModelTrustSection,
-} from '@po/rto-engine';
-import { randomName } from '@po/test-kit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, DEMO_DIR } from '../test/helpers.ts';
-import { createRunner, staticStrategySource } from './index.ts';
-import { plantColumns } from './validation.ts';
+import type { StoredResult } from '@po/db';
+import { createDemoKiln } from '@po/models';
+import type { ModelTrustSection } from '@po/rto-engine';
+import { describe, expect, it } from 'vitest';
+import { DRIVE, mismatchPlant, STEP_MS, T0 } from '../test/mismatch-plant.ts';
 
-const DRIVE = 'im_predict_delta_Kiln_Drive_Current';
-const STEP_MS = 30 * 60_000;
-const T0 = Date.parse('2026-04-01T00:00:00Z');
-const pglite = backends.find((b) => b.name === 'pglite')!;
-
-let db: Database;
-let cleanup: () => Promise<void>;
-const compiled: CompiledStrategy[] = [];
-beforeAll(async () => {
-  ({ db, cleanup } = await pglite.open());
-});
-afterAll(async () => {
-  await Promise.all(compiled.map((c) => c.dispose()));
-  await cleanup?.();
-});
-
-/** The parts of a strategy the tests change. */
-type EditableSpec = { skills: Record<string, { config: Record<string, unknown> }>; models?: unknown };
-
-/** The demo strategy with `edit` applied, compiled with its real models. */
-async function demoStrategy(edit: (spec: EditableSpec) => void): Promise<CompiledStrategy> {
-  const spec = structuredClone(
-    checkStrategy(await readFile(join(DEMO_DIR, 'strategy.yaml'), 'utf8')).strategy!,
-  );
-  edit(spec as unknown as EditableSpec);
-  const strategy = await compileStrategy(spec, {
-    modelProvider: createModelProvider({ readFile: localModelFiles(join(DEMO_DIR, 'models')) }),
-    version: '1.0.0',
-  });
-  compiled.push(strategy);
-  return strategy;
-}
-
-/** A runner over a fresh data table; `cycle(i)` inserts the kiln's row i, runs one cycle and returns its record. */
-async function plantLoop(strategy: CompiledStrategy, kiln: DemoKiln) {
-  const table = randomName('pd');
-  const results = randomName('res');
-  const source = createProcessDataSource(db, { table });
-  await source.createProcessDataTable(plantColumns(strategy.spec));
-  const store = await createResultStore(db, {
-    tables: { results, feedback: `${results}_fb`, runnerState: `${results}_st` },
-    dataTable: table,
-  });
-  let now = T0;
-  const runner = createRunner({
-    strategies: staticStrategySource(strategy, '1.0.0'),
-    data: source,
-    results: store,
-    clock: { now: () => new Date(now) },
-  });
-  const cycle = async (i: number): Promise<StoredResult> => {
-    now = T0 + i * STEP_MS;
-    const { timestamp, ...values } = kiln.tick(now);
-    await source.insertRows([{ timestamp: new Date(timestamp), ...values }]);
-    expect(await runner.runOnce()).toBe('ok');
-    const [latest] = await store.recent({ limit: 1 });
-    return latest!;
-  };
-  return { runner, cycle };
-}
+const { demoStrategy, plantLoop } = mismatchPlant();
 
 const trustOf = (r: StoredResult) => (r.modelTrust as ModelTrustSection).models[DRIVE]!;
 

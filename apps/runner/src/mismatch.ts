@@ -5,6 +5,7 @@ import {
   type MismatchState,
   type MismatchStatus,
   type ModelTrust,
+  type ModelValues,
   type MonitoredPrediction,
   mismatchSettings,
   mismatchStatus,
@@ -18,9 +19,84 @@ import {
 import type { CycleStrategy, ModelMismatchHealth } from './types.ts';
 
 /** A model's training error as a result reports it. */
-function trainingError(trust: ModelTrust | undefined): TrainingError | undefined {
+function trainingError(trust: Pick<ModelTrust, 'training_error'> | undefined): TrainingError | undefined {
   const e = trust?.training_error;
   return e ? { rmse: e.rmse ?? undefined, meanAbs: e.mean_abs ?? undefined } : undefined;
+}
+
+/**
+ * The decision variables' values in a cycle's plant state (in every mode), from the models
+ * evaluated at it: what the tracker feeds the models at the reference cycle.
+ */
+export function observedDecisions(spec: StrategySpec, seen: ModelValues): Record<string, number> {
+  const decisions: Record<string, number> = {};
+  for (const name of strategyDecisionVariables(spec)) {
+    const value = seen.variables[name]?.current;
+    if (typeof value === 'number') decisions[name] = value;
+  }
+  return decisions;
+}
+
+/**
+ * The variables whose values the tracker reads from the models (`ModelValues`): the decision
+ * variables and the predictions it compares with the plant.
+ */
+export function observedVariables(spec: StrategySpec): string[] {
+  const names = new Set(strategyDecisionVariables(spec));
+  for (const m of monitoredPredictions(spec)) names.add(m.variable);
+  return [...names];
+}
+
+/** What the tracker reads from a full `monitor`/`simulate` result: the same numbers `modelValues` gives. */
+export function valuesOfResult(result: CycleResult, names: readonly string[]): ModelValues {
+  const variables: ModelValues['variables'] = {};
+  for (const name of names) {
+    const r = result.variables[name] ?? result.derived_variables[name];
+    if (r) variables[name] = { current: r.user_input_value, value: r.optimizer_suggested_value };
+  }
+  const models: ModelValues['models'] = {};
+  for (const [skill, trust] of Object.entries(result.model_trust.models))
+    models[skill] = { training_error: trust.training_error };
+  return { variables, models };
+}
+
+/** The models a mismatch observation evaluates, reduced to what the tracker reads. */
+export interface ObservedModels {
+  monitor(state: PlantState): Promise<ModelValues>;
+  /** Without it the tracker compares nothing. */
+  simulate?(state: PlantState, decisions: Readonly<Record<string, number>>): Promise<ModelValues>;
+}
+
+const resultModelsOf = new WeakMap<CycleStrategy, ObservedModels>();
+
+/** A strategy's own `monitor`/`simulate` as `ObservedModels`: its full results, reduced. */
+export function resultModels(strategy: CycleStrategy): ObservedModels {
+  let models = resultModelsOf.get(strategy);
+  if (models) return models;
+  const names = observedVariables(strategy.spec);
+  models = {
+    monitor: async (state) => valuesOfResult(await strategy.monitor(state), names),
+    ...(strategy.simulate
+      ? {
+          simulate: async (state: PlantState, decisions: Readonly<Record<string, number>>) =>
+            valuesOfResult(await strategy.simulate!(state, decisions), names),
+        }
+      : {}),
+  };
+  resultModelsOf.set(strategy, models);
+  return models;
+}
+
+/**
+ * The tracker's reference rule over remembered cycles in time order: the newest at or before
+ * `before` (ms), or undefined.
+ */
+export function referenceCycle<T extends { at: number }>(
+  history: readonly T[],
+  before: number,
+): T | undefined {
+  for (let i = history.length - 1; i >= 0; i--) if (history[i]!.at <= before) return history[i];
+  return undefined;
 }
 
 /** One cycle the tracker remembers: its plant state and the decision variables' values in it. */
@@ -122,72 +198,64 @@ export class MismatchTracker {
   }
 
   /**
-   * Compares the models with the plant at this cycle and fills `result.model_trust`. `state` is the
-   * validated plant state of the cycle at `at`, `result` the models evaluated at it (the cycle's
-   * `monitor`, see `prepareCycle`: the sequence depends on the rows alone, in data-time order).
+   * Compares the models with the plant at this cycle and returns each model's status after it.
+   * `state` is the validated plant state of the cycle at `at`, `seen` the models evaluated at it
+   * (the cycle's `monitor`, see `prepareCycle`: the sequence depends on the rows alone, in
+   * data-time order), reduced to the values of `observedVariables`. `models` evaluates the models
+   * at the reference cycle (default: the strategy's `simulate`; a replay passes evaluations it
+   * made ahead, see `ObservationPrefetch`).
    */
   async observe(
     strategy: CycleStrategy,
     version: string | null,
     at: Date,
     state: PlantState,
-    result: CycleResult,
-  ): Promise<void> {
+    seen: ModelValues,
+    models: Pick<ObservedModels, 'simulate'> = resultModels(strategy),
+  ): Promise<Record<string, MismatchStatus>> {
     this.use(strategy.spec, version);
-    if (this.monitored.length === 0) return;
+    const statuses: Record<string, MismatchStatus> = {};
+    if (this.monitored.length === 0) return statuses;
     const settings = mismatchSettings(strategy.spec.models);
-    // The decision variables' values in this cycle's plant state (in every mode).
-    const decisions: Record<string, number> = {};
-    for (const name of strategyDecisionVariables(strategy.spec)) {
-      const value = result.variables[name]?.user_input_value;
-      if (typeof value === 'number') decisions[name] = value;
-    }
+    const decisions = observedDecisions(strategy.spec, seen);
     const reference = this.reference(at.getTime() - settings.horizonS * 1000);
-    if (reference && strategy.simulate) {
-      const predicted = await strategy.simulate(reference.state, decisions);
+    if (reference && models.simulate) {
+      const predicted = await models.simulate(reference.state, decisions);
       for (const m of this.monitored) this.compare(m, predicted, state, settings.filter, strategy);
     }
     this.history.push({ at: at.getTime(), state, decisions });
     this.forget(at.getTime() - settings.horizonS * 1000);
+    const now = new Map<string, MismatchStatus>();
     for (const m of this.monitored) {
-      const thresholds = mismatchThresholds(
-        m.skill,
-        settings,
-        trainingError(result.model_trust.models[m.skill]),
-      );
+      const thresholds = mismatchThresholds(m.skill, settings, trainingError(seen.models[m.skill]));
       const status = mismatchStatus(m, this.states.get(m.skill)!, thresholds);
       this.statuses.set(m.skill, status);
-      const trust = result.model_trust.models[m.skill];
-      if (trust) trust.mismatch = status;
+      now.set(m.skill, status);
     }
     this.updateForced(strategy.spec);
+    // In the order of the models (a result's `model_trust.models`).
+    for (const skill of Object.keys(seen.models)) if (now.has(skill)) statuses[skill] = now.get(skill)!;
+    return statuses;
   }
 
   private compare(
     m: MonitoredPrediction,
-    predicted: CycleResult,
+    predicted: ModelValues,
     state: PlantState,
     filter: number,
     strategy: CycleStrategy,
   ): void {
-    const result = predicted;
-    const p = predicted.variables[m.variable]?.optimizer_suggested_value;
+    const p = predicted.variables[m.variable]?.value;
     const measured = Number(state[m.measuredBy]);
     if (typeof p !== 'number' || !Number.isFinite(p) || !Number.isFinite(measured)) return;
     const settings = mismatchSettings(strategy.spec.models);
-    const thresholds = mismatchThresholds(
-      m.skill,
-      settings,
-      trainingError(result.model_trust.models[m.skill]),
-    );
+    const thresholds = mismatchThresholds(m.skill, settings, trainingError(predicted.models[m.skill]));
     this.states.set(m.skill, updateMismatch(this.states.get(m.skill)!, p, measured, filter, thresholds));
   }
 
   /** The newest remembered cycle at or before `before` (the previous cycle when the horizon is 0). */
   private reference(before: number): Seen | undefined {
-    for (let i = this.history.length - 1; i >= 0; i--)
-      if (this.history[i]!.at <= before) return this.history[i];
-    return undefined;
+    return referenceCycle(this.history, before);
   }
 
   /** Keeps the newest cycle at or before `before` and everything after it. */

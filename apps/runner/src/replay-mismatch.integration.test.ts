@@ -2,78 +2,27 @@
 // history row by row (PGlite, the demo strategy with its ONNX models, a row every 30 minutes, the
 // horizon of the demo delta models), then replays over the same rows, whole and interrupted then
 // resumed, are compared with what the runner recorded, row by row.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
-  createProcessDataSource,
   createReplayStore,
-  createResultStore,
-  type Database,
   type ProcessDataSource,
   type ReplayStore,
   type StoredReplayCycle,
   type StoredResult,
 } from '@po/db';
-import { createDemoKiln, createModelProvider, type DemoKiln, localModelFiles } from '@po/models';
-import { type CompiledStrategy, checkStrategy, compileStrategy } from '@po/rto-engine';
-import { randomName } from '@po/test-kit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, DEMO_DIR } from '../test/helpers.ts';
-import {
-  createRunner,
-  plantColumns,
-  predictionChecks,
-  replayReport,
-  runReplay,
-  staticStrategySource,
-} from './index.ts';
+import { createDemoKiln, type DemoKiln } from '@po/models';
+import type { CompiledStrategy, ModelValues } from '@po/rto-engine';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DRIVE, mismatchPlant, STEP_MS, T0 } from '../test/mismatch-plant.ts';
+import { type CycleStrategy, predictionChecks, replayReport, runReplay } from './index.ts';
 
-const DRIVE = 'im_predict_delta_Kiln_Drive_Current';
-const STEP_MS = 30 * 60_000;
-const T0 = Date.parse('2026-04-01T00:00:00Z');
-const pglite = backends.find((b) => b.name === 'pglite')!;
-
-let db: Database;
-let cleanup: () => Promise<void>;
+const plant = mismatchPlant();
 let replays: ReplayStore;
-const compiled: CompiledStrategy[] = [];
 beforeAll(async () => {
-  ({ db, cleanup } = await pglite.open());
-  replays = await createReplayStore(db);
-});
-afterAll(async () => {
-  await Promise.all(compiled.map((c) => c.dispose()));
-  await cleanup?.();
+  replays = await createReplayStore(plant.db);
 });
 
-type EditableSpec = {
-  skills: Record<string, { class: string; config: Record<string, unknown> }>;
-  models?: unknown;
-};
-
 /**
- * The demo strategy with `edit` applied, compiled with its real models. The optimizer's time
- * budget is lifted so that it stops on its iterations alone: the same row gives the same answer
- * however loaded the machine is.
- */
-async function demoStrategy(edit: (spec: EditableSpec) => void): Promise<CompiledStrategy> {
-  const spec = structuredClone(
-    checkStrategy(await readFile(join(DEMO_DIR, 'strategy.yaml'), 'utf8')).strategy!,
-  ) as unknown as EditableSpec;
-  for (const skill of Object.values(spec.skills))
-    if (skill.class === 'OptimizationSkill')
-      skill.config.options = { ...(skill.config.options as object), max_time_ms: 60_000 };
-  edit(spec);
-  const strategy = await compileStrategy(spec as never, {
-    modelProvider: createModelProvider({ readFile: localModelFiles(join(DEMO_DIR, 'models')) }),
-    version: '1.0.0',
-  });
-  compiled.push(strategy);
-  return strategy;
-}
-
-/**
- * Runs the runner over the kiln's rows as they come: before row i, `plant(i, kiln)` sets the
+ * Runs the runner over the kiln's rows as they come: before row i, `drive(i, kiln)` sets the
  * drift and the operators' setpoints; the row is inserted and one cycle runs. Returns the table
  * (holding every row, for the replays) and the runner's recorded cycles in data-time order.
  */
@@ -81,44 +30,62 @@ async function runnerOver(
   strategy: CompiledStrategy,
   kiln: DemoKiln,
   rows: number,
-  plant: (i: number, kiln: DemoKiln) => void,
+  drive: (i: number, kiln: DemoKiln) => void,
 ): Promise<{ source: ProcessDataSource; recorded: StoredResult[] }> {
-  const table = randomName('pd');
-  const results = randomName('res');
-  const source = createProcessDataSource(db, { table });
-  await source.createProcessDataTable(plantColumns(strategy.spec));
-  const store = await createResultStore(db, {
-    tables: { results, feedback: `${results}_fb`, runnerState: `${results}_st` },
-    dataTable: table,
-  });
-  let now = T0;
-  const runner = createRunner({
-    strategies: staticStrategySource(strategy, '1.0.0'),
-    data: source,
-    results: store,
-    clock: { now: () => new Date(now) },
-  });
+  const { source, cycle } = await plant.plantLoop(strategy, kiln);
   kiln.tick(T0 - STEP_MS);
   const recorded: StoredResult[] = [];
   for (let i = 0; i < rows; i++) {
-    plant(i, kiln);
-    now = T0 + i * STEP_MS;
-    const { timestamp, ...values } = kiln.tick(now);
-    await source.insertRows([{ timestamp: new Date(timestamp), ...values }]);
-    await runner.runOnce();
-    const [latest] = await store.recent({ limit: 1 });
-    expect(latest!.dataTimestamp.getTime()).toBe(now);
-    recorded.push(latest!);
+    drive(i, kiln);
+    recorded.push(await cycle(i));
   }
   return { source, recorded };
+}
+
+/**
+ * The strategy as a worker-pool strategy offers it to a replay: with `evaluateMany` (here in
+ * process, one evaluation after the other as a worker runs them), counting what is asked of it.
+ */
+function batching(strategy: CompiledStrategy) {
+  const asked = { batches: 0, batched: 0, simulate: 0 };
+  const batched: CycleStrategy = {
+    spec: strategy.spec,
+    modelFiles: strategy.modelFiles,
+    optimize: (state, options) => strategy.optimize(state, options),
+    monitor: (state) => strategy.monitor(state),
+    simulate: (state, decisions) => {
+      asked.simulate++;
+      return strategy.simulate(state, decisions);
+    },
+    async evaluateMany(evaluations, names) {
+      asked.batches++;
+      asked.batched += evaluations.length;
+      const settled: PromiseSettledResult<ModelValues>[] = [];
+      for (const e of evaluations) {
+        const evaluation = strategy.modelValues(
+          e.state,
+          names,
+          e.mode === 'monitor' ? undefined : e.decisions,
+        );
+        settled.push(
+          await evaluation.then(
+            (value) => ({ status: 'fulfilled' as const, value }),
+            (reason: unknown) => ({ status: 'rejected' as const, reason }),
+          ),
+        );
+      }
+      return settled;
+    },
+  };
+  return { batched, asked };
 }
 
 /** A replay of the whole table; `stopAfter` interrupts it once that many cycles are stored. */
 async function replay(
   source: ProcessDataSource,
-  strategy: CompiledStrategy,
+  strategy: CycleStrategy,
   rows: number,
-  options: { id?: string; stopAfter?: number } = {},
+  options: { id?: string; stopAfter?: number; lookahead?: number } = {},
 ): Promise<{ id: string; interrupted: boolean; cycles: StoredReplayCycle[] }> {
   const window = { from: new Date(T0), to: new Date(T0 + (rows - 1) * STEP_MS) };
   const id =
@@ -143,6 +110,7 @@ async function replay(
     window,
     concurrency: 4,
     batchSize: 3,
+    ...(options.lookahead ? { lookahead: options.lookahead } : {}),
     signal: controller.signal,
     onProgress: (p) => {
       if (options.stopAfter !== undefined && p.storedNow >= options.stopAfter) controller.abort();
@@ -179,7 +147,12 @@ type Trust = {
 };
 const driveOf = (trust: unknown) => (trust as Trust).models[DRIVE]!;
 
-/** Replays the runner's rows whole, and interrupted then resumed; each equals the runner row by row. */
+/**
+ * Replays the runner's rows whole, and interrupted then resumed; each equals the runner row by
+ * row. The interrupted and resumed replays (and a second whole one) go through the batched
+ * evaluations a worker-pool strategy offers, 5 rows ahead: batch boundaries fall inside the
+ * window, and every model evaluation of the mismatch tracker must come from a batch.
+ */
 async function expectReplaysMatchRunner(
   source: ProcessDataSource,
   strategy: CompiledStrategy,
@@ -194,18 +167,28 @@ async function expectReplaysMatchRunner(
     expect(replayView(c), `row ${i}`).toEqual(expected[i]);
   });
 
-  const first = await replay(source, strategy, rows, { stopAfter: Math.floor(rows / 3) });
+  const { batched, asked } = batching(strategy);
+  const lookahead = 5;
+  const wholeBatched = await replay(source, batched, rows, { lookahead });
+  expect(wholeBatched.cycles.map(replayView)).toEqual(expected);
+  // A monitor per row and a simulate per row after the first (the reference 30 minutes earlier),
+  // in a handful of batches; nothing evaluated one by one.
+  expect(asked).toEqual({ batches: expect.any(Number), batched: 2 * rows - 1, simulate: 0 });
+  expect(asked.batches).toBeLessThanOrEqual(2 * Math.ceil(rows / lookahead));
+
+  const first = await replay(source, batched, rows, { stopAfter: Math.floor(rows / 3), lookahead });
   expect(first.interrupted).toBe(true);
   expect(first.cycles.length).toBeLessThan(rows);
-  const resumed = await replay(source, strategy, rows, { id: first.id });
+  const resumed = await replay(source, batched, rows, { id: first.id, lookahead });
   expect(resumed.interrupted).toBe(false);
   expect(resumed.cycles.map(replayView)).toEqual(expected);
+  expect(asked.simulate).toBe(0);
   return whole;
 }
 
 describe('replay with model-plant mismatch, against the runner (PGlite, demo kiln)', () => {
   it('bias correction: every replayed cycle gets the bias the runner applied, and the report counts them', async () => {
-    const strategy = await demoStrategy((spec) => {
+    const strategy = await plant.demoStrategy((spec) => {
       spec.models = { bias_correction: true, mismatch: { filter: 0.3 } };
     });
     const rows = 18;
@@ -229,7 +212,7 @@ describe('replay with model-plant mismatch, against the runner (PGlite, demo kil
   }, 600_000);
 
   it('a bad critical model forces monitor mode on the same rows as in the runner, and the report counts them', async () => {
-    const strategy = await demoStrategy((spec) => {
+    const strategy = await plant.demoStrategy((spec) => {
       spec.skills[DRIVE]!.config.critical = true;
       spec.models = {
         mismatch: { filter: 0.3, models: { [DRIVE]: { suspect: 8, bad: 16, cusum: 60, slack: 8 } } },

@@ -2,17 +2,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   createProcessDataSource,
-  createReplayStore,
   type Database,
   type ProcessDataSource,
-  type ReplayStore,
   type StoredReplayCycle,
 } from '@po/db';
 import { createDemoKiln, createModelProvider, localModelFiles } from '@po/models';
 import { type CompiledStrategy, compileStrategy } from '@po/rto-engine';
 import { mulberry32, randomName } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, compileDemoStrategy } from '../test/helpers.ts';
+import { backends, compileDemoStrategy, replayStoreOn } from '../test/helpers.ts';
 import { type CycleStrategy, plantColumns, predictionChecks, replayReport, runReplay } from './index.ts';
 
 // Needs PostgreSQL at 127.0.0.1:5432 (PO_TEST_DATABASE_URL); the replay runs the real engine in process.
@@ -30,23 +28,14 @@ afterAll(async () => {
 });
 
 describe.each(postgres)('replay on $name', (backend) => {
-  let db: Database;
-  let cleanup: () => Promise<void>;
-  let store: ReplayStore;
-  beforeAll(async () => {
-    ({ db, cleanup } = await backend.open());
-    store = await createReplayStore(db);
-  });
-  afterAll(async () => {
-    await cleanup?.();
-  });
+  const on = replayStoreOn(backend);
 
   /**
    * The demo kiln's generated history, with a few bad readings so that skips happen, and two
    * missing drive-current readings (held by the input validation: no measurement to compare).
    */
   async function kilnHistory(): Promise<ProcessDataSource> {
-    const source = createProcessDataSource(db, { table: randomName('kiln') });
+    const source = createProcessDataSource(on.db, { table: randomName('kiln') });
     const rows = createDemoKiln({ seed: 7 }).history({ rows: ROWS, start: START }) as Record<
       string,
       unknown
@@ -68,7 +57,7 @@ describe.each(postgres)('replay on $name', (backend) => {
     const id =
       options.id ??
       (
-        await store.create({
+        await on.store.create({
           dataTable: source.table,
           ...window,
           every: options.every ?? 1,
@@ -83,7 +72,7 @@ describe.each(postgres)('replay on $name', (backend) => {
       replayId: id,
       strategy: { version: options.version ?? '1.0.0', strategy },
       data: source,
-      sink: store,
+      sink: on.store,
       window,
       every: options.every ?? 1,
       batchSize: 25,
@@ -92,7 +81,7 @@ describe.each(postgres)('replay on $name', (backend) => {
         if (options.stopAfter !== undefined && p.storedNow >= options.stopAfter) controller.abort();
       },
     });
-    await store.update(id, { status: outcome.interrupted ? 'interrupted' : 'done' });
+    await on.store.update(id, { status: outcome.interrupted ? 'interrupted' : 'done' });
     return { id, outcome };
   }
 
@@ -105,24 +94,24 @@ describe.each(postgres)('replay on $name', (backend) => {
       stored: ROWS,
       interrupted: false,
     });
-    const cycles = await store.cycles(whole.id);
-    const report = replayReport((await store.get(whole.id))!, cycles);
+    const cycles = await on.store.cycles(whole.id);
+    const report = replayReport((await on.store.get(whole.id))!, cycles);
     expect(report.cycles.run + report.cycles.skipped).toBe(ROWS);
     expect(report.cycles.skipped).toBeGreaterThan(0);
     expect(report.rows).toMatchObject({ in_window: ROWS, stored: ROWS, pending: 0, not_selected: 0 });
 
     const first = await replay(source, demo, { stopAfter: 50 });
     expect(first.outcome.interrupted).toBe(true);
-    const partial = await store.cycles(first.id);
+    const partial = await on.store.cycles(first.id);
     expect(partial.length).toBeGreaterThanOrEqual(50);
     expect(partial.length).toBeLessThan(ROWS);
     const resumed = await replay(source, demo, { id: first.id });
     expect(resumed.outcome).toMatchObject({ storedBefore: partial.length, stored: ROWS, interrupted: false });
     expect(resumed.outcome.storedNow).toBe(ROWS - partial.length);
-    const resumedCycles = await store.cycles(first.id);
+    const resumedCycles = await on.store.cycles(first.id);
     expect(comparable(resumedCycles)).toEqual(comparable(cycles));
     // The prediction error is a post-pass in data-time order: a resumed replay gives the same figures.
-    const resumedReport = replayReport((await store.get(first.id))!, resumedCycles);
+    const resumedReport = replayReport((await on.store.get(first.id))!, resumedCycles);
     expect(resumedReport.prediction_error).toEqual(report.prediction_error);
   });
 
@@ -130,16 +119,16 @@ describe.each(postgres)('replay on $name', (backend) => {
     const source = await kilnHistory();
     const { id, outcome } = await replay(source, demo, { every: 7 });
     expect(outcome).toMatchObject({ rowsInWindow: ROWS, selected: Math.ceil(ROWS / 7), interrupted: false });
-    const cycles = await store.cycles(id);
+    const cycles = await on.store.cycles(id);
     expect(cycles.map((c) => c.dataTimestamp.getTime())).toEqual(
       Array.from({ length: Math.ceil(ROWS / 7) }, (_, i) => START.getTime() + i * 7 * 60_000),
     );
-    const report = replayReport((await store.get(id))!, cycles);
+    const report = replayReport((await on.store.get(id))!, cycles);
     expect(report.rows.stored + report.rows.not_selected!).toBe(ROWS);
     // Every 7th minute: a prediction is judged on the first replayed row at least 30 min later (35 min).
     const drive = report.prediction_error.outputs.predicted_Kiln_Drive_Current!;
     expect(drive.pairs).toBeGreaterThan(0);
-    expectFigures(drive, await independentPredictionError(db, id, 'predicted_Kiln_Drive_Current'));
+    expectFigures(drive, await independentPredictionError(on.db, id, 'predicted_Kiln_Drive_Current'));
   });
 
   it("replays the predecessor's strategy over a generated history", async () => {
@@ -161,12 +150,12 @@ describe.each(postgres)('replay on $name', (backend) => {
         timestamp: new Date(START.getTime() + i * 60_000),
         ...Object.fromEntries(columns.map((c) => [c, base[c]! * (1 + 0.01 * (random() - 0.5))])),
       }));
-      const source = createProcessDataSource(db, { table: randomName('pred') });
+      const source = createProcessDataSource(on.db, { table: randomName('pred') });
       await source.createProcessDataTable(columns);
       await source.insertRows(rows);
       const { id, outcome } = await replay(source, predecessor, { version: 'predecessor' });
       expect(outcome).toMatchObject({ rowsInWindow: 60, stored: 60 });
-      const report = replayReport((await store.get(id))!, await store.cycles(id));
+      const report = replayReport((await on.store.get(id))!, await on.store.cycles(id));
       expect(report.cycles.failed).toBe(0);
       expect(report.cycles.solved + report.cycles.held).toBe(60);
       expect(Object.keys(report.decision_variables).length).toBeGreaterThan(0);
@@ -183,7 +172,7 @@ describe.each(postgres)('replay on $name', (backend) => {
           pairs: 59,
           past_last_row: 1,
         });
-        expectFigures(output, await independentPredictionError(db, id, `predicted_${name}`));
+        expectFigures(output, await independentPredictionError(on.db, id, `predicted_${name}`));
         expect(report.prediction_error.outputs[`delta_${name}`]).toMatchObject({
           measured_by: null,
           pairs: 0,
@@ -199,8 +188,8 @@ describe.each(postgres)('replay on $name', (backend) => {
   it('recomputes every figure of the report from replay_results', async () => {
     const source = await kilnHistory();
     const { id } = await replay(source, demo);
-    const report = replayReport((await store.get(id))!, await store.cycles(id));
-    const table = await db.query<Record<string, unknown>>(
+    const report = replayReport((await on.store.get(id))!, await on.store.cycles(id));
+    const table = await on.db.query<Record<string, unknown>>(
       'SELECT * FROM replay_results WHERE replay_id = $1 ORDER BY data_timestamp',
       [id],
     );
@@ -231,7 +220,7 @@ describe.each(postgres)('replay on $name', (backend) => {
       expect(output.pairs + output.without_measurement + output.past_last_row).toBe(output.predictions);
       expect(output.pairs).toBeGreaterThan(100);
       expect(output.past_last_row).toBeGreaterThan(0);
-      expectFigures(output, await independentPredictionError(db, id, `predicted_${name}`));
+      expectFigures(output, await independentPredictionError(on.db, id, `predicted_${name}`));
       expect(errors.outputs[`delta_${name}`]).toMatchObject({
         measured_by: null,
         predictions: 0,
@@ -245,16 +234,7 @@ describe.each(postgres)('replay on $name', (backend) => {
 });
 
 describe.each(backends)('replay keyed by exact data time on $name', (backend) => {
-  let db: Database;
-  let cleanup: () => Promise<void>;
-  let store: ReplayStore;
-  beforeAll(async () => {
-    ({ db, cleanup } = await backend.open());
-    store = await createReplayStore(db);
-  });
-  afterAll(async () => {
-    await cleanup?.();
-  });
+  const on = replayStoreOn(backend);
 
   it('runs two rows within one millisecond as two cycles, and a resume between them runs the second once', async () => {
     const minute = (m: number, micros = '000000') =>
@@ -273,7 +253,7 @@ describe.each(backends)('replay keyed by exact data time on $name', (backend) =>
       string,
       unknown
     >[];
-    const source = createProcessDataSource(db, { table: randomName('same_ms') });
+    const source = createProcessDataSource(on.db, { table: randomName('same_ms') });
     const columns = Object.keys(kiln[0]!).filter((c) => c !== 'timestamp');
     await source.createProcessDataTable(columns);
     await source.insertRows(kiln.map((row, i) => ({ ...row, timestamp: times[i]! })));
@@ -286,7 +266,7 @@ describe.each(backends)('replay keyed by exact data time on $name', (backend) =>
         replayId: id,
         strategy: { version: '1.0.0', strategy: demo },
         data: source,
-        sink: store,
+        sink: on.store,
         window: span,
         concurrency: 1,
         batchSize: 1,
@@ -298,7 +278,7 @@ describe.each(backends)('replay keyed by exact data time on $name', (backend) =>
     };
     const create = async () =>
       (
-        await store.create({
+        await on.store.create({
           dataTable: source.table,
           ...span,
           every: 1,
@@ -314,14 +294,14 @@ describe.each(backends)('replay keyed by exact data time on $name', (backend) =>
       storedNow: times.length,
       interrupted: false,
     });
-    const wholeCycles = await store.cycles(whole);
+    const wholeCycles = await on.store.cycles(whole);
     expect(wholeCycles.map((c) => c.dataTime)).toEqual(times);
-    expect([...(await store.recorded(whole))].sort()).toEqual(times);
+    expect([...(await on.store.recorded(whole))].sort()).toEqual(times);
 
     // Interrupted right after the first row of the pair: the resume runs the second, and nothing twice.
     const parted = await create();
     expect(await run(parted, 4)).toMatchObject({ stored: 4, storedNow: 4, interrupted: true });
-    expect((await store.cycles(parted)).map((c) => c.dataTime)).toEqual(times.slice(0, 4));
+    expect((await on.store.cycles(parted)).map((c) => c.dataTime)).toEqual(times.slice(0, 4));
     expect(await run(parted)).toMatchObject({
       storedBefore: 4,
       storedNow: times.length - 4,
@@ -330,10 +310,10 @@ describe.each(backends)('replay keyed by exact data time on $name', (backend) =>
     });
     // A second resume finds everything stored and runs nothing.
     expect(await run(parted)).toMatchObject({ storedBefore: times.length, storedNow: 0 });
-    const partedCycles = await store.cycles(parted);
+    const partedCycles = await on.store.cycles(parted);
     expect(comparable(partedCycles)).toEqual(comparable(wholeCycles));
     const reportOf = async (id: string, cycles: StoredReplayCycle[]) =>
-      replayReport((await store.get(id))!, cycles);
+      replayReport((await on.store.get(id))!, cycles);
     expect((await reportOf(parted, partedCycles)).prediction_error).toEqual(
       (await reportOf(whole, wholeCycles)).prediction_error,
     );

@@ -7,8 +7,9 @@ import {
   type TimeWindow,
 } from '@po/db';
 import type { CycleResult } from '@po/rto-engine';
-import { type LoadedStrategy, type PreparedCycle, prepareCycle } from './cycle.ts';
+import { type CheckedRow, checkRow, type LoadedStrategy, type PreparedCycle, prepareCycle } from './cycle.ts';
 import { MismatchTracker } from './mismatch.ts';
+import { ObservationPrefetch } from './observation-prefetch.ts';
 import { measuredReadings, measuringColumns, predictionChecks } from './prediction-error.ts';
 import type { InputIssue, PlantRow } from './types.ts';
 import { InputValidator, plantColumns } from './validation.ts';
@@ -58,6 +59,17 @@ export interface ReplayOptions {
   batchSize?: number;
   /** Where the model-plant mismatch monitor says a critical model went bad or recovered. Default silent. */
   logger?: Logger;
+  /**
+   * Rows validated, and evaluated for the mismatch tracker, ahead of the cycles: the evaluations of
+   * that many rows go to the strategy in a few batches (`CycleStrategy.evaluateMany`). Default 64.
+   */
+  lookahead?: number;
+}
+
+/** A selected row (with its exact time) after the column check and the input validation. */
+interface CheckedReplayRow {
+  row: PlantRow & { time: ExactTime };
+  checked: CheckedRow;
 }
 
 export interface ReplayProgress {
@@ -88,9 +100,13 @@ export interface ReplayOutcome extends ReplayProgress {
  * `prepareCycle`): the replay's own tracker is read and advanced row by row in data-time order
  * in this loop, and each cycle runs, possibly later and in parallel with others, with what the
  * tracker knew before its row (monitor mode forced by a bad critical model, the biases of
- * `models.bias_correction`) and the statuses after it (`model_trust`). Advancing is cheap next
- * to a cycle (the models evaluated at the row and at the horizon's reference row, no
- * optimization), so the state is not persisted: a resume advances it again over the stored rows.
+ * `models.bias_correction`) and the statuses after it (`model_trust`). What the tracker
+ * evaluates depends on the rows alone (the models at the row, and at the horizon's reference row
+ * with this row's decision values; never the biases, the mode or a cycle's result), so rows are
+ * validated `lookahead` ahead and those evaluations made in batches (`ObservationPrefetch`,
+ * through `CycleStrategy.evaluateMany` when the strategy has it), while the cycles of the rows
+ * before run; the tracker then takes them in row order. Advancing costs no optimization, so the
+ * state is not persisted: a resume advances it again over the stored rows.
  *
  * Resumable: rows already stored for `replayId` are validated again and observed by the
  * mismatch tracker (to rebuild both states) but not run, and the sink stores each data time
@@ -109,11 +125,69 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayOutcome> 
   const already = await sink.recorded(replayId);
   const validator = new InputValidator();
   const mismatch = new MismatchTracker(options.logger ?? silentLogger);
+  const { spec } = strategy.strategy;
+  const prefetch = mismatch.monitors(spec, strategy.version)
+    ? new ObservationPrefetch(strategy.strategy)
+    : undefined;
+  const lookahead = Math.max(1, options.lookahead ?? 64);
   const progress = { rowsInWindow, selected, stored: 0, storedNow: 0 };
   const queue = cycleQueue(options, progress);
   let index = 0;
   let after: string | undefined; // exact text (microseconds): a page boundary loses no row
   let interrupted = false;
+
+  /** Prepares, observes and queues checked rows in data-time order. */
+  const feed = async (rows: readonly CheckedReplayRow[]) => {
+    for (const { row, checked } of rows) {
+      if (options.signal?.aborted) {
+        interrupted = true;
+        return;
+      }
+      const prepared = prepareCycle(
+        strategy,
+        columns,
+        row,
+        {
+          validator,
+          clock: { now: () => row.timestamp },
+          mode: options.mode,
+          mismatch,
+          ...(prefetch ? { observationModels: prefetch } : {}),
+        },
+        checked,
+      );
+      // Before the next row is prepared, stored rows too: the tracker sees every row in order.
+      if (!('record' in prepared)) await prepared.observe();
+      if (already.has(row.time)) progress.stored++;
+      else {
+        const issues =
+          'record' in prepared
+            ? (prepared.record.substitutions as InputIssue[] | undefined)
+            : prepared.issues;
+        await queue.add(prepared, measuredReadings(measuring, row.values, issues));
+      }
+    }
+  };
+  // The rows checked last, with their mismatch evaluations under way: fed when the next rows are
+  // checked (or at the end), so that the pool evaluates one batch while the cycles of the one
+  // before run.
+  let ahead: { rows: CheckedReplayRow[]; evaluated: Promise<void> } | undefined;
+  const handOver = async (rows: CheckedReplayRow[]) => {
+    const evaluated = prefetch
+      ? prefetch.prefetch(
+          rows.flatMap(({ row, checked }) =>
+            'state' in checked ? [{ at: row.timestamp.getTime(), state: checked.state }] : [],
+          ),
+        )
+      : Promise.resolve();
+    const previous = ahead;
+    ahead = { rows, evaluated };
+    if (previous) {
+      await previous.evaluated;
+      await feed(previous.rows);
+    }
+  };
+  let checking: CheckedReplayRow[] = [];
   try {
     for (;;) {
       const page = await options.data.between(window, columns, {
@@ -121,39 +195,36 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayOutcome> 
         limit: options.pageSize ?? 2000,
       });
       if (page.length === 0) break;
-      for (const row of page) {
+      for (const plantRow of page) {
         if (index++ % every !== 0) continue;
         if (options.signal?.aborted) {
           interrupted = true;
           break;
         }
-        const clock = { now: () => row.timestamp };
         const time = exactTime(
-          row.time ?? row.timestamp,
-          `plant row ${row.time ?? row.timestamp.toISOString()}`,
+          plantRow.time ?? plantRow.timestamp,
+          `plant row ${plantRow.time ?? plantRow.timestamp.toISOString()}`,
         );
-        const exact = { ...row, time };
-        const prepared = prepareCycle(strategy, columns, exact, {
-          validator,
-          clock,
-          mode: options.mode,
-          mismatch,
-        });
-        // Before the next row is prepared, stored rows too: the tracker sees every row in order.
-        if (!('record' in prepared)) await prepared.observe();
-        if (already.has(time)) progress.stored++;
-        else {
-          const issues =
-            'record' in prepared
-              ? (prepared.record.substitutions as InputIssue[] | undefined)
-              : prepared.issues;
-          await queue.add(prepared, measuredReadings(measuring, row.values, issues));
+        const row = { ...plantRow, time };
+        // The input validation in time order, ahead of the tracker (it depends on the rows alone).
+        const checked = checkRow(strategy, columns, row, { validator, clock: { now: () => row.timestamp } });
+        checking.push({ row, checked });
+        if (checking.length >= lookahead) {
+          const rows = checking;
+          checking = [];
+          await handOver(rows);
+          if (interrupted) break;
         }
       }
       if (interrupted) break;
       after = page[page.length - 1]!.time;
     }
+    if (!interrupted) {
+      await handOver(checking);
+      if (!interrupted) await handOver([]);
+    }
   } finally {
+    await ahead?.evaluated;
     await queue.drain();
   }
   const storedBefore = progress.stored - progress.storedNow;

@@ -1,4 +1,4 @@
-import type { CompiledStrategy, MismatchStatus } from '@po/rto-engine';
+import type { CompiledStrategy, MismatchStatus, ModelValues, PlantState } from '@po/rto-engine';
 
 /**
  * The part of a compiled strategy a cycle calls: a `CompiledStrategy` from `@po/rto-engine`,
@@ -9,7 +9,25 @@ import type { CompiledStrategy, MismatchStatus } from '@po/rto-engine';
  */
 export type CycleStrategy = Pick<CompiledStrategy, 'spec' | 'optimize' | 'monitor' | 'modelFiles'> &
   /** Model-plant mismatch monitoring feeds the models what the plant did through it; without it there is none. */
-  Partial<Pick<CompiledStrategy, 'simulate'>>;
+  Partial<Pick<CompiledStrategy, 'simulate'>> &
+  /** The variable values alone (no result built): a replay's mismatch observations use it when there. */
+  Partial<Pick<CompiledStrategy, 'modelValues'>> & {
+    /**
+     * Several `monitor`/`simulate` evaluations at once, reduced to the values of the variables
+     * `names` as `modelValues` gives them, each settled on its own as the strategy's own call would
+     * settle (a worker-pool strategy: one task). Optional: without it a replay makes the calls
+     * one by one.
+     */
+    evaluateMany?(
+      evaluations: readonly ModelEvaluation[],
+      names: readonly string[],
+    ): Promise<PromiseSettledResult<ModelValues>[]>;
+  };
+
+/** One model evaluation: the models at a plant state holding the setpoints (`monitor`), or with given decision values (`simulate`). */
+export type ModelEvaluation =
+  | { mode: 'monitor'; state: PlantState }
+  | { mode: 'simulate'; state: PlantState; decisions?: Readonly<Record<string, number>> };
 
 /** One plant row. */
 export interface PlantRow {

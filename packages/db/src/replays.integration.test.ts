@@ -15,20 +15,38 @@ const postgres = backends.filter((b) => b.name === 'postgres');
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const at = (minute: number) => new Date(T0 + minute * 60_000);
 
-describe.each(postgres)('replays on $name', (backend) => {
-  let db: Database;
-  let cleanup: () => Promise<void>;
-  let store: ReplayStore;
+/**
+ * The database and replay store of one `describe` block on `backend`: opened in its `beforeAll`,
+ * removed in its `afterAll`. Read `db` and `store` inside tests.
+ */
+function replayStoreOn(backend: (typeof backends)[number]): { db: Database; store: ReplayStore } {
+  let opened: { db: Database; store: ReplayStore; cleanup: () => Promise<void> } | undefined;
   beforeAll(async () => {
-    ({ db, cleanup } = await backend.open());
-    store = await createReplayStore(db);
+    const { db, cleanup } = await backend.open();
+    opened = { db, cleanup, store: await createReplayStore(db) };
   });
   afterAll(async () => {
-    await cleanup?.();
+    await opened?.cleanup();
   });
+  const get = () => {
+    if (!opened) throw new Error(`replayStoreOn(${backend.name}): the database opens in beforeAll`);
+    return opened;
+  };
+  return {
+    get db() {
+      return get().db;
+    },
+    get store() {
+      return get().store;
+    },
+  };
+}
+
+describe.each(postgres)('replays on $name', (backend) => {
+  const on = replayStoreOn(backend);
 
   const newReplay = () =>
-    store.create({
+    on.store.create({
       dataTable: 'process_data',
       from: at(0),
       to: at(9),
@@ -50,30 +68,32 @@ describe.each(postgres)('replays on $name', (backend) => {
         Fuel: { current: 1, recommended: 2, lower_bound: 0, upper_bound: 2, at_bound: 'upper' as const },
       },
     });
-    expect(await store.record(replay.id, [cycle(2, 5), cycle(1, 4)])).toBe(2);
-    expect(await store.record(replay.id, [cycle(2, 99), cycle(3, 6)])).toBe(1);
-    const cycles = await store.cycles(replay.id);
+    expect(await on.store.record(replay.id, [cycle(2, 5), cycle(1, 4)])).toBe(2);
+    expect(await on.store.record(replay.id, [cycle(2, 99), cycle(3, 6)])).toBe(1);
+    const cycles = await on.store.cycles(replay.id);
     expect(cycles.map((c) => [c.dataTimestamp.getTime(), c.costAtCurrent])).toEqual([
       [at(1).getTime(), 4],
       [at(2).getTime(), 5],
       [at(3).getTime(), 6],
     ]);
     expect(cycles[0]).toMatchObject({ costRecommended: null, decisions: { Fuel: { at_bound: 'upper' } } });
-    expect([...(await store.recorded(replay.id))].sort()).toEqual([1, 2, 3].map((m) => exactTime(at(m))));
-    await store.update(replay.id, { status: 'done', counts: { ok: 3 } });
-    expect(await store.get(replay.id)).toMatchObject({ status: 'done', counts: { ok: 3 } });
+    expect([...(await on.store.recorded(replay.id))].sort()).toEqual([1, 2, 3].map((m) => exactTime(at(m))));
+    await on.store.update(replay.id, { status: 'done', counts: { ok: 3 } });
+    expect(await on.store.get(replay.id)).toMatchObject({ status: 'done', counts: { ok: 3 } });
   });
 
   it('names what is wrong: an unknown replay, a bad every', async () => {
-    await expect(store.update('nope', { status: 'done' })).rejects.toMatchObject({ code: 'UNKNOWN_REPLAY' });
+    await expect(on.store.update('nope', { status: 'done' })).rejects.toMatchObject({
+      code: 'UNKNOWN_REPLAY',
+    });
     await expect(
-      store.create({ dataTable: 'd', from: at(0), to: at(1), every: 0, strategyKey: 'k' }),
+      on.store.create({ dataTable: 'd', from: at(0), to: at(1), every: 0, strategyKey: 'k' }),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('every') });
-    expect(await store.get('nope')).toBeUndefined();
+    expect(await on.store.get('nope')).toBeUndefined();
   });
 
   it('reads plant rows of a window in pages, in time order', async () => {
-    const source = createProcessDataSource(db, { table: 'pd_window' });
+    const source = createProcessDataSource(on.db, { table: 'pd_window' });
     await source.createProcessDataTable(['Feed']);
     await source.insertRows(Array.from({ length: 20 }, (_, m) => ({ timestamp: at(m), Feed: m })));
     const window = { from: at(5), to: at(14) };
@@ -87,23 +107,14 @@ describe.each(postgres)('replays on $name', (backend) => {
 });
 
 describe.each(backends)('replay cycles keyed by exact time on $name', (backend) => {
-  let db: Database;
-  let cleanup: () => Promise<void>;
-  let store: ReplayStore;
-  beforeAll(async () => {
-    ({ db, cleanup } = await backend.open());
-    store = await createReplayStore(db);
-  });
-  afterAll(async () => {
-    await cleanup?.();
-  });
+  const on = replayStoreOn(backend);
 
   it('stores two cycles within one millisecond apart, each once, and reads them back exactly', async () => {
     const predictionChecks = {
       horizon_s: 0,
       outputs: { predicted_X: { model: 'm', measured_by: 'X', inferred: true } },
     };
-    const replay = await store.create({
+    const replay = await on.store.create({
       dataTable: 'process_data',
       from: at(0),
       to: at(9),
@@ -111,7 +122,7 @@ describe.each(backends)('replay cycles keyed by exact time on $name', (backend) 
       strategyKey: 'k',
       predictionChecks,
     });
-    expect((await store.get(replay.id))!.predictionChecks).toEqual(predictionChecks);
+    expect((await on.store.get(replay.id))!.predictionChecks).toEqual(predictionChecks);
     const cycle = (dataTime: string, x: number | null) => ({
       dataTimestamp: new Date(dataTime),
       dataTime,
@@ -120,17 +131,17 @@ describe.each(backends)('replay cycles keyed by exact time on $name', (backend) 
     });
     const a = '2026-03-01T00:01:00.000100Z';
     const b = '2026-03-01T00:01:00.000900Z';
-    expect(await store.record(replay.id, [cycle(a, 1)])).toBe(1);
-    expect(await store.record(replay.id, [cycle(b, 2), cycle(a, 99)])).toBe(1);
-    expect([...(await store.recorded(replay.id))].sort()).toEqual([a, b]);
-    const cycles = await store.cycles(replay.id);
+    expect(await on.store.record(replay.id, [cycle(a, 1)])).toBe(1);
+    expect(await on.store.record(replay.id, [cycle(b, 2), cycle(a, 99)])).toBe(1);
+    expect([...(await on.store.recorded(replay.id))].sort()).toEqual([a, b]);
+    const cycles = await on.store.cycles(replay.id);
     expect(cycles.map((c) => [c.dataTime, c.measured])).toEqual([
       [a, { X: 1 }],
       [b, { X: 2 }],
     ]);
     // A time with a zone offset is the same instant as its UTC text.
-    expect(await store.record(replay.id, [cycle('2026-03-01T01:31:00.0009+01:30', 3)])).toBe(0);
-    await expect(store.record(replay.id, [cycle('yesterday', 1)])).rejects.toMatchObject({
+    expect(await on.store.record(replay.id, [cycle('2026-03-01T01:31:00.0009+01:30', 3)])).toBe(0);
+    await expect(on.store.record(replay.id, [cycle('yesterday', 1)])).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
       message: expect.stringContaining("dataTime 'yesterday'"),
     });

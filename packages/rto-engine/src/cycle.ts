@@ -58,7 +58,11 @@ function applyModelBias(setup: CycleSetup, ws: Workspace, req: CycleRequest): Ma
  * current value becomes what was computed; at the optimization skill the state so far
  * becomes the base of every candidate row and `optimize` runs.
  */
-async function runTasks(plan: StrategyPlan, ws: Workspace, optimize: () => Promise<void>): Promise<void> {
+export async function runTasks(
+  plan: StrategyPlan,
+  ws: Workspace,
+  optimize: () => Promise<void>,
+): Promise<void> {
   const size = plan.names.length;
   for (let v = 0; v < size; v++) ws.dof[v]![0] = ws.current[v]!;
   for (const task of plan.taskSequences) {
@@ -126,7 +130,7 @@ export async function evaluateGradientBatch(
 }
 
 /** Fills current values from the plant state; missing required values and bad numbers are errors. */
-function readPlantState(plan: StrategyPlan, ws: Workspace, state: PlantState): boolean[] {
+export function readPlantState(plan: StrategyPlan, ws: Workspace, state: PlantState): boolean[] {
   if (state === null || typeof state !== 'object' || Array.isArray(state)) {
     throw new InputDataError('input data must be an object mapping variable names to numbers');
   }

@@ -7,6 +7,7 @@ import {
 } from '@po/core';
 import { evaluateBatch, evaluateGradientBatch, runCycle } from './cycle.ts';
 import { type StrategyIssue, StrategyValidationError } from './errors.ts';
+import { modelValues } from './model-values.ts';
 import { createOptimizer } from './optimizer/index.ts';
 import { independentModelRun, type ModelSkillPlan, planStrategy, type StrategyPlan } from './plan.ts';
 import type { SkillSpec, StrategySpec } from './schema.ts';
@@ -84,6 +85,8 @@ function compiled(
     simulate: (state, decisions = {}) =>
       withWorkspace((ws) => runCycle(setup, ws, state, { mode: 'simulate', decisions })),
     monitor: (state) => withWorkspace((ws) => runCycle(setup, ws, state, { mode: 'monitor' })),
+    modelValues: (state, names, decisions) =>
+      withWorkspace((ws) => modelValues(setup, ws, state, names, decisions)),
     evaluate: (state, points, count) => withWorkspace((ws) => evaluateBatch(plan, ws, state, points, count)),
     evaluateGradient: (state, points, count) =>
       withWorkspace((ws) => evaluateGradientBatch(plan, ws, state, points, count)),

@@ -28,6 +28,7 @@ export {
   mismatchThresholds,
   updateMismatch,
 } from './mismatch-monitor.ts';
+export type { ModelValues } from './model-values.ts';
 export { createOptimizer, optimizerNames } from './optimizer/index.ts';
 export type {
   BoundedProblem,

@@ -1,6 +1,7 @@
 import type { ModelFile, ModelProvider } from '@po/core';
 import type { StrategyIssue } from './errors.ts';
 import type { StrategyLimits } from './limits.ts';
+import type { ModelValues } from './model-values.ts';
 import type { Optimizer } from './optimizer/types.ts';
 import type { StrategyPlan } from './plan.ts';
 import type { CycleResult } from './result-schema.ts';
@@ -54,6 +55,16 @@ export interface CompiledStrategy {
   simulate(state: PlantState, decisions?: Readonly<Record<string, number>>): Promise<CycleResult>;
   /** Monitor mode: predictions and constraint scores at the current values, no recommendation. */
   monitor(state: PlantState): Promise<CycleResult>;
+  /**
+   * The values of the variables `names` as `monitor` (no `decisions`) or `simulate` (with them)
+   * would report them, and every model's training error, without building a result (see
+   * `ModelValues`): for a mismatch monitor's many evaluations.
+   */
+  modelValues(
+    state: PlantState,
+    names: readonly string[],
+    decisions?: Readonly<Record<string, number>>,
+  ): Promise<ModelValues>;
   /**
    * The cost at `count` candidate points for one plant state, in one batch: `points` holds
    * `count` rows of decision values (row-major, `decisionVariables` order). A non-finite

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { localModelFiles } from '@po/models';
+import type { CycleResult } from '@po/rto-engine';
 import { afterAll, describe, expect, it } from 'vitest';
 import { wideModelFiles } from '../testing/wide-models.ts';
 import { bundleFromFiles, bundleKey, strategyFilePaths } from './bundle.ts';
@@ -36,6 +37,40 @@ describe('createCyclePool', () => {
     const error = await pool.run({ kind: 'describe', bundle: invalid }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'STRATEGY_INVALID', issues: expect.arrayContaining([]) });
     expect((error as CycleTaskError).issues!.length).toBeGreaterThan(0);
+  });
+
+  it('evaluate: several evaluations in one task, each as its own task answers (reduced to the named values), a failing one alone', async () => {
+    const bundle = await bundleFromFiles(text, localModelFiles(`${DEMO}models`), { version: '2.0.0' });
+    const monitored = await pool.run({ kind: 'monitor', bundle, state });
+    const decisions = { Kiln_Coal_PV: state.Kiln_Coal_PV! + 0.5 };
+    const simulated = await pool.run({ kind: 'simulate', bundle, state, decisions });
+    const names = ['Kiln_Coal_PV', ...Object.keys(monitored.predicted_variables)];
+    const outcomes = await pool.run({
+      kind: 'evaluate',
+      bundle,
+      evaluations: [
+        { mode: 'monitor', state },
+        { mode: 'simulate', state: {}, decisions },
+        { mode: 'simulate', state, decisions },
+      ],
+      names,
+    });
+    // The very numbers of the full results.
+    const values = (r: CycleResult) => ({
+      variables: Object.fromEntries(
+        names.map((n) => [
+          n,
+          { current: r.variables[n]!.user_input_value, value: r.variables[n]!.optimizer_suggested_value },
+        ]),
+      ),
+      models: Object.fromEntries(
+        Object.entries(r.model_trust.models).map(([s, t]) => [s, { training_error: t.training_error }]),
+      ),
+    });
+    expect(outcomes.map((o) => o.ok)).toEqual([true, false, true]);
+    expect(outcomes[0]!.ok && outcomes[0]!.result).toEqual(values(monitored));
+    expect(outcomes[2]!.ok && outcomes[2]!.result).toEqual(values(simulated));
+    expect(!outcomes[1]!.ok && outcomes[1]!.error).toMatchObject({ code: 'INPUT_INVALID' });
   });
 
   it('aborts a task with a signal (TIMEOUT), and the pool keeps working', async () => {

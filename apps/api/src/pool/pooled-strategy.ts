@@ -1,12 +1,19 @@
-import type { CycleOptions, PlantState, StrategySpec } from '@po/rto-engine';
+import type { CycleOptions, ModelValues, PlantState, StrategySpec } from '@po/rto-engine';
+import type { ModelEvaluation } from '@po/runner';
 import type { RunnableStrategy } from '../types.ts';
 import type { StrategyBundle } from './bundle.ts';
 import type { CycleExecutor } from './pool.ts';
+import { CycleTaskError } from './protocol.ts';
 
 /** A `RunnableStrategy` whose cycles run in the pool; `bundle` is what it was compiled from. */
 export interface PooledStrategy extends RunnableStrategy {
   readonly version: string | null;
   readonly bundle: StrategyBundle;
+  /** Several evaluations in one pool task (`evaluate`), reduced to `names`' values, each settled on its own. */
+  evaluateMany(
+    evaluations: readonly ModelEvaluation[],
+    names: readonly string[],
+  ): Promise<PromiseSettledResult<ModelValues>[]>;
 }
 
 /**
@@ -48,6 +55,15 @@ export async function pooledStrategy(
     },
     monitor(state: PlantState) {
       return executor.run({ kind: 'monitor', bundle, state });
+    },
+    async evaluateMany(evaluations: readonly ModelEvaluation[], names: readonly string[]) {
+      const outcomes = await executor.run({ kind: 'evaluate', bundle, evaluations, names });
+      return outcomes.map(
+        (o): PromiseSettledResult<ModelValues> =>
+          o.ok
+            ? { status: 'fulfilled', value: o.result }
+            : { status: 'rejected', reason: new CycleTaskError(o.error) },
+      );
     },
   };
 }

@@ -1,10 +1,24 @@
 import { isPoError, PoError } from '@po/core';
-import type { CycleResult, PlantState, StrategyIssue } from '@po/rto-engine';
+import type { CycleResult, ModelValues, PlantState, StrategyIssue } from '@po/rto-engine';
+import type { ModelEvaluation } from '@po/runner';
 import type { ValidationReport } from '../schemas.ts';
 import type { StrategyBundle } from './bundle.ts';
 
 /** What a worker can do with a bundle. */
-export type CycleTaskKind = 'optimize' | 'simulate' | 'monitor' | 'validate' | 'describe' | 'files';
+export type CycleTaskKind =
+  | 'optimize'
+  | 'simulate'
+  | 'monitor'
+  | 'evaluate'
+  | 'validate'
+  | 'describe'
+  | 'files';
+
+/** One model evaluation of an `evaluate` task: what `monitor` or `simulate` does (the runner's type). */
+export type Evaluation = ModelEvaluation;
+
+/** One evaluation's answer: its values, or its error (one failing does not fail the others). */
+export type EvaluationOutcome = { ok: true; result: ModelValues } | { ok: false; error: SerializedError };
 
 /** One task for the pool: a bundle plus what to do with it. Plain data (it crosses threads). */
 export type CycleTask =
@@ -24,6 +38,17 @@ export type CycleTask =
       decisions?: Readonly<Record<string, number>>;
     }
   | { kind: 'monitor'; bundle: StrategyBundle; state: PlantState }
+  /**
+   * Several evaluations in one task, run in order, each reduced to the values of the variables
+   * `names` (`CompiledStrategy.modelValues`: no result is built): a replay's model-plant mismatch
+   * observations of many rows, one small message instead of a full result per row.
+   */
+  | {
+      kind: 'evaluate';
+      bundle: StrategyBundle;
+      evaluations: readonly Evaluation[];
+      names: readonly string[];
+    }
   /** Validates by compiling (models included). Never fails for a property of the strategy. */
   | {
       kind: 'validate';
@@ -75,7 +100,7 @@ export interface SerializedError {
 export type TaskOutcome =
   | {
       ok: true;
-      result: CycleResult | ValidationReport | StrategyDescription | string[];
+      result: CycleResult | EvaluationOutcome[] | ValidationReport | StrategyDescription | string[];
       compiled: 'cached' | 'compiled';
     }
   | { ok: false; error: SerializedError };
@@ -85,6 +110,7 @@ export interface TaskResults {
   optimize: CycleResult;
   simulate: CycleResult;
   monitor: CycleResult;
+  evaluate: EvaluationOutcome[];
   validate: ValidationReport;
   describe: StrategyDescription;
   files: string[];

@@ -17,6 +17,8 @@ import { LRUCache } from 'lru-cache';
 import { type StrategyBundle, strategyFilePaths } from './bundle.ts';
 import {
   type CycleTask,
+  type Evaluation,
+  type EvaluationOutcome,
   GATE_CLOSED,
   type PooledTask,
   type StrategyDescription,
@@ -136,6 +138,27 @@ function describe(strategy: CompiledStrategy): StrategyDescription {
   };
 }
 
+async function evaluate(
+  strategy: CompiledStrategy,
+  evaluations: readonly Evaluation[],
+  names: readonly string[],
+): Promise<EvaluationOutcome[]> {
+  const outcomes: EvaluationOutcome[] = [];
+  for (const e of evaluations) {
+    try {
+      const result = await strategy.modelValues(
+        e.state,
+        names,
+        e.mode === 'monitor' ? undefined : e.decisions,
+      );
+      outcomes.push({ ok: true, result });
+    } catch (error) {
+      outcomes.push({ ok: false, error: serializeError(error) });
+    }
+  }
+  return outcomes;
+}
+
 /** Runs one task. Piscina calls this with the task posted by the pool. */
 export default async function runPooledTask({ task, gate: shared }: PooledTask): Promise<TaskOutcome> {
   gate = new Int32Array(shared);
@@ -178,6 +201,12 @@ async function runTask(task: CycleTask): Promise<TaskOutcome> {
         };
       case 'monitor':
         return { ok: true, result: await strategy.monitor(task.state), compiled: compiledHow };
+      case 'evaluate':
+        return {
+          ok: true,
+          result: await evaluate(strategy, task.evaluations, task.names),
+          compiled: compiledHow,
+        };
     }
   } catch (e) {
     return { ok: false, error: serializeError(e) };

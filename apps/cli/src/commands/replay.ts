@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { Writable } from 'node:stream';
 import { createCyclePool } from '@po/api';
 import { openDatabase, type Replay } from '@po/db';
 import { type ReplayProgress, type ReplayReport, replayReport } from '@po/runner';
@@ -6,6 +7,7 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import type { Output } from '../io.ts';
+import { createLogger } from '../logger.ts';
 import { PGLITE_TEMPLATES } from '../service/pglite-template.ts';
 import {
   choiceOf,
@@ -93,6 +95,9 @@ function checkFlags(flags: ReplayFlags) {
 async function runReplayCommand(flags: ReplayFlags, output: Output): Promise<void> {
   const { threads, window } = checkFlags(flags);
   const settings = readSettings(flags);
+  // The service's log (a critical model gone bad or recovered), on stderr: stdout holds the
+  // progress and the report.
+  const logger = createLogger(settings, output.isTTY, { destination: logStream(output, flags) });
   const db = await openDatabase({
     url: settings.database.url,
     dataDir: settings.database.pglite_dir,
@@ -113,6 +118,7 @@ async function runReplayCommand(flags: ReplayFlags, output: Output): Promise<voi
           concurrency: threads * 2,
           signal: controller.signal,
           onProgress,
+          logger: logger.child({ replay: replay.id }),
         }),
       );
     const replays: Replay[] = [];
@@ -168,6 +174,20 @@ function interrupted(output: Output, flags: ReplayFlags, replay: Replay): never 
 function printReports(output: Output, flags: ReplayFlags, reports: ReplayReport[]): void {
   if (flags.json) output.out(JSON.stringify({ event: 'report', reports }));
   else output.out(formatReplayReports(reports));
+}
+
+/**
+ * Where `po replay` logs: stderr, line by line; with the progress bar (a terminal, no --json),
+ * each line first clears the bar's line, and the bar draws itself again below at its next update.
+ */
+function logStream(output: Output, flags: ReplayFlags): Writable {
+  const bar = output.isTTY && !flags.json;
+  return new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      output.err(`${bar ? '\r\x1b[2K' : ''}${chunk.toString()}`);
+      done();
+    },
+  });
 }
 
 /** Runs `work` with a progress bar (terminal) or JSON progress lines (--json: stdout; not a terminal: stderr). */
