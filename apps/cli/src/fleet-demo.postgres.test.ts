@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { type Database, openDatabase } from '@po/db';
 import { randomName, TEST_DATABASE_URL, tempDir, waitFor } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fleetEnv } from '../test/fleet.ts';
 import { po, root } from '../test/po.ts';
 
 const schema = randomName('po_fleet_demo');
@@ -65,19 +66,7 @@ async function resultsByVersion(after = new Date(0)) {
 beforeAll(async () => {
   dir = await tempDir('po-fleet-demo');
   db = await openDatabase({ url: TEST_DATABASE_URL, schema });
-  env = {
-    DATABASE_URL: TEST_DATABASE_URL,
-    PO_DATABASE_SCHEMA: schema,
-    PO_FLEET_QUEUE_SCHEMA: `${schema}_q`,
-    PO_STORE: 'local',
-    PO_LOCAL_STORE_DIR: join(dir.path, 'store'),
-    PO_METADATA_DIR: join(dir.path, 'metadata'),
-    PO_THREADS: '1',
-    PO_FLEET_CONCURRENCY: '2',
-    PO_LOG_PRETTY: 'false',
-    PO_PORT: '0',
-    NO_COLOR: '1',
-  };
+  env = fleetEnv(schema, dir.path);
 });
 
 afterAll(async () => {

@@ -23,6 +23,27 @@ export interface FleetDemo {
 }
 
 /**
+ * The settings of a fleet's `po` child processes on the test PostgreSQL: the database and its
+ * queue in schemas of their own (`schema`, `<schema>_q`), a local store and metadata folder
+ * below `dir`, one worker thread, two fleet jobs at a time, JSON logs, any free port.
+ */
+export function fleetEnv(schema: string, dir: string): Record<string, string> {
+  return {
+    DATABASE_URL: TEST_DATABASE_URL,
+    PO_DATABASE_SCHEMA: schema,
+    PO_FLEET_QUEUE_SCHEMA: `${schema}_q`,
+    PO_STORE: 'local',
+    PO_LOCAL_STORE_DIR: join(dir, 'store'),
+    PO_METADATA_DIR: join(dir, 'metadata'),
+    PO_THREADS: '1',
+    PO_FLEET_CONCURRENCY: '2',
+    PO_LOG_PRETTY: 'false',
+    PO_PORT: '0',
+    NO_COLOR: '1',
+  };
+}
+
+/**
  * Seeds the demo fleet, starts its feeder and a hybrid fleet `po start`, and waits for each
  * unit's first ok cycle. `keepFeeding: false` stops the feeder then (a quiet fleet for tests
  * that only read pages, next to other timed work).
@@ -32,20 +53,10 @@ export async function startFleetDemo(options: { keepFeeding?: boolean } = {}): P
   const dir = await tempDir('po-units-dashboard');
   const db = await openDatabase({ url: TEST_DATABASE_URL, schema });
   const env: Record<string, string> = {
-    DATABASE_URL: TEST_DATABASE_URL,
-    PO_DATABASE_SCHEMA: schema,
-    PO_FLEET_QUEUE_SCHEMA: `${schema}_q`,
-    PO_STORE: 'local',
-    PO_LOCAL_STORE_DIR: join(dir.path, 'store'),
-    PO_METADATA_DIR: join(dir.path, 'metadata'),
-    PO_THREADS: '1',
-    PO_FLEET_CONCURRENCY: '2',
-    PO_LOG_PRETTY: 'false',
-    PO_PORT: '0',
+    ...fleetEnv(schema, dir.path),
     PO_VIEWER_TOKEN: TOKENS.viewer,
     PO_OPERATOR_TOKEN: TOKENS.operator,
     PO_ENGINEER_TOKEN: TOKENS.engineer,
-    NO_COLOR: '1',
   };
   const children: { child: ChildProcess; log: string }[] = [];
   const log = () => children.map((c) => c.log.slice(-3000)).join('\n---\n');
