@@ -28,7 +28,6 @@ export {
   mismatchThresholds,
   updateMismatch,
 } from './mismatch-monitor.ts';
-export type { ModelValues } from './model-values.ts';
 export { createOptimizer, optimizerNames } from './optimizer/index.ts';
 export type {
   BoundedProblem,
@@ -69,5 +68,5 @@ export {
   predictingModel,
   strategyDecisionVariables,
 } from './semantics.ts';
-export type { CompiledStrategy, CompileOptions, CycleOptions, PlantState } from './types.ts';
+export type { CompiledStrategy, CompileOptions, CycleOptions, ModelValues, PlantState } from './types.ts';
 export { type CheckOptions, checkStrategy, type StrategyCheck } from './validate.ts';

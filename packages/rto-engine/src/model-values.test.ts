@@ -7,10 +7,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { miniKiln, miniKilnModels, miniKilnState } from '../test/mini-kiln.ts';
 import { compileStrategy } from './engine.ts';
-import type { ModelValues } from './model-values.ts';
 import type { CycleResult } from './result-schema.ts';
 import { createInMemoryModelProvider } from './testing/index.ts';
-import type { CompiledStrategy, PlantState } from './types.ts';
+import type { CompiledStrategy, ModelValues, PlantState } from './types.ts';
 
 const DEMO = fileURLToPath(new URL('../../../config/demo/', import.meta.url));
 const COMPAT = fileURLToPath(new URL('../test/fixtures/compat/', import.meta.url));

@@ -1,24 +1,10 @@
 import { readPlantState, runTasks } from './cycle.ts';
 import { CycleError, InputDataError } from './errors.ts';
-import type { ModelTrust } from './result-schema.ts';
 import { moveBounds } from './semantics.ts';
 import { costBatch, derivativesFor } from './solve.ts';
 import { restrictToDomains } from './training-domain.ts';
-import type { CycleSetup, PlantState } from './types.ts';
+import type { CycleSetup, ModelValues, PlantState } from './types.ts';
 import type { Workspace } from './workspace.ts';
-
-/** What `CompiledStrategy.modelValues` gives: a few numbers of a `monitor`/`simulate` result. */
-export interface ModelValues {
-  /**
-   * By asked variable name: `current` is what the result's `variables[name]` (or
-   * `derived_variables[name]`) says in `user_input_value` (as `monitor` reports it), `value` what
-   * it says in `optimizer_suggested_value`, except that a decision variable's value is the decision
-   * value evaluated and the parts of a Calculated sum are not split (no setpoints).
-   */
-  variables: Record<string, { current: number | null; value: number | null }>;
-  /** Every model skill's training error, as the result's `model_trust.models[skill]` has it. */
-  models: Record<string, Pick<ModelTrust, 'training_error'>>;
-}
 
 /**
  * The models evaluated at a plant state as `monitor` (no `decisions`) or `simulate` (with them)

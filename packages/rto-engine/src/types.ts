@@ -1,10 +1,9 @@
 import type { ModelFile, ModelProvider } from '@po/core';
 import type { StrategyIssue } from './errors.ts';
 import type { StrategyLimits } from './limits.ts';
-import type { ModelValues } from './model-values.ts';
 import type { Optimizer } from './optimizer/types.ts';
 import type { StrategyPlan } from './plan.ts';
-import type { CycleResult } from './result-schema.ts';
+import type { CycleResult, ModelTrust } from './result-schema.ts';
 import type { StrategySpec } from './schema.ts';
 import type { ModelDomainPlan } from './training-domain.ts';
 
@@ -103,4 +102,17 @@ export interface CycleSetup {
   now: () => Date;
   /** The extrapolation guard of every model skill. */
   domains: readonly ModelDomainPlan[];
+}
+
+/** What `CompiledStrategy.modelValues` gives: a few numbers of a `monitor`/`simulate` result. */
+export interface ModelValues {
+  /**
+   * By asked variable name: `current` is what the result's `variables[name]` (or
+   * `derived_variables[name]`) says in `user_input_value` (as `monitor` reports it), `value` what
+   * it says in `optimizer_suggested_value`, except that a decision variable's value is the decision
+   * value evaluated and the parts of a Calculated sum are not split (no setpoints).
+   */
+  variables: Record<string, { current: number | null; value: number | null }>;
+  /** Every model skill's training error, as the result's `model_trust.models[skill]` has it. */
+  models: Record<string, Pick<ModelTrust, 'training_error'>>;
 }
