@@ -6,37 +6,23 @@
  * (its pointer in the store, then its cycles) while the others keep theirs; bad input is
  * refused with a clear error and a non-zero exit. Checked by SQL and by reading the store.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, openDatabase } from '@po/db';
 import { randomName, TEST_DATABASE_URL, tempDir, waitFor } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetEnv } from '../test/fleet.ts';
-import { po, root } from '../test/po.ts';
+import { type PoChild, po, root, spawnPo } from '../test/po.ts';
 
 const schema = randomName('po_fleet_demo');
 const VERSIONS: Record<string, string> = { 'kiln-1': '1.0.0', 'kiln-2': '1.1.0', 'kiln-3': '1.0.0' };
 let db: Database;
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let env: Record<string, string>;
-const children: { name: string; child: ChildProcess; log: string }[] = [];
+const children: PoChild[] = [];
 
-function spawnPo(name: string, args: string[]) {
-  const c = {
-    name,
-    child: spawn(process.execPath, [join(root, 'apps/cli/dist/bin.js'), ...args], {
-      cwd: dir.path,
-      env: { ...process.env, ...env },
-    }),
-    log: '',
-  };
-  c.child.stdout!.on('data', (b: Buffer) => {
-    c.log += b.toString();
-  });
-  c.child.stderr!.on('data', (b: Buffer) => {
-    c.log += b.toString();
-  });
+function start(name: string, args: string[]): PoChild {
+  const c = spawnPo(name, args, { cwd: dir.path, env });
   children.push(c);
   return c;
 }
@@ -79,8 +65,8 @@ afterAll(async () => {
 
 describe('the demo fleet (po fleet-demo) and per-unit deploys (po units deploy)', () => {
   let feedStart: Date;
-  let worker: ReturnType<typeof spawnPo>;
-  let feeder: ReturnType<typeof spawnPo>;
+  let worker: PoChild;
+  let feeder: PoChild;
 
   it('refuses to seed without PostgreSQL, or without the demo files', async () => {
     const noDb = await po(['fleet-demo', 'seed'], { cwd: dir.path, env: { ...env, DATABASE_URL: '' } });
@@ -138,14 +124,14 @@ describe('the demo fleet (po fleet-demo) and per-unit deploys (po units deploy)'
   });
 
   it("runs each unit's cycles with its own strategy, one result per fed row", async () => {
-    worker = spawnPo('worker', ['start', '--mode', 'worker']);
+    worker = start('worker', ['start', '--mode', 'worker']);
     await waitFor(
       () => worker.log.includes('[po/fleet] worker started'),
       120_000,
       `the worker; logs:\n${logs()}`,
     );
     feedStart = new Date();
-    feeder = spawnPo('feeder', ['fleet-demo', 'feed', '--interval', '1']);
+    feeder = start('feeder', ['fleet-demo', 'feed', '--interval', '1']);
     // Each unit runs rows the feeder wrote (generous: a loaded 2-core machine).
     await waitFor(
       async () => {

@@ -5,12 +5,11 @@
  * PostgreSQL (`PO_TEST_DATABASE_URL`, a schema of its own), with the role tokens of the
  * single-unit demo. Shared by the units dashboard test and the browser e2e test.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { type Database, openDatabase } from '@po/db';
 import { randomName, TEST_DATABASE_URL, tempDir, waitFor } from '@po/test-kit';
 import { type RoleName, TOKENS } from './dashboard.ts';
-import { po, root } from './po.ts';
+import { type PoChild, po, root, spawnPo } from './po.ts';
 
 export interface FleetDemo {
   url: string;
@@ -58,22 +57,10 @@ export async function startFleetDemo(options: { keepFeeding?: boolean } = {}): P
     PO_OPERATOR_TOKEN: TOKENS.operator,
     PO_ENGINEER_TOKEN: TOKENS.engineer,
   };
-  const children: { child: ChildProcess; log: string }[] = [];
+  const children: PoChild[] = [];
   const log = () => children.map((c) => c.log.slice(-3000)).join('\n---\n');
-  const spawnPo = (args: string[], extra: Record<string, string> = {}) => {
-    const c = {
-      child: spawn(process.execPath, [join(root, 'apps/cli/dist/bin.js'), ...args], {
-        cwd: dir.path,
-        env: { ...process.env, ...env, ...extra },
-      }),
-      log: '',
-    };
-    c.child.stdout!.on('data', (b: Buffer) => {
-      c.log += b.toString();
-    });
-    c.child.stderr!.on('data', (b: Buffer) => {
-      c.log += b.toString();
-    });
+  const start = (name: string, args: string[], extra: Record<string, string> = {}) => {
+    const c = spawnPo(name, args, { cwd: dir.path, env: { ...env, ...extra } });
     children.push(c);
     return c;
   };
@@ -109,12 +96,12 @@ export async function startFleetDemo(options: { keepFeeding?: boolean } = {}): P
       { cwd: dir.path, env },
     );
     if (seed.code !== 0) throw new Error(`po fleet-demo seed exited ${seed.code}:\n${seed.stderr}`);
-    const server = spawnPo(['start', '--mode', 'hybrid'], { PO_FLEET: 'true' });
+    const server = start('server', ['start', '--mode', 'hybrid'], { PO_FLEET: 'true' });
     const url = await until(
       () => /"url":"(http:\/\/[^"]+)"/.exec(server.log)?.[1],
       'the fleet service to listen',
     );
-    const feeder = spawnPo(['fleet-demo', 'feed', '--interval', '1']);
+    const feeder = start('feeder', ['fleet-demo', 'feed', '--interval', '1']);
     await until(async () => {
       const r = await db.query<{ n: string }>(
         `SELECT count(DISTINCT unit) AS n FROM optimization_results WHERE status = 'ok'`,

@@ -1,5 +1,5 @@
 /** Runs the built `po` binary as a child process (build first: `pnpm --filter @po/cli build`). */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,6 +26,35 @@ export function po(
       },
     );
   });
+}
+
+/** A long-running `po` child (a service, a feeder) and everything it wrote, stdout and stderr. */
+export interface PoChild {
+  name: string;
+  child: ChildProcess;
+  log: string;
+}
+
+/** Starts the built `po` with `args` in `cwd`, collecting its output in `log`. */
+export function spawnPo(
+  name: string,
+  args: readonly string[],
+  options: { cwd: string; env: Record<string, string> },
+): PoChild {
+  const c: PoChild = {
+    name,
+    child: spawn(process.execPath, [bin, ...args], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+    }),
+    log: '',
+  };
+  const collect = (b: Buffer) => {
+    c.log += b.toString();
+  };
+  c.child.stdout!.on('data', collect);
+  c.child.stderr!.on('data', collect);
+  return c;
 }
 
 /**
