@@ -24,11 +24,8 @@ export interface CycleContext {
    * reference row), reduced to what the tracker reads. Default: the strategy's `monitor` and
    * `simulate`. A replay passes evaluations it made ahead in batches.
    */
-  observationModels?: ObservationModels;
+  observationModels?: ObservedModels;
 }
-
-/** The model evaluations a mismatch observation makes. */
-export type ObservationModels = ObservedModels;
 
 /** A row after the column check and the input validation: skipped, or its validated plant state. */
 export type CheckedRow =

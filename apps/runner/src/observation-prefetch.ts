@@ -1,5 +1,4 @@
 import { type ModelValues, mismatchSettings, type PlantState } from '@po/rto-engine';
-import type { ObservationModels } from './cycle.ts';
 import {
   type ObservedModels,
   observedDecisions,
@@ -42,7 +41,7 @@ interface Simulation {
  * strategy's `modelValues` (or `evaluateMany`), no result is built; the numbers are those of the
  * full results, bit for bit.
  */
-export class ObservationPrefetch implements ObservationModels {
+export class ObservationPrefetch implements ObservedModels {
   private readonly monitors = new Map<PlantState, PromiseSettledResult<ModelValues>>();
   private readonly simulations = new Map<PlantState, Simulation[]>();
   /** The rows the tracker will remember, as far as can be told ahead (see the class comment). */
@@ -52,7 +51,7 @@ export class ObservationPrefetch implements ObservationModels {
   private readonly names: readonly string[];
   /** One evaluation on the spot (what is not evaluated ahead). */
   private readonly direct: ObservedModels;
-  readonly simulate?: ObservationModels['simulate'];
+  readonly simulate?: ObservedModels['simulate'];
 
   /** `rowsPerTask`: evaluations per `evaluateMany` call (default 16). */
   constructor(
