@@ -173,15 +173,14 @@ export async function solve(
   const derivatives = derivativesFor(plan, ws);
   const exact = derivatives.modelsWithoutDerivatives.length === 0;
   let x = decision.x;
-  let sensitivity = exact ? await exactSensitivities(plan, derivatives, x, box) : undefined;
   const steps = new Float64Array(n);
-  let final = aroundBatch(x, box, exact ? undefined : steps);
-  const costs = new Float64Array(final.rows);
-  // With exact sensitivities the batch is the answer and holding (2 rows): on the models' kernels
-  // where they have one, the values the optimizer's evaluations saw, without a runtime hop.
-  const answer = exact ? costBatch(ws, opt, true) : evaluate;
-  await answer(final.points, final.rows, costs);
-  const costAtCurrent = costs[1]!;
+  // With exact sensitivities the final batch is the answer and holding (2 rows), one forward pass
+  // of the derivative engine: the values the optimizer's evaluations saw, and the sensitivities
+  // from row 0's tangents.
+  const answer = (at: Float64Array) =>
+    exact ? exactAnswer(plan, derivatives, at, box) : differenceAnswer(plan, ws, evaluate, at, box, steps);
+  let final = await answer(x);
+  const costAtCurrent = final.costs[1]!;
   if (!Number.isFinite(costAtCurrent)) {
     // Holding must be computable: find the skill that fails at the current values.
     ws.reset(1);
@@ -189,14 +188,12 @@ export async function solve(
     await ws.run(opt.costSequence, 1, true);
     throw new CycleError(`the cost is not finite (${costAtCurrent}) at the current plant values`);
   }
-  const holdReason = req.mode === 'optimize' && n > 0 ? whyHold(x, box, costs[0]!, costAtCurrent) : '';
+  const holdReason = req.mode === 'optimize' && n > 0 ? whyHold(x, box, final.costs[0]!, costAtCurrent) : '';
   if (holdReason) {
     x = Float64Array.from(box.x0);
     warnings.push(`holding the current values: ${holdReason}`);
     // Row 0 and the sensitivities must describe what is recommended: the current values.
-    if (exact) sensitivity = await exactSensitivities(plan, derivatives, x, box);
-    final = aroundBatch(x, box, exact ? undefined : steps);
-    await answer(final.points, final.rows, costs);
+    final = await answer(x);
   }
   // Row 0 now holds the clean forward values at the recommendation, row 1 at holding.
   const atCurrent = new Float64Array(plan.names.length);
@@ -212,7 +209,7 @@ export async function solve(
     result: decision.result,
     held: holdReason !== '',
     holdReason,
-    sensitivity: sensitivity ?? differenceSensitivities(plan, ws, steps),
+    sensitivity: final.sensitivity,
     sensitivityMethod: exact ? 'exact' : 'finite differences',
     atCurrent,
     domainLimits,
@@ -358,21 +355,48 @@ function differenceSensitivities(
   return sensitivity;
 }
 
+/** The final batch: the costs at the recommendation and at holding, and the sensitivities there. */
+interface Answer {
+  costs: Float64Array;
+  sensitivity: Map<number, Float64Array>;
+}
+
 /**
- * Score change per unit of each decision variable, per constraint, at `at`: the exact one-sided
- * derivatives of one forward pass, on the side the finite-difference step would take (up, or
- * down at the top of the box). Uses the workspace: run it before the batch whose rows are read.
+ * The final batch by finite differences: row 0 `at`, row 1 holding, then one row per decision
+ * variable moved by its step (`aroundBatch`), through `evaluate`.
  */
-async function exactSensitivities(
+async function differenceAnswer(
+  plan: StrategyPlan,
+  ws: Workspace,
+  evaluate: CostBatch,
+  at: Float64Array,
+  box: Box,
+  steps: Float64Array,
+): Promise<Answer> {
+  const final = aroundBatch(at, box, steps);
+  const costs = new Float64Array(final.rows);
+  await evaluate(final.points, final.rows, costs);
+  return { costs, sensitivity: differenceSensitivities(plan, ws, steps) };
+}
+
+/**
+ * The final batch by exact derivatives: one pass of the derivative engine over row 0 `at` and
+ * row 1 holding, on the side the finite-difference step would take per decision variable (up, or
+ * down at the top of the box); the score change per unit of each decision variable, per
+ * constraint, from row 0's one-sided derivatives. The workspace keeps both rows' values.
+ */
+async function exactAnswer(
   plan: StrategyPlan,
   derivatives: CostDerivatives,
   at: Float64Array,
   box: Box,
-): Promise<Map<number, Float64Array>> {
+): Promise<Answer> {
   const n = at.length;
   const sides = new Float64Array(n);
   for (let j = 0; j < n; j++) sides[j] = Math.sign(sensitivityStep(at, box, j));
-  await derivatives.run(at, 1, new Float64Array(1), new Float64Array(n), sides);
+  const final = aroundBatch(at, box, undefined);
+  const costs = new Float64Array(final.rows);
+  await derivatives.run(final.points, final.rows, costs, new Float64Array(final.rows * n), sides);
   const sensitivity = new Map<number, Float64Array>();
   for (const p of plan.plans) {
     if (p.kind !== 'constraint') continue;
@@ -380,5 +404,5 @@ async function exactSensitivities(
     derivatives.derivativesOf(p.out, 0, s);
     sensitivity.set(p.out, s);
   }
-  return sensitivity;
+  return { costs, sensitivity };
 }

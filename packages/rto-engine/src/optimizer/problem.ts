@@ -88,7 +88,10 @@ export class SolveContext {
 
   private readonly problem: BoundedProblem;
   private readonly template: Float64Array;
-  private points: Float64Array;
+  /** The batch buffer (caller space), made on the first batch: exact-gradient runs never need it. */
+  private points: Float64Array | undefined;
+  /** The rows it is made for. */
+  private readonly rows: number;
   private readonly deadline: number;
   private readonly maxEvaluations: number;
   private readonly signal: AbortSignal | undefined;
@@ -106,22 +109,21 @@ export class SolveContext {
     this.name = name;
     const n = problem.dimension;
     this.dimension = n;
-    // The caller's point with every variable clipped; fixed variables keep this value.
-    this.template = new Float64Array(n);
     let free = 0;
+    for (let i = 0; i < n; i++) if (problem.upper[i]! > problem.lower[i]!) free++;
+    const pieces = problem.pieceGradients === undefined ? 0 : (problem.maxPieces ?? 0);
+    const views = float64Views([n, free, free, free, free, n, n, n, n, pieces * n, 2]);
+    [this.template, this.offset, this.width, this.z0, this.bestZ] = views;
+    [, , , , , this.#x, this.#gUp, this.#gDown, this.#scale, this.#pieces, this.#info] = views;
+    // The caller's point with every variable clipped; fixed variables keep this value.
     for (let i = 0; i < n; i++) {
       const lo = problem.lower[i]!;
       const hi = problem.upper[i]!;
       const x = problem.x0[i]!;
       this.template[i] = Math.min(hi, Math.max(lo, x));
-      if (hi > lo) free++;
     }
     this.free = free;
     this.freeIndex = new Int32Array(free);
-    this.offset = new Float64Array(free);
-    this.width = new Float64Array(free);
-    this.z0 = new Float64Array(free);
-    this.bestZ = new Float64Array(free);
     for (let i = 0, k = 0; i < n; i++) {
       const lo = problem.lower[i]!;
       const hi = problem.upper[i]!;
@@ -130,11 +132,12 @@ export class SolveContext {
         this.offset[k] = lo;
         this.width[k] = hi - lo;
         this.z0[k] = clamp01((this.template[i]! - lo) / (hi - lo));
+        this.#scale[i] = hi - lo;
         k++;
       }
     }
     this.bestZ.set(this.z0);
-    this.points = new Float64Array(Math.max(1, rows(free)) * n);
+    this.rows = Math.max(1, rows(free));
     this.deadline =
       options.maxTimeMs !== undefined && options.maxTimeMs >= 0
         ? performance.now() + options.maxTimeMs
@@ -165,7 +168,9 @@ export class SolveContext {
   async evaluate(z: Float64Array, count: number, costs: Float64Array): Promise<void> {
     const n = this.dimension;
     const m = this.free;
-    if (this.points.length < count * n) this.points = new Float64Array(count * n);
+    if (this.points === undefined || this.points.length < count * n) {
+      this.points = new Float64Array(Math.max(this.rows, count) * n);
+    }
     const points = this.points;
     for (let r = 0; r < count; r++) {
       const row = r * n;
@@ -206,9 +211,9 @@ export class SolveContext {
     return this.problem.valueAndGradientSync !== undefined;
   }
 
-  #x: Float64Array | undefined;
-  #gUp: Float64Array | undefined;
-  #gDown: Float64Array | undefined;
+  readonly #x: Float64Array;
+  readonly #gUp: Float64Array;
+  readonly #gDown: Float64Array;
 
   /**
    * The exact cost at one normalised point and its one-sided derivatives by z (cost per box
@@ -217,14 +222,14 @@ export class SolveContext {
    */
   async valueAndGradient(z: Float64Array, up: Float64Array, down: Float64Array): Promise<number> {
     const x = this.#gradientPoint(z);
-    const cost = await this.problem.valueAndGradient!(x, this.#gUp!, this.#gDown!);
+    const cost = await this.problem.valueAndGradient!(x, this.#gUp, this.#gDown);
     return this.#gradientDone(z, cost, up, down);
   }
 
   /** `valueAndGradient` without a promise; only when `hasSyncGradient`. */
   valueAndGradientSync(z: Float64Array, up: Float64Array, down: Float64Array): number {
     const x = this.#gradientPoint(z);
-    const cost = this.problem.valueAndGradientSync!(x, this.#gUp!, this.#gDown!);
+    const cost = this.problem.valueAndGradientSync!(x, this.#gUp, this.#gDown);
     return this.#gradientDone(z, cost, up, down);
   }
 
@@ -238,9 +243,10 @@ export class SolveContext {
     return this.problem.maxPieces ?? 0;
   }
 
-  #scale: Float64Array | undefined;
-  #pieces: Float64Array | undefined;
-  readonly #info = new Float64Array(2);
+  /** The free variables' widths by caller index, and the pieces' rows. */
+  readonly #scale: Float64Array;
+  readonly #pieces: Float64Array;
+  readonly #info: Float64Array;
 
   /**
    * The values and exact gradients by z of the smooth pieces meeting within `radius` (normalised,
@@ -256,14 +262,7 @@ export class SolveContext {
     farthest: Float64Array,
   ): Promise<number> {
     const x = this.#piecePoint(z);
-    const rows = await this.problem.pieceGradients!(
-      x,
-      this.#scale!,
-      radius,
-      this.#pieces!,
-      values,
-      this.#info,
-    );
+    const rows = await this.problem.pieceGradients!(x, this.#scale, radius, this.#pieces, values, this.#info);
     return this.#piecesDone(rows, out, farthest);
   }
 
@@ -276,17 +275,11 @@ export class SolveContext {
     farthest: Float64Array,
   ): number {
     const x = this.#piecePoint(z);
-    const rows = this.problem.pieceGradientsSync!(x, this.#scale!, radius, this.#pieces!, values, this.#info);
+    const rows = this.problem.pieceGradientsSync!(x, this.#scale, radius, this.#pieces, values, this.#info);
     return this.#piecesDone(rows, out, farthest);
   }
 
   #piecePoint(z: Float64Array): Float64Array {
-    const n = this.dimension;
-    if (this.#scale === undefined) {
-      this.#scale = new Float64Array(n);
-      for (let k = 0; k < this.free; k++) this.#scale[this.freeIndex[k]!] = this.width[k]!;
-    }
-    this.#pieces ??= new Float64Array(this.maxPieces * n);
     const x = this.#gradientPoint(z);
     this.evaluations--;
     return x;
@@ -299,7 +292,7 @@ export class SolveContext {
     farthest[0] = this.#info[1]!;
     for (let r = 0; r < rows; r++) {
       for (let k = 0; k < m; k++) {
-        out[r * m + k] = this.#pieces![r * n + this.freeIndex[k]!]! * this.width[k]!;
+        out[r * m + k] = this.#pieces[r * n + this.freeIndex[k]!]! * this.width[k]!;
       }
     }
     return rows;
@@ -307,10 +300,6 @@ export class SolveContext {
 
   /** The caller's point for normalised `z` (a buffer of the context); counts the evaluation. */
   #gradientPoint(z: Float64Array): Float64Array {
-    const n = this.dimension;
-    this.#x ??= new Float64Array(n);
-    this.#gUp ??= new Float64Array(n);
-    this.#gDown ??= new Float64Array(n);
     const x = this.#x;
     x.set(this.template);
     for (let k = 0; k < this.free; k++) x[this.freeIndex[k]!] = this.toX(k, z[k]!);
@@ -324,8 +313,8 @@ export class SolveContext {
     const m = this.free;
     for (let k = 0; k < m; k++) {
       const i = this.freeIndex[k]!;
-      up[k] = this.#gUp![i]! * this.width[k]!;
-      down[k] = this.#gDown![i]! * this.width[k]!;
+      up[k] = this.#gUp[i]! * this.width[k]!;
+      down[k] = this.#gDown[i]! * this.width[k]!;
     }
     if (!Number.isFinite(cost)) return Number.POSITIVE_INFINITY;
     if (cost < this.bestCost) {
@@ -399,6 +388,26 @@ export async function solveFixed(ctx: SolveContext): Promise<OptimizerResult> {
   const costs = new Float64Array(1);
   await ctx.evaluate(ctx.z0, 1, costs);
   return ctx.result(true, undefined, 'No free variables (every lower bound equals its upper bound).');
+}
+
+/**
+ * Zeroed Float64Arrays of the given lengths, views on one buffer: a solve's scratch in one
+ * allocation (each separate typed array costs a backing store, about as much as a few of the
+ * cost's evaluations' arithmetic).
+ */
+export function float64Views<const L extends readonly number[]>(
+  lengths: L,
+): { -readonly [K in keyof L]: Float64Array } {
+  let total = 0;
+  for (const length of lengths) total += length;
+  const buffer = new Float64Array(total);
+  const views: Float64Array[] = [];
+  let at = 0;
+  for (const length of lengths) {
+    views.push(buffer.subarray(at, at + length));
+    at += length;
+  }
+  return views as { -readonly [K in keyof L]: Float64Array };
 }
 
 export function clamp01(z: number): number {

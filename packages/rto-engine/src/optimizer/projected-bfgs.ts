@@ -1,6 +1,13 @@
 import { mulberry32 } from '@po/core';
 import { minNormDirection, type SimplexScratch, simplexScratch } from './gradient-sampling.ts';
-import { clamp01, type PhaseOutcome, SolveContext, type StopReason, solveFixed } from './problem.ts';
+import {
+  clamp01,
+  float64Views,
+  type PhaseOutcome,
+  SolveContext,
+  type StopReason,
+  solveFixed,
+} from './problem.ts';
 import {
   bfgsUpdate,
   QUASI_NEWTON_DEFAULTS,
@@ -143,7 +150,7 @@ class BfgsRun {
   /** Rows `samples` holds (sampled gradients, or the pieces' gradients). */
   private readonly sampleRows: number;
   /** The distance of the farthest kink of the last `pieceGradients`. */
-  private readonly farthest = new Float64Array(1);
+  private readonly farthest: Float64Array;
   /** Kink mode: the pieces' values (less the cost), the model's weights, its Gram matrix and H g_i. */
   private readonly pieceValues: Float64Array;
   private readonly lambda: Float64Array;
@@ -182,33 +189,63 @@ class BfgsRun {
   ) {
     const m = ctx.free;
     this.m = m;
-    this.z = Float64Array.from(zStart, clamp01);
-    this.up = new Float64Array(m);
-    this.down = new Float64Array(m);
-    this.g = new Float64Array(m);
-    this.d = new Float64Array(m);
-    this.zt = new Float64Array(m);
-    this.upT = new Float64Array(m);
-    this.downT = new Float64Array(m);
-    this.s = new Float64Array(m);
-    this.y = new Float64Array(m);
-    this.hy = new Float64Array(m);
-    this.gOld = new Float64Array(m);
-    this.held = new Uint8Array(m);
-    this.H = new Float64Array(m * m);
     this.sampleRows = Math.max(2 * m + 4, ctx.hasPieces ? ctx.maxPieces : 0);
-    this.samples = new Float64Array(this.sampleRows * m);
     const pieces = Math.max(1, ctx.maxPieces);
-    this.pieceValues = new Float64Array(pieces);
-    this.lambda = new Float64Array(pieces);
-    this.Q = new Float64Array(pieces * pieces);
-    this.hg = new Float64Array(pieces * m);
+    // One allocation for the run's scratch (views, zeroed).
+    [
+      this.z,
+      this.up,
+      this.down,
+      this.g,
+      this.d,
+      this.zt,
+      this.upT,
+      this.downT,
+      this.s,
+      this.y,
+      this.hy,
+      this.gOld,
+      this.H,
+      this.samples,
+      this.pieceValues,
+      this.lambda,
+      this.Q,
+      this.hg,
+      this.kinkZ,
+      this.kinkLambda,
+      this.kinkGradient,
+      this.bundleZ,
+      this.bundleG,
+      this.farthest,
+    ] = float64Views([
+      m,
+      m,
+      m,
+      m,
+      m,
+      m,
+      m,
+      m,
+      m,
+      m,
+      m,
+      m,
+      m * m,
+      this.sampleRows * m,
+      pieces,
+      pieces,
+      pieces * pieces,
+      pieces * m,
+      m,
+      pieces,
+      m,
+      (m + 1) * m,
+      (m + 1) * m,
+      1,
+    ]);
+    for (let k = 0; k < m; k++) this.z[k] = clamp01(zStart[k]!);
+    this.held = new Uint8Array(m);
     this.qpScratch = qpScratch(pieces);
-    this.kinkZ = new Float64Array(m);
-    this.kinkLambda = new Float64Array(pieces);
-    this.kinkGradient = new Float64Array(m);
-    this.bundleZ = new Float64Array((m + 1) * m);
-    this.bundleG = new Float64Array((m + 1) * m);
     this.request = {
       kind: 'value',
       z: this.z,
