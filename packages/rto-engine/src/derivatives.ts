@@ -37,6 +37,17 @@ export class CostDerivatives {
   private readonly afterConstraint: Uint8Array;
   /** Set during the passes of `pieces`: models keep the previous run's predictions (`reusing`). */
   private reuseModels = false;
+  /**
+   * Set for a pass of `pieces` that follows a pass at the same point with every side up: the
+   * seed and every skill before the first constraint score keep their values and tangents
+   * (forcing a score's piece changes nothing upstream of it), so the pass runs from the scores.
+   * Only when `upstreamStable`.
+   */
+  private keepUpstream = false;
+  /** No skill of the sequence writes a decision variable or a variable another skill writes. */
+  private readonly upstreamStable: boolean;
+  /** Whether the last seed was one row with every side up. */
+  private lastUp = false;
   private readonly row: Float64Array;
   private modelIn: (Float64Array | undefined)[] = [];
   private modelOut: (Float64Array | undefined)[] = [];
@@ -78,6 +89,20 @@ export class CostDerivatives {
     this.gradH = new Float64Array(this.constraints.length * this.n);
     this.near = new Int32Array(this.constraints.length);
     this.synchronous = this.asyncModels.length === 0;
+    const written = new Set<number>(opt.decisions);
+    let stable = true;
+    for (const k of this.sequence) {
+      const p = plans[k]!;
+      if (p.kind === 'optimize' || p.kind === 'modelGroup') continue;
+      if (written.has(p.out)) stable = false;
+      written.add(p.out);
+    }
+    this.upstreamStable = stable;
+  }
+
+  /** Whether skill k runs in this pass: all do, except upstream of the scores when `keepUpstream`. */
+  private runs(k: number, kind: SkillPlan['kind']): boolean {
+    return !this.keepUpstream || this.afterConstraint[k] === 1 || kind === 'constraint';
   }
 
   /** True when every model of the cost has `valueAndJacobianSync`, so `runSync` can run. */
@@ -144,11 +169,12 @@ export class CostDerivatives {
     direction: 1 | -1 | Float64Array = 1,
   ): Promise<number> {
     if (this.synchronous) return this.runSync(points, count, costs, gradients, direction);
-    this.seed(points, count, direction);
+    if (!this.keepUpstream) this.seed(points, count, direction);
     this.lastCount = count;
     if (count === 1) this.lastPoint.set(points.subarray(0, this.n));
     for (const k of this.sequence) {
       const plan = this.plans[k]!;
+      if (!this.runs(k, plan.kind)) continue;
       if (plan.kind === 'math') this.math(k, plan.out, count);
       else if (plan.kind === 'constraint') this.constraint(k, plan, count);
       else if (plan.kind === 'model') await this.model(k, plan, count);
@@ -174,11 +200,12 @@ export class CostDerivatives {
           `${this.asyncModels.join(', ')} lack it. Use run.`,
       );
     }
-    this.seed(points, count, direction);
+    if (!this.keepUpstream) this.seed(points, count, direction);
     this.lastCount = count;
     if (count === 1) this.lastPoint.set(points.subarray(0, this.n));
     for (const k of this.sequence) {
       const plan = this.plans[k]!;
+      if (!this.runs(k, plan.kind)) continue;
       if (plan.kind === 'math') this.math(k, plan.out, count);
       else if (plan.kind === 'constraint') this.constraint(k, plan, count);
       else if (plan.kind === 'model') {
@@ -199,6 +226,9 @@ export class CostDerivatives {
     const { ws, sides } = this;
     if (typeof direction === 'number') sides.fill(direction);
     else sides.set(direction.subarray(0, n));
+    let up = count === 1;
+    for (let j = 0; j < n && up; j++) up = sides[j] === 1;
+    this.lastUp = up;
     ws.reset(count);
     // Only the decision variables' tangents are seeded; every variable the sequence writes is
     // overwritten row by row, and the others keep the zeros they were allocated with.
@@ -321,6 +351,8 @@ export class CostDerivatives {
       this.force(kinks, piece);
       // The point's models ran in the pass before: their predictions and Jacobians stand.
       this.reuseModels = true;
+      // The pass before was at this point: with every side up, upstream of the scores stands.
+      this.keepUpstream = this.upstreamStable && this.lastUp;
       this.runSync(point, 1, cost, this.pieceRow(out, piece), 1);
       values[piece] = cost[0]!;
       runs++;
@@ -350,6 +382,8 @@ export class CostDerivatives {
       this.force(kinks, piece);
       // The point's models ran in the pass before: their predictions and Jacobians stand.
       this.reuseModels = true;
+      // The pass before was at this point: with every side up, upstream of the scores stands.
+      this.keepUpstream = this.upstreamStable && this.lastUp;
       await this.run(point, 1, cost, this.pieceRow(out, piece), 1);
       values[piece] = cost[0]!;
       runs++;
@@ -381,6 +415,7 @@ export class CostDerivatives {
   private piecesDone(kinks: number, runs: number, info: Float64Array): number {
     this.forced.fill(0);
     this.reuseModels = false;
+    this.keepUpstream = false;
     // A run with forced sides describes a piece, not the cost.
     if (kinks > 0) this.lastCount = 0;
     info[0] = runs;
@@ -393,6 +428,10 @@ export class CostDerivatives {
   /** Forgets the last run's point: call when anything else wrote to the workspace. */
   forget(): void {
     this.lastCount = 0;
+    // A pass of `pieces` that threw leaves nothing forced or kept behind.
+    this.keepUpstream = false;
+    this.reuseModels = false;
+    this.forced.fill(0);
   }
   /** The point of the last synchronous one-row run (`lastCount` 1), or none (`lastCount` 0). */
   private readonly lastPoint: Float64Array;
