@@ -44,20 +44,18 @@ export interface CycleFindings {
 export function buildResult(setup: CycleSetup, ws: Workspace, found: CycleFindings): CycleResult {
   const { plan } = setup;
   const { mode, outcome, warnings } = found;
-  const { variables, derived } = variableResults(plan, ws, found);
+  const {
+    variables,
+    derived,
+    optimized,
+    predicted,
+    constraints: constraintVars,
+    counts,
+  } = variableResults(plan, ws, found);
   const setpoints: Record<string, SetpointResult> = {};
   const decisionNames =
     outcome && mode !== 'monitor' ? recommend(plan, ws, outcome, variables, setpoints, warnings) : [];
   const constraints = outcome ? explainConstraints(plan, ws, outcome, decisionNames) : {};
-  const optimized: Record<string, VariableResult> = {};
-  const predicted: Record<string, VariableResult> = {};
-  const constraintVars: Record<string, VariableResult> = {};
-  for (const name in variables) {
-    const r = variables[name]!;
-    if (r.category === 'optimizable') optimized[name] = r;
-    else if (r.category === 'predicted') predicted[name] = r;
-    else if (r.category === 'constraint') constraintVars[name] = r;
-  }
   const cost = outcome?.cost ?? Number.NaN;
   const costAtCurrent = outcome?.costAtCurrent ?? Number.NaN;
   const optimizer = optimizerSummary(mode, outcome);
@@ -83,11 +81,11 @@ export function buildResult(setup: CycleSetup, ws: Workspace, found: CycleFindin
       sensitivities: outcome?.sensitivityMethod ?? null,
     },
     summary: {
-      ...predecessorCounts(variables, optimized, predicted, constraintVars),
+      ...predecessorCounts(variables, optimized, counts),
       optimized_count: decisionNames.length,
       setpoint_count: Object.keys(setpoints).length,
-      predicted_count: Object.keys(predicted).length,
-      constraint_count: Object.keys(constraintVars).length,
+      predicted_count: counts.predicted,
+      constraint_count: counts.constraints,
       constraints_below_one: Object.keys(constraints).length,
       cost_improvement: costAtCurrent - cost,
       message: optimizer.message,
@@ -182,8 +180,7 @@ const units = (plan: StrategyPlan, v: number) => plan.spec.variables[plan.names[
 function predecessorCounts(
   variables: Record<string, VariableResult>,
   optimizable: Record<string, VariableResult>,
-  predicted: Record<string, VariableResult>,
-  constraints: Record<string, VariableResult>,
+  counts: CategoryCounts,
 ) {
   const changed = (map: Record<string, VariableResult>) => {
     let count = 0;
@@ -193,14 +190,14 @@ function predecessorCounts(
     }
     return count;
   };
-  const total = Object.keys(variables).length;
+  const total = counts.variables;
   const withChanges = changed(variables);
   return {
     total_variables: total,
     total_variables_with_optimizer_changes: withChanges,
     total_optimizable_variables_changed: changed(optimizable),
-    total_predicted_variables: Object.keys(predicted).length,
-    total_constraints: Object.keys(constraints).length,
+    total_predicted_variables: counts.predicted,
+    total_constraints: counts.constraints,
     optimization_impact: `${withChanges}/${total} variables have optimizer suggestions different from user input`,
   };
 }
@@ -233,18 +230,37 @@ function addCategoryFields(
   }
 }
 
+/** How many entries `variableResults` put in `variables` and in its predicted and constraint maps. */
+interface CategoryCounts {
+  variables: number;
+  predicted: number;
+  constraints: number;
+}
+
 /**
  * Every variable: its plant value and what the cycle computed (before recommendations). The
- * predecessor's types go in `variables` (with its category and fields), Delta and CalculatedKPI
- * in `derived`.
+ * predecessor's types go in `variables` (with its category and fields) and, by category, in
+ * `optimized`, `predicted` and `constraints` (the same objects); Delta and CalculatedKPI in
+ * `derived`.
  */
 function variableResults(
   plan: StrategyPlan,
   ws: Workspace,
   found: CycleFindings,
-): { variables: Record<string, VariableResult>; derived: Record<string, VariableResult> } {
+): {
+  variables: Record<string, VariableResult>;
+  derived: Record<string, VariableResult>;
+  optimized: Record<string, VariableResult>;
+  predicted: Record<string, VariableResult>;
+  constraints: Record<string, VariableResult>;
+  counts: CategoryCounts;
+} {
   const variables: Record<string, VariableResult> = {};
   const derivedMap: Record<string, VariableResult> = {};
+  const optimized: Record<string, VariableResult> = {};
+  const predicted: Record<string, VariableResult> = {};
+  const constraints: Record<string, VariableResult> = {};
+  const counts: CategoryCounts = { variables: 0, predicted: 0, constraints: 0 };
   const { outcome } = found;
   for (let v = 0; v < plan.names.length; v++) {
     const name = plan.names[v]!;
@@ -267,10 +283,23 @@ function variableResults(
       delta: known ? suggested - current : null,
     };
     if (derived && outcome) result.value_at_current = outcome.atCurrent[v]!;
-    if (!own) addCategoryFields(result, category, plan.spec.variables[name] as Record<string, unknown>);
-    (own ? derivedMap : variables)[name] = result;
+    if (own) {
+      derivedMap[name] = result;
+      continue;
+    }
+    addCategoryFields(result, category, plan.spec.variables[name] as Record<string, unknown>);
+    variables[name] = result;
+    counts.variables++;
+    if (category === 'optimizable') optimized[name] = result;
+    else if (category === 'predicted') {
+      predicted[name] = result;
+      counts.predicted++;
+    } else if (category === 'constraint') {
+      constraints[name] = result;
+      counts.constraints++;
+    }
   }
-  return { variables, derived: derivedMap };
+  return { variables, derived: derivedMap, optimized, predicted, constraints, counts };
 }
 
 /**
