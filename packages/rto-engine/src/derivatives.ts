@@ -338,26 +338,11 @@ export class CostDerivatives {
     values: Float64Array,
     info: Float64Array,
   ): number {
-    const cost = this.costScratch;
-    let runs = 0;
-    if (!this.atLastPoint(point, out)) {
-      this.runSync(point, 1, cost, out, 1);
-      runs = 1;
+    const passes = this.piecePasses(point, scale, radius, out, values, info);
+    for (let pass = passes.next(); ; pass = passes.next()) {
+      if (pass.done) return pass.value;
+      this.runSync(point, 1, this.costScratch, pass.value, 1);
     }
-    values[0] = cost[0]!;
-    const kinks = this.nearKinks(scale, radius);
-    const rows = kinks === 0 ? 1 : 1 << kinks;
-    for (let piece = 0; kinks > 0 && piece < rows; piece++) {
-      this.force(kinks, piece);
-      // The point's models ran in the pass before: their predictions and Jacobians stand.
-      this.reuseModels = true;
-      // The pass before was at this point: with every side up, upstream of the scores stands.
-      this.keepUpstream = this.upstreamStable && this.lastUp;
-      this.runSync(point, 1, cost, this.pieceRow(out, piece), 1);
-      values[piece] = cost[0]!;
-      runs++;
-    }
-    return this.piecesDone(kinks, runs, info);
   }
 
   /** `piecesSync` for any models (awaiting those without `valueAndJacobianSync`). */
@@ -369,10 +354,30 @@ export class CostDerivatives {
     values: Float64Array,
     info: Float64Array,
   ): Promise<number> {
+    const passes = this.piecePasses(point, scale, radius, out, values, info);
+    for (let pass = passes.next(); ; pass = passes.next()) {
+      if (pass.done) return pass.value;
+      await this.run(point, 1, this.costScratch, pass.value, 1);
+    }
+  }
+
+  /**
+   * The passes of `pieces`, written once: yields the gradient row of each forward pass it needs
+   * at `point` (direction 1, cost into `costScratch`), which a driver runs (`runSync`, or `run`
+   * awaited) before resuming; returns the rows.
+   */
+  private *piecePasses(
+    point: Float64Array,
+    scale: Float64Array,
+    radius: number,
+    out: Float64Array,
+    values: Float64Array,
+    info: Float64Array,
+  ): Generator<Float64Array, number, void> {
     const cost = this.costScratch;
     let runs = 0;
     if (!this.atLastPoint(point, out)) {
-      await this.run(point, 1, cost, out, 1);
+      yield out;
       runs = 1;
     }
     values[0] = cost[0]!;
@@ -384,7 +389,7 @@ export class CostDerivatives {
       this.reuseModels = true;
       // The pass before was at this point: with every side up, upstream of the scores stands.
       this.keepUpstream = this.upstreamStable && this.lastUp;
-      await this.run(point, 1, cost, this.pieceRow(out, piece), 1);
+      yield this.pieceRow(out, piece);
       values[piece] = cost[0]!;
       runs++;
     }
