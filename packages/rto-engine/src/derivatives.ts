@@ -89,6 +89,10 @@ export class CostDerivatives {
     this.gradH = new Float64Array(this.constraints.length * this.n);
     this.near = new Int32Array(this.constraints.length);
     this.synchronous = this.asyncModels.length === 0;
+    this.modelsWithoutDerivatives = this.sequence.flatMap((k) => {
+      const p = plans[k]!;
+      return p.kind === 'model' && p.model.valueAndJacobian === undefined ? [p.name] : [];
+    });
     const written = new Set<number>(opt.decisions);
     let stable = true;
     for (const k of this.sequence) {
@@ -116,13 +120,11 @@ export class CostDerivatives {
     });
   }
 
-  /** The model skills of the cost sequence that give no `valueAndJacobian` (differenced here). */
-  get modelsWithoutDerivatives(): string[] {
-    return this.sequence.flatMap((k) => {
-      const p = this.plans[k]!;
-      return p.kind === 'model' && p.model.valueAndJacobian === undefined ? [p.name] : [];
-    });
-  }
+  /**
+   * The model skills of the cost sequence that give no `valueAndJacobian` (differenced here);
+   * read every cycle, so found once.
+   */
+  readonly modelsWithoutDerivatives: readonly string[];
 
   private ensure(count: number): void {
     this.ws.ensure(count);
