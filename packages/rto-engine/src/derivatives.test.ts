@@ -125,7 +125,7 @@ describe('the synchronous evaluation path (valueAndJacobianSync)', () => {
   });
   afterAll(() => promised.dispose());
 
-  it('gives exactly what the promise path gives: gradients, the optimizer path (kink mode\'s pieces too) and the answer on every state of the fixture', async () => {
+  it("gives exactly what the promise path gives: gradients, the optimizer path (kink mode's pieces too) and the answer on every state of the fixture", async () => {
     for (const state of states) {
       const at = Float64Array.from(state.points[0]!);
       const sync = await strategy.evaluateGradient!(state.input, at, 1);
