@@ -332,34 +332,20 @@ export class CostDerivatives {
    * forward passes run (each is one evaluation's work), `info[1]` the distance of the farthest
    * kink taken (0 with none). Synchronous: only when `synchronous` (`pieces` otherwise).
    */
-  piecesSync(
-    point: Float64Array,
-    scale: Float64Array,
-    radius: number,
-    out: Float64Array,
-    values: Float64Array,
-    info: Float64Array,
-  ): number {
-    const passes = this.piecePasses(point, scale, radius, out, values, info);
+  piecesSync(...args: PieceArguments): number {
+    const passes = this.piecePasses(...args);
     for (let pass = passes.next(); ; pass = passes.next()) {
       if (pass.done) return pass.value;
-      this.runSync(point, 1, this.costScratch, pass.value, 1);
+      this.runSync(args[0], 1, this.costScratch, pass.value, 1);
     }
   }
 
   /** `piecesSync` for any models (awaiting those without `valueAndJacobianSync`). */
-  async pieces(
-    point: Float64Array,
-    scale: Float64Array,
-    radius: number,
-    out: Float64Array,
-    values: Float64Array,
-    info: Float64Array,
-  ): Promise<number> {
-    const passes = this.piecePasses(point, scale, radius, out, values, info);
+  async pieces(...args: PieceArguments): Promise<number> {
+    const passes = this.piecePasses(...args);
     for (let pass = passes.next(); ; pass = passes.next()) {
       if (pass.done) return pass.value;
-      await this.run(point, 1, this.costScratch, pass.value, 1);
+      await this.run(args[0], 1, this.costScratch, pass.value, 1);
     }
   }
 
@@ -369,12 +355,7 @@ export class CostDerivatives {
    * awaited) before resuming; returns the rows.
    */
   private *piecePasses(
-    point: Float64Array,
-    scale: Float64Array,
-    radius: number,
-    out: Float64Array,
-    values: Float64Array,
-    info: Float64Array,
+    ...[point, scale, radius, out, values, info]: PieceArguments
   ): Generator<Float64Array, number, void> {
     const cost = this.costScratch;
     let runs = 0;
@@ -595,6 +576,16 @@ export class CostDerivatives {
     }
   }
 }
+
+/** The arguments of `pieces` and `piecesSync`: the point, the scale, the radius, and where the pieces go. */
+type PieceArguments = [
+  point: Float64Array,
+  scale: Float64Array,
+  radius: number,
+  out: Float64Array,
+  values: Float64Array,
+  info: Float64Array,
+];
 
 function sameRow(a: Float64Array, b: Float64Array, n: number): boolean {
   for (let j = 0; j < n; j++) if (a[j] !== b[j]) return false;
