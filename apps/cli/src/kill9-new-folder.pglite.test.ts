@@ -18,7 +18,8 @@ const children: PoChild[] = [];
 let dir = '';
 
 afterAll(() => {
-  for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+  for (const c of children)
+    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -60,10 +61,14 @@ describe('po start killed with SIGKILL while it makes a new PGlite folder', () =
       env: { ...env, PO_TEST_PGLITE_INIT_PAUSE_MS: '60000' },
     });
     children.push(first);
-    const [work] = await until(() => `the child has made its work folder; log:\n${first.log}`, 60_000, () => {
-      const found = readdirSync(dir).includes('data') ? workFolders() : [];
-      return found.length > 0 && found;
-    });
+    const [work] = await until(
+      () => `the child has made its work folder; log:\n${first.log}`,
+      60_000,
+      () => {
+        const found = readdirSync(dir).includes('data') ? workFolders() : [];
+        return found.length > 0 && found;
+      },
+    );
     expect(work).toMatch(/^pglite\.init-\d+$/);
     const orphan = Number(work!.slice('pglite.init-'.length));
     expect(orphan).not.toBe(first.child.pid);
@@ -73,12 +78,20 @@ describe('po start killed with SIGKILL while it makes a new PGlite folder', () =
 
     const second = spawnPo('second', ['start'], { cwd: dir, env });
     children.push(second);
-    await until(() => `the restart listens; log:\n${second.log}`, 120_000, () => {
-      if (second.child.exitCode !== null) throw new Error(`the restart exited:\n${second.log}`);
-      return second.log.includes('[po] listening');
-    });
+    await until(
+      () => `the restart listens; log:\n${second.log}`,
+      120_000,
+      () => {
+        if (second.child.exitCode !== null) throw new Error(`the restart exited:\n${second.log}`);
+        return second.log.includes('[po] listening');
+      },
+    );
     // The orphan noticed its parent was gone (polled every 100 ms) and removed its work folder.
-    await until(() => 'the orphaned child has exited', 5_000, () => !alive(orphan));
+    await until(
+      () => 'the orphaned child has exited',
+      5_000,
+      () => !alive(orphan),
+    );
     expect(workFolders()).toEqual([]);
     expect(second.log).toMatch(/new embedded database: initialised/);
 

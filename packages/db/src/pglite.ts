@@ -72,7 +72,7 @@ setInterval(() => {
   process.exit(1);
 }, ${PARENT_POLL_MS}).unref();
 const fail = (e) => { process.stderr.write(String((e && e.message) || e)); process.exit(1); };
-fs.mkdirSync(dir);
+try { fs.mkdirSync(dir); } catch (e) { fail(e); }
 const pause = Number(process.env.${TEST_PAUSE_ENV} || 0);
 const begin = (work) => setTimeout(() => Promise.resolve().then(work).then(() => process.exit(0), fail), pause);
 `;
@@ -146,7 +146,8 @@ async function removeStaleWork(dataDir: string, logger: Logger): Promise<void> {
     throw e;
   });
   for (const name of names) {
-    const pid = name.startsWith(own) && /^\d+$/.test(name.slice(own.length)) ? Number(name.slice(own.length)) : 0;
+    const pid =
+      name.startsWith(own) && /^\d+$/.test(name.slice(own.length)) ? Number(name.slice(own.length)) : 0;
     if (name !== legacy && !pid) continue;
     if (pid && isAlive(pid)) {
       logger.warn(
@@ -155,7 +156,10 @@ async function removeStaleWork(dataDir: string, logger: Logger): Promise<void> {
       );
       continue;
     }
-    logger.info({ folder: join(dirname(dataDir), name) }, '[po/db] removing an unfinished new embedded database');
+    logger.info(
+      { folder: join(dirname(dataDir), name) },
+      '[po/db] removing an unfinished new embedded database',
+    );
     await rm(join(dirname(dataDir), name), { recursive: true, force: true });
   }
 }
@@ -250,9 +254,14 @@ async function unpackTemplate(file: string, dataDir: string, logger: Logger): Pr
     return unusable('missing', 'no template');
   }
   try {
-    await runChild(UNPACK_SCRIPT, workPrefix(dataDir), [createRequire(import.meta.url).resolve('tar'), file], (w) => {
-      work = w;
-    });
+    await runChild(
+      UNPACK_SCRIPT,
+      workPrefix(dataDir),
+      [createRequire(import.meta.url).resolve('tar'), file],
+      (w) => {
+        work = w;
+      },
+    );
     for (const needed of DATA_FOLDER_ENTRIES)
       await access(join(work!, needed)).catch(() => {
         throw new Error(`it holds no '${needed}' (not a PostgreSQL data folder)`);
