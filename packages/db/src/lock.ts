@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import type { Logger } from '@po/core';
 import { DatabaseLockedError } from './errors.ts';
 
-function isAlive(pid: number): boolean {
+/** Whether the process `pid` exists (this one included). */
+export function isAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { DatabaseError, DbError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import { lockDataDir } from './lock.ts';
-import { initPgliteFolder, pgliteStartParams } from './pglite.ts';
+import { initPgliteFolder, pgliteStartParams, useLiftoffForPglite } from './pglite.ts';
 import type { Database, Queryable, QueryResult } from './types.ts';
 
 /** Bounded retry of connection failures (exponential backoff). */
@@ -272,6 +272,7 @@ async function openPglite(
 ): Promise<Driver> {
   const release = await lockDataDir(dataDir, logger);
   try {
+    useLiftoffForPglite();
     const { PGlite } = await import('@electric-sql/pglite');
     const startParams = pgliteStartParams(PGlite.defaultStartParams);
     await initPgliteFolder(dataDir, startParams, logger, templates);
