@@ -268,7 +268,9 @@ describe('model-plant mismatch of a fleet unit (PostgreSQL, pg-boss)', () => {
     boss = new PgBoss({ connectionString: TEST_DATABASE_URL, schema: `${schema}_q`, supervise: false });
     await boss.start();
     const again = await Promise.all(
-      [3, HALF, rows.length - 1].map((i) => boss!.send(CYCLE_QUEUE, { unit: 'k1', at: exact(rows[i]!.at) })),
+      [3, HALF, rows.length - 1].map((i) =>
+        boss!.send(CYCLE_QUEUE, { unit: 'k1', at: exact(rows[i]!.at) }, { singletonKey: 'k1' }),
+      ),
     );
     await waitFor(
       async () => {

@@ -1,5 +1,5 @@
 import type { Logger } from '@po/core';
-import { type Database, type ExactTime, exactTimeSql, type Queryable, quoteIdent } from '@po/db';
+import { type Database, type ExactTime, type Queryable, quoteIdent } from '@po/db';
 import type { MismatchSnapshot, ModelMismatchHealth } from '@po/runner';
 import { MismatchTracker } from '@po/runner';
 import { FleetError } from './errors.ts';
@@ -19,42 +19,37 @@ export async function checkMismatchTable(db: Database, table: string): Promise<v
     );
 }
 
-/** A unit's tracker as the database holds it after one of its cycles. */
-export interface StoredTracker {
-  /** The data timestamp of that cycle, exactly. */
-  at: ExactTime;
-  snapshot: MismatchSnapshot;
+/** Where the unit's cycle at a data timestamp stands, before it runs. */
+export interface CycleStanding {
+  /** Recorded or dropped already (a job sent again, or retried after its twin committed). */
+  done: boolean;
+  /** The unit's tracker after its newest cycle before this one (none: the unit starts one). */
+  tracker: MismatchSnapshot | undefined;
 }
 
-/** The unit's tracker after its newest cycle before `before` (none: the unit starts one). */
-export async function trackerBefore(
+/**
+ * Whether the unit's cycle at `at` is recorded or dropped, and the tracker it continues from: one
+ * round trip. The queue hands a unit's jobs out one at a time in data-time order, so the newest
+ * state before `at` is the one its previous cycle stored.
+ */
+export async function cycleStanding(
   tx: Queryable,
-  table: string,
-  unit: string,
-  before: ExactTime,
-): Promise<StoredTracker | undefined> {
-  const r = await tx.query<{ at: ExactTime; tracker: unknown }>(
-    `SELECT ${exactTimeSql('data_timestamp')} AS at, tracker FROM ${quoteIdent(table, 'unit mismatch table')}
-     WHERE unit = $1 AND data_timestamp < $2::timestamptz ORDER BY data_timestamp DESC LIMIT 1`,
-    [unit, before],
-  );
-  const row = r.rows[0];
-  return row && { at: row.at, snapshot: revive(row.tracker) as MismatchSnapshot };
-}
-
-/** The unit's tracker after its cycle at `at` exactly, if that cycle stored one. */
-export async function trackerAt(
-  tx: Queryable,
-  table: string,
+  tables: { results: string; dropped: string; mismatch: string },
   unit: string,
   at: ExactTime,
-): Promise<MismatchSnapshot | undefined> {
-  const r = await tx.query<{ tracker: unknown }>(
-    `SELECT tracker FROM ${quoteIdent(table, 'unit mismatch table')}
-     WHERE unit = $1 AND data_timestamp = $2::timestamptz`,
+): Promise<CycleStanding> {
+  const r = await tx.query<{ done: boolean; tracker: unknown }>(
+    `SELECT EXISTS (SELECT 1 FROM ${tables.results} WHERE unit = $1 AND data_timestamp = $2::timestamptz)
+         OR EXISTS (SELECT 1 FROM ${tables.dropped} WHERE unit = $1 AND data_timestamp = $2::timestamptz) AS done,
+       (SELECT tracker FROM ${quoteIdent(tables.mismatch, 'unit mismatch table')}
+         WHERE unit = $1 AND data_timestamp < $2::timestamptz ORDER BY data_timestamp DESC LIMIT 1) AS tracker`,
     [unit, at],
   );
-  return r.rows[0] && (revive(r.rows[0].tracker) as MismatchSnapshot);
+  const row = r.rows[0]!;
+  return {
+    done: row.done,
+    tracker: row.tracker == null ? undefined : (revive(row.tracker) as MismatchSnapshot),
+  };
 }
 
 /** Stores the tracker after the unit's cycle at `at`, in that cycle's transaction (once: a retry adds nothing). */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '@po/core';
 import { createProcessDataSource, type Database, type ExactTime, exactTimeSql, type Queryable } from '@po/db';
 import type { Db as BossDb, JobInsert, PgBoss } from 'pg-boss';
+import { FleetError } from './errors.ts';
 import { UNITS_TABLE } from './registry.ts';
 import { parseUnit } from './units.ts';
 
@@ -38,11 +39,24 @@ export function queryableOf(db: BossDb): Queryable {
 /**
  * The job id of (queue, unit, data timestamp): a name-based UUID, so that pg-boss's primary
  * key refuses a second job for the same cycle even if two schedulers raced past their cursors.
+ * It leads with the data timestamp (milliseconds, then the microseconds within: the layout of a
+ * UUIDv7, version 8 as it is not random): the cycle queue hands out a unit's jobs in creation
+ * order, and jobs queued in one pass share their creation time, so the id puts them in data-time
+ * order. The rest is a hash of queue, unit and time.
  */
 export function cycleJobId(queue: string, unit: string, at: string): string {
+  const ms = Date.parse(at);
+  const micros = /\.\d{3}(\d{3})Z$/.exec(at)?.[1] ?? '000';
+  if (!Number.isFinite(ms) || ms < 0 || ms >= 2 ** 48)
+    throw new FleetError(
+      'INVALID_TIME',
+      `Cycle of unit '${unit}' at '${at}': not a time a job can be keyed by.`,
+    );
+  const time = ms.toString(16).padStart(12, '0');
   const h = createHash('sha1').update(`${queue}\u0000${unit}\u0000${at}`).digest('hex');
-  const variant = ((Number.parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(18, 20)}-${h.slice(20, 32)}`;
+  const variant = ((Number.parseInt(h.slice(0, 1), 16) & 0x3) | 0x8).toString(16);
+  const sub = Number(micros).toString(16).padStart(3, '0');
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-8${sub}-${variant}${h.slice(1, 4)}-${h.slice(4, 16)}`;
 }
 
 export interface ScheduleOptions {
@@ -96,7 +110,8 @@ export async function scheduleDue(options: ScheduleOptions): Promise<number> {
         const jobs: JobInsert<CycleJob>[] = times.map((at) => ({
           id: cycleJobId(queue, unit.id, at),
           data: { unit: unit.id, at },
-          singletonKey: `${unit.id}/${at}`,
+          // The queue delivers a unit's jobs one at a time, oldest first (policy key_strict_fifo).
+          singletonKey: unit.id,
         }));
         await boss.insert(queue, jobs, { db: bossDb(tx) });
         queued += jobs.length;
