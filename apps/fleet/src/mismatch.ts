@@ -1,5 +1,5 @@
 import type { Logger } from '@po/core';
-import { type Database, type ExactTime, type Queryable, quoteIdent } from '@po/db';
+import { type Database, type ExactTime, exactTimeSql, type Queryable, quoteIdent } from '@po/db';
 import type { MismatchSnapshot, ModelMismatchHealth } from '@po/runner';
 import { MismatchTracker } from '@po/runner';
 import { FleetError } from './errors.ts';
@@ -19,35 +19,38 @@ export async function checkMismatchTable(db: Database, table: string): Promise<v
     );
 }
 
-/** Where the unit's cycle at a data timestamp stands, before it runs. */
+/** Where a job's cycles stand, before they run. */
 export interface CycleStanding {
-  /** Recorded or dropped already (a job sent again, or retried after its twin committed). */
-  done: boolean;
-  /** The unit's tracker after its newest cycle before this one (none: the unit starts one). */
+  /** Those recorded or dropped already (a job sent again), in the exact form. */
+  done: Set<ExactTime>;
+  /** The unit's tracker after its newest cycle before `before` (none: the unit starts one). */
   tracker: MismatchSnapshot | undefined;
 }
 
 /**
- * Whether the unit's cycle at `at` is recorded or dropped, and the tracker it continues from: one
- * round trip. The queue hands a unit's jobs out one at a time in data-time order, so the newest
- * state before `at` is the one its previous cycle stored.
+ * Which of the unit's cycles at `times` are recorded or dropped, and the tracker state after its
+ * newest cycle before `before`: one round trip. The queue hands a unit's jobs out one at a time in
+ * data-time order, so that state is the one its previous cycle stored.
  */
 export async function cycleStanding(
   tx: Queryable,
   tables: { results: string; dropped: string; mismatch: string },
   unit: string,
-  at: ExactTime,
+  times: readonly ExactTime[],
+  before: ExactTime,
 ): Promise<CycleStanding> {
-  const r = await tx.query<{ done: boolean; tracker: unknown }>(
-    `SELECT EXISTS (SELECT 1 FROM ${tables.results} WHERE unit = $1 AND data_timestamp = $2::timestamptz)
-         OR EXISTS (SELECT 1 FROM ${tables.dropped} WHERE unit = $1 AND data_timestamp = $2::timestamptz) AS done,
+  const r = await tx.query<{ done: ExactTime[] | null; tracker: unknown }>(
+    `SELECT ARRAY(SELECT ${exactTimeSql('data_timestamp')} FROM ${tables.results}
+           WHERE unit = $1 AND data_timestamp = ANY($2::timestamptz[])
+         UNION SELECT ${exactTimeSql('data_timestamp')} FROM ${tables.dropped}
+           WHERE unit = $1 AND data_timestamp = ANY($2::timestamptz[])) AS done,
        (SELECT tracker FROM ${quoteIdent(tables.mismatch, 'unit mismatch table')}
-         WHERE unit = $1 AND data_timestamp < $2::timestamptz ORDER BY data_timestamp DESC LIMIT 1) AS tracker`,
-    [unit, at],
+         WHERE unit = $1 AND data_timestamp < $3::timestamptz ORDER BY data_timestamp DESC LIMIT 1) AS tracker`,
+    [unit, times, before],
   );
   const row = r.rows[0]!;
   return {
-    done: row.done,
+    done: new Set(row.done ?? []),
     tracker: row.tracker == null ? undefined : (revive(row.tracker) as MismatchSnapshot),
   };
 }

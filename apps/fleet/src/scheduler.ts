@@ -6,11 +6,17 @@ import { FleetError } from './errors.ts';
 import { UNITS_TABLE } from './registry.ts';
 import { parseUnit } from './units.ts';
 
-/** What one cycle job carries: the unit and the timestamp of the row it runs on. */
+/** Rows one cycle job runs at most (a unit's backlog drains this many per delivery). */
+export const ROWS_PER_JOB = 10;
+
+/** What one cycle job carries: the unit and the timestamps of the rows it runs on. */
 export interface CycleJob {
   unit: string;
-  /** The plant row's timestamp exactly (ISO 8601 UTC, microseconds: an `ExactTime`). */
-  at: ExactTime;
+  /**
+   * The plant rows' timestamps exactly (ISO 8601 UTC, microseconds: `ExactTime`), oldest first:
+   * one to `ROWS_PER_JOB` rows that arrived together, each a cycle of its own.
+   */
+  times: ExactTime[];
 }
 
 /** pg-boss runs its statements through our open transaction. */
@@ -70,10 +76,17 @@ export interface ScheduleOptions {
   batch?: number;
 }
 
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 /**
  * One scheduling pass, safe to run on every worker at once: the units due for a look
  * (`next_check_at`) are locked (`FOR UPDATE SKIP LOCKED`, so each is handled by one worker),
- * one job per new row is queued (keyed by unit and data timestamp), and the unit's cursor
+ * the new rows are queued, up to `ROWS_PER_JOB` per job (keyed by unit and its first row's data
+ * timestamp), and the unit's cursor
  * moves to the newest row queued, in the same transaction as the jobs. Returns the jobs queued.
  */
 export async function scheduleDue(options: ScheduleOptions): Promise<number> {
@@ -107,9 +120,9 @@ export async function scheduleDue(options: ScheduleOptions): Promise<number> {
       const after = row.scheduled_through ?? new Date(Date.now() - options.maxLateS * 1000);
       const times = await source.timestampsAfter(after, 1000);
       if (times.length > 0) {
-        const jobs: JobInsert<CycleJob>[] = times.map((at) => ({
-          id: cycleJobId(queue, unit.id, at),
-          data: { unit: unit.id, at },
+        const jobs: JobInsert<CycleJob>[] = chunks(times, ROWS_PER_JOB).map((rows) => ({
+          id: cycleJobId(queue, unit.id, rows[0]!),
+          data: { unit: unit.id, times: rows },
           // The queue delivers a unit's jobs one at a time, oldest first (policy key_strict_fifo).
           singletonKey: unit.id,
         }));

@@ -33,10 +33,11 @@ import type { Unit } from './units.ts';
 
 /**
  * Cycle jobs taken per fetch (one transaction; a failure retries them all, their results are still
- * written once). A fetch takes at most one job per unit (the queue's policy), so a smaller batch
- * spreads the units over more fetch loops and workers.
+ * written once). A fetch takes at most one job per unit (the queue's policy), each of up to
+ * ROWS_PER_JOB rows: a transaction runs at most BATCH x ROWS_PER_JOB cycles (well within
+ * `expireS` on a slow machine), and a small batch spreads the units over fetch loops and workers.
  */
-const BATCH = 5;
+const BATCH = 3;
 
 /**
  * The pg-boss queue of cycle jobs. Its policy, `key_strict_fifo` keyed by unit, delivers a unit's
@@ -172,7 +173,7 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
   >(
     CYCLE_QUEUE,
     // A batch per fetch and transaction: pg-boss's cost per job (fetch, begin, complete, commit) is
-    // shared by up to BATCH cycles, each of another unit. pg-boss waits the polling interval after every fetch, even a full one:
+    // shared by the batch's cycles. pg-boss waits the polling interval after every fetch, even a full one:
     // without burst, each of the `concurrency` fetch loops ran at most BATCH cycles per 0.5 s
     // (40 cycles/s per worker at concurrency 2, whatever the cores). A full batch now fetches the
     // next at once; a short one (the queue caught up) goes back to polling.
@@ -293,16 +294,15 @@ interface HandlerParts extends FleetWorkerOptions {
 }
 
 /**
- * One cycle job inside pg-boss's transaction: already recorded or dropped (a job sent again) ->
- * nothing; too late -> dropped and counted; else the unit's row at the job's timestamp is
- * validated and run (the runner's cycle), and the result recorded through the same transaction.
- * A throw rolls everything back and the job is retried (an unreachable database, no strategy
- * deployed yet).
+ * One cycle job inside pg-boss's transaction: its rows in data-time order, each recorded or
+ * dropped already (a job sent again) -> nothing; too late -> dropped and counted; else validated
+ * and run (the runner's cycle), its result recorded through the same transaction. A throw rolls
+ * everything back and the job is retried (an unreachable database, no strategy deployed yet).
  *
  * The queue hands a unit's jobs out one at a time, in data-time order, so when the strategy
  * monitors model-plant mismatch the unit's tracker continues from the state its previous cycle
- * stored (any worker's), and its state after this cycle is stored with the result: a retried job
- * neither loses nor repeats a step, and a worker taking over continues it.
+ * stored (any worker's), and its state after the job's last cycle is stored with the results: a
+ * retried job neither loses nor repeats a step, and a worker taking over continues it.
  */
 function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => Promise<void> {
   const { logger } = parts;
@@ -316,11 +316,18 @@ function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => 
   const tables = { results: parts.resultsTable, dropped: DROPPED_TABLE, mismatch: parts.mismatchTable };
   return async (job, txDb) => {
     const tx = queryableOf(txDb);
-    // `at` is the row's exact time (microseconds): every query below compares it as such.
-    const { unit: id, at } = job.data;
+    // Each time is a row's exact time (microseconds): every query below compares it as such.
+    const { unit: id, times } = job.data;
+    if (!Array.isArray(times) || times.length === 0 || times.some((t) => typeof t !== 'string')) {
+      logger.error(
+        { unit: id, job: job.id, data: job.data },
+        "[po/fleet] cycle job without its rows' times (data.times); not run",
+      );
+      return;
+    }
     const unit = await parts.unitOf(id);
     if (!unit) {
-      logger.warn({ unit: id, at }, '[po/fleet] job of a removed unit; not run');
+      logger.warn({ unit: id, times }, '[po/fleet] job of a removed unit; not run');
       return;
     }
     const r = parts.runtime(id);
@@ -328,18 +335,30 @@ function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => 
     // another worker, while the first attempt may still commit. The later attempt waits here, then
     // sees what the earlier recorded or dropped.
     await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`po/fleet ${id}`]);
-    const standing = await cycleStanding(tx, tables, id, at);
-    if (standing.done) {
-      logger.warn({ unit: id, at }, '[po/fleet] cycle already recorded or dropped (a retried job)');
-      return;
+    let standing = await cycleStanding(tx, tables, id, times, times[0]!);
+    const todo = times.filter((t) => !standing.done.has(t));
+    if (todo.length < times.length)
+      logger.warn(
+        { unit: id, times: times.filter((t) => standing.done.has(t)) },
+        '[po/fleet] cycles already recorded or dropped (a job sent again); not run again',
+      );
+    if (todo.length === 0) return;
+    // A job sent again over rows partly done: the tracker continues from before its first row to run.
+    if (todo[0] !== times[0]) standing = await cycleStanding(tx, tables, id, [], todo[0]!);
+    let loaded: LoadedStrategy | undefined;
+    let mismatch: MismatchTracker | undefined;
+    let last: string | undefined;
+    for (const at of todo) {
+      if (await dropIfLate(tx, parts, r, id, at)) continue;
+      if (!loaded) {
+        loaded = await strategyOf(parts.strategies(unit), unit, r);
+        if (probe.monitors(loaded.strategy.spec, loaded.version))
+          mismatch = trackerOf(standing.tracker, tagged(logger, id));
+      }
+      await runOne(tx, parts, { unit, r, loaded, columns: columnsOf(loaded.strategy.spec), at, mismatch });
+      last = at;
     }
-    if (await dropIfLate(tx, parts, r, id, at)) return;
-    const loaded = await strategyOf(parts.strategies(unit), unit, r);
-    const mismatch = probe.monitors(loaded.strategy.spec, loaded.version)
-      ? trackerOf(standing.tracker, tagged(logger, id))
-      : undefined;
-    await runOne(tx, parts, { unit, r, loaded, columns: columnsOf(loaded.strategy.spec), at, mismatch });
-    if (mismatch) await saveTracker(tx, parts.mismatchTable, id, at, mismatch);
+    if (mismatch && last) await saveTracker(tx, parts.mismatchTable, id, last, mismatch);
   };
 }
 
