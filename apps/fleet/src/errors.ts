@@ -8,7 +8,10 @@ export type FleetErrorCode =
   | 'UNKNOWN_TABLE'
   | 'UNKNOWN_COLUMN'
   | 'NEEDS_POSTGRES'
-  | 'NOT_MIGRATED';
+  | 'NOT_MIGRATED'
+  | 'INVALID_TIME'
+  | 'ALREADY_RECORDED'
+  | 'QUEUE_POLICY';
 
 /** Every error @po/fleet raises (a `PoError` of scope `fleet`); messages start with `[po/fleet]`. */
 export class FleetError extends PoError {

@@ -10,7 +10,13 @@ import { createModelProvider, localModelFiles } from '@po/models';
 import { type CompiledStrategy, compileStrategy } from '@po/rto-engine';
 import { openPostgresSchema, TEST_DATABASE_URL, waitFor } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUnitRegistry, DROPPED_TABLE, type FleetWorker, startFleetWorker } from './index.ts';
+import {
+  CYCLE_QUEUE,
+  createUnitRegistry,
+  DROPPED_TABLE,
+  type FleetWorker,
+  startFleetWorker,
+} from './index.ts';
 
 const DEMO_DIR = join(import.meta.dirname, '../../../config/demo');
 let db: Database;
@@ -95,8 +101,10 @@ describe('a fleet worker on PostgreSQL', () => {
     expect(rows.map((r) => r.coal)).toEqual(feed);
     const dropped = await db.query(`SELECT 1 FROM ${DROPPED_TABLE}`);
     expect(dropped.rows).toEqual([]);
+    // Each row in one job, once (a job carries the rows that arrived together).
     const jobs = await db.query<{ n: string }>(
-      `SELECT count(*) AS n FROM "${schema}_q".job WHERE name = 'po-cycles'`,
+      `SELECT sum(jsonb_array_length(data -> 'times')) AS n FROM "${schema}_q".job WHERE name = $1`,
+      [CYCLE_QUEUE],
     );
     expect(Number(jobs.rows[0]!.n)).toBe(2);
     expect((await createUnitRegistry(db).list()).map((u) => u.id)).toEqual(['k1']);

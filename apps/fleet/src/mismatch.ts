@@ -19,42 +19,40 @@ export async function checkMismatchTable(db: Database, table: string): Promise<v
     );
 }
 
-/** A unit's tracker as the database holds it after one of its cycles. */
-export interface StoredTracker {
-  /** The data timestamp of that cycle, exactly. */
-  at: ExactTime;
-  snapshot: MismatchSnapshot;
+/** Where a job's cycles stand, before they run. */
+export interface CycleStanding {
+  /** Those recorded or dropped already (a job sent again), in the exact form. */
+  done: Set<ExactTime>;
+  /** The unit's tracker after its newest cycle before `before` (none: the unit starts one). */
+  tracker: MismatchSnapshot | undefined;
 }
 
-/** The unit's tracker after its newest cycle before `before` (none: the unit starts one). */
-export async function trackerBefore(
+/**
+ * Which of the unit's cycles at `times` are recorded or dropped, and the tracker state after its
+ * newest cycle before `before`: one round trip. The queue hands a unit's jobs out one at a time in
+ * data-time order, so that state is the one its previous cycle stored.
+ */
+export async function cycleStanding(
   tx: Queryable,
-  table: string,
+  tables: { results: string; dropped: string; mismatch: string },
   unit: string,
+  times: readonly ExactTime[],
   before: ExactTime,
-): Promise<StoredTracker | undefined> {
-  const r = await tx.query<{ at: ExactTime; tracker: unknown }>(
-    `SELECT ${exactTimeSql('data_timestamp')} AS at, tracker FROM ${quoteIdent(table, 'unit mismatch table')}
-     WHERE unit = $1 AND data_timestamp < $2::timestamptz ORDER BY data_timestamp DESC LIMIT 1`,
-    [unit, before],
+): Promise<CycleStanding> {
+  const r = await tx.query<{ done: ExactTime[] | null; tracker: unknown }>(
+    `SELECT ARRAY(SELECT ${exactTimeSql('data_timestamp')} FROM ${tables.results}
+           WHERE unit = $1 AND data_timestamp = ANY($2::timestamptz[])
+         UNION SELECT ${exactTimeSql('data_timestamp')} FROM ${tables.dropped}
+           WHERE unit = $1 AND data_timestamp = ANY($2::timestamptz[])) AS done,
+       (SELECT tracker FROM ${quoteIdent(tables.mismatch, 'unit mismatch table')}
+         WHERE unit = $1 AND data_timestamp < $3::timestamptz ORDER BY data_timestamp DESC LIMIT 1) AS tracker`,
+    [unit, times, before],
   );
-  const row = r.rows[0];
-  return row && { at: row.at, snapshot: revive(row.tracker) as MismatchSnapshot };
-}
-
-/** The unit's tracker after its cycle at `at` exactly, if that cycle stored one. */
-export async function trackerAt(
-  tx: Queryable,
-  table: string,
-  unit: string,
-  at: ExactTime,
-): Promise<MismatchSnapshot | undefined> {
-  const r = await tx.query<{ tracker: unknown }>(
-    `SELECT tracker FROM ${quoteIdent(table, 'unit mismatch table')}
-     WHERE unit = $1 AND data_timestamp = $2::timestamptz`,
-    [unit, at],
-  );
-  return r.rows[0] && (revive(r.rows[0].tracker) as MismatchSnapshot);
+  const row = r.rows[0]!;
+  return {
+    done: new Set(row.done ?? []),
+    tracker: row.tracker == null ? undefined : (revive(row.tracker) as MismatchSnapshot),
+  };
 }
 
 /** Stores the tracker after the unit's cycle at `at`, in that cycle's transaction (once: a retry adds nothing). */

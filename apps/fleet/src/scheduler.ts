@@ -2,14 +2,21 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '@po/core';
 import { createProcessDataSource, type Database, type ExactTime, exactTimeSql, type Queryable } from '@po/db';
 import type { Db as BossDb, JobInsert, PgBoss } from 'pg-boss';
+import { FleetError } from './errors.ts';
 import { UNITS_TABLE } from './registry.ts';
 import { parseUnit } from './units.ts';
 
-/** What one cycle job carries: the unit and the timestamp of the row it runs on. */
+/** Rows one cycle job runs at most (a unit's backlog drains this many per delivery). */
+export const ROWS_PER_JOB = 10;
+
+/** What one cycle job carries: the unit and the timestamps of the rows it runs on. */
 export interface CycleJob {
   unit: string;
-  /** The plant row's timestamp exactly (ISO 8601 UTC, microseconds: an `ExactTime`). */
-  at: ExactTime;
+  /**
+   * The plant rows' timestamps exactly (ISO 8601 UTC, microseconds: `ExactTime`), oldest first:
+   * one to `ROWS_PER_JOB` rows that arrived together, each a cycle of its own.
+   */
+  times: ExactTime[];
 }
 
 /** pg-boss runs its statements through our open transaction. */
@@ -38,11 +45,24 @@ export function queryableOf(db: BossDb): Queryable {
 /**
  * The job id of (queue, unit, data timestamp): a name-based UUID, so that pg-boss's primary
  * key refuses a second job for the same cycle even if two schedulers raced past their cursors.
+ * It leads with the data timestamp (milliseconds, then the microseconds within: the layout of a
+ * UUIDv7, version 8 as it is not random): the cycle queue hands out a unit's jobs in creation
+ * order, and jobs queued in one pass share their creation time, so the id puts them in data-time
+ * order. The rest is a hash of queue, unit and time.
  */
 export function cycleJobId(queue: string, unit: string, at: string): string {
+  const ms = Date.parse(at);
+  const micros = /\.\d{3}(\d{3})Z$/.exec(at)?.[1] ?? '000';
+  if (!Number.isFinite(ms) || ms < 0 || ms >= 2 ** 48)
+    throw new FleetError(
+      'INVALID_TIME',
+      `Cycle of unit '${unit}' at '${at}': not a time a job can be keyed by.`,
+    );
+  const time = ms.toString(16).padStart(12, '0');
   const h = createHash('sha1').update(`${queue}\u0000${unit}\u0000${at}`).digest('hex');
-  const variant = ((Number.parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(18, 20)}-${h.slice(20, 32)}`;
+  const variant = ((Number.parseInt(h.slice(0, 1), 16) & 0x3) | 0x8).toString(16);
+  const sub = Number(micros).toString(16).padStart(3, '0');
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-8${sub}-${variant}${h.slice(1, 4)}-${h.slice(4, 16)}`;
 }
 
 export interface ScheduleOptions {
@@ -56,10 +76,17 @@ export interface ScheduleOptions {
   batch?: number;
 }
 
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 /**
  * One scheduling pass, safe to run on every worker at once: the units due for a look
  * (`next_check_at`) are locked (`FOR UPDATE SKIP LOCKED`, so each is handled by one worker),
- * one job per new row is queued (keyed by unit and data timestamp), and the unit's cursor
+ * the new rows are queued, up to `ROWS_PER_JOB` per job (keyed by unit and its first row's data
+ * timestamp), and the unit's cursor
  * moves to the newest row queued, in the same transaction as the jobs. Returns the jobs queued.
  */
 export async function scheduleDue(options: ScheduleOptions): Promise<number> {
@@ -93,10 +120,11 @@ export async function scheduleDue(options: ScheduleOptions): Promise<number> {
       const after = row.scheduled_through ?? new Date(Date.now() - options.maxLateS * 1000);
       const times = await source.timestampsAfter(after, 1000);
       if (times.length > 0) {
-        const jobs: JobInsert<CycleJob>[] = times.map((at) => ({
-          id: cycleJobId(queue, unit.id, at),
-          data: { unit: unit.id, at },
-          singletonKey: `${unit.id}/${at}`,
+        const jobs: JobInsert<CycleJob>[] = chunks(times, ROWS_PER_JOB).map((rows) => ({
+          id: cycleJobId(queue, unit.id, rows[0]!),
+          data: { unit: unit.id, times: rows },
+          // The queue delivers a unit's jobs one at a time, oldest first (policy key_strict_fifo).
+          singletonKey: unit.id,
         }));
         await boss.insert(queue, jobs, { db: bossDb(tx) });
         queued += jobs.length;

@@ -2,7 +2,6 @@ import { type Logger, type StrategySource, silentLogger } from '@po/core';
 import {
   createProcessDataSource,
   type Database,
-  exactTimeSql,
   type ProcessDataSource,
   type Queryable,
   quoteIdent,
@@ -22,10 +21,9 @@ import { FleetError } from './errors.ts';
 import { emptyCounters, type UnitCounters } from './metrics.ts';
 import {
   checkMismatchTable,
+  cycleStanding,
   pruneTrackers,
   saveTracker,
-  trackerAt,
-  trackerBefore,
   trackerOf,
   UNIT_MISMATCH_TABLE,
 } from './mismatch.ts';
@@ -33,11 +31,21 @@ import { createUnitRegistry, DROPPED_TABLE, ensureFleetTables, type UnitRegistry
 import { type CycleJob, queryableOf, scheduleDue } from './scheduler.ts';
 import type { Unit } from './units.ts';
 
-/** Cycle jobs taken per fetch (one transaction; a failure retries them all, their results are still written once). */
-const BATCH = 10;
+/**
+ * Cycle jobs taken per fetch (one transaction; a failure retries them all, their results are still
+ * written once). A fetch takes at most one job per unit (the queue's policy), each of up to
+ * ROWS_PER_JOB rows: a transaction runs at most BATCH x ROWS_PER_JOB cycles (well within
+ * `expireS` on a slow machine), and a small batch spreads the units over fetch loops and workers.
+ */
+const BATCH = 3;
 
-/** The pg-boss queue of cycle jobs. */
-export const CYCLE_QUEUE = 'po-cycles';
+/**
+ * The pg-boss queue of cycle jobs. Its policy, `key_strict_fifo` keyed by unit, delivers a unit's
+ * jobs one at a time and in data-time order (a job active or waiting for its retry holds back the
+ * unit's later ones), while different units run at once on every fetch loop of every worker. A
+ * policy is fixed when pg-boss creates a queue: the name is new with the policy.
+ */
+export const CYCLE_QUEUE = 'po-unit-cycles';
 
 export interface FleetWorkerOptions {
   /** po's database (PostgreSQL), its schema holding the results and the fleet's tables. */
@@ -117,6 +125,7 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
   boss.on('error', (e) => logger.warn({ err: messageOf(e) }, '[po/fleet] queue'));
   await boss.start();
   await boss.createQueue(CYCLE_QUEUE, {
+    policy: 'key_strict_fifo',
     expireInSeconds: expireS,
     retryLimit: 1000,
     retryDelay: 1,
@@ -124,6 +133,14 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
     retryDelayMax: 30,
     deleteAfterSeconds: 24 * 3600,
   });
+  const queue = await boss.getQueue(CYCLE_QUEUE);
+  if (queue?.policy !== 'key_strict_fifo') {
+    await boss.stop({ graceful: false, close: true });
+    throw new FleetError(
+      'QUEUE_POLICY',
+      `The queue '${CYCLE_QUEUE}' in schema "${options.queueSchema ?? 'pgboss'}" has policy '${queue?.policy}', not 'key_strict_fifo' (a unit's cycles one at a time, in data-time order): delete that queue (pg-boss deleteQueue) and start again.`,
+    );
+  }
 
   const runtimes = new Map<string, UnitRuntime>();
   const runtime = (id: string) => {
@@ -156,7 +173,7 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
   >(
     CYCLE_QUEUE,
     // A batch per fetch and transaction: pg-boss's cost per job (fetch, begin, complete, commit) is
-    // shared by BATCH cycles. pg-boss waits the polling interval after every fetch, even a full one:
+    // shared by the batch's cycles. pg-boss waits the polling interval after every fetch, even a full one:
     // without burst, each of the `concurrency` fetch loops ran at most BATCH cycles per 0.5 s
     // (40 cycles/s per worker at concurrency 2, whatever the cores). A full batch now fetches the
     // next at once; a short one (the queue caught up) goes back to polling.
@@ -168,14 +185,10 @@ export async function startFleetWorker(options: FleetWorkerOptions): Promise<Fle
       burstWhenBatchFull: true,
     },
     async (jobs: Job<CycleJob>[], tx: BossDb) => {
-      // By unit, then data time: every transaction locks units' rows in the same order (no
-      // deadlock between workers), and a unit's rows run in order.
+      // One job per unit. By unit: two transactions with the same jobs (an expired job's twin) take
+      // the units' locks in the same order, never in a circle.
       const ordered = [...jobs].sort((a, b) =>
-        a.data.unit === b.data.unit
-          ? Date.parse(a.data.at) - Date.parse(b.data.at) || (a.data.at < b.data.at ? -1 : 1)
-          : a.data.unit < b.data.unit
-            ? -1
-            : 1,
+        a.data.unit < b.data.unit ? -1 : a.data.unit > b.data.unit ? 1 : 0,
       );
       for (const job of ordered) await handle(job, tx);
     },
@@ -281,18 +294,15 @@ interface HandlerParts extends FleetWorkerOptions {
 }
 
 /**
- * One cycle job inside pg-boss's transaction: too late -> dropped and counted; else the
- * unit's row at the job's timestamp is validated and run (the runner's cycle), and the
- * result recorded through the same transaction. A throw rolls everything back and the job
- * is retried (an unreachable database, no strategy deployed yet).
+ * One cycle job inside pg-boss's transaction: its rows in data-time order, each recorded or
+ * dropped already (a job sent again) -> nothing; too late -> dropped and counted; else validated
+ * and run (the runner's cycle), its result recorded through the same transaction. A throw rolls
+ * everything back and the job is retried (an unreachable database, no strategy deployed yet).
  *
- * When the strategy monitors model-plant mismatch, the unit's tracker continues from its state
- * after the unit's previous cycle (stored in the transaction of that cycle, any worker's) and
- * must take the rows in data-time order: rows between that cycle and the job's that no job has
- * run yet are run first, here, in order (their own jobs then find them recorded). Its state after
- * each cycle is stored with the result, so a retried job neither loses nor repeats a step and a
- * worker taking over continues it. Each row run is locked (an advisory lock per unit and data
- * timestamp, taken in data-time order, jobs sorted by unit and time: no deadlock).
+ * The queue hands a unit's jobs out one at a time, in data-time order, so when the strategy
+ * monitors model-plant mismatch the unit's tracker continues from the state its previous cycle
+ * stored (any worker's), and its state after the job's last cycle is stored with the results: a
+ * retried job neither loses nor repeats a step, and a worker taking over continues it.
  */
 function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => Promise<void> {
   const { logger } = parts;
@@ -303,131 +313,53 @@ function cycleHandler(parts: HandlerParts): (job: Job<CycleJob>, tx: BossDb) => 
     return c;
   };
   const probe = new MismatchTracker(logger);
+  const tables = { results: parts.resultsTable, dropped: DROPPED_TABLE, mismatch: parts.mismatchTable };
   return async (job, txDb) => {
     const tx = queryableOf(txDb);
-    // `at` is the row's exact time (microseconds): every query below compares it as such.
-    const { unit: id, at } = job.data;
+    // Each time is a row's exact time (microseconds): every query below compares it as such.
+    const { unit: id, times } = job.data;
+    if (!Array.isArray(times) || times.length === 0 || times.some((t) => typeof t !== 'string')) {
+      logger.error(
+        { unit: id, job: job.id, data: job.data },
+        "[po/fleet] cycle job without its rows' times (data.times); not run",
+      );
+      return;
+    }
     const unit = await parts.unitOf(id);
     if (!unit) {
-      logger.warn({ unit: id, at }, '[po/fleet] job of a removed unit; not run');
+      logger.warn({ unit: id, times }, '[po/fleet] job of a removed unit; not run');
       return;
     }
     const r = parts.runtime(id);
-    const done = (times: readonly string[]) => doneOf(tx, parts.resultsTable, id, times);
-    const ageS = (Date.now() - Date.parse(at)) / 1000;
-    if (ageS > parts.maxLateS) {
-      await runAt(tx, parts, { unit, r, at, own: true });
-      return;
-    }
-    if ((await done([at])).size > 0) {
-      logger.warn({ unit: id, at }, '[po/fleet] cycle already recorded or dropped (a retried job)');
-      return;
-    }
-    const loaded = await strategyOf(parts.strategies(unit), unit, r);
-    const cycle = { unit, r, loaded, columns: columnsOf(loaded.strategy.spec) };
-    if (!probe.monitors(loaded.strategy.spec, loaded.version)) {
-      await runAt(tx, parts, { ...cycle, at, own: true });
-      return;
-    }
-    const previous = await trackerBefore(tx, parts.mismatchTable, id, at);
-    const unitLogger = tagged(logger, id);
-    let tracker = trackerOf(previous?.snapshot, unitLogger);
-    // Rows between the previous cycle and this job's that no job has run yet, oldest first. Rows
-    // older than the late limit are dropped anyway (their jobs drop them): they are not looked for.
-    const floor = Date.now() - parts.maxLateS * 1000;
-    const after = previous && Date.parse(previous.at) >= floor ? previous.at : new Date(floor);
-    const earlier = await pendingBetween(parts.sourceOf(unit), after, at, done);
-    if (earlier.length > 0)
-      logger.debug(
-        { unit: id, at, earlier: earlier.length },
-        '[po/fleet] earlier rows of the unit run first (model-plant mismatch in data-time order)',
+    // Uncontended, but for an expired job's twin: pg-boss gives a job active past `expireS` to
+    // another worker, while the first attempt may still commit. The later attempt waits here, then
+    // sees what the earlier recorded or dropped.
+    await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`po/fleet ${id}`]);
+    let standing = await cycleStanding(tx, tables, id, times, times[0]!);
+    const todo = times.filter((t) => !standing.done.has(t));
+    if (todo.length < times.length)
+      logger.warn(
+        { unit: id, times: times.filter((t) => standing.done.has(t)) },
+        '[po/fleet] cycles already recorded or dropped (a job sent again); not run again',
       );
-    for (const time of earlier) {
-      const outcome = await runAt(tx, parts, { ...cycle, at: time, mismatch: tracker });
-      // Another worker ran it meanwhile: continue from the state it stored.
-      if (outcome === 'done') {
-        const stored = await trackerAt(tx, parts.mismatchTable, id, time);
-        if (stored) tracker = trackerOf(stored, unitLogger);
+    if (todo.length === 0) return;
+    // A job sent again over rows partly done: the tracker continues from before its first row to run.
+    if (todo[0] !== times[0]) standing = await cycleStanding(tx, tables, id, [], todo[0]!);
+    let loaded: LoadedStrategy | undefined;
+    let mismatch: MismatchTracker | undefined;
+    let last: string | undefined;
+    for (const at of todo) {
+      if (await dropIfLate(tx, parts, r, id, at)) continue;
+      if (!loaded) {
+        loaded = await strategyOf(parts.strategies(unit), unit, r);
+        if (probe.monitors(loaded.strategy.spec, loaded.version))
+          mismatch = trackerOf(standing.tracker, tagged(logger, id));
       }
+      await runOne(tx, parts, { unit, r, loaded, columns: columnsOf(loaded.strategy.spec), at, mismatch });
+      last = at;
     }
-    await runAt(tx, parts, { ...cycle, at, mismatch: tracker, own: true });
+    if (mismatch && last) await saveTracker(tx, parts.mismatchTable, id, last, mismatch);
   };
-}
-
-/** Of `times` (exact), those of the unit already recorded or dropped, in the exact form. */
-async function doneOf(
-  tx: Queryable,
-  resultsTable: string,
-  unit: string,
-  times: readonly string[],
-): Promise<Set<string>> {
-  if (times.length === 0) return new Set();
-  const r = await tx.query<{ t: string }>(
-    `SELECT ${exactTimeSql('data_timestamp')} AS t FROM ${resultsTable}
-       WHERE unit = $1 AND data_timestamp = ANY($2::timestamptz[])
-     UNION SELECT ${exactTimeSql('data_timestamp')} FROM ${DROPPED_TABLE}
-       WHERE unit = $1 AND data_timestamp = ANY($2::timestamptz[])`,
-    [unit, times],
-  );
-  return new Set(r.rows.map((row) => row.t));
-}
-
-/** The unit's rows after `after` and before `before`, not yet recorded nor dropped, oldest first. */
-async function pendingBetween(
-  source: ProcessDataSource,
-  after: string | Date,
-  before: string,
-  done: (times: readonly string[]) => Promise<Set<string>>,
-): Promise<string[]> {
-  const pending: string[] = [];
-  const end = Date.parse(before);
-  let from = after;
-  for (;;) {
-    const chunk = await source.timestampsAfter(from, 1000);
-    // Exact times of one format: text order is time order; the millisecond test guards the format.
-    const inside = chunk.filter((t) => Date.parse(t) <= end && t < before);
-    const seen = await done(inside);
-    pending.push(...inside.filter((t) => !seen.has(t)));
-    if (inside.length < chunk.length || chunk.length < 1000) return pending;
-    from = chunk.at(-1)!;
-  }
-}
-
-/**
- * The unit's cycle at `at`, under its lock: already recorded or dropped by another job ->
- * 'done'; too late -> dropped; else run and recorded, with the tracker's state after it.
- */
-async function runAt(
-  tx: Queryable,
-  parts: HandlerParts,
-  c: {
-    unit: Unit;
-    r: UnitRuntime;
-    at: string;
-    /** The job's own row (else one run ahead of its job). */
-    own?: boolean;
-    loaded?: LoadedStrategy;
-    columns?: string[];
-    mismatch?: MismatchTracker;
-  },
-): Promise<'done' | 'dropped' | 'ran'> {
-  const { unit, r, at } = c;
-  // pg-boss may hand an expired job to a second worker while the first still commits it, and a
-  // row may be run ahead of its job: the attempts serialize on this lock, and the later sees what
-  // the earlier recorded.
-  await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`po/fleet ${unit.id} ${at}`]);
-  if ((await doneOf(tx, parts.resultsTable, unit.id, [at])).size > 0) {
-    if (c.own)
-      parts.logger.warn(
-        { unit: unit.id, at },
-        '[po/fleet] cycle already recorded or dropped (a retried job)',
-      );
-    return 'done';
-  }
-  if (await dropIfLate(tx, parts, r, unit.id, at)) return 'dropped';
-  await runOne(tx, parts, { ...c, loaded: c.loaded!, columns: c.columns! });
-  if (c.mismatch) await saveTracker(tx, parts.mismatchTable, unit.id, at, c.mismatch);
-  return 'ran';
 }
 
 /** Drops the unit's cycle at `at` when its data is older than the late limit; whether it did. */
@@ -464,7 +396,7 @@ async function runOne(
     loaded: LoadedStrategy;
     columns: string[];
     at: string;
-    mismatch?: MismatchTracker;
+    mismatch: MismatchTracker | undefined;
   },
 ): Promise<void> {
   const { unit, r, loaded, columns, at } = c;
@@ -491,7 +423,14 @@ async function runOne(
         strategyVersion: loaded.version,
       };
   const fresh = await parts.results.recordCycle({ ...record, unit: unit.id, dataTable: unit.data.table }, tx);
-  count(r.counters, record, Date.parse(at), fresh);
+  // The unit's lock is held and the cycle was not recorded when it was taken: another writer of the
+  // results table recorded it meanwhile. Nothing of this attempt is kept (the tracker's step neither).
+  if (!fresh)
+    throw new FleetError(
+      'ALREADY_RECORDED',
+      `The cycle of unit '${unit.id}' at ${at} was recorded meanwhile by a writer outside the fleet's lock; this attempt rolls back.`,
+    );
+  count(r.counters, record, Date.parse(at));
   parts.logger[record.status === 'failed' ? 'error' : 'debug'](
     {
       unit: unit.id,
@@ -534,9 +473,7 @@ function count(
   c: UnitCounters,
   record: { status: 'ok' | 'skipped' | 'failed'; durationMs?: number | null },
   atMs: number,
-  fresh: boolean,
 ) {
-  if (!fresh) return;
   c.cycles[record.status]++;
   if (typeof record.durationMs === 'number') {
     c.durationMs.sum += record.durationMs;
