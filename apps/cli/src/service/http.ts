@@ -2,7 +2,6 @@ import { type ServerType, serve } from '@hono/node-server';
 import {
   type CycleExecutor,
   createApp,
-  type DashboardData,
   type ReplayService,
   type StrategySource,
   type StrategyVersions,
