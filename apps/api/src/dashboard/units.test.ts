@@ -9,6 +9,7 @@ import type { SourceStatus } from '@po/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../app.ts';
 import { type CyclePool, createCyclePool } from '../pool/index.ts';
+import { noDashboardData } from '../testing/fleet.ts';
 import type { AppOptions, StrategySource } from '../types.ts';
 import { UNITS_PATH } from './context.ts';
 import { isUnitPagePath, UNIT_VIEW_PATHS } from './units.ts';
@@ -44,13 +45,7 @@ function fleetOf(records: UnitRecord[]): AppOptions['units'] & { records: UnitRe
             name: id,
             intervalS: 60,
             strategies: strategiesIn({ state: 'none', version: null }),
-            data: {
-              results: async () => [],
-              columns: async () => [],
-              plant: async () => ({ times: [], values: {} }),
-              audit: async () => undefined,
-              auditLog: async () => [],
-            },
+            data: noDashboardData(),
           }
         : undefined,
   };
