@@ -211,7 +211,7 @@ function mismatchText(u: UnitRecord): string {
 function unitsTable(list: readonly UnitRecord[], now: Date): Html {
   const mismatch = list.some((u) => unitMismatch(u) !== undefined);
   return html`<table class="grid" id="units"><caption>${list.length} unit(s)</caption>
-    <thead><tr><th scope="col">unit</th><th scope="col">state</th><th scope="col">last cycle: plant data (UTC)</th><th scope="col">recorded</th><th scope="col">lag</th><th scope="col">failures</th><th scope="col">dropped late</th><th scope="col">strategy deployed</th><th scope="col">last cycle ran</th>${mismatch ? html`<th scope="col">model-plant mismatch</th>` : ''}</tr></thead>
+    <thead><tr><th scope="col">unit</th><th scope="col">state</th><th scope="col">last cycle: plant data (UTC)</th><th scope="col">recorded</th><th scope="col">lag</th><th scope="col">failures</th><th scope="col">dropped late</th><th scope="col">strategy deployed</th><th scope="col">last cycle ran</th>${mismatch ? html`<th scope="col" class="wrap">model-plant mismatch</th>` : ''}</tr></thead>
     <tbody>${list.map((u) => {
       const last = u.lastCycle as LastCycle | null | undefined;
       const data = when(last?.dataTimestamp);
@@ -226,7 +226,7 @@ function unitsTable(list: readonly UnitRecord[], now: Date): Html {
         <td>${count(u.consecutiveFailures)} in a row, ${count(cycles.failed)} in all</td>
         <td>${count(u.droppedLate)}</td>
         <td>${deployedOf(u)}</td><td>${typeof last?.strategyVersion === 'string' ? last.strategyVersion : '–'}</td>
-        ${mismatch ? html`<td>${mismatchText(u)}</td>` : ''}</tr>`;
+        ${mismatch ? html`<td class="wrap">${mismatchText(u)}</td>` : ''}</tr>`;
     })}</tbody></table>`;
 }
 
