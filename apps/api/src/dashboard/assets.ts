@@ -25,7 +25,7 @@ main{padding:.8rem 1rem;max-width:2400px}h1{font-size:1.4rem;margin:.2rem 0 .6re
 .muted{color:var(--muted)}.inline{display:inline}
 table.grid{border-collapse:collapse;margin:.6rem 0 1rem;min-width:60%}caption{text-align:left;font-weight:700;padding:.3rem 0}
 .grid th,.grid td{padding:.25rem .6rem;border-bottom:1px solid #2b333d;text-align:right;white-space:nowrap}.grid th[scope=row],.grid th:first-child{text-align:left}
-.grid .wrap{white-space:normal;text-align:left;min-width:16rem}.grid thead th{color:var(--muted);font-weight:600}tr.at-bound td:last-child{color:#ffb74d;font-weight:700}.up{color:#81c784}.down{color:#e57373}
+.grid thead th{color:var(--muted);font-weight:600}tr.at-bound td:last-child{color:#ffb74d;font-weight:700}.up{color:#81c784}.down{color:#e57373}
 .state{padding:0 .4rem;border-radius:3px}.state-inside{background:var(--ok)}.state-near{background:var(--near)}.state-beyond-operating{background:var(--op)}.state-beyond-physical{background:var(--phys)}.state-unknown{background:#444}
 .cost{display:flex;gap:2rem;margin:.4rem 0}.cost div{background:var(--panel);padding:.4rem .8rem}.cost span{display:block;color:var(--muted);font-size:.85rem}.cost b{font-size:1.5rem}
 form.feedback{display:flex;gap:.5rem;align-items:center;flex-wrap:wrap;margin:.4rem 0}

@@ -185,6 +185,27 @@ describe('the units overview, live', () => {
   }, 30_000);
 });
 
+describe('the units overview’s mismatch column', () => {
+  it('counts each unit’s models by status, each model and a forced monitor mode in its title', async () => {
+    const fleet = fleetOf([
+      kiln('k1', {
+        mismatch: {
+          models: { a: { status: 'good' }, b: { status: 'bad' }, c: { status: 'good' } },
+          forcedMonitor: 'b is bad',
+        },
+      }),
+      kiln('k2'),
+    ]);
+    const url = await listen({ units: fleet });
+    const text = await (await fetch(`${url}${UNITS_PATH}`, { headers: viewer })).text();
+    expect(text).toContain('<th scope="col">model-plant mismatch</th>');
+    expect(text).toContain(
+      '<td title="a good, b bad, c good; monitor mode: b is bad">2 good, 1 bad; monitor mode</td>',
+    );
+    expect(/<tr data-unit="k2">[\s\S]*?<\/tr>/.exec(text)![0]).toContain('<td>–</td></tr>');
+  });
+});
+
 describe('no live stream before sign-in', () => {
   it('the sign-in form loads no live script; a signed-in page (or an open dashboard) does', async () => {
     const url = await listen({ units: fleetOf([kiln('k1')]) });

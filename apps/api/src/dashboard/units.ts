@@ -200,18 +200,28 @@ function deployedOf(u: UnitRecord): string {
   return s.state && s.state !== 'loaded' ? `${version} (${String(s.state)})` : version;
 }
 
-function mismatchText(u: UnitRecord): string {
+/** A unit's model-plant mismatch in a few words (models counted by status), and each model's in full. */
+function mismatchText(u: UnitRecord): { short: string; full?: string } {
   const m = unitMismatch(u);
-  if (!m) return '–';
+  if (!m) return { short: '–' };
   const entries = Object.entries(m.mismatch);
-  const text = entries.length ? entries.map(([n, s]) => `${n} ${s.status}`).join(', ') : 'not compared yet';
-  return m.reason ? `${text}; monitor mode: ${m.reason}` : text;
+  if (entries.length === 0 && !m.reason) return { short: 'not compared yet' };
+  const counts = new Map<string, number>();
+  for (const [, s] of entries) counts.set(s.status, (counts.get(s.status) ?? 0) + 1);
+  const short = [...counts].map(([status, n]) => `${n} ${status}`).join(', ') || 'not compared yet';
+  const full = entries.map(([n, s]) => `${n} ${s.status}`).join(', ');
+  return m.reason
+    ? { short: `${short}; monitor mode`, full: `${full}; monitor mode: ${m.reason}` }
+    : { short, full };
 }
+
+const mismatchCell = (m: { short: string; full?: string }) =>
+  html`<td${m.full ? html` title="${m.full}"` : ''}>${m.short}</td>`;
 
 function unitsTable(list: readonly UnitRecord[], now: Date): Html {
   const mismatch = list.some((u) => unitMismatch(u) !== undefined);
   return html`<table class="grid" id="units"><caption>${list.length} unit(s)</caption>
-    <thead><tr><th scope="col">unit</th><th scope="col">state</th><th scope="col">last cycle: plant data (UTC)</th><th scope="col">recorded</th><th scope="col">lag</th><th scope="col">failures</th><th scope="col">dropped late</th><th scope="col">strategy deployed</th><th scope="col">last cycle ran</th>${mismatch ? html`<th scope="col" class="wrap">model-plant mismatch</th>` : ''}</tr></thead>
+    <thead><tr><th scope="col">unit</th><th scope="col">state</th><th scope="col">last cycle: plant data (UTC)</th><th scope="col">recorded</th><th scope="col">lag</th><th scope="col">failures</th><th scope="col">dropped late</th><th scope="col">strategy deployed</th><th scope="col">last cycle ran</th>${mismatch ? html`<th scope="col">model-plant mismatch</th>` : ''}</tr></thead>
     <tbody>${list.map((u) => {
       const last = u.lastCycle as LastCycle | null | undefined;
       const data = when(last?.dataTimestamp);
@@ -226,7 +236,7 @@ function unitsTable(list: readonly UnitRecord[], now: Date): Html {
         <td>${count(u.consecutiveFailures)} in a row, ${count(cycles.failed)} in all</td>
         <td>${count(u.droppedLate)}</td>
         <td>${deployedOf(u)}</td><td>${typeof last?.strategyVersion === 'string' ? last.strategyVersion : '–'}</td>
-        ${mismatch ? html`<td class="wrap">${mismatchText(u)}</td>` : ''}</tr>`;
+        ${mismatch ? mismatchCell(mismatchText(u)) : ''}</tr>`;
     })}</tbody></table>`;
 }
 
