@@ -198,7 +198,7 @@ describe('the units overview’s mismatch column', () => {
     ]);
     const url = await listen({ units: fleet });
     const text = await (await fetch(`${url}${UNITS_PATH}`, { headers: viewer })).text();
-    expect(text).toContain('<th scope="col">model-plant mismatch</th>');
+    expect(text).toContain('<th scope="col" title="model-plant mismatch">mismatch</th>');
     expect(text).toContain(
       '<td title="a good, b bad, c good; monitor mode: b is bad">2 good, 1 bad; monitor mode</td>',
     );

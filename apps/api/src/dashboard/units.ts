@@ -221,7 +221,7 @@ const mismatchCell = (m: { short: string; full?: string }) =>
 function unitsTable(list: readonly UnitRecord[], now: Date): Html {
   const mismatch = list.some((u) => unitMismatch(u) !== undefined);
   return html`<table class="grid" id="units"><caption>${list.length} unit(s)</caption>
-    <thead><tr><th scope="col">unit</th><th scope="col">state</th><th scope="col">last cycle: plant data (UTC)</th><th scope="col">recorded</th><th scope="col">lag</th><th scope="col">failures</th><th scope="col">dropped late</th><th scope="col">strategy deployed</th><th scope="col">last cycle ran</th>${mismatch ? html`<th scope="col">model-plant mismatch</th>` : ''}</tr></thead>
+    <thead><tr><th scope="col">unit</th><th scope="col">state</th><th scope="col">last cycle: plant data (UTC)</th><th scope="col">recorded</th><th scope="col">lag</th><th scope="col">failures</th><th scope="col">dropped late</th><th scope="col">strategy deployed</th><th scope="col">last cycle ran</th>${mismatch ? html`<th scope="col" title="model-plant mismatch">mismatch</th>` : ''}</tr></thead>
     <tbody>${list.map((u) => {
       const last = u.lastCycle as LastCycle | null | undefined;
       const data = when(last?.dataTimestamp);
