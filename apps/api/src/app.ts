@@ -11,6 +11,7 @@ import { authenticate, createAccess, requireRole } from './middleware/auth.ts';
 import { observe } from './middleware/observe.ts';
 import { bodySizeLimit, requestLimits } from './middleware/request-limits.ts';
 import type { Operation } from './openapi.ts';
+import { createRefusedBodyDrain } from './request.ts';
 import { cacheOperations, cacheRoutes } from './routes/cache.ts';
 import { deployOperations, deployRoutes } from './routes/deploy.ts';
 import { docsOperations, docsRoutes } from './routes/docs.ts';
@@ -61,6 +62,7 @@ export function createApp(options: AppOptions): PoApp {
   const logger = options.logger ?? silentLogger;
   const access = createAccess(options.settings);
   const maxBodyBytes = options.settings?.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
+  const drain = createRefusedBodyDrain();
   const metrics = createMetrics({
     executor,
     cache,
@@ -77,7 +79,7 @@ export function createApp(options: AppOptions): PoApp {
   Object.defineProperty(app, 'metrics', { value: metrics });
   app.use(requestId(), timing(), observe(metrics, logger));
   app.use(authenticate(access, isPagePath));
-  app.use(bodySizeLimit(maxBodyBytes));
+  app.use(bodySizeLimit(maxBodyBytes, drain));
   app.use(requestLimits(timeoutMs, limits));
   app.onError(onError(logger));
   app.notFound(notFound);
@@ -94,6 +96,7 @@ export function createApp(options: AppOptions): PoApp {
       limits,
       withModels: options.readModelFile !== undefined,
       maxBodyBytes,
+      drain,
     }),
   );
   app.use('/results/:id/feedback', requireRole('operator', 'feedback on a recommendation'));

@@ -37,48 +37,53 @@ export function check<S extends z.ZodType>(
 
 /**
  * Rate at which the unread rest of refused bodies is read and dropped, bytes/s, shared by all
- * connections: the rest must be read for the connection to carry its next request (keep-alive),
- * but read as fast as clients send it, a flood of refused bodies keeps the HTTP thread busy taking
- * in bytes (~640 MB/s for ~1,000 600 KB bodies/s) and `/health` waits behind them. Paused, the
- * socket applies TCP back-pressure and the sender waits instead.
+ * connections of an app: the rest must be read for the connection to carry its next request
+ * (keep-alive), but read as fast as clients send it, a flood of refused bodies keeps the HTTP
+ * thread busy taking in bytes (~640 MB/s for ~1,000 600 KB bodies/s) and `/health` waits behind
+ * them. Paused, the socket applies TCP back-pressure and the sender waits instead.
  */
 const REFUSED_BODY_DRAIN_BYTES_PER_S = 16 * 1024 * 1024;
-/** Bytes the refused-body drain may read ahead of its rate (negative: behind, so the next chunk waits). */
-let drainAllowance = 0;
-let drainAllowanceAt = performance.now();
+
+/** Reads and drops the rest of a refused request body (see `createRefusedBodyDrain`). */
+export type RefusedBodyDrain = (incoming: IncomingMessage) => void;
 
 /**
- * Reads and drops the rest of a refused request body at `REFUSED_BODY_DRAIN_BYTES_PER_S` (all
- * connections together), pausing the request between chunks; the connection then carries its next
+ * The refused-body drain of one app: it reads and drops the rest of a refused request body at
+ * `REFUSED_BODY_DRAIN_BYTES_PER_S` (all the app's connections together, up to 1 s of the rate
+ * saved while idle), pausing the request between chunks; the connection then carries its next
  * request as usual. Node does not drain a body that was read from (a `data` listener was added).
+ * Each app has its own allowance: apps in one process do not slow each other's drains.
  */
-export function drainRefusedBody(incoming: IncomingMessage): void {
-  if (incoming.readableEnded || incoming.destroyed) return;
-  let timer: NodeJS.Timeout | undefined;
-  const onData = (chunk: Buffer) => {
-    const now = performance.now();
-    const rate = REFUSED_BODY_DRAIN_BYTES_PER_S / 1000;
-    // Up to 1 s of the rate saved while no refused body was drained.
-    drainAllowance =
-      Math.min(rate * 1000, drainAllowance + (now - drainAllowanceAt) * rate) - chunk.byteLength;
-    drainAllowanceAt = now;
-    if (drainAllowance >= 0) return;
-    incoming.pause();
-    timer = setTimeout(
-      () => {
-        timer = undefined;
-        incoming.resume();
-      },
-      Math.ceil(-drainAllowance / rate),
-    );
-    timer.unref();
+export function createRefusedBodyDrain(bytesPerS = REFUSED_BODY_DRAIN_BYTES_PER_S): RefusedBodyDrain {
+  const rate = bytesPerS / 1000;
+  /** Bytes the drain may read ahead of its rate (negative: behind, so the next chunk waits). */
+  let allowance = 0;
+  let allowanceAt = performance.now();
+  return (incoming) => {
+    if (incoming.readableEnded || incoming.destroyed) return;
+    let timer: NodeJS.Timeout | undefined;
+    const onData = (chunk: Buffer) => {
+      const now = performance.now();
+      allowance = Math.min(rate * 1000, allowance + (now - allowanceAt) * rate) - chunk.byteLength;
+      allowanceAt = now;
+      if (allowance >= 0) return;
+      incoming.pause();
+      timer = setTimeout(
+        () => {
+          timer = undefined;
+          incoming.resume();
+        },
+        Math.ceil(-allowance / rate),
+      );
+      timer.unref();
+    };
+    const done = () => {
+      clearTimeout(timer);
+      incoming.off('data', onData).off('end', done).off('close', done);
+    };
+    incoming.on('data', onData).once('end', done).once('close', done);
+    incoming.resume();
   };
-  const done = () => {
-    clearTimeout(timer);
-    incoming.off('data', onData).off('end', done).off('close', done);
-  };
-  incoming.on('data', onData).once('end', done).once('close', done);
-  incoming.resume();
 }
 
 /** First prefix of a body `readBodyText` checks, in bytes; then at each doubling. */
@@ -88,7 +93,7 @@ const FIRST_CHECK_BYTES = 16 * 1024;
  * Reads a request body as text, calling `check` on what has arrived each time it doubles (16 KB,
  * 32 KB, ...) so that a body past a bound is refused as soon as a prefix shows it, without
  * receiving, joining and decoding the rest on the HTTP thread (an unread remainder is drained by
- * the server at a bounded rate, `drainRefusedBody`). `check` must throw on a prefix only what it
+ * the app's `drain`, at a bounded rate). `check` must throw on a prefix only what it
  * would throw on the whole body (size and nesting only grow with the text). Over `maxBytes` is a
  * 413, whatever the headers said.
  */
@@ -96,6 +101,7 @@ export async function readBodyText(
   c: Context,
   maxBytes: number,
   check: (prefix: string) => void,
+  drain: RefusedBodyDrain,
 ): Promise<string> {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   const decoder = new TextDecoder();
@@ -117,7 +123,7 @@ export async function readBodyText(
       const stop = (error?: unknown) => {
         incoming.off('data', onData).off('end', onEnd).off('error', stop).off('close', onClose);
         if (!error) return resolve();
-        drainRefusedBody(incoming);
+        drain(incoming);
         reject(error);
       };
       const onData = (chunk: Buffer) => {

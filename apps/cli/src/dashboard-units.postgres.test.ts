@@ -5,7 +5,10 @@
  * a unit's pages show that unit's results and plant rows only, and the strategy its pointer
  * deploys; unknown and hostile unit ids are refused; the roles and sessions still apply.
  */
+
+import { waitFor } from '@po/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOKENS } from '../test/dashboard.ts';
 import { type FleetDemo, startFleetDemo } from '../test/fleet.ts';
 
 let fleet: FleetDemo;
@@ -74,6 +77,12 @@ describe('the units overview and each unit’s views, on a fleet', () => {
     expect(text).toMatch(/<a href="\/dashboard\/units" accesskey="u" aria-current="page">Units<\/a>/);
     expect(text).toMatch(/<b>units<\/b> 2/);
     expect(text).not.toContain('no recommendation recorded');
+    // No fleet-wide pointer (each kiln has its own): said as such, not as an error.
+    const bar = /<header id="status"[\s\S]*?<\/header>/.exec(text)![0];
+    expect(bar).toContain('<b>strategy</b> per unit, no fleet-wide version (each unit has its own pointer)');
+    expect(bar).not.toContain('(error)');
+    const health = (await (await fleet.api('viewer', '/health')).json()) as { strategy: { state: string } };
+    expect(health.strategy.state).toBe('none');
   });
 
   it("a unit's Now shows its own newest recommendation, run by its own strategy", async () => {
@@ -236,4 +245,49 @@ describe('the units overview and each unit’s views, on a fleet', () => {
     const operator = await page('/dashboard/units/kiln-1', 'operator');
     expect(operator.text).toContain('<input type="hidden" name="back" value="/dashboard/units/kiln-1">');
   });
+
+  it('po start --mode api on the fleet’s database: no units pages, and no dashboard link leads to one or to nothing', async () => {
+    const api = fleet.spawn('api', ['start', '--mode', 'api'], { PO_FLEET: 'true' });
+    const url = await waitFor(
+      () => /"url":"(http:\/\/[^"]+)"/.exec(api.log)?.[1],
+      120_000,
+      'po start --mode api to listen',
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; log:\n${api.log.slice(-3000)}`);
+    });
+    const get = (path: string) =>
+      fetch(`${url}${path}`, { redirect: 'manual', headers: { authorization: `Bearer ${TOKENS.engineer}` } });
+    // What this mode does not serve: the units (no fleet runs here).
+    expect((await get('/units')).status).toBe(501);
+    expect((await get('/dashboard/units')).status).toBe(404);
+    // Every link of every page reachable from the root, followed once.
+    const seen = new Map<string, number>();
+    const queue = ['/'];
+    while (queue.length > 0 && seen.size < 80) {
+      const path = queue.shift()!;
+      if (seen.has(path)) continue;
+      const res = await get(path);
+      seen.set(path, res.status);
+      const type = res.headers.get('content-type') ?? '';
+      if (!type.includes('text/html')) {
+        await res.body?.cancel();
+        continue;
+      }
+      for (const m of (await res.text()).matchAll(/<a [^>]*href="([^"#]+)"/g)) {
+        const href = shown(m[1]!);
+        const target = new URL(href, `${url}${path}`);
+        if (target.origin !== url) continue;
+        const next = `${target.pathname}${target.search}`;
+        if (!seen.has(next) && !queue.includes(next)) queue.push(next);
+      }
+    }
+    const paths = [...seen.keys()];
+    expect(paths).toEqual(
+      expect.arrayContaining(['/', '/trends', '/history', '/strategy', '/what-if', '/deploy']),
+    );
+    expect(paths.filter((p) => p.startsWith('/dashboard/units') || p.startsWith('/units'))).toEqual([]);
+    const broken = [...seen].filter(([, status]) => status === 404 || status === 501 || status >= 500);
+    expect(broken).toEqual([]);
+    api.child.kill('SIGTERM');
+  }, 180_000);
 });

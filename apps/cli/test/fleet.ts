@@ -18,6 +18,8 @@ export interface FleetDemo {
   log(): string;
   /** A call with a role's bearer token (any path: API or page). */
   api(role: RoleName, path: string, init?: RequestInit): Promise<Response>;
+  /** Another `po` child on the fleet's settings (`extra` added), killed with the fleet at `stop`. */
+  spawn(name: string, args: string[], extra?: Record<string, string>): PoChild;
   stop(): Promise<void>;
 }
 
@@ -119,6 +121,7 @@ export async function startFleetDemo(options: { keepFeeding?: boolean } = {}): P
           ...init,
           headers: { authorization: `Bearer ${TOKENS[role]}`, ...init.headers },
         }),
+      spawn: start,
       stop,
     };
   } catch (e) {

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../app.ts';
 import { type CyclePool, createCyclePool } from '../pool/index.ts';
+import { noDashboardData } from '../testing/fleet.ts';
 import type { AppOptions, ResultsStore, StrategySource } from '../types.ts';
 
 let pool: CyclePool;
@@ -216,13 +217,7 @@ describe('the units pages (a fleet)', () => {
             name: 'Kiln 1',
             intervalS: 60,
             strategies: nothingDeployed,
-            data: {
-              results: async () => [],
-              columns: async () => [],
-              plant: async () => ({ times: [], values: {} }),
-              audit: async () => undefined,
-              auditLog: async () => [],
-            },
+            data: noDashboardData(),
           }
         : undefined,
   });

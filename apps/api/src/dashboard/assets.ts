@@ -39,13 +39,18 @@ pre.yaml,pre.diff{background:#0d1014;padding:.6rem;overflow:auto;max-height:70vh
 .u-legend{color:var(--fg)}
 `;
 
-/** Live updates: on each new cycle, the status bar is refreshed, and the Now view too unless the operator is typing in it. */
+/**
+ * Live updates: on each new cycle (a fleet's root: each change of its units), the status bar is
+ * refreshed, and a live view (Now, the units overview) too unless the operator is typing in it.
+ * A page without a session (the sign-in form) does not load this script.
+ */
 const LIVE_JS = `(()=>{if(!window.EventSource)return;const es=new EventSource(document.body.dataset.liveSrc||'/live');
-es.addEventListener('cycle',async()=>{const r=await fetch(location.href,{headers:{accept:'text/html'}});if(!r.ok)return;
+const update=async()=>{const r=await fetch(location.href,{headers:{accept:'text/html'}});if(!r.ok)return;
 const doc=new DOMParser().parseFromString(await r.text(),'text/html');const s=doc.getElementById('status');if(s)document.getElementById('status').replaceWith(s);
 const m=document.getElementById('main');if(!m||!m.dataset.live)return;const busy=m.contains(document.activeElement)&&document.activeElement.tagName==='INPUT'||[...m.querySelectorAll('input[name=reason]')].some(i=>i.value);
 const nm=doc.getElementById('main');if(!nm)return;if(busy){let b=document.getElementById('newer');if(!b){b=document.createElement('p');b.id='newer';b.className='notice';b.setAttribute('role','status');b.innerHTML='A newer cycle was recorded: <a href="">show it</a>';m.prepend(b)}return}
-m.replaceWith(nm);document.dispatchEvent(new Event('po:updated'))});})();`;
+m.replaceWith(nm);document.dispatchEvent(new Event('po:updated'))};
+es.addEventListener('cycle',update);es.addEventListener('units',update);})();`;
 
 /** Trends: one uPlot per variable, cursors synchronised, limits as bands, recommendation as steps. */
 const TRENDS_JS = `(()=>{const el=document.getElementById('trends');if(!el)return;

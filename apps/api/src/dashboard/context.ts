@@ -181,13 +181,16 @@ export async function render(
   view: { title: string; path: string; body: Html; scripts?: string[]; live?: boolean; status?: number },
 ): Promise<Response> {
   const status = await statusFacts(options);
+  const identity = identityOf(c);
   const body = await page({
     ...view,
     path: viewPath(options, view.path),
     views: navigation(options),
     ...(options.base ? { liveSource: `${options.base}/live` } : {}),
+    // Only a page with an identity listens: `/live` needs one (the sign-in form has none yet).
+    listen: identity !== undefined,
     status,
-    identity: identityOf(c),
+    identity,
     tokensRequired: options.access.required,
   });
   return c.html(body, (view.status ?? 200) as 200);

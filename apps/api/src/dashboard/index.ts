@@ -25,7 +25,7 @@ import {
 } from './context.ts';
 import { createLiveHub } from './live.ts';
 import { PAGE_PATHS } from './page.ts';
-import { isUnitPagePath, UNIT_VIEW_PATHS, unitIdProblem, unitRoutes, unitScope } from './units.ts';
+import { isUnitPagePath, UNIT_VIEW_PATHS, unitIdProblem, unitRoutes, unitScope, unitsLive } from './units.ts';
 import { deployRoutes } from './views/deploy.ts';
 import { historyRoutes } from './views/history.ts';
 import { loginView } from './views/login.ts';
@@ -66,10 +66,13 @@ const SESSION_S = 12 * 3600;
 
 /** The dashboard's routes, mounted at `/` by `createApp`. */
 export function dashboardRoutes(options: DashboardOptions) {
-  const live = createLiveHub(async () => {
-    const c = await newestCycle(options);
-    return c && { id: c.id, status: c.status, dataTimestamp: c.dataTimestamp.toISOString() };
-  }, options.logger);
+  // The fleet's root has no cycles of its own: its pages follow the units.
+  const live = options.units
+    ? unitsLive(options)
+    : createLiveHub(async () => {
+        const c = await newestCycle(options);
+        return c && { id: c.id, status: c.status, dataTimestamp: c.dataTimestamp.toISOString() };
+      }, options.logger);
   const app = new Hono();
   app.use(csrf());
   app.route('/assets', assetRoutes());

@@ -1,4 +1,7 @@
-/** Server-sent events: one watcher of the results table per app, fanned out to every open page. */
+/**
+ * Server-sent events: one watcher per app (of the results table, or of a fleet's units), fanned
+ * out to every open page.
+ */
 import type { Logger } from '@po/core';
 import { describeError } from '@po/core';
 import type { Context } from 'hono';
@@ -9,15 +12,29 @@ export const LIVE_POLL_MS = 400;
 /** A comment line keeps proxies from closing an idle stream. */
 const KEEPALIVE_MS = 15_000;
 
-export interface CycleEvent {
+/** How often a fleet's units are read while a page listens (each read asks the database for every unit). */
+export const UNITS_POLL_MS = 1000;
+
+export type CycleEvent = {
   id: string;
   status: string;
   dataTimestamp: string;
-}
+};
 
-/** Watches for new cycles while at least one page listens. */
-export function createLiveHub(newest: () => Promise<CycleEvent | undefined>, logger: Logger) {
-  const listeners = new Set<(e: CycleEvent) => void>();
+/** What a watcher announces: an `id` that changes when there is something new, and the event's data. */
+export type LiveEvent = { id: string } & Record<string, unknown>;
+
+/**
+ * Watches for something new (a new cycle; by default, events `cycle`, read every `LIVE_POLL_MS`)
+ * while at least one page listens.
+ */
+export function createLiveHub<E extends LiveEvent = CycleEvent>(
+  newest: () => Promise<E | undefined>,
+  logger: Logger,
+  options: { event?: string; pollMs?: number; what?: string } = {},
+) {
+  const { event = 'cycle', pollMs = LIVE_POLL_MS, what = 'newest cycle' } = options;
+  const listeners = new Set<(e: E) => void>();
   let last: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   let busy = false;
@@ -33,17 +50,17 @@ export function createLiveHub(newest: () => Promise<CycleEvent | undefined>, log
         if (!first) for (const l of listeners) l(e);
       }
     } catch (err) {
-      logger.warn({ err: describeError(err) }, '[po/dashboard] newest cycle not readable');
+      logger.warn({ err: describeError(err) }, `[po/dashboard] ${what} not readable`);
     } finally {
       busy = false;
     }
   };
 
-  const subscribe = (l: (e: CycleEvent) => void) => {
+  const subscribe = (l: (e: E) => void) => {
     listeners.add(l);
     if (!timer) {
       void poll();
-      timer = setInterval(() => void poll(), LIVE_POLL_MS);
+      timer = setInterval(() => void poll(), pollMs);
       timer.unref();
     }
     return () => {
@@ -56,10 +73,10 @@ export function createLiveHub(newest: () => Promise<CycleEvent | undefined>, log
     };
   };
 
-  /** `GET /live`: an event `cycle` with `{ id, status, dataTimestamp }` per new recorded cycle. */
+  /** `GET /live`: an event (`cycle`, with `{ id, status, dataTimestamp }`) per new recorded cycle. */
   const handler = (c: Context) =>
     streamSSE(c, async (stream) => {
-      const queue: CycleEvent[] = [];
+      const queue: E[] = [];
       let wake: (() => void) | undefined;
       const unsubscribe = subscribe((e) => {
         queue.push(e);
@@ -71,7 +88,7 @@ export function createLiveHub(newest: () => Promise<CycleEvent | undefined>, log
         while (!stream.aborted) {
           const e = queue.shift();
           if (e) {
-            await stream.writeSSE({ event: 'cycle', id: e.id, data: JSON.stringify(e) });
+            await stream.writeSSE({ event, id: e.id, data: JSON.stringify(e) });
             continue;
           }
           await new Promise<void>((resolve) => {

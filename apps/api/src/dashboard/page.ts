@@ -59,6 +59,18 @@ function modelsText(models: StatusFacts['models']): string {
   return entries.map(([name, m]) => `${name} ${m.status}`).join(', ');
 }
 
+/**
+ * The deployed strategy. A fleet's root names its fleet-wide version, which units without a
+ * pointer of their own run; without one (each unit has its own: the usual case) that is no fault.
+ */
+function strategyText(s: StatusFacts): Html {
+  if (s.fleet && s.strategyState === 'none') {
+    return html`<span><b>strategy</b> per unit, no fleet-wide version (each unit has its own pointer)</span>`;
+  }
+  const label = s.fleet ? 'fleet-wide strategy' : 'strategy';
+  return html`<span${s.strategyError ? html` title="${s.strategyError}"` : ''}><b>${label}</b> ${s.version ?? 'none'} (${s.strategyState})</span>`;
+}
+
 function statusBar(s: StatusFacts): Html {
   const red = s.alarms.length > 0;
   const last = s.lastCycle;
@@ -66,7 +78,7 @@ function statusBar(s: StatusFacts): Html {
     ${s.unit ? html`<span data-unit="${s.unit.id}"><b>unit</b> ${s.unit.name}${s.unit.name === s.unit.id ? '' : ` (${s.unit.id})`}</span>` : ''}
     ${s.fleet ? html`<span><b>units</b> ${s.fleet.count ?? '?'}${s.fleet.failing ? ` (${s.fleet.failing} failing)` : ''}</span>` : ''}
     <span><b>mode</b> ${s.strategyMode ?? '–'} · ${s.serviceMode}</span>
-    <span><b>${s.fleet ? 'fleet-wide strategy' : 'strategy'}</b> ${s.version ?? 'none'} (${s.strategyState})</span>
+    ${strategyText(s)}
     <span><b>runner</b> ${s.runner ? `${s.runner.state}${s.runner.healthy ? '' : ' (degraded)'}` : 'not in this process'}</span>
     ${s.fleet ? '' : html`<span><b>last cycle</b> ${last ? html`<span data-last-cycle="${last.id}">#${last.id} ${last.status}, ${age(last.createdAt, s.now)} ago</span>` : 'none yet'}</span>`}
     <span><b>store</b> ${ok(s.store?.ok)}</span>
@@ -92,6 +104,8 @@ export function page(options: {
   views?: readonly NavView[];
   /** Where the page listens for new cycles. Default `/live`. */
   liveSource?: string;
+  /** Whether the page listens at all (not without a session: the sign-in form). */
+  listen?: boolean;
 }): Html {
   const who = options.identity;
   return html`<!doctype html>
@@ -127,7 +141,7 @@ ${
 <main id="main" ${options.live ? html`data-live="1"` : ''} tabindex="-1">
 ${options.body}
 </main>
-<script src="/assets/live.js" defer></script>
+${options.listen ? html`<script src="/assets/live.js" defer></script>` : ''}
 ${(options.scripts ?? []).map((s) => html`<script src="/assets/${s}" defer></script>`)}
 </body>
 </html>`;

@@ -3,6 +3,7 @@
  * `/dashboard/units/<id>/…` serves the single unit's views scoped to one unit: its results, its
  * plant data (table and filter), the strategy its deploy pointer names, its own live updates.
  */
+import { createHash } from 'node:crypto';
 import { describeError } from '@po/core';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { html } from 'hono/html';
@@ -18,7 +19,7 @@ import {
   UNITS_PATH,
   unitMismatch,
 } from './context.ts';
-import { createLiveHub } from './live.ts';
+import { createLiveHub, UNITS_POLL_MS } from './live.ts';
 import type { Html } from './page.ts';
 import { age, formatNumber } from './plant-model.ts';
 
@@ -32,23 +33,34 @@ export function unitIdProblem(id: string): string | undefined {
   return `'${shown}' is not a unit id: a unit id is 1-63 letters, digits, _ . - starting with a letter or digit.`;
 }
 
-/** A unit's views, by their path under `/dashboard/units/<id>` ('/' is its Now view). */
-export const UNIT_VIEW_PATHS = [
-  '/',
-  '/live',
-  '/trends',
-  '/trends/data',
-  '/history',
-  '/history.csv',
-  '/strategy',
-  '/what-if',
+/**
+ * A unit's views, by their path under `/dashboard/units/<id>` ('/' is its Now view), and whether
+ * each is a page (a browser without a session signs in first) or data a page reads.
+ */
+const UNIT_VIEWS = [
+  { path: '/', page: true },
+  { path: '/live', page: false },
+  { path: '/trends', page: true },
+  { path: '/trends/data', page: false },
+  { path: '/history', page: true },
+  { path: '/history.csv', page: true },
+  { path: '/strategy', page: true },
+  { path: '/what-if', page: true },
 ] as const;
 
-const UNIT_PAGE = /^\/dashboard\/units(\/[^/]+(\/(trends|history|history\.csv|strategy|what-if))?)?$/;
+/** A unit's views, by their path under `/dashboard/units/<id>`. */
+export const UNIT_VIEW_PATHS = UNIT_VIEWS.map((v) => v.path);
+
+const UNIT_PAGES: ReadonlySet<string> = new Set(UNIT_VIEWS.filter((v) => v.page).map((v) => v.path));
 
 /** Whether a path is a units page (the overview or a unit's view): a browser without a session signs in first. */
 export function isUnitPagePath(path: string): boolean {
-  return UNIT_PAGE.test(path);
+  if (path === UNITS_PATH) return true;
+  if (!path.startsWith(`${UNITS_PATH}/`)) return false;
+  const rest = path.slice(UNITS_PATH.length + 1);
+  const slash = rest.indexOf('/');
+  if (slash === 0 || rest === '') return false;
+  return UNIT_PAGES.has(slash < 0 ? '/' : rest.slice(slash));
 }
 
 /** Each unit's views as the dashboard's options for it. */
@@ -109,6 +121,8 @@ export function unitScope(options: DashboardOptions): {
       });
     }
     if (!record || !scope) {
+      // A removed unit's watcher goes with it (pages still listening keep theirs until they close).
+      hubs.delete(id);
       return problem(c, options, {
         title: 'No such unit',
         status: 404,
@@ -186,18 +200,28 @@ function deployedOf(u: UnitRecord): string {
   return s.state && s.state !== 'loaded' ? `${version} (${String(s.state)})` : version;
 }
 
-function mismatchText(u: UnitRecord): string {
+/** A unit's model-plant mismatch in a few words (models counted by status), and each model's in full. */
+function mismatchText(u: UnitRecord): { short: string; full?: string } {
   const m = unitMismatch(u);
-  if (!m) return '–';
+  if (!m) return { short: '–' };
   const entries = Object.entries(m.mismatch);
-  const text = entries.length ? entries.map(([n, s]) => `${n} ${s.status}`).join(', ') : 'not compared yet';
-  return m.reason ? `${text}; monitor mode: ${m.reason}` : text;
+  if (entries.length === 0 && !m.reason) return { short: 'not compared yet' };
+  const counts = new Map<string, number>();
+  for (const [, s] of entries) counts.set(s.status, (counts.get(s.status) ?? 0) + 1);
+  const short = [...counts].map(([status, n]) => `${n} ${status}`).join(', ') || 'not compared yet';
+  const full = entries.map(([n, s]) => `${n} ${s.status}`).join(', ');
+  return m.reason
+    ? { short: `${short}; monitor mode`, full: `${full}; monitor mode: ${m.reason}` }
+    : { short, full };
 }
+
+const mismatchCell = (m: { short: string; full?: string }) =>
+  html`<td${m.full ? html` title="${m.full}"` : ''}>${m.short}</td>`;
 
 function unitsTable(list: readonly UnitRecord[], now: Date): Html {
   const mismatch = list.some((u) => unitMismatch(u) !== undefined);
   return html`<table class="grid" id="units"><caption>${list.length} unit(s)</caption>
-    <thead><tr><th scope="col">unit</th><th scope="col">state</th><th scope="col">last cycle: plant data (UTC)</th><th scope="col">recorded</th><th scope="col">lag</th><th scope="col">failures</th><th scope="col">dropped late</th><th scope="col">strategy deployed</th><th scope="col">last cycle ran</th>${mismatch ? html`<th scope="col">model-plant mismatch</th>` : ''}</tr></thead>
+    <thead><tr><th scope="col">unit</th><th scope="col">state</th><th scope="col">last cycle: plant data (UTC)</th><th scope="col">recorded</th><th scope="col">lag</th><th scope="col">failures</th><th scope="col">dropped late</th><th scope="col">strategy deployed</th><th scope="col">last cycle ran</th>${mismatch ? html`<th scope="col" title="model-plant mismatch">mismatch</th>` : ''}</tr></thead>
     <tbody>${list.map((u) => {
       const last = u.lastCycle as LastCycle | null | undefined;
       const data = when(last?.dataTimestamp);
@@ -212,11 +236,28 @@ function unitsTable(list: readonly UnitRecord[], now: Date): Html {
         <td>${count(u.consecutiveFailures)} in a row, ${count(cycles.failed)} in all</td>
         <td>${count(u.droppedLate)}</td>
         <td>${deployedOf(u)}</td><td>${typeof last?.strategyVersion === 'string' ? last.strategyVersion : '–'}</td>
-        ${mismatch ? html`<td>${mismatchText(u)}</td>` : ''}</tr>`;
+        ${mismatch ? mismatchCell(mismatchText(u)) : ''}</tr>`;
     })}</tbody></table>`;
 }
 
-/** `GET /dashboard/units`: every unit of the fleet, each opening its own views. */
+/**
+ * The fleet root's live updates (`/live`: the root has no cycles of its own): an event `units`
+ * with `{ id, units }` each time what `/units` reads changes (a unit's state, last cycle, lag,
+ * failures, dropped-late count, strategy, mismatch), so the overview and the status bar follow.
+ */
+export function unitsLive(options: DashboardOptions) {
+  return createLiveHub(
+    async () => {
+      const list = await options.units!.list();
+      const id = createHash('sha256').update(JSON.stringify(list)).digest('base64url').slice(0, 16);
+      return { id, units: list.length };
+    },
+    options.logger,
+    { event: 'units', pollMs: UNITS_POLL_MS, what: 'units' },
+  );
+}
+
+/** `GET /dashboard/units`: every unit of the fleet, each opening its own views; it follows them live. */
 export function unitRoutes(options: DashboardOptions) {
   return new Hono().get('/', async (c) => {
     let list: UnitRecord[];
@@ -234,6 +275,6 @@ export function unitRoutes(options: DashboardOptions) {
       list.length === 0
         ? html`<h1>Units</h1><p role="status">This fleet has no units yet: add them with <code>po units add</code> or a units file (<code>config/units.yaml</code>).</p>`
         : html`<h1>Units <small>each opens its own Now, Trends, History, Strategy and What-if</small></h1>${unitsTable(list, new Date())}`;
-    return render(c, options, { title: 'Units', path: UNITS_PATH, body });
+    return render(c, options, { title: 'Units', path: UNITS_PATH, body, live: true });
   });
 }

@@ -3,7 +3,7 @@ import type { StrategyLimits } from '@po/rto-engine';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { httpError } from '../errors.ts';
-import { drainRefusedBody } from '../request.ts';
+import type { RefusedBodyDrain } from '../request.ts';
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -55,10 +55,10 @@ export function requestLimits(timeoutMs: number, limits: StrategyLimits): Middle
  * left unread, so a route can read it as it arrives and stop early (`readBodyText`); Hono's
  * `bodyLimit` would turn it into a web stream first, which pauses the socket once the route stops
  * reading and stalls the connection's next request until the server gives up on draining it.
- * A body refused by its length is drained at a bounded rate (`drainRefusedBody`). A chunked body
+ * A body refused by its length is drained by the app's `drain`, at a bounded rate. A chunked body
  * (no length) goes through `bodyLimit`, which counts it.
  */
-export function bodySizeLimit(maxBytes: number): MiddlewareHandler {
+export function bodySizeLimit(maxBytes: number, drain: RefusedBodyDrain): MiddlewareHandler {
   const tooLarge = () => {
     throw httpError.bodyTooLarge(maxBytes);
   };
@@ -68,7 +68,7 @@ export function bodySizeLimit(maxBytes: number): MiddlewareHandler {
     if (length === undefined || c.req.header('transfer-encoding') !== undefined) return chunked(c, next);
     if (Number(length) > maxBytes) {
       const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-      if (incoming) drainRefusedBody(incoming);
+      if (incoming) drain(incoming);
       tooLarge();
     }
     await next();

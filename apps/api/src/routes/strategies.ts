@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { httpError } from '../errors.ts';
 import type { Operation } from '../openapi.ts';
 import type { CycleExecutor } from '../pool/index.ts';
-import { isRecord, parseJson, readBodyText, refuseDeepJson } from '../request.ts';
+import { isRecord, parseJson, type RefusedBodyDrain, readBodyText, refuseDeepJson } from '../request.ts';
 import {
   type DeployedResponse,
   deployedResponseSchema,
@@ -45,11 +45,13 @@ export interface StrategiesRoutesOptions {
   withModels: boolean;
   /** Largest request body, bytes (`api.body_limit_bytes`). */
   maxBodyBytes: number;
+  /** The app's drain of the unread rest of a refused body. */
+  drain: RefusedBodyDrain;
 }
 
 /** `POST /strategies/validate` and `GET /strategies/deployed`. */
 export function strategiesRoutes(options: StrategiesRoutesOptions) {
-  const { strategies, deployed, requestBundle, executor, limits, withModels, maxBodyBytes } = options;
+  const { strategies, deployed, requestBundle, executor, limits, withModels, maxBodyBytes, drain } = options;
   return new Hono()
     .post('/validate', async (c) => {
       const json = /json/i.test(c.req.header('content-type') ?? '');
@@ -58,7 +60,7 @@ export function strategiesRoutes(options: StrategiesRoutesOptions) {
       const checkText = json
         ? (prefix: string) => refuseDeepJson(c, prefix)
         : (prefix: string) => refuseOverLimits(checkStrategyText(prefix, limits));
-      const text = await readBodyText(c, maxBodyBytes, checkText);
+      const text = await readBodyText(c, maxBodyBytes, checkText, drain);
       if (text.trim() === '') {
         throw httpError.badRequest('request body is empty; send the strategy as YAML text or JSON');
       }

@@ -2,7 +2,6 @@ import { type ServerType, serve } from '@hono/node-server';
 import {
   type CycleExecutor,
   createApp,
-  type DashboardData,
   type ReplayService,
   type StrategySource,
   type StrategyVersions,
@@ -13,7 +12,7 @@ import { createUnitRegistry, type FleetWorker, type Unit, unitMismatch, unitStat
 import type { Runner, RunnerStatus } from '@po/runner';
 import type { Settings } from '@po/settings';
 import { CliError } from '../errors.ts';
-import { dashboardData, httpResults, type ServiceDatabase } from './database.ts';
+import { dashboardData, httpResults, type ServiceDatabase, type UnitData } from './database.ts';
 import { strategyLimitsOf } from './limits.ts';
 import type { StrategyBackend } from './strategies.ts';
 
@@ -148,11 +147,13 @@ function httpUnits(
     const { version, state, error } = strategyOf(unit).status();
     return { strategy: { version, state, ...(error ? { error } : {}) } };
   };
-  // A unit's data source keeps its column cache between pages, until its definition changes.
-  const scopes = new Map<string, { definition: string; data: DashboardData }>();
+  // A unit's data source keeps its column cache between pages, until its definition changes or
+  // the unit is removed.
+  const scopes = unitScopeCache((unit) => dashboardData(database, settings, unit));
   return {
     list: async () => {
       const [states, units] = await Promise.all([unitStates(database.db, table), registry.list()]);
+      scopes.keepOnly(units.map((u) => u.id));
       const byId = new Map(units.map((u) => [u.id, u]));
       return states.map((s) => ({ ...s, ...strategyFacts(byId.get(s.id)) }));
     },
@@ -165,17 +166,14 @@ function httpUnits(
       ? {
           scope: async (id: string) => {
             const unit = await registry.get(id);
-            if (!unit) return undefined;
-            const definition = JSON.stringify(unit.data);
-            let cached = scopes.get(id);
-            if (cached?.definition !== definition) {
-              cached = { definition, data: dashboardData(database, settings, unit) };
-              scopes.set(id, cached);
+            if (!unit) {
+              scopes.drop(id);
+              return undefined;
             }
             return {
               name: unit.name,
               intervalS: unit.interval_s,
-              data: cached.data,
+              data: scopes.of(unit),
               strategies: strategyOf(unit),
             };
           },
@@ -188,5 +186,38 @@ function httpUnits(
           { models: m.models, forcedMonitor: m.forcedMonitor },
         ]),
       ),
+  };
+}
+
+/**
+ * Each unit's dashboard data source, kept between pages (its column cache) while the unit's data
+ * definition is unchanged; a removed unit's is dropped (`drop` when it is asked for and missing,
+ * `keepOnly` with the units listed), so the cache holds no more than the fleet's units.
+ */
+export function unitScopeCache<T>(make: (unit: UnitData) => T) {
+  const scopes = new Map<string, { definition: string; value: T }>();
+  return {
+    /** The unit's data source: the kept one, or a new one when its definition changed. */
+    of(unit: UnitData): T {
+      const definition = JSON.stringify(unit.data);
+      let kept = scopes.get(unit.id);
+      if (kept?.definition !== definition) {
+        kept = { definition, value: make(unit) };
+        scopes.set(unit.id, kept);
+      }
+      return kept.value;
+    },
+    drop(id: string): void {
+      scopes.delete(id);
+    },
+    /** Drops every unit's data source but those of `ids` (the fleet's units now). */
+    keepOnly(ids: readonly string[]): void {
+      const present = new Set(ids);
+      for (const id of scopes.keys()) if (!present.has(id)) scopes.delete(id);
+    },
+    /** The units whose data source is kept. */
+    ids(): string[] {
+      return [...scopes.keys()];
+    },
   };
 }

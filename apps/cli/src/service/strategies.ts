@@ -95,12 +95,17 @@ export async function storeStrategies(
   const status = (): SourceStatus => {
     const s = deployment.status();
     const current = deployment.current();
+    // A fleet whose pointer names no version: nothing is deployed fleet-wide (its units have their
+    // own pointers), which is no error; an unreadable pointer or a failed load still is.
+    const none = !current && undeployed && parts.onUndeployed !== undefined;
     return {
-      state: current ? 'loaded' : s.loading ? 'loading' : s.lastError ? 'error' : 'none',
+      state: current ? 'loaded' : s.loading ? 'loading' : s.lastError && !none ? 'error' : 'none',
       version: current?.version ?? null,
       source: store.location,
       ...(current ? { loadedAt: current.loadedAt.toISOString() } : {}),
-      ...(s.lastError ? { error: `${s.lastError.version ?? ''} ${s.lastError.message}`.trim() } : {}),
+      ...(s.lastError && !none
+        ? { error: `${s.lastError.version ?? ''} ${s.lastError.message}`.trim() }
+        : {}),
     };
   };
   return {
