@@ -68,6 +68,13 @@ const SAMPLING_MIN_RADIUS = 1e-6;
 const INFEASIBLE_START = 'The cost is not finite at the start point.';
 /** Evaluations in one iteration that count as a long backtrack (the step crossed a kink). */
 const LONG_BACKTRACK = 4;
+/**
+ * Iterations in a row, each in the direction of the last and cut back by the line search, each
+ * gaining at most CUT_BACK_RATIO of the last: steps that keep halving their way towards a kink
+ * (with exact pieces, kink mode starts after them).
+ */
+const CUT_BACK_ITERATIONS = 3;
+const CUT_BACK_RATIO = 0.9;
 /** Consecutive iterations below `stallTol` that count as a stall. */
 const STALL_ITERATIONS = 2;
 
@@ -146,6 +153,8 @@ class BfgsRun {
   private readonly y: Float64Array;
   private readonly hy: Float64Array;
   private readonly gOld: Float64Array;
+  /** The step accepted before the last one (s is the last). */
+  private readonly sBefore: Float64Array;
   private readonly samples: Float64Array;
   /** Rows `samples` holds (sampled gradients, or the pieces' gradients). */
   private readonly sampleRows: number;
@@ -164,6 +173,8 @@ class BfgsRun {
   private kinkPrevious = 0;
   /** Set when kink mode found the point stationary on its exact pieces. */
   private kinkStationary = false;
+  /** Set when kink mode took its one last step from a point that passed the stationarity test. */
+  private kinkPolished = false;
   /** Kink mode's largest step (normalised, max norm). */
   private kinkTrust = KINK_RADIUS;
   /** The bundle: the last m + 1 points evaluated and their (upper) gradients, a ring. */
@@ -205,6 +216,7 @@ class BfgsRun {
       this.y,
       this.hy,
       this.gOld,
+      this.sBefore,
       this.H,
       this.samples,
       this.pieceValues,
@@ -218,6 +230,7 @@ class BfgsRun {
       this.bundleG,
       this.farthest,
     ] = float64Views([
+      m,
       m,
       m,
       m,
@@ -309,6 +322,9 @@ class BfgsRun {
     // and iterations in a row that needed a long backtrack (a kink crossed).
     let stalls = 0;
     let backtracks = 0;
+    // Iterations in a row cut back on their way towards a kink, and the last iteration's gain.
+    let cutBacks = 0;
+    let lastGain = Number.POSITIVE_INFINITY;
     while (true) {
       const pg = this.workingGradient();
       const scale = Math.max(Math.abs(this.f), 1);
@@ -326,10 +342,19 @@ class BfgsRun {
       this.ctx.iterations++;
       const small = !moved || before - this.f <= this.stallTol * Math.max(Math.abs(before), 1);
       stalls = small ? stalls + 1 : 0;
-      backtracks = moved && this.ctx.evaluations - evaluations >= LONG_BACKTRACK ? backtracks + 1 : 0;
-      // With the exact pieces of the cost a kink is handled as soon as a step crosses one.
+      const spent = this.ctx.evaluations - evaluations;
+      backtracks = moved && spent >= LONG_BACKTRACK ? backtracks + 1 : 0;
+      const gain = before - this.f;
+      const cutBack = moved && spent >= 2 && gain <= CUT_BACK_RATIO * lastGain && this.alongLastStep();
+      cutBacks = cutBack ? cutBacks + 1 : 0;
+      lastGain = gain;
+      if (moved) this.sBefore.set(this.s);
+      // With the exact pieces of the cost a kink is handled as soon as a step crosses one, or
+      // as soon as steps keep being cut back on their way towards one.
       const patience = this.ctx.hasPieces ? 1 : STALL_ITERATIONS;
-      if (moved && stalls < STALL_ITERATIONS && backtracks < patience) continue;
+      const approaching = this.ctx.hasPieces && cutBacks >= CUT_BACK_ITERATIONS;
+      if (moved && stalls < STALL_ITERATIONS && backtracks < patience && !approaching) continue;
+      cutBacks = 0;
       // No step, stalled progress or repeated long backtracks with a projected gradient that
       // is not small: the signature of a kink.
       backtracks = 0;
@@ -351,6 +376,13 @@ class BfgsRun {
       }
       if (gained) stalls = 0;
     }
+  }
+
+  /** Whether the last step accepted went the way of the one before (a positive inner product). */
+  private alongLastStep(): boolean {
+    let along = 0;
+    for (let k = 0; k < this.m; k++) along += this.s[k]! * this.sBefore[k]!;
+    return along > 0;
   }
 
   /**
@@ -528,6 +560,7 @@ class BfgsRun {
    */
   private *kinkMode(): Steps<boolean | undefined> {
     let moved = false;
+    this.kinkPolished = false;
     this.kinkPrevious = 0;
     while (this.ctx.iterations < this.maxiter) {
       const step = yield* this.kinkStep();
@@ -610,7 +643,12 @@ class BfgsRun {
     // Stationary: the model's combination of the pieces has no slope and its pieces all meet here.
     let gap = 0;
     for (let i = 0; i < rows; i++) gap -= lambda[i]! * a[i]!;
-    if (glMax <= this.gtol * scale && gap <= 1e-9 * scale) return 'stationary';
+    if (glMax <= this.gtol * scale && gap <= 1e-9 * scale) {
+      // Within the tolerances: one last step (one trial) while the model still predicts descent,
+      // so that a kink reached early ends no higher than the iterations would have.
+      if (this.kinkPolished || !(predicted < 0)) return 'stationary';
+      this.kinkPolished = true;
+    }
     if (!(predicted < 0)) return 'stationary';
     let dmax = 0;
     for (let k = 0; k < m; k++) dmax = Math.max(dmax, Math.abs(d[k]!));
@@ -638,8 +676,10 @@ class BfgsRun {
         this.accept(ft, false);
         return 'moved';
       }
+      if (this.kinkPolished) return 'stationary';
       alpha *= 0.5;
     }
+    if (this.kinkPolished) return 'stationary';
     this.kinkPrevious = 0;
     return 'none';
   }
