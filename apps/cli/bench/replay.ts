@@ -3,8 +3,10 @@
  * (43,200 rows of the demo kiln's generated history) in a fresh PostgreSQL schema, on the
  * worker pool. Run: `pnpm --filter @po/cli bench` (needs PostgreSQL at 127.0.0.1:5432).
  * Prints rows, seconds, cycles/s and the cycle counts, then the time to read the stored cycles
- * back and compute the report (with its prediction-error post-pass).
+ * back and compute the report (with its prediction-error post-pass). Arguments: rows, threads, and a
+ * file to write the report and the stored cycles to (without their timings), to diff two runs.
  */
+import { writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createCyclePool } from '@po/api';
@@ -17,6 +19,8 @@ import { createReplay, executeReplay, loadReplayStrategy, openReplayTables } fro
 
 const ROWS = Number(process.argv[2] ?? 43_200);
 const THREADS = Number(process.argv[3] ?? availableParallelism());
+/** Where to write the report and the stored cycles (without their timings) as JSON, to compare two runs. */
+const DUMP = process.argv[4];
 const root = join(import.meta.dirname, '../../..');
 const START = new Date('2026-03-01T00:00:00Z');
 
@@ -43,6 +47,10 @@ try {
   const t2 = performance.now();
   const report = replayReport(stored, cycles);
   const t3 = performance.now();
+  if (DUMP) {
+    const stored = cycles.map(({ durationMs: _timing, ...cycle }) => cycle);
+    await writeFile(DUMP, JSON.stringify({ report, cycles: stored }, null, 1));
+  }
   const drive = report.prediction_error.outputs.predicted_Kiln_Drive_Current;
   console.log(
     JSON.stringify({

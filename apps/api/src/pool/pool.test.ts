@@ -73,6 +73,27 @@ describe('createCyclePool', () => {
     expect(!outcomes[1]!.ok && outcomes[1]!.error).toMatchObject({ code: 'INPUT_INVALID' });
   });
 
+  it('runs a cycle on a worker that has not compiled its bundle, or no longer keeps it (the bundle goes in full then)', async () => {
+    // One worker keeping one compiled strategy: every other task finds the other bundle evicted.
+    const single = createCyclePool({ threads: 1, compiledCacheSize: 1 });
+    try {
+      const bundles = await Promise.all(
+        ['1.0.0', '2.0.0'].map((version) => bundleFromFiles(text, localModelFiles(`${DEMO}models`), { version })),
+      );
+      const reference = await pool.run({ kind: 'optimize', bundle: bundles[0]!, state });
+      for (const bundle of [...bundles, ...bundles]) {
+        const result = await single.run({ kind: 'optimize', bundle, state });
+        expect(result.config_version).toBe(bundle.version);
+        expect(result.setpoints).toEqual(reference.setpoints);
+      }
+      const invalid = await bundleFromFiles('variables: {}\nskills: {}\n', undefined);
+      const error = await single.run({ kind: 'monitor', bundle: invalid, state }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'STRATEGY_INVALID' });
+    } finally {
+      await single.close();
+    }
+  });
+
   it('aborts a task with a signal (TIMEOUT), and the pool keeps working', async () => {
     // A bundle no worker has compiled yet, with wide networks: compiling takes far longer than
     // the signal allows on any machine.

@@ -72,7 +72,16 @@ export type { ValidationReport };
 export interface PooledTask {
   task: CycleTask;
   gate: SharedArrayBuffer;
+  /**
+   * The task's bundle is its key and version alone (text and files left out: posting them costs
+   * more than a short cycle): the worker runs it with the strategy it compiled from that bundle,
+   * or answers `NOT_COMPILED` when it has none, and the pool posts the task again in full.
+   */
+  keyOnly?: boolean;
 }
+
+/** A worker's answer to a `keyOnly` task whose bundle it has not compiled (or no longer keeps). */
+export const NOT_COMPILED = 'NOT_COMPILED';
 
 /** The gate's value once the pool has closed it: no native call may start. */
 export const GATE_CLOSED = -1;

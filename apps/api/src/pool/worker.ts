@@ -20,6 +20,7 @@ import {
   type Evaluation,
   type EvaluationOutcome,
   GATE_CLOSED,
+  NOT_COMPILED,
   type PooledTask,
   type StrategyDescription,
   serializeError,
@@ -84,10 +85,19 @@ function bundleReader(bundle: StrategyBundle) {
   };
 }
 
-async function strategyFor(bundle: StrategyBundle): Promise<{ strategy: CompiledStrategy; cached: boolean }> {
+/** Thrown for a `keyOnly` task whose bundle is not compiled here: the pool posts it again in full. */
+class NotCompiledError extends Error {
+  readonly code = NOT_COMPILED;
+}
+
+async function strategyFor(
+  bundle: StrategyBundle,
+  keyOnly = false,
+): Promise<{ strategy: CompiledStrategy; cached: boolean }> {
   const key = `${bundle.key}\0${bundle.version ?? ''}`;
   const hit = compiled.get(key);
   if (hit) return { strategy: await hit, cached: true };
+  if (keyOnly) throw new NotCompiledError('the worker has not compiled this bundle');
   const pending = compileStrategy(bundle.text, {
     limits,
     modelProvider: createModelProvider({ readFile: bundleReader(bundle) }),
@@ -160,16 +170,16 @@ async function evaluate(
 }
 
 /** Runs one task. Piscina calls this with the task posted by the pool. */
-export default async function runPooledTask({ task, gate: shared }: PooledTask): Promise<TaskOutcome> {
+export default async function runPooledTask({ task, gate: shared, keyOnly }: PooledTask): Promise<TaskOutcome> {
   gate = new Int32Array(shared);
   try {
-    return await runTask(task);
+    return await runTask(task, keyOnly === true);
   } finally {
     gate = undefined;
   }
 }
 
-async function runTask(task: CycleTask): Promise<TaskOutcome> {
+async function runTask(task: CycleTask, keyOnly: boolean): Promise<TaskOutcome> {
   try {
     if (task.kind === 'validate')
       return { ok: true, result: await validate(task.bundle, task.models !== false), compiled: 'compiled' };
@@ -181,7 +191,7 @@ async function runTask(task: CycleTask): Promise<TaskOutcome> {
           : strategyFilePaths(task.text, limits.maxAliases);
       return { ok: true, result: paths, compiled: 'compiled' };
     }
-    const { strategy, cached } = await strategyFor(task.bundle);
+    const { strategy, cached } = await strategyFor(task.bundle, keyOnly);
     const compiledHow = cached ? 'cached' : 'compiled';
     switch (task.kind) {
       case 'describe':
