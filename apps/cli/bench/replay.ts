@@ -2,7 +2,7 @@
  * Benchmark of `po replay`'s engine path: the demo strategy over 30 days of minute data
  * (43,200 rows of the demo kiln's generated history) in a fresh PostgreSQL schema, on the
  * worker pool. Run: `pnpm --filter @po/cli bench` (needs PostgreSQL at 127.0.0.1:5432).
- * Prints rows, seconds, cycles/s and the cycle counts, then the time to read the stored cycles
+ * Prints rows, seconds, cycles/s, CPU seconds and the cycle counts, then the time to read the stored cycles
  * back and compute the report (with its prediction-error post-pass). Arguments: rows, threads, and a
  * file to write the report and the stored cycles to (without their timings), to diff two runs.
  */
@@ -39,8 +39,10 @@ try {
   const replay = await createReplay(tables, strategy, { from: START, to, every: 1 });
   const load = loadavg()[0]!.toFixed(1);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const outcome = await executeReplay({ tables, replay, strategy, concurrency: THREADS * 2 });
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   const stored = (await tables.store.get(replay.id))!;
   const t1 = performance.now();
   const cycles = await tables.store.cycles(replay.id);
@@ -58,6 +60,8 @@ try {
       threads: THREADS,
       seconds: Math.round(seconds * 10) / 10,
       cycles_per_s: Math.round(outcome.storedNow / seconds),
+      // This process's CPU time (main thread and workers; not PostgreSQL's): steadier than seconds on a loaded machine.
+      cpu_s: Math.round((cpu.user + cpu.system) / 1e5) / 10,
       stored: outcome.stored,
       counts: stored.counts,
       read_cycles_s: Math.round(t2 - t1) / 1000,

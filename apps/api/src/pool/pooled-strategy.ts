@@ -3,7 +3,7 @@ import type { ModelEvaluation } from '@po/runner';
 import type { RunnableStrategy } from '../types.ts';
 import type { StrategyBundle } from './bundle.ts';
 import type { CycleExecutor } from './pool.ts';
-import { CycleTaskError } from './protocol.ts';
+import { CycleTaskError, type OmittedResultMap } from './protocol.ts';
 
 /** A `RunnableStrategy` whose cycles run in the pool; `bundle` is what it was compiled from. */
 export interface PooledStrategy extends RunnableStrategy {
@@ -16,6 +16,12 @@ export interface PooledStrategy extends RunnableStrategy {
   ): Promise<PromiseSettledResult<ModelValues>[]>;
 }
 
+/** Options of `pooledStrategy`. */
+export interface PooledStrategyOptions {
+  /** Maps of `optimize`'s results answered empty, for a caller that never reads them (a replay). */
+  omit?: readonly OmittedResultMap[];
+}
+
 /**
  * Compiles the bundle in a worker (which keeps it) and returns a strategy that runs every
  * cycle in the pool. Rejects with a `CycleTaskError` (`STRATEGY_INVALID` with every issue)
@@ -24,7 +30,9 @@ export interface PooledStrategy extends RunnableStrategy {
 export async function pooledStrategy(
   executor: CycleExecutor,
   bundle: StrategyBundle,
+  options: PooledStrategyOptions = {},
 ): Promise<PooledStrategy> {
+  const omit = options.omit?.length ? { omit: options.omit } : {};
   const described = await executor.run({ kind: 'describe', bundle });
   const deadline = (ms: number | undefined) => (ms === undefined ? {} : { deadline: Date.now() + ms });
   return {
@@ -40,6 +48,7 @@ export async function pooledStrategy(
           kind: 'optimize',
           bundle,
           state,
+          ...omit,
           ...(options.maxTimeMs !== undefined ? { maxTimeMs: options.maxTimeMs } : {}),
           ...deadline(options.maxTimeMs),
         },

@@ -14,6 +14,14 @@ export type CycleTaskKind =
   | 'describe'
   | 'files';
 
+/**
+ * The maps of a cycle result that hold every variable again (`variables`) or the derived ones:
+ * more than half of a result, which crosses back from the worker on every cycle. A replay reads
+ * the categorized maps alone (`optimized_variables`, `predicted_variables`, ...) and asks for
+ * these empty.
+ */
+export type OmittedResultMap = 'variables' | 'derived_variables';
+
 /** One model evaluation of an `evaluate` task: what `monitor` or `simulate` does (the runner's type). */
 export type Evaluation = ModelEvaluation;
 
@@ -30,6 +38,8 @@ export type CycleTask =
       maxTimeMs?: number;
       /** Epoch ms after which the optimizer stops regardless (queue time counts against it). */
       deadline?: number;
+      /** Result maps answered empty, for a caller that reads none of them (see `OmittedResultMap`). */
+      omit?: readonly OmittedResultMap[];
     }
   | {
       kind: 'simulate';

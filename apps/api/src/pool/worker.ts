@@ -201,6 +201,7 @@ async function runTask(task: CycleTask, keyOnly: boolean): Promise<TaskOutcome> 
         // the caller aborts tasks that overrun by a margin.
         const maxTimeMs = budget(task.maxTimeMs, task.deadline);
         const result = await strategy.optimize(task.state, maxTimeMs === undefined ? {} : { maxTimeMs });
+        for (const map of task.omit ?? []) result[map] = {};
         return { ok: true, result, compiled: compiledHow };
       }
       case 'simulate':

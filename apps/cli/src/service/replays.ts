@@ -82,7 +82,8 @@ export async function loadReplayStrategy(
   }
   try {
     const bundle = await bundleFromFiles(text, reader, { version });
-    const strategy = await pooledStrategy(pool, bundle);
+    // The replay stores the categorized maps of a result alone: the workers answer without the others.
+    const strategy = await pooledStrategy(pool, bundle, { omit: ['variables', 'derived_variables'] });
     await pool.warm(bundle);
     return { loaded: { version, strategy }, key: bundle.key, source };
   } finally {
@@ -147,7 +148,7 @@ export async function executeReplay(options: {
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
     });
-    const counts = countsOf(await tables.store.cycles(replay.id));
+    const counts = countsOf(await tables.store.outcomes(replay.id));
     await tables.store.update(replay.id, { status: outcome.interrupted ? 'interrupted' : 'done', counts });
     return outcome;
   } catch (e) {
