@@ -7,6 +7,7 @@ import type { StrategyBundle } from './bundle.ts';
 /** What a worker can do with a bundle. */
 export type CycleTaskKind =
   | 'optimize'
+  | 'optimizeEach'
   | 'simulate'
   | 'monitor'
   | 'evaluate'
@@ -25,8 +26,11 @@ export type OmittedResultMap = 'variables' | 'derived_variables';
 /** One model evaluation of an `evaluate` task: what `monitor` or `simulate` does (the runner's type). */
 export type Evaluation = ModelEvaluation;
 
-/** One evaluation's answer: its values, or its error (one failing does not fail the others). */
-export type EvaluationOutcome = { ok: true; result: ModelValues } | { ok: false; error: SerializedError };
+/** One answer of a task of several (its result, or its error: one failing does not fail the others). */
+export type EachOutcome<T> = { ok: true; result: T } | { ok: false; error: SerializedError };
+
+/** One evaluation's answer: its values, or its error. */
+export type EvaluationOutcome = EachOutcome<ModelValues>;
 
 /** One task for the pool: a bundle plus what to do with it. Plain data (it crosses threads). */
 export type CycleTask =
@@ -39,6 +43,19 @@ export type CycleTask =
       /** Epoch ms after which the optimizer stops regardless (queue time counts against it). */
       deadline?: number;
       /** Result maps answered empty, for a caller that reads none of them (see `OmittedResultMap`). */
+      omit?: readonly OmittedResultMap[];
+      /** Bias correction (`CycleOptions.modelBias`). */
+      modelBias?: Readonly<Record<string, number>>;
+    }
+  /**
+   * Several `optimize` cycles in one task, run in order, each answered on its own (one failing
+   * does not fail the others): a replay's many rows, one message each way instead of one per row.
+   * No budget: a cycle with one goes alone.
+   */
+  | {
+      kind: 'optimizeEach';
+      bundle: StrategyBundle;
+      cycles: readonly { state: PlantState; modelBias?: Readonly<Record<string, number>> }[];
       omit?: readonly OmittedResultMap[];
     }
   | {
@@ -119,7 +136,13 @@ export interface SerializedError {
 export type TaskOutcome =
   | {
       ok: true;
-      result: CycleResult | EvaluationOutcome[] | ValidationReport | StrategyDescription | string[];
+      result:
+        | CycleResult
+        | EachOutcome<CycleResult>[]
+        | EvaluationOutcome[]
+        | ValidationReport
+        | StrategyDescription
+        | string[];
       compiled: 'cached' | 'compiled';
     }
   | { ok: false; error: SerializedError };
@@ -127,6 +150,7 @@ export type TaskOutcome =
 /** Result type per task kind. */
 export interface TaskResults {
   optimize: CycleResult;
+  optimizeEach: EachOutcome<CycleResult>[];
   simulate: CycleResult;
   monitor: CycleResult;
   evaluate: EvaluationOutcome[];

@@ -7,6 +7,7 @@ import { workerData } from 'node:worker_threads';
 import { createModelProvider, guardOnnxRuntimeCalls } from '@po/models';
 import {
   type CompiledStrategy,
+  type CycleResult,
   checkStrategy,
   checkStrategyText,
   compileStrategy,
@@ -17,6 +18,7 @@ import { LRUCache } from 'lru-cache';
 import { type StrategyBundle, strategyFilePaths } from './bundle.ts';
 import {
   type CycleTask,
+  type EachOutcome,
   type Evaluation,
   type EvaluationOutcome,
   GATE_CLOSED,
@@ -169,6 +171,23 @@ async function evaluate(
   return outcomes;
 }
 
+async function optimizeEach(
+  strategy: CompiledStrategy,
+  task: Extract<CycleTask, { kind: 'optimizeEach' }>,
+): Promise<EachOutcome<CycleResult>[]> {
+  const outcomes: EachOutcome<CycleResult>[] = [];
+  for (const cycle of task.cycles) {
+    try {
+      const result = await strategy.optimize(cycle.state, cycle.modelBias ? { modelBias: cycle.modelBias } : {});
+      for (const map of task.omit ?? []) result[map] = {};
+      outcomes.push({ ok: true, result });
+    } catch (error) {
+      outcomes.push({ ok: false, error: serializeError(error) });
+    }
+  }
+  return outcomes;
+}
+
 /** Runs one task. Piscina calls this with the task posted by the pool. */
 export default async function runPooledTask({ task, gate: shared, keyOnly }: PooledTask): Promise<TaskOutcome> {
   gate = new Int32Array(shared);
@@ -200,10 +219,15 @@ async function runTask(task: CycleTask, keyOnly: boolean): Promise<TaskOutcome> 
         // Past the deadline the optimizer still answers (its first point, flagged timed_out);
         // the caller aborts tasks that overrun by a margin.
         const maxTimeMs = budget(task.maxTimeMs, task.deadline);
-        const result = await strategy.optimize(task.state, maxTimeMs === undefined ? {} : { maxTimeMs });
+        const result = await strategy.optimize(task.state, {
+          ...(maxTimeMs === undefined ? {} : { maxTimeMs }),
+          ...(task.modelBias ? { modelBias: task.modelBias } : {}),
+        });
         for (const map of task.omit ?? []) result[map] = {};
         return { ok: true, result, compiled: compiledHow };
       }
+      case 'optimizeEach':
+        return { ok: true, result: await optimizeEach(strategy, task), compiled: compiledHow };
       case 'simulate':
         return {
           ok: true,
