@@ -204,8 +204,22 @@ describe.each(backends)('replay cycle outcomes on $name', (backend) => {
         substitutions: null,
         models: { models: { kiln: { bias_correction: null }, cooler: { bias_correction: null } } },
       },
-      { status: 'ok', reason: 'forced', mode: 'monitor', held: null, substitutions: null, models: { models: null } },
-      { status: 'failed', reason: 'optimizer failed', mode: null, held: null, substitutions: null, models: null },
+      {
+        status: 'ok',
+        reason: 'forced',
+        mode: 'monitor',
+        held: null,
+        substitutions: null,
+        models: { models: null },
+      },
+      {
+        status: 'failed',
+        reason: 'optimizer failed',
+        mode: null,
+        held: null,
+        substitutions: null,
+        models: null,
+      },
     ]);
     // The same outcomes as the full cycles give.
     const cycles = await on.store.cycles(replay.id);

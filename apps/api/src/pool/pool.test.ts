@@ -108,7 +108,9 @@ describe('createCyclePool', () => {
     const single = createCyclePool({ threads: 1, compiledCacheSize: 1 });
     try {
       const bundles = await Promise.all(
-        ['1.0.0', '2.0.0'].map((version) => bundleFromFiles(text, localModelFiles(`${DEMO}models`), { version })),
+        ['1.0.0', '2.0.0'].map((version) =>
+          bundleFromFiles(text, localModelFiles(`${DEMO}models`), { version }),
+        ),
       );
       const reference = await pool.run({ kind: 'optimize', bundle: bundles[0]!, state });
       for (const bundle of [...bundles, ...bundles]) {

@@ -165,7 +165,13 @@ export function createCyclePool(options: CyclePoolOptions = {}): CyclePool {
 }
 
 /** The task kinds that only run a compiled strategy (`describe` and `validate` compile). */
-const keyOnlyKinds = new Set<CycleTask['kind']>(['optimize', 'optimizeEach', 'simulate', 'monitor', 'evaluate']);
+const keyOnlyKinds = new Set<CycleTask['kind']>([
+  'optimize',
+  'optimizeEach',
+  'simulate',
+  'monitor',
+  'evaluate',
+]);
 
 /** A bundle's identity alone: what a worker finds its compiled strategy by. */
 function keyOf(bundle: StrategyBundle): StrategyBundle {

@@ -178,7 +178,10 @@ async function optimizeEach(
   const outcomes: EachOutcome<CycleResult>[] = [];
   for (const cycle of task.cycles) {
     try {
-      const result = await strategy.optimize(cycle.state, cycle.modelBias ? { modelBias: cycle.modelBias } : {});
+      const result = await strategy.optimize(
+        cycle.state,
+        cycle.modelBias ? { modelBias: cycle.modelBias } : {},
+      );
       for (const map of task.omit ?? []) result[map] = {};
       outcomes.push({ ok: true, result });
     } catch (error) {
@@ -189,7 +192,11 @@ async function optimizeEach(
 }
 
 /** Runs one task. Piscina calls this with the task posted by the pool. */
-export default async function runPooledTask({ task, gate: shared, keyOnly }: PooledTask): Promise<TaskOutcome> {
+export default async function runPooledTask({
+  task,
+  gate: shared,
+  keyOnly,
+}: PooledTask): Promise<TaskOutcome> {
   gate = new Int32Array(shared);
   try {
     return await runTask(task, keyOnly === true);
