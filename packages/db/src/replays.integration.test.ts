@@ -14,6 +14,8 @@ const backends = testDatabases(openDatabase, { prefix: 'po_db_replays' });
 const postgres = backends.filter((b) => b.name === 'postgres');
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const at = (minute: number) => new Date(T0 + minute * 60_000);
+/** A replay of the first ten minutes. */
+const firstTenMinutes = { dataTable: 'process_data', from: at(0), to: at(9), every: 1, strategyKey: 'k' };
 
 /**
  * The database and replay store of one `describe` block on `backend`: opened in its `beforeAll`,
@@ -45,15 +47,7 @@ function replayStoreOn(backend: (typeof backends)[number]): { db: Database; stor
 describe.each(postgres)('replays on $name', (backend) => {
   const on = replayStoreOn(backend);
 
-  const newReplay = () =>
-    on.store.create({
-      dataTable: 'process_data',
-      from: at(0),
-      to: at(9),
-      every: 1,
-      strategyKey: 'k',
-      rowsInWindow: 10,
-    });
+  const newReplay = () => on.store.create({ ...firstTenMinutes, rowsInWindow: 10 });
 
   it('stores each (replay, data timestamp) once, and reads cycles back in time order', async () => {
     const replay = await newReplay();
@@ -114,14 +108,7 @@ describe.each(backends)('replay cycles keyed by exact time on $name', (backend) 
       horizon_s: 0,
       outputs: { predicted_X: { model: 'm', measured_by: 'X', inferred: true } },
     };
-    const replay = await on.store.create({
-      dataTable: 'process_data',
-      from: at(0),
-      to: at(9),
-      every: 1,
-      strategyKey: 'k',
-      predictionChecks,
-    });
+    const replay = await on.store.create({ ...firstTenMinutes, predictionChecks });
     expect((await on.store.get(replay.id))!.predictionChecks).toEqual(predictionChecks);
     const cycle = (dataTime: string, x: number | null) => ({
       dataTimestamp: new Date(dataTime),
@@ -152,13 +139,7 @@ describe.each(backends)('replay cycle outcomes on $name', (backend) => {
   const on = replayStoreOn(backend);
 
   it("are the stored cycles' outcomes in time order, each model's bias correction alone", async () => {
-    const replay = await on.store.create({
-      dataTable: 'process_data',
-      from: at(0),
-      to: at(9),
-      every: 1,
-      strategyKey: 'k',
-    });
+    const replay = await on.store.create(firstTenMinutes);
     const trust = (bias: number | null) => ({
       models: {
         kiln: { bias_correction: bias, in_domain: true, training_error: 0.5 },
