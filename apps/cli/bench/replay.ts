@@ -25,7 +25,13 @@ const DUMP = process.argv[4];
 const root = join(import.meta.dirname, '../../..');
 const START = new Date('2026-03-01T00:00:00Z');
 
-const { db, cleanup } = await openPostgresSchema(openDatabase, { prefix: 'po_bench_replay' });
+// Reading 43,200 stored cycles back takes longer than the default statement timeout on a loaded machine.
+const { db, cleanup } = await openPostgresSchema(
+  (target) => openDatabase({ ...target, queryTimeoutMs: 600_000 }),
+  {
+    prefix: 'po_bench_replay',
+  },
+);
 const pool = createCyclePool({ threads: THREADS });
 try {
   const settings = loadSettings({ overrides: { 'runner.data_table': 'process_data' } });

@@ -23,8 +23,8 @@ export interface PooledStrategyOptions {
   /**
    * `optimize` calls without a budget (`maxTimeMs`) gathered into one `optimizeEach` task, up to
    * this many: those made before the event loop turns go together (a replay's many rows, whose
-   * cycles cost little more than the messages). Each answers on its own; an aborted call rejects
-   * at once and its answer is dropped. Default 1: a task per call.
+   * cycles cost little more than the messages). Each answers on its own; a call whose signal
+   * aborted rejects (ABORTED) when its task answers, and its result is dropped. Default 1: a task per call.
    */
   cyclesPerTask?: number;
 }
@@ -129,18 +129,11 @@ function gatherCycles(
     new Promise<CycleResult>((resolve, reject) => {
       const { signal } = options;
       if (signal?.aborted) return reject(abortedError());
-      const onAbort = () => reject(abortedError());
-      signal?.addEventListener('abort', onAbort, { once: true });
       waiting.push({
         cycle: { state, ...(options.modelBias ? { modelBias: options.modelBias } : {}) },
-        resolve: (result) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(result);
-        },
-        reject: (error) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(error);
-        },
+        // No listener per call (a replay passes one signal to every cycle): checked on the answer.
+        resolve: (result) => (signal?.aborted ? reject(abortedError()) : resolve(result)),
+        reject,
       });
       if (waiting.length >= size) send();
       else scheduled ??= setImmediate(send);
