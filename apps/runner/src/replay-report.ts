@@ -1,4 +1,4 @@
-import type { Replay, StoredReplayCycle } from '@po/db';
+import type { Replay, ReplayCycleOutcome, StoredReplayCycle } from '@po/db';
 import { z } from 'zod';
 import { predictionErrorSchema, predictionErrors } from './prediction-error.ts';
 import { median, percentile } from './stats.ts';
@@ -174,7 +174,7 @@ export function replayReport(replay: Replay, cycles: readonly StoredReplayCycle[
 }
 
 /** Cycle counts and reasons; one place defines solved, held, monitored. */
-export function cycleCounts(cycles: readonly StoredReplayCycle[]): ReplayReport['cycles'] {
+export function cycleCounts(cycles: readonly ReplayCycleOutcome[]): ReplayReport['cycles'] {
   const counts = {
     run: 0,
     solved: 0,
@@ -217,7 +217,7 @@ function biasCorrected(models: unknown): boolean {
 }
 
 /** A skip's reason without the readings, so that equal causes group: `bad input: Feed (valid_max)`. */
-function skipReason(c: StoredReplayCycle): string {
+function skipReason(c: ReplayCycleOutcome): string {
   const issues = Array.isArray(c.substitutions)
     ? (c.substitutions as { variable: string; rule: string; action: string }[])
     : [];

@@ -29,6 +29,7 @@ export {
 export {
   createReplayStore,
   type Replay,
+  type ReplayCycleOutcome,
   type ReplayCycleRecord,
   type ReplayDecision,
   type ReplayInput,

@@ -14,6 +14,8 @@ const backends = testDatabases(openDatabase, { prefix: 'po_db_replays' });
 const postgres = backends.filter((b) => b.name === 'postgres');
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const at = (minute: number) => new Date(T0 + minute * 60_000);
+/** A replay of the first ten minutes. */
+const firstTenMinutes = { dataTable: 'process_data', from: at(0), to: at(9), every: 1, strategyKey: 'k' };
 
 /**
  * The database and replay store of one `describe` block on `backend`: opened in its `beforeAll`,
@@ -45,15 +47,7 @@ function replayStoreOn(backend: (typeof backends)[number]): { db: Database; stor
 describe.each(postgres)('replays on $name', (backend) => {
   const on = replayStoreOn(backend);
 
-  const newReplay = () =>
-    on.store.create({
-      dataTable: 'process_data',
-      from: at(0),
-      to: at(9),
-      every: 1,
-      strategyKey: 'k',
-      rowsInWindow: 10,
-    });
+  const newReplay = () => on.store.create({ ...firstTenMinutes, rowsInWindow: 10 });
 
   it('stores each (replay, data timestamp) once, and reads cycles back in time order', async () => {
     const replay = await newReplay();
@@ -114,14 +108,7 @@ describe.each(backends)('replay cycles keyed by exact time on $name', (backend) 
       horizon_s: 0,
       outputs: { predicted_X: { model: 'm', measured_by: 'X', inferred: true } },
     };
-    const replay = await on.store.create({
-      dataTable: 'process_data',
-      from: at(0),
-      to: at(9),
-      every: 1,
-      strategyKey: 'k',
-      predictionChecks,
-    });
+    const replay = await on.store.create({ ...firstTenMinutes, predictionChecks });
     expect((await on.store.get(replay.id))!.predictionChecks).toEqual(predictionChecks);
     const cycle = (dataTime: string, x: number | null) => ({
       dataTimestamp: new Date(dataTime),
@@ -145,6 +132,81 @@ describe.each(backends)('replay cycles keyed by exact time on $name', (backend) 
       code: 'INVALID_ARGUMENT',
       message: expect.stringContaining("dataTime 'yesterday'"),
     });
+  });
+});
+
+describe.each(backends)('replay cycle outcomes on $name', (backend) => {
+  const on = replayStoreOn(backend);
+
+  it("are the stored cycles' outcomes in time order, each model's bias correction alone", async () => {
+    const replay = await on.store.create(firstTenMinutes);
+    const trust = (bias: number | null) => ({
+      models: {
+        kiln: { bias_correction: bias, in_domain: true, training_error: 0.5 },
+        cooler: { in_domain: false },
+      },
+      note: 'more figures',
+    });
+    await on.store.record(replay.id, [
+      { dataTimestamp: at(3), status: 'ok', mode: 'advisory', held: true, models: trust(null) },
+      { dataTimestamp: at(1), status: 'ok', mode: 'advisory', held: false, models: trust(-2.5) },
+      {
+        dataTimestamp: at(2),
+        status: 'skipped',
+        reason: 'bad input',
+        substitutions: [{ variable: 'Feed', rule: 'valid_max', action: 'skipped' }],
+      },
+      { dataTimestamp: at(4), status: 'ok', mode: 'monitor', reason: 'forced', models: { models: {} } },
+      { dataTimestamp: at(5), status: 'failed', reason: 'optimizer failed' },
+    ]);
+    const outcomes = await on.store.outcomes(replay.id);
+    expect(outcomes).toEqual([
+      {
+        status: 'ok',
+        reason: null,
+        mode: 'advisory',
+        held: false,
+        substitutions: null,
+        models: { models: { kiln: { bias_correction: -2.5 }, cooler: { bias_correction: null } } },
+      },
+      {
+        status: 'skipped',
+        reason: 'bad input',
+        mode: null,
+        held: null,
+        substitutions: [{ variable: 'Feed', rule: 'valid_max', action: 'skipped' }],
+        models: null,
+      },
+      {
+        status: 'ok',
+        reason: null,
+        mode: 'advisory',
+        held: true,
+        substitutions: null,
+        models: { models: { kiln: { bias_correction: null }, cooler: { bias_correction: null } } },
+      },
+      {
+        status: 'ok',
+        reason: 'forced',
+        mode: 'monitor',
+        held: null,
+        substitutions: null,
+        models: { models: null },
+      },
+      {
+        status: 'failed',
+        reason: 'optimizer failed',
+        mode: null,
+        held: null,
+        substitutions: null,
+        models: null,
+      },
+    ]);
+    // The same outcomes as the full cycles give.
+    const cycles = await on.store.cycles(replay.id);
+    expect(outcomes.map((o) => [o.status, o.reason, o.mode, o.held, o.substitutions])).toEqual(
+      cycles.map((c) => [c.status, c.reason, c.mode, c.held, c.substitutions]),
+    );
   });
 });
 

@@ -110,6 +110,15 @@ export interface StoredReplayCycle {
   durationMs: number | null;
 }
 
+/**
+ * What the cycle counts read of a stored cycle (`outcomes`): its outcome, without the figures.
+ * `models` keeps each model's `bias_correction` alone.
+ */
+export type ReplayCycleOutcome = Pick<
+  StoredReplayCycle,
+  'status' | 'reason' | 'mode' | 'held' | 'substitutions' | 'models'
+>;
+
 export interface ReplayStoreOptions {
   tables?: Partial<TableNames>;
   /** Run the migrations first. Default true. */
@@ -139,6 +148,8 @@ export interface ReplayStore {
   recorded(id: string): Promise<Set<ExactTime>>;
   /** Every stored cycle of the replay, in time order (microseconds). */
   cycles(id: string): Promise<StoredReplayCycle[]>;
+  /** Every stored cycle's outcome, in time order: a small part of `cycles`, to count them. */
+  outcomes(id: string): Promise<ReplayCycleOutcome[]>;
 }
 
 const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
@@ -313,6 +324,26 @@ export async function createReplayStore(
         [id],
       );
       return r.rows.map(toCycle);
+    },
+    async outcomes(id) {
+      // Per model its bias correction alone: the rest of `models` is most of the row.
+      const r = await db.query(
+        `SELECT status, reason, mode, held, substitutions,
+           CASE WHEN jsonb_typeof(models -> 'models') = 'object' THEN (
+             SELECT jsonb_build_object('models', jsonb_object_agg(skill, jsonb_build_object('bias_correction', trust -> 'bias_correction')))
+             FROM jsonb_each(models -> 'models') AS m(skill, trust)
+           ) END AS models
+         FROM ${results} WHERE replay_id = $1 ORDER BY data_timestamp`,
+        [id],
+      );
+      return r.rows.map((row) => ({
+        status: row.status as CycleRecord['status'],
+        reason: (row.reason as string | null) ?? null,
+        mode: (row.mode as string | null) ?? null,
+        held: (row.held as boolean | null) ?? null,
+        substitutions: row.substitutions ?? null,
+        models: row.models ?? null,
+      }));
     },
   };
 }

@@ -13,11 +13,12 @@ export {
   type PoolStats,
   type RunOptions,
 } from './pool.ts';
-export { type PooledStrategy, pooledStrategy } from './pooled-strategy.ts';
+export { type PooledStrategy, type PooledStrategyOptions, pooledStrategy } from './pooled-strategy.ts';
 export {
   type CycleTask,
   CycleTaskError,
   type CycleTaskKind,
+  type OmittedResultMap,
   type SerializedError,
   type StrategyDescription,
   type TaskResults,

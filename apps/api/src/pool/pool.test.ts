@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { wideModelFiles } from '../testing/wide-models.ts';
 import { bundleFromFiles, bundleKey, strategyFilePaths } from './bundle.ts';
 import { createCyclePool } from './pool.ts';
+import { pooledStrategy } from './pooled-strategy.ts';
 import { CycleTaskError } from './protocol.ts';
 
 const DEMO = fileURLToPath(new URL('../../../../config/demo/', import.meta.url));
@@ -71,6 +72,58 @@ describe('createCyclePool', () => {
     expect(outcomes[0]!.ok && outcomes[0]!.result).toEqual(values(monitored));
     expect(outcomes[2]!.ok && outcomes[2]!.result).toEqual(values(simulated));
     expect(!outcomes[1]!.ok && outcomes[1]!.error).toMatchObject({ code: 'INPUT_INVALID' });
+  });
+
+  it('optimizeEach: cycles gathered into tasks answer as their own optimize tasks do, with their bias correction; a failing one alone', async () => {
+    const corrected = text.replace('models:\n', 'models:\n  bias_correction: true\n');
+    const bundle = await bundleFromFiles(corrected, localModelFiles(`${DEMO}models`), { version: '3.0.0' });
+    const gathered = await pooledStrategy(pool, bundle, { cyclesPerTask: 4, omit: ['variables'] });
+    const skill = 'im_predict_Calciner_outlet_CO';
+    const biases = [undefined, 0.5, -2, 3, 1, undefined];
+    const answers = await Promise.allSettled([
+      ...biases.map((b) => gathered.optimize(state, b === undefined ? {} : { modelBias: { [skill]: b } })),
+      gathered.optimize({}),
+    ]);
+    for (const [i, b] of biases.entries()) {
+      const alone = await pool.run({
+        kind: 'optimize',
+        bundle,
+        state,
+        ...(b === undefined ? {} : { modelBias: { [skill]: b } }),
+      });
+      const answer = answers[i]!;
+      expect(answer.status).toBe('fulfilled');
+      const result = (answer as PromiseFulfilledResult<CycleResult>).value;
+      expect(result.variables).toEqual({});
+      const { variables: _v, duration_ms: _d, timestamp: _t, ...rest } = result;
+      const { variables: _va, duration_ms: _da, timestamp: _ta, ...restAlone } = alone;
+      expect(rest).toEqual(restAlone);
+      expect(result.model_trust.models[skill]!.bias_correction).toBe(b ?? null);
+    }
+    expect(answers.at(-1)).toMatchObject({ status: 'rejected', reason: { code: 'INPUT_INVALID' } });
+  });
+
+  it('runs a cycle on a worker that has not compiled its bundle, or no longer keeps it (the bundle goes in full then)', async () => {
+    // One worker keeping one compiled strategy: every other task finds the other bundle evicted.
+    const single = createCyclePool({ threads: 1, compiledCacheSize: 1 });
+    try {
+      const bundles = await Promise.all(
+        ['1.0.0', '2.0.0'].map((version) =>
+          bundleFromFiles(text, localModelFiles(`${DEMO}models`), { version }),
+        ),
+      );
+      const reference = await pool.run({ kind: 'optimize', bundle: bundles[0]!, state });
+      for (const bundle of [...bundles, ...bundles]) {
+        const result = await single.run({ kind: 'optimize', bundle, state });
+        expect(result.config_version).toBe(bundle.version);
+        expect(result.setpoints).toEqual(reference.setpoints);
+      }
+      const invalid = await bundleFromFiles('variables: {}\nskills: {}\n', undefined);
+      const error = await single.run({ kind: 'monitor', bundle: invalid, state }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'STRATEGY_INVALID' });
+    } finally {
+      await single.close();
+    }
   });
 
   it('aborts a task with a signal (TIMEOUT), and the pool keeps working', async () => {

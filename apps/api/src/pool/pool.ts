@@ -8,6 +8,7 @@ import {
   type CycleTask,
   CycleTaskError,
   GATE_CLOSED,
+  NOT_COMPILED,
   type PooledTask,
   type TaskOutcome,
   type TaskResults,
@@ -108,7 +109,23 @@ export function createCyclePool(options: CyclePoolOptions = {}): CyclePool {
       throw new CycleTaskError({ name: 'PoolError', code: 'POOL_CLOSED', message: 'the pool is closed' });
     const { signal } = runOptions;
     if (signal?.aborted) throw poolError(signal.reason, signal);
-    const pooled: PooledTask = { task, gate: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT) };
+    // A task that runs a compiled strategy goes with its bundle's key alone first; a worker
+    // that has not compiled that bundle says so, and the task goes again in full.
+    let outcome = keyOnlyKinds.has(task.kind)
+      ? await post({ ...task, bundle: keyOf((task as { bundle: StrategyBundle }).bundle) }, signal, true)
+      : undefined;
+    if (!outcome || (!outcome.ok && outcome.error.code === NOT_COMPILED)) outcome = await post(task, signal);
+    if (!outcome.ok) throw new CycleTaskError(outcome.error);
+    return outcome.result as TaskResults[K];
+  };
+
+  const post = async (task: CycleTask, signal: AbortSignal | undefined, keyOnly = false) => {
+    if (signal?.aborted) throw poolError(signal.reason, signal);
+    const pooled: PooledTask = {
+      task,
+      gate: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT),
+      ...(keyOnly ? { keyOnly } : {}),
+    };
     // The caller's abort answers at once; the worker is ended (piscina terminates it) only
     // once its gate is closed, never inside an ONNX Runtime call.
     const end = new AbortController();
@@ -116,16 +133,11 @@ export function createCyclePool(options: CyclePoolOptions = {}): CyclePool {
     const running = (piscina.run(pooled, { signal: end.signal }) as Promise<TaskOutcome>).finally(() => {
       inFlight--;
     });
-    let outcome: TaskOutcome;
     try {
-      outcome = signal
-        ? await untilAborted(running, signal, () => endWorker(pooled.gate, end))
-        : await running;
+      return signal ? await untilAborted(running, signal, () => endWorker(pooled.gate, end)) : await running;
     } catch (e) {
       throw poolError(e, signal);
     }
-    if (!outcome.ok) throw new CycleTaskError(outcome.error);
-    return outcome.result as TaskResults[K];
   };
 
   return {
@@ -150,6 +162,20 @@ export function createCyclePool(options: CyclePoolOptions = {}): CyclePool {
       await piscina.close();
     },
   };
+}
+
+/** The task kinds that only run a compiled strategy (`describe` and `validate` compile). */
+const keyOnlyKinds = new Set<CycleTask['kind']>([
+  'optimize',
+  'optimizeEach',
+  'simulate',
+  'monitor',
+  'evaluate',
+]);
+
+/** A bundle's identity alone: what a worker finds its compiled strategy by. */
+function keyOf(bundle: StrategyBundle): StrategyBundle {
+  return { key: bundle.key, text: '', files: {}, version: bundle.version ?? null };
 }
 
 /** `running`, or a rejection as soon as `signal` aborts (then `onAbort` runs, once). */

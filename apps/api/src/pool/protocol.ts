@@ -7,6 +7,7 @@ import type { StrategyBundle } from './bundle.ts';
 /** What a worker can do with a bundle. */
 export type CycleTaskKind =
   | 'optimize'
+  | 'optimizeEach'
   | 'simulate'
   | 'monitor'
   | 'evaluate'
@@ -14,11 +15,22 @@ export type CycleTaskKind =
   | 'describe'
   | 'files';
 
+/**
+ * The maps of a cycle result that hold every variable again (`variables`) or the derived ones:
+ * more than half of a result, which crosses back from the worker on every cycle. A replay reads
+ * the categorized maps alone (`optimized_variables`, `predicted_variables`, ...) and asks for
+ * these empty.
+ */
+export type OmittedResultMap = 'variables' | 'derived_variables';
+
 /** One model evaluation of an `evaluate` task: what `monitor` or `simulate` does (the runner's type). */
 export type Evaluation = ModelEvaluation;
 
-/** One evaluation's answer: its values, or its error (one failing does not fail the others). */
-export type EvaluationOutcome = { ok: true; result: ModelValues } | { ok: false; error: SerializedError };
+/** One answer of a task of several (its result, or its error: one failing does not fail the others). */
+export type EachOutcome<T> = { ok: true; result: T } | { ok: false; error: SerializedError };
+
+/** One evaluation's answer: its values, or its error. */
+export type EvaluationOutcome = EachOutcome<ModelValues>;
 
 /** One task for the pool: a bundle plus what to do with it. Plain data (it crosses threads). */
 export type CycleTask =
@@ -30,6 +42,21 @@ export type CycleTask =
       maxTimeMs?: number;
       /** Epoch ms after which the optimizer stops regardless (queue time counts against it). */
       deadline?: number;
+      /** Result maps answered empty, for a caller that reads none of them (see `OmittedResultMap`). */
+      omit?: readonly OmittedResultMap[];
+      /** Bias correction (`CycleOptions.modelBias`). */
+      modelBias?: Readonly<Record<string, number>>;
+    }
+  /**
+   * Several `optimize` cycles in one task, run in order, each answered on its own (one failing
+   * does not fail the others): a replay's many rows, one message each way instead of one per row.
+   * No budget: a cycle with one goes alone.
+   */
+  | {
+      kind: 'optimizeEach';
+      bundle: StrategyBundle;
+      cycles: readonly { state: PlantState; modelBias?: Readonly<Record<string, number>> }[];
+      omit?: readonly OmittedResultMap[];
     }
   | {
       kind: 'simulate';
@@ -72,7 +99,16 @@ export type { ValidationReport };
 export interface PooledTask {
   task: CycleTask;
   gate: SharedArrayBuffer;
+  /**
+   * The task's bundle is its key and version alone (text and files left out: posting them costs
+   * more than a short cycle): the worker runs it with the strategy it compiled from that bundle,
+   * or answers `NOT_COMPILED` when it has none, and the pool posts the task again in full.
+   */
+  keyOnly?: boolean;
 }
+
+/** A worker's answer to a `keyOnly` task whose bundle it has not compiled (or no longer keeps). */
+export const NOT_COMPILED = 'NOT_COMPILED';
 
 /** The gate's value once the pool has closed it: no native call may start. */
 export const GATE_CLOSED = -1;
@@ -100,7 +136,13 @@ export interface SerializedError {
 export type TaskOutcome =
   | {
       ok: true;
-      result: CycleResult | EvaluationOutcome[] | ValidationReport | StrategyDescription | string[];
+      result:
+        | CycleResult
+        | EachOutcome<CycleResult>[]
+        | EvaluationOutcome[]
+        | ValidationReport
+        | StrategyDescription
+        | string[];
       compiled: 'cached' | 'compiled';
     }
   | { ok: false; error: SerializedError };
@@ -108,6 +150,7 @@ export type TaskOutcome =
 /** Result type per task kind. */
 export interface TaskResults {
   optimize: CycleResult;
+  optimizeEach: EachOutcome<CycleResult>[];
   simulate: CycleResult;
   monitor: CycleResult;
   evaluate: EvaluationOutcome[];

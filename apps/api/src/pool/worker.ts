@@ -7,6 +7,7 @@ import { workerData } from 'node:worker_threads';
 import { createModelProvider, guardOnnxRuntimeCalls } from '@po/models';
 import {
   type CompiledStrategy,
+  type CycleResult,
   checkStrategy,
   checkStrategyText,
   compileStrategy,
@@ -17,9 +18,11 @@ import { LRUCache } from 'lru-cache';
 import { type StrategyBundle, strategyFilePaths } from './bundle.ts';
 import {
   type CycleTask,
+  type EachOutcome,
   type Evaluation,
   type EvaluationOutcome,
   GATE_CLOSED,
+  NOT_COMPILED,
   type PooledTask,
   type StrategyDescription,
   serializeError,
@@ -84,10 +87,19 @@ function bundleReader(bundle: StrategyBundle) {
   };
 }
 
-async function strategyFor(bundle: StrategyBundle): Promise<{ strategy: CompiledStrategy; cached: boolean }> {
+/** Thrown for a `keyOnly` task whose bundle is not compiled here: the pool posts it again in full. */
+class NotCompiledError extends Error {
+  readonly code = NOT_COMPILED;
+}
+
+async function strategyFor(
+  bundle: StrategyBundle,
+  keyOnly = false,
+): Promise<{ strategy: CompiledStrategy; cached: boolean }> {
   const key = `${bundle.key}\0${bundle.version ?? ''}`;
   const hit = compiled.get(key);
   if (hit) return { strategy: await hit, cached: true };
+  if (keyOnly) throw new NotCompiledError('the worker has not compiled this bundle');
   const pending = compileStrategy(bundle.text, {
     limits,
     modelProvider: createModelProvider({ readFile: bundleReader(bundle) }),
@@ -159,17 +171,41 @@ async function evaluate(
   return outcomes;
 }
 
+async function optimizeEach(
+  strategy: CompiledStrategy,
+  task: Extract<CycleTask, { kind: 'optimizeEach' }>,
+): Promise<EachOutcome<CycleResult>[]> {
+  const outcomes: EachOutcome<CycleResult>[] = [];
+  for (const cycle of task.cycles) {
+    try {
+      const result = await strategy.optimize(
+        cycle.state,
+        cycle.modelBias ? { modelBias: cycle.modelBias } : {},
+      );
+      for (const map of task.omit ?? []) result[map] = {};
+      outcomes.push({ ok: true, result });
+    } catch (error) {
+      outcomes.push({ ok: false, error: serializeError(error) });
+    }
+  }
+  return outcomes;
+}
+
 /** Runs one task. Piscina calls this with the task posted by the pool. */
-export default async function runPooledTask({ task, gate: shared }: PooledTask): Promise<TaskOutcome> {
+export default async function runPooledTask({
+  task,
+  gate: shared,
+  keyOnly,
+}: PooledTask): Promise<TaskOutcome> {
   gate = new Int32Array(shared);
   try {
-    return await runTask(task);
+    return await runTask(task, keyOnly === true);
   } finally {
     gate = undefined;
   }
 }
 
-async function runTask(task: CycleTask): Promise<TaskOutcome> {
+async function runTask(task: CycleTask, keyOnly: boolean): Promise<TaskOutcome> {
   try {
     if (task.kind === 'validate')
       return { ok: true, result: await validate(task.bundle, task.models !== false), compiled: 'compiled' };
@@ -181,7 +217,7 @@ async function runTask(task: CycleTask): Promise<TaskOutcome> {
           : strategyFilePaths(task.text, limits.maxAliases);
       return { ok: true, result: paths, compiled: 'compiled' };
     }
-    const { strategy, cached } = await strategyFor(task.bundle);
+    const { strategy, cached } = await strategyFor(task.bundle, keyOnly);
     const compiledHow = cached ? 'cached' : 'compiled';
     switch (task.kind) {
       case 'describe':
@@ -190,9 +226,15 @@ async function runTask(task: CycleTask): Promise<TaskOutcome> {
         // Past the deadline the optimizer still answers (its first point, flagged timed_out);
         // the caller aborts tasks that overrun by a margin.
         const maxTimeMs = budget(task.maxTimeMs, task.deadline);
-        const result = await strategy.optimize(task.state, maxTimeMs === undefined ? {} : { maxTimeMs });
+        const result = await strategy.optimize(task.state, {
+          ...(maxTimeMs === undefined ? {} : { maxTimeMs }),
+          ...(task.modelBias ? { modelBias: task.modelBias } : {}),
+        });
+        for (const map of task.omit ?? []) result[map] = {};
         return { ok: true, result, compiled: compiledHow };
       }
+      case 'optimizeEach':
+        return { ok: true, result: await optimizeEach(strategy, task), compiled: compiledHow };
       case 'simulate':
         return {
           ok: true,

@@ -39,7 +39,15 @@ export interface ReplayStrategy {
   key: string;
   /** `file:<path>` or `store:<version>`: where a resume finds it again. */
   source: string;
+  /** Cycles the strategy runs per pool task: a replay keeps that many times more in flight. */
+  cyclesPerTask: number;
 }
+
+/**
+ * A replay's cycles per pool task: a demo cycle costs a worker about as much as the messages
+ * of its own task cost the replay's thread, which feeds both workers.
+ */
+const CYCLES_PER_TASK = 8;
 
 /** Loads the chosen strategy into the pool (compiled once per worker). */
 export async function loadReplayStrategy(
@@ -82,9 +90,13 @@ export async function loadReplayStrategy(
   }
   try {
     const bundle = await bundleFromFiles(text, reader, { version });
-    const strategy = await pooledStrategy(pool, bundle);
+    const strategy = await pooledStrategy(pool, bundle, {
+      // The replay stores the categorized maps of a result alone: the workers answer without the others.
+      omit: ['variables', 'derived_variables'],
+      cyclesPerTask: CYCLES_PER_TASK,
+    });
     await pool.warm(bundle);
-    return { loaded: { version, strategy }, key: bundle.key, source };
+    return { loaded: { version, strategy }, key: bundle.key, source, cyclesPerTask: CYCLES_PER_TASK };
   } finally {
     await close();
   }
@@ -140,14 +152,15 @@ export async function executeReplay(options: {
       sink: tables.store,
       window: { from: replay.from, to: replay.to },
       every: replay.every,
-      concurrency: options.concurrency,
+      // `concurrency` tasks in flight, each of `cyclesPerTask` cycles.
+      concurrency: options.concurrency * strategy.cyclesPerTask,
       // Small batches: progress moves often, and an interrupt loses at most a batch in flight.
       batchSize: 100,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
     });
-    const counts = countsOf(await tables.store.cycles(replay.id));
+    const counts = countsOf(await tables.store.outcomes(replay.id));
     await tables.store.update(replay.id, { status: outcome.interrupted ? 'interrupted' : 'done', counts });
     return outcome;
   } catch (e) {
